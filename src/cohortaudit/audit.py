@@ -1,0 +1,370 @@
+"""``run_audit``: the pipeline from a validated cohort to an :class:`AuditResult`.
+
+No I/O and no UI here: the CLI, the app and the report all call this one function and render
+what it returns. Order of work: score -> per-group sufficient statistics and metrics ->
+disclosure control -> disparities and fairness summaries -> caveats -> result.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cohortaudit import __version__
+from cohortaudit.config import AuditConfig
+from cohortaudit.disclosure import apply_disclosure_control
+from cohortaudit.errors import ConfigError
+from cohortaudit.metrics.fairness import (
+    choose_references,
+    compute_disparities,
+    compute_fairness_summaries,
+)
+from cohortaudit.metrics.performance import THRESHOLD_METRICS
+from cohortaudit.metrics.subgroups import CI_METHODS, METRIC_KEYS, compute_group_metrics
+from cohortaudit.results import (
+    AuditResult,
+    Caveat,
+    CohortInfo,
+    GroupResult,
+    MetricValue,
+    ModelInfo,
+)
+
+if TYPE_CHECKING:
+    from cohortaudit.card import ModelCard
+    from cohortaudit.cohort import Cohort
+    from cohortaudit.modelspec import LoadedModel
+
+__all__ = ["run_audit", "IMPRECISE_BELOW"]
+
+#: Fewer events (or non-events) than this flags a group's estimates as imprecise.
+IMPRECISE_BELOW = 100
+
+ProgressCallback = Callable[[str, float], None]
+
+_ENVIRONMENT_PACKAGES = (
+    "numpy", "pandas", "scipy", "scikit-learn", "fairlearn", "onnx", "onnxruntime",
+    "skl2onnx", "skops", "statsmodels", "shap", "streamlit", "plotly", "fpdf2",
+)
+
+
+def run_audit(
+    cohort: Cohort,
+    model: LoadedModel | None,
+    config: AuditConfig,
+    *,
+    card: ModelCard | None = None,
+    cohort_sha256: str | None = None,
+    cohort_file: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> AuditResult:
+    """Audit ``model`` on ``cohort``; ``model`` is None in scores mode.
+
+    ``progress(stage, fraction)`` is called as work advances (the CLI draws a bar from it).
+    """
+    started = time.perf_counter()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    report = progress or (lambda stage, frac: None)
+    caveats: list[Caveat] = list(cohort.caveats)
+
+    report("scoring", 0.0)
+    if model is not None:
+        from cohortaudit.scoring import score
+
+        y_score = score(model, cohort.features)
+    elif cohort.y_score is not None:
+        y_score = np.asarray(cohort.y_score, dtype=np.float64)
+    else:
+        raise ConfigError(
+            "Nothing to audit: give a model (--model) or a column of predictions "
+            "(--score-column)."
+        )
+    report("scoring", 1.0)
+    y_true = np.asarray(cohort.y_true, dtype=np.int8)
+
+    threshold, threshold_source = _operating_threshold(config, card)
+    n_extreme = int(np.sum((y_score <= 0.0) | (y_score >= 1.0)))
+    if n_extreme:
+        caveats.append(
+            Caveat(
+                code="extreme_predictions",
+                severity="info",
+                message=(
+                    f"{n_extreme} predictions are exactly 0 or 1. They are used as given for "
+                    "discrimination and threshold metrics; calibration fits clip them to "
+                    "[1e-8, 1 - 1e-8]."
+                ),
+            )
+        )
+
+    engine = compute_group_metrics(
+        y_score,
+        y_true,
+        cohort.groups,
+        threshold=threshold,
+        z=config.z,
+        confidence=config.confidence,
+        n_boot=config.n_boot,
+        seed=config.seed,
+        max_bins=config.boot_score_bins,
+        max_order=config.max_intersection_order,
+        progress=lambda done, total: report("bootstrap", done / total),
+    )
+    decision = apply_disclosure_control(engine, k=config.min_cell)
+    refs, ref_notes = choose_references(engine, decision.hidden, config.reference)
+    caveats.extend(Caveat("reference_fallback", "warning", note) for note in ref_notes)
+    disparities = compute_disparities(
+        engine, decision.hidden, decision.confusion_hidden, refs, confidence=config.confidence
+    )
+    fairness = compute_fairness_summaries(
+        engine, decision.confusion_hidden, confidence=config.confidence
+    )
+
+    groups: list[GroupResult] = []
+    for p, row in enumerate(engine.estimates):
+        for g, est in enumerate(row):
+            groups.append(_group_result(est, decision, p, g))
+    overall, subgroups = groups[0], tuple(groups[1:])
+    caveats.extend(_statistical_caveats(engine, decision, config))
+
+    settings = _settings(engine, config, threshold, threshold_source, refs)
+    model_info = _model_info(model, card, config)
+    cohort_info = CohortInfo(
+        sha256=cohort_sha256,
+        file=cohort_file,
+        n=overall.n,
+        events=overall.events,
+        n_input_rows=cohort.n_input_rows,
+        n_excluded=cohort.n_dropped,
+        label=config.label,
+        sensitive_features=config.sensitive_features,
+    )
+    report("done", 1.0)
+    return AuditResult(
+        model=model_info,
+        cohort=cohort_info,
+        config=config.to_dict(),
+        settings=settings,
+        overall=overall,
+        subgroups=subgroups,
+        disparities=disparities,
+        fairness=fairness,
+        disclosure_log=decision.log,
+        caveats=tuple(caveats),
+        tool={"name": "cohortaudit", "version": __version__},
+        run={
+            "started_at": started_at,
+            "duration_seconds": round(time.perf_counter() - started, 3),
+            "host": platform.node(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "packages": _package_versions(),
+        },
+    )
+
+
+def _operating_threshold(config: AuditConfig, card: ModelCard | None) -> tuple[float, str]:
+    if config.threshold is not None:
+        return config.threshold, "configuration"
+    card_t = getattr(card, "operating_threshold", None) if card is not None else None
+    if card_t is not None:
+        return float(card_t), "model card"
+    return 0.5, "default (0.5)"
+
+
+def _group_result(est, decision, p: int, g: int) -> GroupResult:
+    if decision.hidden[p][g]:
+        return GroupResult(
+            attributes=dict(est.attributes),
+            n=None,
+            events=None,
+            suppressed=True,
+            metrics={},
+            suppression_reason=decision.reasons.get((p, g), "suppressed"),
+            confusion={},
+        )
+    withheld = tuple(m for m in METRIC_KEYS if m in THRESHOLD_METRICS) if decision.confusion_hidden[p][g] else ()
+    metrics: dict[str, MetricValue] = {}
+    for key in METRIC_KEYS:
+        if key in withheld:
+            metrics[key] = MetricValue(None)
+            continue
+        lo, hi = est.ci.get(key, (math.nan, math.nan))
+        metrics[key] = MetricValue(est.values[key], lo, hi)
+    c = est.confusion
+    confusion = (
+        {"tp": None, "fp": None, "tn": None, "fn": None}
+        if withheld
+        else {"tp": c.tp, "fp": c.fp, "tn": c.tn, "fn": c.fn}
+    )
+    return GroupResult(
+        attributes=dict(est.attributes),
+        n=est.n,
+        events=est.events,
+        suppressed=False,
+        metrics=metrics,
+        confusion=confusion,
+        withheld=withheld,
+        imprecise=min(est.events, est.n - est.events) < IMPRECISE_BELOW,
+    )
+
+
+def _statistical_caveats(engine, decision, config: AuditConfig) -> list[Caveat]:
+    out: list[Caveat] = []
+    n_suppressed = sum(h for row in decision.hidden[1:] for h in row)
+    if n_suppressed:
+        out.append(
+            Caveat(
+                code="groups_suppressed",
+                severity="info",
+                message=(
+                    f"{n_suppressed} subgroups are not evaluable (fewer than {config.min_cell} "
+                    "events or non-events, or withheld so they cannot be derived from others); "
+                    "their numbers are suppressed. See the disclosure log."
+                ),
+            )
+        )
+    imprecise = [
+        e.attributes
+        for p, row in enumerate(engine.estimates)
+        for g, e in enumerate(row)
+        if not decision.hidden[p][g] and min(e.events, e.n - e.events) < IMPRECISE_BELOW
+    ]
+    if imprecise:
+        out.append(
+            Caveat(
+                code="imprecise_groups",
+                severity="warning",
+                message=(
+                    f"{len(imprecise)} released groups have fewer than {IMPRECISE_BELOW} events "
+                    "or non-events; their estimates are imprecise (wide intervals). They are "
+                    "flagged 'imprecise' in the tables."
+                ),
+            )
+        )
+    for p, row in enumerate(engine.estimates):
+        for g, e in enumerate(row):
+            if decision.hidden[p][g]:
+                continue
+            for metric, count in sorted(e.undefined_replicates.items()):
+                if metric in THRESHOLD_METRICS and decision.confusion_hidden[p][g]:
+                    continue
+                if metric not in METRIC_KEYS:
+                    continue
+                out.append(
+                    Caveat(
+                        code="bootstrap_undefined",
+                        severity="warning" if count > engine.n_boot * 0.05 else "info",
+                        message=(
+                            f"{metric}: {count} of {engine.n_boot} bootstrap replicates were "
+                            "undefined for this group (a replicate drew no patients of one "
+                            "outcome); intervals use the remaining replicates."
+                        ),
+                        where=dict(e.attributes) or {"group": "overall"},
+                    )
+                )
+    return out
+
+
+def _settings(engine, config: AuditConfig, threshold: float, source: str, refs) -> dict[str, Any]:
+    references = [
+        {
+            "attributes": list(engine.partitions[p].attributes),
+            "reference": engine.partitions[p].attributes_of(g),
+        }
+        for p, g in sorted(refs.items())
+    ]
+    return {
+        "threshold": threshold,
+        "threshold_source": source,
+        "threshold_rule": "predicted positive iff score >= threshold",
+        "confidence_level": config.confidence,
+        "ci_methods": dict(CI_METHODS),
+        "disparity_ci_method": (
+            "stratified bootstrap, percentile, of the difference (group - reference) and the "
+            "ratio (group / reference) computed on the same replicate"
+        ),
+        "bootstrap": {
+            "n_boot": engine.n_boot,
+            "seed": config.seed,
+            "strata": "finest intersection of all sensitive attributes",
+            "method": (
+                "multinomial resampling of patients within each stratum over cells of "
+                "(outcome x score bin); threshold metrics exact, ranking metrics and Brier "
+                "on score bins, shifted to the exact point estimate"
+            ),
+            "score_bins": engine.n_bins,
+            "score_bins_exact": engine.grid_exact,
+            "auroc_bin_error_bound": engine.auroc_bin_error_bound,
+        },
+        "disclosure": {
+            "min_cell": config.min_cell,
+            "rules": [
+                "1: a group is released only with >= k events and >= k non-events",
+                "2: confusion counts and threshold metrics withheld when a cell is < k",
+                "3: secondary suppression of siblings so withheld groups cannot be derived",
+            ],
+        },
+        "references": references,
+        "max_intersection_order": config.max_intersection_order,
+        "imprecise_below_events": IMPRECISE_BELOW,
+        "metric_definitions": "shared/REFERENCE.md (cohortaudit metric reference)",
+        "fairness_summaries": "fairlearn definitions, over released groups only",
+    }
+
+
+def _model_info(model, card, config: AuditConfig) -> ModelInfo:
+    if model is None:
+        return ModelInfo(
+            kind="scores",
+            sha256=None,
+            file=None,
+            name=getattr(card, "name", None),
+            version=getattr(card, "version", None),
+            inputs=(config.score_column,) if config.score_column else (),
+        )
+    card_path = getattr(card, "path", None)
+    return ModelInfo(
+        kind=model.kind,
+        sha256=model.sha256,
+        file=model.path.name,
+        name=getattr(card, "name", None),
+        version=getattr(card, "version", None),
+        inputs=tuple(i.name for i in model.inputs),
+        card_sha256=getattr(card, "sha256", None),
+        card_file=card_path.name if card_path is not None else None,
+        metadata=_plain(model.metadata),
+    )
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-safe copy of model metadata (keys as strings, sorted for byte-identical output)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)
+
+
+def _package_versions() -> dict[str, str]:
+    out = {}
+    for name in _ENVIRONMENT_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out

@@ -1,0 +1,208 @@
+"""The ``cohortaudit`` command line: parse, call the library, print, exit.
+
+Exit codes: 0 done; 2 bad input (one clear line on stderr, no traceback); 1 reserved for a
+failed audit policy. Only :class:`AuditError` is caught as an expected failure; anything else is
+a bug, reported in one line with a request to file it (set COHORTAUDIT_DEBUG=1 for the trace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cohortaudit import __version__
+from cohortaudit.errors import AuditError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_POLICY_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with one line, like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"UsageError: {message}. Run '{self.prog} --help' for usage.\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="cohortaudit",
+        description="Bias and safety audit of a shared medical AI model on a patient cohort.",
+    )
+    parser.add_argument("--version", action="version", version=f"cohortaudit {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
+
+    audit = sub.add_parser("audit", help="audit a model (or a score column) on a cohort")
+    what = audit.add_mutually_exclusive_group(required=True)
+    what.add_argument("--model", type=Path, help="ONNX (.onnx) or skops (.skops) model file")
+    what.add_argument("--score-column", help="audit predictions already in this cohort column")
+    audit.add_argument("--cohort", type=Path, required=True, help="CSV or Parquet cohort file")
+    audit.add_argument("--label", required=True, help="binary outcome column (0/1)")
+    audit.add_argument("--sensitive", action="extend", nargs="+", default=[], metavar="COL",
+                       help="sensitive attribute columns (repeatable)")
+    audit.add_argument("--bins", action="append", default=[], metavar="COL=E1,E2,...",
+                       help="bin edges for a continuous attribute, e.g. age=18,40,65,80")
+    audit.add_argument("--reference", action="append", default=[], metavar="COL=VALUE",
+                       help="reference group, e.g. sex=F (default: the largest group)")
+    audit.add_argument("--card", type=Path, help="model card (YAML)")
+    audit.add_argument("--threshold", type=float,
+                       help="operating threshold (default: the card's, else 0.5)")
+    audit.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates (1000)")
+    audit.add_argument("--seed", type=int, default=20261123, help="random seed")
+    audit.add_argument("--min-cell", type=int, default=10,
+                       help="disclosure-control minimum cell size k (10)")
+    audit.add_argument("--trust", action="append", default=[], metavar="TYPE",
+                       help="trust this type in a skops file (only if you trust the sender)")
+    audit.add_argument("--out", type=Path, required=True, help="output folder")
+    audit.add_argument("--quiet", action="store_true", help="print only the output path")
+
+    inspect = sub.add_parser("inspect", help="show a model's inputs, outputs and card")
+    inspect.add_argument("--model", type=Path, required=True)
+    inspect.add_argument("--card", type=Path)
+    inspect.add_argument("--trust", action="append", default=[], metavar="TYPE")
+
+    card = sub.add_parser("card", help="model card tools")
+    card_sub = card.add_subparsers(dest="card_command", parser_class=_Parser, required=True)
+    init = card_sub.add_parser("init", help="write a card skeleton from a model and its data")
+    init.add_argument("--model", type=Path, required=True)
+    init.add_argument("--data", type=Path, required=True, help="development data (CSV/Parquet)")
+    init.add_argument("--label", required=True)
+    init.add_argument("--out", type=Path, required=True)
+    init.add_argument("--card", type=Path,
+                      help="an existing card whose metadata and input order to keep")
+    init.add_argument("--name")
+    init.add_argument("--version", dest="model_version")
+    init.add_argument("--threshold", type=float, help="operating threshold")
+    init.add_argument("--trust", action="append", default=[], metavar="TYPE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "audit":
+            return _cmd_audit(args)
+        if args.command == "inspect":
+            return _cmd_inspect(args)
+        if args.command == "card":
+            return _cmd_card_init(args)
+    except AuditError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: one line, no patient data, trace only on request
+        if os.environ.get("COHORTAUDIT_DEBUG"):
+            raise
+        print(
+            f"InternalError: {type(exc).__name__} inside cohortaudit. This is a bug; please "
+            "report it with the command you ran (set COHORTAUDIT_DEBUG=1 to see the trace).",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    parser.error(f"unknown command {args.command!r}")
+    return EXIT_BAD_INPUT
+
+
+def _progress_bar(enabled: bool):
+    """A tqdm bar on stderr for the bootstrap (auto-disabled when stderr is not a terminal)."""
+    if not enabled:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc="audit", unit="%", file=sys.stderr, disable=None, leave=False,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
+    state = {"stage": ""}
+
+    def update(stage: str, fraction: float) -> None:
+        weights = {"scoring": (0, 10), "bootstrap": (10, 95), "done": (95, 100)}
+        lo, hi = weights.get(stage, (0, 100))
+        if stage != state["stage"]:
+            bar.set_description(stage)
+            state["stage"] = stage
+        bar.n = int(lo + (hi - lo) * fraction)
+        bar.refresh()
+
+    return update, bar.close
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from cohortaudit.config import AuditConfig, parse_bins, parse_reference
+    from cohortaudit.pipeline import audit_files
+    from cohortaudit.render.json import write_json
+    from cohortaudit.render.text import summary_text
+
+    config = AuditConfig(
+        label=args.label,
+        sensitive_features=tuple(args.sensitive),
+        bins=parse_bins(args.bins),
+        reference=parse_reference(args.reference),
+        threshold=args.threshold,
+        score_column=args.score_column,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        min_cell=args.min_cell,
+    )
+    progress, close = _progress_bar(not args.quiet)
+    try:
+        result = audit_files(
+            cohort_path=args.cohort,
+            config=config,
+            model_path=args.model,
+            card_path=args.card,
+            trusted_types=args.trust,
+            progress=progress,
+        )
+    finally:
+        close()
+    out = write_json(result, args.out / "audit.json")
+    if args.quiet:
+        print(out)
+    else:
+        print(summary_text(result))
+        print(f"\nWrote {out}")
+    return EXIT_OK
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from cohortaudit.card import check_card_matches, load_card
+    from cohortaudit.io import load_model
+    from cohortaudit.render.text import model_text
+
+    card = load_card(args.card) if args.card else None
+    model = load_model(args.model, card=card, trusted_types=args.trust)
+    if card is not None:
+        check_card_matches(card, model)
+    print(model_text(model, card))
+    return EXIT_OK
+
+
+def _cmd_card_init(args: argparse.Namespace) -> int:
+    from cohortaudit.card import init_card, load_card, write_card
+    from cohortaudit.io import load_cohort, load_model
+
+    base = load_card(args.card) if args.card else None
+    model = load_model(args.model, card=base, trusted_types=args.trust)
+    frame, _ = load_cohort(args.data)
+    metadata = dict(base.raw) if base is not None else {}
+    for key in ("inputs", "model", "development_data"):
+        metadata.pop(key, None)
+    if args.name:
+        metadata["name"] = args.name
+    if args.model_version:
+        metadata["version"] = args.model_version
+    card = init_card(model, frame, label=args.label, metadata=metadata,
+                     operating_threshold=args.threshold)
+    path = write_card(card, args.out)
+    print(f"Wrote model card skeleton {path}. Fill in the fields marked TODO before sharing.")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

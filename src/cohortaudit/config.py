@@ -1,0 +1,188 @@
+"""Audit configuration: one frozen object that says *how* to audit, never *what* was found.
+
+Configuration and results are different objects (the Evidently pattern): the config is validated
+once, here, at the boundary, and the rest of the pipeline trusts it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cohortaudit.errors import ConfigError
+
+__all__ = ["AuditConfig", "parse_bins", "parse_reference"]
+
+#: Default minimum cell size for disclosure control (REFERENCE.md, "Disclosure control").
+DEFAULT_MIN_CELL = 10
+#: Default number of bootstrap replicates (REFERENCE.md, "Subgroups and fairness").
+DEFAULT_N_BOOT = 1000
+#: Number of score bins used for bootstrap replicates of ranking metrics (see bootstrap.py).
+DEFAULT_BOOT_SCORE_BINS = 1024
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """How to audit a cohort.
+
+    Parameters are keyword-only so that call sites read like a specification.
+
+    label:
+        Name of the binary outcome column (values 0/1, or True/False).
+    sensitive_features:
+        Columns whose values define subgroups; every value and every intersection is audited.
+    bins:
+        Edges for continuous sensitive features, e.g. ``{"age": (18, 40, 65, 80)}``.
+    reference:
+        Reference group per sensitive feature, e.g. ``{"sex": "F"}``; default the largest group.
+    threshold:
+        Operating threshold; a patient is predicted positive iff score >= threshold. ``None``
+        means "take it from the model card, else 0.5".
+    score_column:
+        Audit predictions already in the cohort instead of running a model (scores mode).
+    n_boot, seed:
+        Bootstrap replicates and the seed; the same seed gives byte-identical results.
+    min_cell:
+        Disclosure-control minimum cell size k.
+    confidence:
+        Confidence level of every interval.
+    """
+
+    label: str
+    sensitive_features: tuple[str, ...] = ()
+    bins: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    reference: dict[str, str] = field(default_factory=dict)
+    threshold: float | None = None
+    score_column: str | None = None
+    n_boot: int = DEFAULT_N_BOOT
+    seed: int = 20261123
+    min_cell: int = DEFAULT_MIN_CELL
+    confidence: float = 0.95
+    boot_score_bins: int = DEFAULT_BOOT_SCORE_BINS
+    max_intersection_order: int = 3
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.label, str) or not self.label:
+            raise ConfigError(
+                f"The 'label' parameter must be a non-empty column name. Got {self.label!r} instead."
+            )
+        object.__setattr__(self, "sensitive_features", tuple(self.sensitive_features))
+        if len(set(self.sensitive_features)) != len(self.sensitive_features):
+            raise ConfigError(
+                "The 'sensitive_features' parameter lists a column twice: "
+                f"{list(self.sensitive_features)}. Name each column once."
+            )
+        if self.label in self.sensitive_features:
+            raise ConfigError(
+                f"The label column '{self.label}' cannot also be a sensitive feature."
+            )
+        if self.score_column is not None and self.score_column == self.label:
+            raise ConfigError("The score column and the label column must be different columns.")
+        if self.threshold is not None:
+            t = self.threshold
+            if not isinstance(t, (int, float)) or isinstance(t, bool) or not (0 < float(t) < 1):
+                raise ConfigError(
+                    f"The 'threshold' parameter must be a float in (0, 1). Got {t!r} instead."
+                )
+            object.__setattr__(self, "threshold", float(t))
+        _check_int("n_boot", self.n_boot, low=0, high=100_000)
+        _check_int("min_cell", self.min_cell, low=1, high=10_000)
+        _check_int("seed", self.seed, low=0, high=2**63 - 1)
+        _check_int("boot_score_bins", self.boot_score_bins, low=16, high=1_000_000)
+        _check_int("max_intersection_order", self.max_intersection_order, low=1, high=5)
+        if not (0.5 < float(self.confidence) < 1):
+            raise ConfigError(
+                "The 'confidence' parameter must be a float in (0.5, 1). "
+                f"Got {self.confidence!r} instead."
+            )
+        clean_bins: dict[str, tuple[float, ...]] = {}
+        for col, edges in dict(self.bins).items():
+            if col not in self.sensitive_features:
+                raise ConfigError(
+                    f"Bins were given for '{col}', which is not a sensitive feature. "
+                    f"Add it with --sensitive {col} or drop its bins."
+                )
+            clean_bins[col] = _check_edges(col, edges)
+        object.__setattr__(self, "bins", dict(sorted(clean_bins.items())))
+        for col, value in dict(self.reference).items():
+            if col not in self.sensitive_features:
+                raise ConfigError(
+                    f"A reference group was given for '{col}', which is not a sensitive feature. "
+                    f"Sensitive features: {list(self.sensitive_features)}."
+                )
+            if not isinstance(value, str):
+                raise ConfigError(
+                    f"The reference group for '{col}' must be given as text. "
+                    f"Got {type(value).__name__} instead."
+                )
+        object.__setattr__(self, "reference", dict(sorted(self.reference.items())))
+
+    @property
+    def z(self) -> float:
+        """The two-sided normal quantile of the confidence level (1.959964 for 95%)."""
+        from scipy.stats import norm
+
+        return float(norm.ppf(0.5 + self.confidence / 2))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sensitive_features"] = list(self.sensitive_features)
+        d["bins"] = {k: list(v) for k, v in self.bins.items()}
+        return d
+
+
+def _check_int(name: str, value: Any, *, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not (low <= value <= high):
+        raise ConfigError(
+            f"The '{name}' parameter must be an integer in [{low}, {high}]. Got {value!r} instead."
+        )
+
+
+def _check_edges(col: str, edges: Any) -> tuple[float, ...]:
+    try:
+        values = tuple(float(e) for e in edges)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"The bin edges for '{col}' must be numbers, e.g. --bins {col}=18,40,65,80."
+        ) from None
+    if len(values) < 2:
+        raise ConfigError(
+            f"The bin edges for '{col}' need at least two numbers. Got {len(values)}."
+        )
+    if any(not math.isfinite(v) for v in values) or any(
+        b <= a for a, b in zip(values, values[1:])
+    ):
+        raise ConfigError(
+            f"The bin edges for '{col}' must be finite and strictly increasing, "
+            f"e.g. --bins {col}=18,40,65,80."
+        )
+    return values
+
+
+def parse_bins(specs: list[str] | None) -> dict[str, tuple[float, ...]]:
+    """Parse CLI bin specs like ``["age=18,40,65,80"]`` into a dict of edges."""
+    out: dict[str, tuple[float, ...]] = {}
+    for spec in specs or []:
+        col, sep, rest = spec.partition("=")
+        if not sep or not col.strip() or not rest.strip():
+            raise ConfigError(
+                f"The --bins value '{spec}' is not of the form COLUMN=E1,E2,...; "
+                "for example --bins age=18,40,65,80."
+            )
+        out[col.strip()] = _check_edges(col.strip(), rest.split(","))
+    return out
+
+
+def parse_reference(specs: list[str] | None) -> dict[str, str]:
+    """Parse CLI reference specs like ``["sex=F"]`` into a dict."""
+    out: dict[str, str] = {}
+    for spec in specs or []:
+        col, sep, value = spec.partition("=")
+        if not sep or not col.strip() or not value.strip():
+            raise ConfigError(
+                f"The --reference value '{spec}' is not of the form COLUMN=VALUE; "
+                "for example --reference sex=F."
+            )
+        out[col.strip()] = value.strip()
+    return out

@@ -1,0 +1,125 @@
+"""Small-cell suppression (REFERENCE.md, "Disclosure control") and the disclosure log.
+
+Exports leave secure processing environments, so a group's numbers are released only when no
+individual can be singled out from them:
+
+1. A group is released only with at least k events AND k non-events; otherwise its counts and
+   metrics are withheld ("not evaluable (suppressed, n < k)").
+2. If any confusion-matrix cell of a released group is below k (zero included), its confusion
+   counts and every threshold metric are withheld: together with n and events, the threshold
+   metrics would give the cells back.
+3. Secondary suppression: a group withheld under rule 1 or 2 must not be derivable by
+   subtraction from a released parent and its released siblings. Siblings are the groups of a
+   partition that share all attributes but one (the parent is the group without that
+   attribute; the whole cohort for single attributes). When exactly one sibling is withheld, the
+   smallest other sibling is withheld too; a withheld group identical to its parent withholds
+   the parent. This repeats until nothing changes.
+
+The log never contains a count: it says what was withheld, where, and under which rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cohortaudit.metrics.subgroups import EngineOutput
+from cohortaudit.results import DisclosureEntry
+
+__all__ = ["DisclosureDecision", "apply_disclosure_control"]
+
+
+@dataclass(frozen=True)
+class DisclosureDecision:
+    """hidden[p][g]: group withheld; confusion_hidden[p][g]: threshold metrics withheld."""
+
+    hidden: list[list[bool]]
+    confusion_hidden: list[list[bool]]
+    reasons: dict[tuple[int, int], str]
+    log: tuple[DisclosureEntry, ...]
+
+
+def apply_disclosure_control(engine: EngineOutput, *, k: int) -> DisclosureDecision:
+    hidden = [[e.events < k or (e.n - e.events) < k for e in row] for row in engine.estimates]
+    reasons: dict[tuple[int, int], str] = {}
+    log: list[DisclosureEntry] = []
+    for p, row in enumerate(hidden):
+        for g, h in enumerate(row):
+            if h:
+                reasons[(p, g)] = f"fewer than {k} events or fewer than {k} non-events"
+                log.append(_entry(engine, p, g, "1: minimum cell size", "group suppressed",
+                                  reasons[(p, g)]))
+    _secondary(engine, hidden, reasons, log, layer="group suppressed")
+
+    confusion_hidden = [
+        [
+            hidden[p][g] or min(_cells(e)) < k
+            for g, e in enumerate(row)
+        ]
+        for p, row in enumerate(engine.estimates)
+    ]
+    for p, row in enumerate(confusion_hidden):
+        for g, h in enumerate(row):
+            if h and not hidden[p][g]:
+                log.append(
+                    _entry(engine, p, g, "2: confusion-matrix cell below k",
+                           "confusion counts and threshold metrics withheld",
+                           f"a confusion-matrix cell at the operating threshold has fewer than "
+                           f"{k} patients")
+                )
+    _secondary(engine, confusion_hidden, {}, log,
+               layer="confusion counts and threshold metrics withheld")
+    return DisclosureDecision(hidden=hidden, confusion_hidden=confusion_hidden,
+                              reasons=reasons, log=tuple(log))
+
+
+def _cells(e) -> tuple[int, int, int, int]:
+    c = e.confusion
+    return (c.tp, c.fp, c.tn, c.fn)
+
+
+def _entry(engine: EngineOutput, p: int, g: int, rule: str, action: str, reason: str):
+    where = engine.partitions[p].attributes_of(g) if engine.partitions[p].attributes else {}
+    return DisclosureEntry(where=where or {"group": "overall"}, rule=rule, action=action,
+                           reason=reason)
+
+
+def _secondary(engine: EngineOutput, hidden: list[list[bool]], reasons: dict, log: list,
+               *, layer: str) -> None:
+    """Withhold extra groups until no withheld group is derivable by subtraction."""
+    parts = engine.partitions
+    index = {part.attributes: i for i, part in enumerate(parts)}
+    families = []  # (parent partition, parent group, [member groups]) per sibling set
+    for p, part in enumerate(parts):
+        for drop in range(len(part.attributes)):
+            parent_attrs = part.attributes[:drop] + part.attributes[drop + 1:]
+            pp = index.get(parent_attrs)
+            if pp is None:
+                continue
+            parent_pos = {k: i for i, k in enumerate(parts[pp].keys)}
+            sets: dict[int, list[int]] = {}
+            for g, key in enumerate(part.keys):
+                pkey = key[:drop] + key[drop + 1:]
+                sets.setdefault(parent_pos[pkey], []).append(g)
+            families.extend((p, pp, pg, members) for pg, members in sorted(sets.items()))
+    changed = True
+    while changed:
+        changed = False
+        for p, pp, pg, members in families:
+            if hidden[pp][pg]:
+                continue
+            withheld = [g for g in members if hidden[p][g]]
+            if len(withheld) != 1:
+                continue
+            if len(members) == 1:
+                hidden[pp][pg] = True
+                why = "identical to a withheld subgroup (secondary suppression)"
+                reasons.setdefault((pp, pg), why)
+                log.append(_entry(engine, pp, pg, "3: secondary suppression", layer, why))
+            else:
+                candidates = [g for g in members if not hidden[p][g]]
+                g = min(candidates, key=lambda c: (engine.estimates[p][c].n, c))
+                hidden[p][g] = True
+                why = "would let a withheld sibling group be derived by subtraction"
+                reasons.setdefault((p, g), why)
+                log.append(_entry(engine, p, g, "3: secondary suppression", layer, why))
+            changed = True

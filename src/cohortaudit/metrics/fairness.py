@@ -1,0 +1,191 @@
+"""Disparities between groups and fairlearn-style fairness summaries, with bootstrap CIs.
+
+Point estimates are exact differences/ratios of the groups' exact metrics. Intervals are
+percentile intervals of the same difference computed on each bootstrap replicate (the groups
+are resampled jointly, so their correlation -- e.g. a subgroup and the whole cohort -- is kept).
+
+The summaries follow fairlearn's definitions (``demographic_parity_difference`` = max - min of
+selection rate over groups, ``equalized_odds_difference`` = the larger of the TPR and FPR
+max - min gaps, ratios are min / max); tests check they agree with fairlearn exactly. They are
+taken over *released* groups only: including a suppressed group would leak its numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cohortaudit.metrics.bootstrap import percentile_interval
+from cohortaudit.metrics.performance import THRESHOLD_METRICS
+from cohortaudit.metrics.subgroups import EngineOutput
+from cohortaudit.results import Disparity, FairnessSummary, MetricValue
+
+__all__ = ["DISPARITY_METRICS", "compute_disparities", "compute_fairness_summaries",
+           "choose_references"]
+
+#: Metrics compared between groups (prevalence is a property of the cohort, not the model).
+DISPARITY_METRICS = (
+    "auroc",
+    "auprc",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "fpr",
+    "fnr",
+    "accuracy",
+    "balanced_accuracy",
+    "f1",
+    "selection_rate",
+    "brier",
+)
+
+
+def choose_references(
+    engine: EngineOutput, hidden: list[list[bool]], requested: dict[str, str]
+) -> tuple[dict[int, int], list[str]]:
+    """Reference group per partition: the requested one if released, else the largest.
+
+    Returns {partition: group index} and plain-language notes about fallbacks.
+    """
+    refs: dict[int, int] = {}
+    notes: list[str] = []
+    for p, part in enumerate(engine.partitions):
+        if not part.attributes:
+            continue
+        released = [g for g in range(len(part.keys)) if not hidden[p][g]]
+        if not released:
+            continue
+        wanted = None
+        if all(a in requested for a in part.attributes):
+            key = tuple(requested[a] for a in part.attributes)
+            if key in part.keys:
+                wanted = part.keys.index(key)
+        if wanted is not None and hidden[p][wanted]:
+            notes.append(
+                f"The requested reference group {_label(part.attributes_of(wanted))} is "
+                "suppressed (fewer than k events or non-events); the largest released group "
+                "is used instead."
+            )
+            wanted = None
+        if wanted is None:
+            wanted = max(released, key=lambda g: (engine.estimates[p][g].n, -g))
+        refs[p] = wanted
+    return refs, notes
+
+
+def _label(attrs: dict[str, str]) -> str:
+    return " & ".join(f"{k}={v}" for k, v in attrs.items()) or "overall"
+
+
+def _interval(reps: np.ndarray | None, confidence: float) -> tuple[float | None, float | None]:
+    if reps is None:
+        return None, None
+    lo, hi, _ = percentile_interval(reps, confidence)
+    return lo, hi
+
+
+def compute_disparities(
+    engine: EngineOutput,
+    hidden: list[list[bool]],
+    confusion_hidden: list[list[bool]],
+    refs: dict[int, int],
+    *,
+    confidence: float,
+) -> tuple[Disparity, ...]:
+    """Every released group vs its partition's reference group and vs the whole cohort."""
+    out: list[Disparity] = []
+    overall = engine.estimates[0][0]
+    overall_released = not hidden[0][0]
+    have_boot = bool(engine.replicates)
+    for p, part in enumerate(engine.partitions):
+        if p == 0 or p not in refs:
+            continue
+        r = refs[p]
+        reps = engine.replicates[p] if have_boot else None
+        for g in range(len(part.keys)):
+            if hidden[p][g]:
+                continue
+            est = engine.estimates[p][g]
+            for metric in DISPARITY_METRICS:
+                thresholdish = metric in THRESHOLD_METRICS
+                if thresholdish and confusion_hidden[p][g]:
+                    continue
+                targets = []
+                if g != r and not (thresholdish and confusion_hidden[p][r]):
+                    targets.append(("group", engine.estimates[p][r],
+                                    reps[metric][:, r] if reps else None))
+                if overall_released and not (thresholdish and confusion_hidden[0][0]):
+                    targets.append(("overall", overall,
+                                    engine.replicates[0][metric][:, 0] if reps else None))
+                for kind, ref_est, ref_reps in targets:
+                    a, b = est.values[metric], ref_est.values[metric]
+                    g_reps = reps[metric][:, g] if reps else None
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        diff_ci = _interval(None if g_reps is None else g_reps - ref_reps,
+                                            confidence)
+                        ratio_ci = _interval(None if g_reps is None else g_reps / ref_reps,
+                                             confidence)
+                        ratio = a / b if b else float("nan")
+                    out.append(
+                        Disparity(
+                            metric=metric,
+                            group=dict(est.attributes),
+                            reference=dict(ref_est.attributes) if kind == "group" else {},
+                            reference_kind=kind,
+                            difference=MetricValue(a - b, *diff_ci),
+                            ratio=MetricValue(ratio, *ratio_ci),
+                        )
+                    )
+    return tuple(out)
+
+
+_SUMMARIES = (
+    ("demographic_parity_difference", ("selection_rate",), "difference"),
+    ("demographic_parity_ratio", ("selection_rate",), "ratio"),
+    ("equal_opportunity_difference", ("sensitivity",), "difference"),
+    ("equal_opportunity_ratio", ("sensitivity",), "ratio"),
+    ("equalized_odds_difference", ("sensitivity", "fpr"), "difference"),
+    ("equalized_odds_ratio", ("sensitivity", "fpr"), "ratio"),
+)
+
+
+def _spread(values: np.ndarray, how: str) -> np.ndarray:
+    """max - min or min / max over the last axis (fairlearn's between_groups)."""
+    hi, lo = np.max(values, axis=-1), np.min(values, axis=-1)
+    if how == "difference":
+        return hi - lo
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hi > 0, lo / hi, np.where(lo == 0, 1.0, np.nan))
+
+
+def compute_fairness_summaries(
+    engine: EngineOutput, confusion_hidden: list[list[bool]], *, confidence: float
+) -> tuple[FairnessSummary, ...]:
+    out: list[FairnessSummary] = []
+    for p, part in enumerate(engine.partitions):
+        if p == 0:
+            continue
+        groups = [g for g in range(len(part.keys)) if not confusion_hidden[p][g]]
+        if len(groups) < 2:
+            continue
+        for name, metrics, how in _SUMMARIES:
+            points = [
+                _spread(np.array([engine.estimates[p][g].values[m] for g in groups]), how)
+                for m in metrics
+            ]
+            point = max(points) if how == "difference" else min(points)
+            lo = hi = None
+            if engine.replicates:
+                per_metric = [_spread(engine.replicates[p][m][:, groups], how) for m in metrics]
+                stacked = np.stack(per_metric)
+                reps = stacked.max(axis=0) if how == "difference" else stacked.min(axis=0)
+                lo, hi = _interval(reps, confidence)
+            out.append(
+                FairnessSummary(
+                    attributes=part.attributes,
+                    metric=name,
+                    value=MetricValue(float(point), lo, hi),
+                    groups_compared=len(groups),
+                )
+            )
+    return tuple(out)

@@ -1,0 +1,146 @@
+"""Plain-text renderings for the terminal: the audit summary and ``cohortaudit inspect``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cohortaudit.results import AuditResult, MetricValue
+
+__all__ = ["summary_text", "model_text", "format_metric", "METRIC_LABELS"]
+
+METRIC_LABELS = {
+    "auroc": "AUROC",
+    "auprc": "AUPRC",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "ppv": "PPV",
+    "npv": "NPV",
+    "fpr": "False positive rate",
+    "fnr": "False negative rate",
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "f1": "F1",
+    "selection_rate": "Selection rate",
+    "prevalence": "Prevalence",
+    "brier": "Brier score",
+}
+
+_SUMMARY_METRICS = ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "brier")
+
+
+def format_metric(v: MetricValue, digits: int = 3) -> str:
+    """``0.781 (0.772 to 0.790)``; ``n/a`` for undefined or withheld values."""
+    if v.value is None:
+        return "n/a"
+    if v.ci_low is None or v.ci_high is None:
+        return f"{v.value:.{digits}f}"
+    return f"{v.value:.{digits}f} ({v.ci_low:.{digits}f} to {v.ci_high:.{digits}f})"
+
+
+def summary_text(result: AuditResult, *, top: int = 6) -> str:
+    m, c, s = result.model, result.cohort, result.settings
+    name = " ".join(x for x in (m.name, m.version) if x) or (m.file or "predictions")
+    lines = [f"cohortaudit {result.tool['version']}: audit of {name}"]
+    if m.sha256:
+        lines.append(f"  model   {m.file}  sha256 {m.sha256[:16]}...")
+    else:
+        lines.append(f"  scores  column '{m.inputs[0] if m.inputs else '?'}' (no model run)")
+    if c.n is not None and c.events is not None:
+        lines.append(
+            f"  cohort  {c.file}  {c.n:,} patients, {c.events:,} events "
+            f"({c.events / c.n:.1%}); {c.n_excluded or 0:,} rows excluded"
+        )
+    else:
+        lines.append(f"  cohort  {c.file}  (counts suppressed: fewer than k events)")
+    lines.append(
+        f"  threshold {s['threshold']:g} ({s['threshold_source']}), positive iff score >= "
+        f"threshold; {s['bootstrap']['n_boot']} bootstrap replicates; k = "
+        f"{s['disclosure']['min_cell']}"
+    )
+    lines.append("")
+    lines.append(f"Overall{'':<22}value (95% CI)")
+    for key in _SUMMARY_METRICS:
+        v = result.overall.metrics.get(key)
+        if v is not None:
+            lines.append(f"  {METRIC_LABELS[key]:<27}{format_metric(v)}")
+    notable = [
+        d
+        for d in result.disparities
+        if d.reference_kind == "group"
+        and len(d.group) == 1
+        and d.difference.ci_low is not None
+        and d.difference.ci_high is not None
+        and (d.difference.ci_low > 0 or d.difference.ci_high < 0)
+        and d.metric in ("auroc", "sensitivity", "specificity", "ppv", "fpr", "selection_rate")
+    ]
+    notable.sort(key=lambda d: -abs(d.difference.value or 0))
+    lines.append("")
+    if notable:
+        lines.append("Largest disparities vs the reference group (95% CI excludes 0):")
+        for d in notable[:top]:
+            g = ", ".join(f"{k}={v}" for k, v in d.group.items())
+            r = ", ".join(f"{k}={v}" for k, v in d.reference.items())
+            lines.append(
+                f"  {METRIC_LABELS[d.metric]:<20}{g:<22} vs {r:<20} "
+                f"{format_metric(d.difference)}"
+            )
+    else:
+        lines.append("No single-attribute disparity whose 95% CI excludes 0.")
+    n_sup = sum(g.suppressed for g in result.subgroups)
+    lines.append("")
+    lines.append(
+        f"Subgroups: {len(result.subgroups) - n_sup} evaluated, {n_sup} not evaluable "
+        f"(suppressed, fewer than {s['disclosure']['min_cell']} events or non-events)"
+    )
+    by_sev: dict[str, int] = {}
+    for cv in result.caveats:
+        by_sev[cv.severity] = by_sev.get(cv.severity, 0) + 1
+    if result.caveats:
+        counts = ", ".join(f"{n} {sev}" for sev, n in sorted(by_sev.items()))
+        lines.append(f"Caveats: {counts}")
+        for cv in result.caveats:
+            if cv.severity == "serious":
+                lines.append(f"  ! {cv.message}")
+    return "\n".join(lines)
+
+
+def model_text(model: Any, card: Any | None) -> str:
+    """What ``cohortaudit inspect`` prints: identity, inputs, output, provenance, card."""
+    lines = [f"Model   {model.path.name} ({model.kind})", f"SHA-256 {model.sha256}"]
+    md = model.metadata or {}
+    for key in ("producer_name", "producer_version", "ir_version", "opset"):
+        if key in md:
+            lines.append(f"{key:<8}{md[key]}")
+    if "operator_counts" in md:
+        ops = ", ".join(f"{k} x{v}" for k, v in sorted(md["operator_counts"].items()))
+        lines.append(f"operators {ops}")
+    if model.tensor_input:
+        lines.append(f"Input   one float tensor '{model.tensor_input_name}' [N, {len(model.inputs)}]")
+    lines.append("Inputs (cohort columns):")
+    card_inputs = {i.name: i for i in getattr(card, "inputs", ())} if card is not None else {}
+    for spec in model.inputs:
+        ci = card_inputs.get(spec.name)
+        extra = ""
+        if ci is not None:
+            if ci.unit:
+                extra += f" [{ci.unit}]"
+            if ci.min is not None or ci.max is not None:
+                extra += f" range {ci.min} to {ci.max}"
+            if ci.categories:
+                extra += f" categories {', '.join(ci.categories)}"
+        lines.append(f"  {spec.name:<16}{spec.kind:<8}{extra}")
+    lines.append(
+        f"Output  '{model.probability_output}', positive class {model.positive_class!r}"
+    )
+    if card is not None:
+        lines.append("")
+        lines.append(f"Card    {card.name} {card.version} by {card.developer}")
+        if getattr(card, "intended_use", None):
+            lines.append(f"  intended use: {card.intended_use}")
+        if getattr(card, "operating_threshold", None) is not None:
+            lines.append(f"  operating threshold: {card.operating_threshold}")
+        if getattr(card, "training", None):
+            lines.append(f"  training: {card.training}")
+        if card.model_sha256:
+            lines.append(f"  card's model SHA-256 {card.model_sha256} (matches)")
+    return "\n".join(lines)

@@ -1,0 +1,387 @@
+"""The audit result: frozen dataclasses of plain types, the one object every renderer reads.
+
+The JSON form (``to_dict``) is a public contract, versioned by ``SCHEMA_VERSION`` and described
+by ``schemas/audit_result.schema.json``. ``from_dict(to_dict(r)) == r`` holds for every result,
+and everything that changes between identical runs (time, host, durations) lives in the one
+top-level ``run`` block so that the rest is byte-identical for the same inputs and seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Caveat",
+    "MetricValue",
+    "GroupResult",
+    "Disparity",
+    "FairnessSummary",
+    "DisclosureEntry",
+    "ModelInfo",
+    "CohortInfo",
+    "AuditResult",
+]
+
+SCHEMA_VERSION = "1.0.0"
+
+Severity = Literal["info", "warning", "serious"]
+
+
+def _clean_float(x: Any) -> float | None:
+    """NaN/inf become None; floats are rounded to 12 significant digits.
+
+    Rounding keeps the JSON byte-identical across machines whose BLAS or SIMD paths differ in
+    the last bits, without losing any precision a reader could use.
+    """
+    if x is None:
+        return None
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    return float(f"{x:.12g}")
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """A survivable problem with the data or a statistic, shown in every rendering.
+
+    ``code`` is a stable machine key (e.g. ``"missing_inputs"``); ``message`` is plain language
+    for the person reading the report and never contains row values.
+    """
+
+    code: str
+    severity: Severity
+    message: str
+    where: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "where": dict(self.where),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Caveat:
+        return cls(code=d["code"], severity=d["severity"], message=d["message"],
+                   where=dict(d.get("where", {})))
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """A point estimate with its confidence interval; None means undefined or withheld."""
+
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("value", "ci_low", "ci_high"):
+            object.__setattr__(self, name, _clean_float(getattr(self, name)))
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MetricValue:
+        return cls(d.get("value"), d.get("ci_low"), d.get("ci_high"))
+
+
+def _metrics_to_dict(metrics: dict[str, MetricValue]) -> dict[str, Any]:
+    return {k: v.to_dict() for k, v in metrics.items()}
+
+
+def _metrics_from_dict(d: dict[str, Any]) -> dict[str, MetricValue]:
+    return {k: MetricValue.from_dict(v) for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """Metrics of the whole cohort (``attributes == {}``) or of one subgroup.
+
+    A suppressed group (fewer than k events or non-events, or secondary suppression) carries
+    no counts and no metrics: ``n``, ``events`` are None and ``metrics`` is empty.
+    ``withheld`` lists metric keys held back for disclosure control even though the group is
+    released (threshold metrics when a confusion-matrix cell is below k).
+    """
+
+    attributes: dict[str, str]
+    n: int | None
+    events: int | None
+    suppressed: bool
+    metrics: dict[str, MetricValue]
+    suppression_reason: str | None = None
+    confusion: dict[str, int | None] = field(default_factory=dict)
+    withheld: tuple[str, ...] = ()
+    imprecise: bool = False
+
+    @property
+    def label(self) -> str:
+        """Plain-language name, e.g. ``sex=F & age=[40, 65)`` or ``overall``."""
+        if not self.attributes:
+            return "overall"
+        return " & ".join(f"{k}={v}" for k, v in self.attributes.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attributes": dict(self.attributes),
+            "n": self.n,
+            "events": self.events,
+            "suppressed": self.suppressed,
+            "suppression_reason": self.suppression_reason,
+            "imprecise": self.imprecise,
+            "metrics": _metrics_to_dict(self.metrics),
+            "withheld": list(self.withheld),
+            "confusion": dict(self.confusion),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GroupResult:
+        return cls(
+            attributes=dict(d["attributes"]),
+            n=d["n"],
+            events=d["events"],
+            suppressed=d["suppressed"],
+            metrics=_metrics_from_dict(d["metrics"]),
+            suppression_reason=d.get("suppression_reason"),
+            confusion=dict(d.get("confusion", {})),
+            withheld=tuple(d.get("withheld", ())),
+            imprecise=d.get("imprecise", False),
+        )
+
+
+@dataclass(frozen=True)
+class Disparity:
+    """Difference (group - reference) and ratio (group / reference) of one metric."""
+
+    metric: str
+    group: dict[str, str]
+    reference: dict[str, str]
+    reference_kind: Literal["group", "overall"]
+    difference: MetricValue
+    ratio: MetricValue
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "group": dict(self.group),
+            "reference": dict(self.reference),
+            "reference_kind": self.reference_kind,
+            "difference": self.difference.to_dict(),
+            "ratio": self.ratio.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Disparity:
+        return cls(
+            metric=d["metric"],
+            group=dict(d["group"]),
+            reference=dict(d["reference"]),
+            reference_kind=d["reference_kind"],
+            difference=MetricValue.from_dict(d["difference"]),
+            ratio=MetricValue.from_dict(d["ratio"]),
+        )
+
+
+@dataclass(frozen=True)
+class FairnessSummary:
+    """A fairlearn-style summary over one partition: max-min difference or min/max ratio."""
+
+    attributes: tuple[str, ...]
+    metric: str
+    value: MetricValue
+    groups_compared: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attributes": list(self.attributes),
+            "metric": self.metric,
+            "value": self.value.to_dict(),
+            "groups_compared": self.groups_compared,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FairnessSummary:
+        return cls(
+            attributes=tuple(d["attributes"]),
+            metric=d["metric"],
+            value=MetricValue.from_dict(d["value"]),
+            groups_compared=d["groups_compared"],
+        )
+
+
+@dataclass(frozen=True)
+class DisclosureEntry:
+    """One disclosure-control action: what was withheld, where, and under which rule."""
+
+    where: dict[str, str]
+    rule: str
+    action: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"where": dict(self.where), "rule": self.rule, "action": self.action,
+                "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DisclosureEntry:
+        return cls(where=dict(d["where"]), rule=d["rule"], action=d["action"], reason=d["reason"])
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Identity of the audited model (or of the score column in scores mode)."""
+
+    kind: Literal["onnx", "skops", "scores"]
+    sha256: str | None
+    file: str | None
+    name: str | None = None
+    version: str | None = None
+    inputs: tuple[str, ...] = ()
+    card_sha256: str | None = None
+    card_file: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "sha256": self.sha256,
+            "file": self.file,
+            "name": self.name,
+            "version": self.version,
+            "inputs": list(self.inputs),
+            "card_sha256": self.card_sha256,
+            "card_file": self.card_file,
+            "metadata": dict(self.metadata),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelInfo:
+        return cls(
+            kind=d["kind"],
+            sha256=d["sha256"],
+            file=d["file"],
+            name=d.get("name"),
+            version=d.get("version"),
+            inputs=tuple(d.get("inputs", ())),
+            card_sha256=d.get("card_sha256"),
+            card_file=d.get("card_file"),
+            metadata=dict(d.get("metadata", {})),
+        )
+
+
+@dataclass(frozen=True)
+class CohortInfo:
+    """Identity and size of the evaluation cohort (aggregate only)."""
+
+    sha256: str | None
+    file: str | None
+    n: int | None
+    events: int | None
+    n_input_rows: int | None
+    n_excluded: int | None
+    label: str
+    sensitive_features: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sha256": self.sha256,
+            "file": self.file,
+            "n": self.n,
+            "events": self.events,
+            "n_input_rows": self.n_input_rows,
+            "n_excluded": self.n_excluded,
+            "label": self.label,
+            "sensitive_features": list(self.sensitive_features),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CohortInfo:
+        return cls(
+            sha256=d["sha256"],
+            file=d["file"],
+            n=d["n"],
+            events=d["events"],
+            n_input_rows=d.get("n_input_rows"),
+            n_excluded=d.get("n_excluded"),
+            label=d["label"],
+            sensitive_features=tuple(d["sensitive_features"]),
+        )
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Everything an audit found. Renderers read this; none of them recomputes a number."""
+
+    model: ModelInfo
+    cohort: CohortInfo
+    config: dict[str, Any]
+    settings: dict[str, Any]
+    overall: GroupResult
+    subgroups: tuple[GroupResult, ...]
+    disparities: tuple[Disparity, ...]
+    fairness: tuple[FairnessSummary, ...]
+    disclosure_log: tuple[DisclosureEntry, ...]
+    caveats: tuple[Caveat, ...]
+    tool: dict[str, str]
+    run: dict[str, Any] = field(default_factory=dict, compare=False)
+    schema_version: str = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "tool": dict(self.tool),
+            "model": self.model.to_dict(),
+            "cohort": self.cohort.to_dict(),
+            "config": self.config,
+            "settings": self.settings,
+            "overall": self.overall.to_dict(),
+            "subgroups": [g.to_dict() for g in self.subgroups],
+            "disparities": [d.to_dict() for d in self.disparities],
+            "fairness": [f.to_dict() for f in self.fairness],
+            "disclosure_log": [e.to_dict() for e in self.disclosure_log],
+            "caveats": [c.to_dict() for c in self.caveats],
+            "run": dict(self.run),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AuditResult:
+        major = str(d.get("schema_version", "")).split(".")[0]
+        if major != SCHEMA_VERSION.split(".")[0]:
+            from cohortaudit.errors import InputError
+
+            raise InputError(
+                f"This audit result has schema version {d.get('schema_version')!r}; this "
+                f"cohortaudit reads version {SCHEMA_VERSION.split('.')[0]}.x. Re-run the audit "
+                "with this version, or open it with the version that wrote it."
+            )
+        return cls(
+            schema_version=d["schema_version"],
+            tool=dict(d["tool"]),
+            model=ModelInfo.from_dict(d["model"]),
+            cohort=CohortInfo.from_dict(d["cohort"]),
+            config=d["config"],
+            settings=d["settings"],
+            overall=GroupResult.from_dict(d["overall"]),
+            subgroups=tuple(GroupResult.from_dict(g) for g in d["subgroups"]),
+            disparities=tuple(Disparity.from_dict(x) for x in d["disparities"]),
+            fairness=tuple(FairnessSummary.from_dict(x) for x in d["fairness"]),
+            disclosure_log=tuple(DisclosureEntry.from_dict(x) for x in d["disclosure_log"]),
+            caveats=tuple(Caveat.from_dict(x) for x in d["caveats"]),
+            run=dict(d.get("run", {})),
+        )
+
+    def subgroup(self, **attributes: str) -> GroupResult:
+        """The subgroup with exactly these attributes, e.g. ``result.subgroup(sex="F")``."""
+        for g in self.subgroups:
+            if g.attributes == attributes:
+                return g
+        raise KeyError(f"No subgroup with attributes {attributes}.")
+
+
+def _field_names(cls: type) -> list[str]:
+    return [f.name for f in fields(cls)]
