@@ -28,7 +28,12 @@ from cohortaudit.metrics.fairness import (
     compute_fairness_summaries,
 )
 from cohortaudit.metrics.performance import THRESHOLD_METRICS
-from cohortaudit.metrics.subgroups import CI_METHODS, METRIC_KEYS, compute_group_metrics
+from cohortaudit.metrics.subgroups import (
+    CI_METHODS,
+    METRIC_KEYS,
+    THRESHOLD_GRID,
+    compute_group_metrics,
+)
 from cohortaudit.results import (
     AuditResult,
     Caveat,
@@ -108,7 +113,7 @@ def run_audit(
     engine = compute_group_metrics(
         y_score,
         y_true,
-        cohort.groups,
+        cohort.groups[list(config.sensitive_features)],
         threshold=threshold,
         z=config.z,
         confidence=config.confidence,
@@ -199,6 +204,14 @@ def _group_result(est, decision, p: int, g: int) -> GroupResult:
             continue
         lo, hi = est.ci.get(key, (math.nan, math.nan))
         metrics[key] = MetricValue(est.values[key], lo, hi)
+    grid: dict[str, list[int | None]] = {}
+    if est.grid_counts is not None:
+        flags = decision.grid_hidden[p][g]
+        for col, name in enumerate(("tp", "fp", "tn", "fn")):
+            grid[name] = [
+                None if flags[j] else int(est.grid_counts[j, col])
+                for j in range(est.grid_counts.shape[0])
+            ]
     c = est.confusion
     confusion = (
         {"tp": None, "fp": None, "tn": None, "fn": None}
@@ -214,6 +227,7 @@ def _group_result(est, decision, p: int, g: int) -> GroupResult:
         confusion=confusion,
         withheld=withheld,
         imprecise=min(est.events, est.n - est.events) < IMPRECISE_BELOW,
+        threshold_grid=grid,
     )
 
 
@@ -286,6 +300,7 @@ def _settings(engine, config: AuditConfig, threshold: float, source: str, refs) 
         "threshold": threshold,
         "threshold_source": source,
         "threshold_rule": "predicted positive iff score >= threshold",
+        "threshold_grid": [float(t) for t in THRESHOLD_GRID],
         "confidence_level": config.confidence,
         "ci_methods": dict(CI_METHODS),
         "disparity_ci_method": (

@@ -30,10 +30,12 @@ __all__ = ["DisclosureDecision", "apply_disclosure_control"]
 
 @dataclass(frozen=True)
 class DisclosureDecision:
-    """hidden[p][g]: group withheld; confusion_hidden[p][g]: threshold metrics withheld."""
+    """hidden[p][g]: group withheld; confusion_hidden[p][g]: threshold metrics withheld;
+    grid_hidden[p][g][j]: confusion counts at the j-th grid threshold withheld."""
 
     hidden: list[list[bool]]
     confusion_hidden: list[list[bool]]
+    grid_hidden: list[list[list[bool]]]
     reasons: dict[tuple[int, int], str]
     log: tuple[DisclosureEntry, ...]
 
@@ -68,8 +70,43 @@ def apply_disclosure_control(engine: EngineOutput, *, k: int) -> DisclosureDecis
                 )
     _secondary(engine, confusion_hidden, {}, log,
                layer="confusion counts and threshold metrics withheld")
+    grid_hidden = _grid_control(engine, hidden, k, log)
     return DisclosureDecision(hidden=hidden, confusion_hidden=confusion_hidden,
-                              reasons=reasons, log=tuple(log))
+                              grid_hidden=grid_hidden, reasons=reasons, log=tuple(log))
+
+
+def _grid_control(engine: EngineOutput, hidden: list[list[bool]], k: int, log: list):
+    """Rules 2 and 3 applied to the confusion counts at every threshold of the fixed grid.
+
+    The log gets one summary entry per group rather than one per threshold.
+    """
+    first = engine.estimates[0][0].grid_counts
+    if first is None:
+        return [[[] for _ in row] for row in engine.estimates]
+    n_thresholds = first.shape[0]
+    per_threshold = []
+    families = _families(engine)
+    for j in range(n_thresholds):
+        layer = [
+            [hidden[p][g] or int(e.grid_counts[j].min()) < k for g, e in enumerate(row)]
+            for p, row in enumerate(engine.estimates)
+        ]
+        _secondary(engine, layer, {}, None, layer="", families=families)
+        per_threshold.append(layer)
+    grid_hidden = [
+        [[per_threshold[j][p][g] for j in range(n_thresholds)] for g in range(len(row))]
+        for p, row in enumerate(engine.estimates)
+    ]
+    for p, row in enumerate(grid_hidden):
+        for g, flags in enumerate(row):
+            if any(flags) and not hidden[p][g]:
+                log.append(
+                    _entry(engine, p, g, "2/3: threshold grid",
+                           "confusion counts withheld at some grid thresholds",
+                           f"at those thresholds a confusion-matrix cell has fewer than {k} "
+                           "patients, or the counts would let a withheld cell be derived")
+                )
+    return grid_hidden
 
 
 def _cells(e) -> tuple[int, int, int, int]:
@@ -83,9 +120,8 @@ def _entry(engine: EngineOutput, p: int, g: int, rule: str, action: str, reason:
                            reason=reason)
 
 
-def _secondary(engine: EngineOutput, hidden: list[list[bool]], reasons: dict, log: list,
-               *, layer: str) -> None:
-    """Withhold extra groups until no withheld group is derivable by subtraction."""
+def _families(engine: EngineOutput) -> list[tuple[int, int, int, list[int]]]:
+    """Sibling sets: (partition, parent partition, parent group, member groups)."""
     parts = engine.partitions
     index = {part.attributes: i for i, part in enumerate(parts)}
     families = []  # (parent partition, parent group, [member groups]) per sibling set
@@ -101,6 +137,14 @@ def _secondary(engine: EngineOutput, hidden: list[list[bool]], reasons: dict, lo
                 pkey = key[:drop] + key[drop + 1:]
                 sets.setdefault(parent_pos[pkey], []).append(g)
             families.extend((p, pp, pg, members) for pg, members in sorted(sets.items()))
+    return families
+
+
+def _secondary(engine: EngineOutput, hidden: list[list[bool]], reasons: dict, log: list | None,
+               *, layer: str, families: list | None = None) -> None:
+    """Withhold extra groups until no withheld group is derivable by subtraction."""
+    if families is None:
+        families = _families(engine)
     changed = True
     while changed:
         changed = False
@@ -114,12 +158,14 @@ def _secondary(engine: EngineOutput, hidden: list[list[bool]], reasons: dict, lo
                 hidden[pp][pg] = True
                 why = "identical to a withheld subgroup (secondary suppression)"
                 reasons.setdefault((pp, pg), why)
-                log.append(_entry(engine, pp, pg, "3: secondary suppression", layer, why))
+                if log is not None:
+                    log.append(_entry(engine, pp, pg, "3: secondary suppression", layer, why))
             else:
                 candidates = [g for g in members if not hidden[p][g]]
                 g = min(candidates, key=lambda c: (engine.estimates[p][c].n, c))
                 hidden[p][g] = True
                 why = "would let a withheld sibling group be derived by subtraction"
                 reasons.setdefault((p, g), why)
-                log.append(_entry(engine, p, g, "3: secondary suppression", layer, why))
+                if log is not None:
+                    log.append(_entry(engine, p, g, "3: secondary suppression", layer, why))
             changed = True

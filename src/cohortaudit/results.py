@@ -9,7 +9,7 @@ top-level ``run`` block so that the rest is byte-identical for the same inputs a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
@@ -118,6 +118,9 @@ class GroupResult:
     confusion: dict[str, int | None] = field(default_factory=dict)
     withheld: tuple[str, ...] = ()
     imprecise: bool = False
+    #: Confusion counts on the fixed grid ``settings["threshold_grid"]``: columns tp, fp, tn,
+    #: fn, each a list aligned with the grid; None where disclosure control withholds a row.
+    threshold_grid: dict[str, list[int | None]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -137,6 +140,7 @@ class GroupResult:
             "metrics": _metrics_to_dict(self.metrics),
             "withheld": list(self.withheld),
             "confusion": dict(self.confusion),
+            "threshold_grid": {k: list(v) for k, v in self.threshold_grid.items()},
         }
 
     @classmethod
@@ -151,6 +155,7 @@ class GroupResult:
             confusion=dict(d.get("confusion", {})),
             withheld=tuple(d.get("withheld", ())),
             imprecise=d.get("imprecise", False),
+            threshold_grid={k: list(v) for k, v in d.get("threshold_grid", {}).items()},
         )
 
 
@@ -382,6 +387,3 @@ class AuditResult:
                 return g
         raise KeyError(f"No subgroup with attributes {attributes}.")
 
-
-def _field_names(cls: type) -> list[str]:
-    return [f.name for f in fields(cls)]

@@ -44,14 +44,25 @@ class ScoreGrid:
     def n_bins(self) -> int:
         return len(self.edges) + 1
 
+    def bin_of_threshold(self, t: np.ndarray | float) -> np.ndarray:
+        """First bin whose scores are all >= t (t must be an edge)."""
+        return np.searchsorted(self.edges, t, side="left") + 1
+
     def assign(self, scores: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.edges, scores, side="right")
 
 
-def make_score_grid(scores: np.ndarray, threshold: float, *, max_bins: int) -> ScoreGrid:
+def make_score_grid(
+    scores: np.ndarray,
+    threshold: float,
+    *,
+    max_bins: int,
+    extra_edges: np.ndarray | None = None,
+) -> ScoreGrid:
     """Bins that are exact for few distinct scores and score quantiles otherwise.
 
-    The threshold is always an edge so that ``score >= threshold`` is decided by the bin.
+    The threshold (and every ``extra_edges`` value, e.g. the fixed threshold grid) is always
+    an edge, so that ``score >= t`` is decided by the bin for each of them.
     """
     distinct = np.unique(scores)
     if len(distinct) <= max_bins:
@@ -61,7 +72,8 @@ def make_score_grid(scores: np.ndarray, threshold: float, *, max_bins: int) -> S
         qs = np.linspace(0.0, 1.0, max_bins + 1)[1:-1]
         edges = np.unique(np.quantile(scores, qs))
         exact = False
-    edges = np.unique(np.append(edges, threshold))
+    extra = np.asarray([] if extra_edges is None else extra_edges, dtype=np.float64)
+    edges = np.unique(np.concatenate([edges, extra, [threshold]]))
     threshold_bin = int(np.searchsorted(edges, threshold, side="left")) + 1
     return ScoreGrid(edges=edges, threshold_bin=threshold_bin, exact=exact)
 

@@ -87,6 +87,9 @@ CI_METHODS = {
 
 _BOOTSTRAP_CI = ("auprc", "brier", "balanced_accuracy", "f1")
 
+#: Fixed threshold grid (disclosure rule 4: curves go out on fixed grids only).
+THRESHOLD_GRID = np.round(np.arange(1, 100) / 100, 2)
+
 
 @dataclass(frozen=True)
 class Partition:
@@ -113,6 +116,8 @@ class GroupEstimate:
     confusion: Confusion
     values: dict[str, float]
     ci: dict[str, tuple[float, float]]
+    #: (len(THRESHOLD_GRID), 4) confusion counts tp, fp, tn, fn at each grid threshold
+    grid_counts: np.ndarray | None = None
     undefined_replicates: dict[str, int] = field(default_factory=dict)
 
 
@@ -239,8 +244,20 @@ def compute_group_metrics(
         estimates.append(row)
 
     # -- bootstrap on cell histograms
-    grid = make_score_grid(scores, threshold, max_bins=max_bins)
+    grid = make_score_grid(scores, threshold, max_bins=max_bins, extra_edges=THRESHOLD_GRID)
     hist = cell_histograms(scores, y, cell, len(cell_keys), grid)
+    grid_bins = grid.bin_of_threshold(THRESHOLD_GRID)
+    for p_index, part in enumerate(partitions):
+        c, _, b = hist.counts.shape
+        counts = (part.membership @ hist.counts.reshape(c, 2 * b)).reshape(-1, 2, b)
+        at_or_above = np.cumsum(counts[:, :, ::-1], axis=-1)[:, :, ::-1]  # (G, 2, K)
+        totals = counts.sum(axis=-1)
+        for e in estimates[p_index]:
+            tp = at_or_above[e.index, 1, grid_bins]
+            fp = at_or_above[e.index, 0, grid_bins]
+            tn = totals[e.index, 0] - fp
+            fn = totals[e.index, 1] - tp
+            e.grid_counts = np.rint(np.stack([tp, fp, tn, fn], axis=1)).astype(np.int64)
     total_pos = hist.counts[:, 1, :].sum(axis=0).astype(np.float64)
     total_neg = hist.counts[:, 0, :].sum(axis=0).astype(np.float64)
     bound = 0.0 if grid.exact else float(
