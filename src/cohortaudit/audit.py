@@ -32,7 +32,8 @@ from cohortaudit.metrics.subgroups import (
     CI_METHODS,
     METRIC_KEYS,
     THRESHOLD_GRID,
-    compute_group_metrics,
+    bootstrap_intervals,
+    compute_point_estimates,
 )
 from cohortaudit.results import (
     AuditResult,
@@ -110,20 +111,23 @@ def run_audit(
             )
         )
 
-    engine = compute_group_metrics(
-        y_score,
-        y_true,
-        cohort.groups[list(config.sensitive_features)],
-        threshold=threshold,
-        z=config.z,
-        confidence=config.confidence,
-        n_boot=config.n_boot,
-        seed=config.seed,
-        max_bins=config.boot_score_bins,
+    groups_frame = cohort.groups[list(config.sensitive_features)]
+    engine = compute_point_estimates(
+        y_score, y_true, groups_frame, threshold=threshold, z=config.z,
         max_order=config.max_intersection_order,
-        progress=lambda done, total: report("bootstrap", done / total),
     )
     decision = apply_disclosure_control(engine, k=config.min_cell)
+    bootstrap_intervals(
+        engine,
+        y_score,
+        y_true,
+        released=[[not h for h in row] for row in decision.hidden],
+        n_boot=config.n_boot,
+        seed=config.seed,
+        confidence=config.confidence,
+        max_bins=config.boot_score_bins,
+        progress=lambda done, total: report("bootstrap", done / total),
+    )
     refs, ref_notes = choose_references(engine, decision.hidden, config.reference)
     caveats.extend(Caveat("reference_fallback", "warning", note) for note in ref_notes)
     disparities = compute_disparities(

@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--seed", type=int, default=20261123, help="random seed")
     audit.add_argument("--min-cell", type=int, default=10,
                        help="disclosure-control minimum cell size k (10)")
+    audit.add_argument("--max-order", type=int, default=3,
+                       help="largest intersection of sensitive attributes to audit (3)")
     audit.add_argument("--trust", action="append", default=[], metavar="TYPE",
                        help="trust this type in a skops file (only if you trust the sender)")
     audit.add_argument("--out", type=Path, required=True, help="output folder")
@@ -148,6 +150,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         n_boot=args.n_boot,
         seed=args.seed,
         min_cell=args.min_cell,
+        max_intersection_order=args.max_order,
     )
     progress, close = _progress_bar(not args.quiet)
     try:

@@ -66,6 +66,6 @@ def _z(result: AuditResult) -> float:
     level = float(result.settings.get("confidence_level", 0.95))
     if math.isclose(level, 0.95):
         return _Z95
-    from scipy.stats import norm
+    from statistics import NormalDist
 
-    return float(norm.ppf(0.5 + level / 2))
+    return NormalDist().inv_cdf(0.5 + level / 2)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cohortaudit.metrics.bootstrap import percentile_interval
+from cohortaudit.metrics.bootstrap import percentile_interval, percentile_intervals
 from cohortaudit.metrics.performance import THRESHOLD_METRICS
 from cohortaudit.metrics.subgroups import EngineOutput
 from cohortaudit.results import Disparity, FairnessSummary, MetricValue
@@ -92,7 +92,11 @@ def compute_disparities(
     *,
     confidence: float,
 ) -> tuple[Disparity, ...]:
-    """Every released group vs its partition's reference group and vs the whole cohort."""
+    """Every released group vs its partition's reference group and vs the whole cohort.
+
+    Intervals are computed for all groups of a partition at once (one vectorised percentile
+    per metric and comparison), since a wide audit has tens of thousands of comparisons.
+    """
     out: list[Disparity] = []
     overall = engine.estimates[0][0]
     overall_released = not hidden[0][0]
@@ -101,42 +105,62 @@ def compute_disparities(
         if p == 0 or p not in refs:
             continue
         r = refs[p]
-        reps = engine.replicates[p] if have_boot else None
-        for g in range(len(part.keys)):
-            if hidden[p][g]:
+        released = [g for g in range(len(part.keys)) if not hidden[p][g]]
+        for metric in DISPARITY_METRICS:
+            thresholdish = metric in THRESHOLD_METRICS
+            groups = [g for g in released if not (thresholdish and confusion_hidden[p][g])]
+            if not groups:
                 continue
-            est = engine.estimates[p][g]
-            for metric in DISPARITY_METRICS:
-                thresholdish = metric in THRESHOLD_METRICS
-                if thresholdish and confusion_hidden[p][g]:
-                    continue
-                targets = []
-                if g != r and not (thresholdish and confusion_hidden[p][r]):
-                    targets.append(("group", engine.estimates[p][r],
-                                    reps[metric][:, r] if reps else None))
-                if overall_released and not (thresholdish and confusion_hidden[0][0]):
-                    targets.append(("overall", overall,
-                                    engine.replicates[0][metric][:, 0] if reps else None))
-                for kind, ref_est, ref_reps in targets:
-                    a, b = est.values[metric], ref_est.values[metric]
-                    g_reps = reps[metric][:, g] if reps else None
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        diff_ci = _interval(None if g_reps is None else g_reps - ref_reps,
-                                            confidence)
-                        ratio_ci = _interval(None if g_reps is None else g_reps / ref_reps,
-                                             confidence)
-                        ratio = a / b if b else float("nan")
+            values = np.array([engine.estimates[p][g].values[metric] for g in groups])
+            comparisons = []
+            if not (thresholdish and confusion_hidden[p][r]):
+                comparisons.append(("group", engine.estimates[p][r],
+                                    engine.replicates[p][metric][:, [r]] if have_boot else None))
+            if overall_released and not (thresholdish and confusion_hidden[0][0]):
+                comparisons.append(("overall", overall,
+                                    engine.overall_replicates[p][metric][:, None]
+                                    if have_boot else None))
+            for kind, ref_est, ref_reps in comparisons:
+                b = ref_est.values[metric]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    diff, ratio = values - b, values / b if b else np.full(len(groups), np.nan)
+                    if have_boot:
+                        g_reps = engine.replicates[p][metric][:, groups]
+                        d_lo, d_hi, _ = percentile_intervals(g_reps - ref_reps, confidence)
+                        r_lo, r_hi, _ = percentile_intervals(g_reps / ref_reps, confidence)
+                    else:
+                        d_lo = d_hi = r_lo = r_hi = np.full(len(groups), np.nan)
+                for j, g in enumerate(groups):
+                    if kind == "group" and g == r:
+                        continue
                     out.append(
                         Disparity(
                             metric=metric,
-                            group=dict(est.attributes),
+                            group=dict(engine.estimates[p][g].attributes),
                             reference=dict(ref_est.attributes) if kind == "group" else {},
                             reference_kind=kind,
-                            difference=MetricValue(a - b, *diff_ci),
-                            ratio=MetricValue(ratio, *ratio_ci),
+                            difference=MetricValue(diff[j], d_lo[j], d_hi[j]),
+                            ratio=MetricValue(ratio[j], r_lo[j], r_hi[j]),
                         )
                     )
-    return tuple(out)
+    out.sort(key=lambda d: (_ORDER[d.metric], d.reference_kind != "group"))
+    return tuple(_stable_group_order(out, engine))
+
+
+_ORDER = {m: i for i, m in enumerate(DISPARITY_METRICS)}
+
+
+def _stable_group_order(items: list[Disparity], engine: EngineOutput) -> list[Disparity]:
+    """Order: partition, group, metric, reference kind (the order tables read in)."""
+    rank = {}
+    for p, part in enumerate(engine.partitions):
+        for g in range(len(part.keys)):
+            rank[tuple(sorted(part.attributes_of(g).items()))] = (p, g)
+    return sorted(
+        items,
+        key=lambda d: (rank[tuple(sorted(d.group.items()))], _ORDER[d.metric],
+                       d.reference_kind != "group"),
+    )
 
 
 _SUMMARIES = (

@@ -8,8 +8,9 @@ The design is sufficient statistics first:
    matrix. Marginal groups never need another pass over the patients.
 3. Exact point estimates come from each group's sorted scores split by outcome (one global
    sort, then one stable integer sort per partition).
-4. Bootstrap replicates come from cell histograms (see :mod:`cohortaudit.metrics.bootstrap`)
-   aggregated through the membership matrices -- no Python loop over replicates calls sklearn.
+4. Bootstrap replicates come from per-partition group histograms (see
+   :mod:`cohortaudit.metrics.bootstrap`) -- no Python loop over replicates calls sklearn, and
+   only groups that disclosure control releases are bootstrapped.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ import pandas as pd
 from cohortaudit.metrics.bootstrap import (
     BINNED_METRICS,
     binned_metrics,
-    cell_histograms,
+    fine_cells,
+    group_histograms,
     iter_replicates,
     make_score_grid,
-    percentile_interval,
+    percentile_intervals,
 )
 from cohortaudit.metrics.performance import (
     Confusion,
@@ -41,8 +43,9 @@ from cohortaudit.metrics.performance import (
     wilson_interval,
 )
 
-__all__ = ["Partition", "GroupEstimate", "EngineOutput", "compute_group_metrics",
-           "build_partitions", "METRIC_KEYS", "CI_METHODS"]
+__all__ = ["Partition", "GroupEstimate", "EngineOutput", "compute_point_estimates",
+           "bootstrap_intervals", "compute_group_metrics", "build_partitions", "METRIC_KEYS",
+           "CI_METHODS", "THRESHOLD_GRID"]
 
 #: The metric keys of the public contract, in display order.
 METRIC_KEYS = (
@@ -127,12 +130,16 @@ class EngineOutput:
 
     partitions: list[Partition]
     estimates: list[list[GroupEstimate]]  # [partition][group]
-    replicates: list[dict[str, np.ndarray]]  # [partition] metric -> (B, G), shift-corrected
+    cell: np.ndarray  # finest-cell code of each patient
     threshold: float
-    grid_exact: bool
-    n_bins: int
-    auroc_bin_error_bound: float
-    n_boot: int
+    #: [partition] metric -> (B, G) shift-corrected replicates (NaN for unreleased groups)
+    replicates: list[dict[str, np.ndarray]] = field(default_factory=list)
+    #: [partition] metric -> (B,) the whole cohort, as the sum of that partition's replicates
+    overall_replicates: list[dict[str, np.ndarray]] = field(default_factory=list)
+    grid_exact: bool = True
+    n_bins: int = 0
+    auroc_bin_error_bound: float = 0.0
+    n_boot: int = 0
 
 
 def build_cells(groups: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, ...]]]:
@@ -196,35 +203,40 @@ def _point_estimates(
     return conf, values, ci
 
 
-def compute_group_metrics(
+def _grid_counts(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """Exact confusion counts (tp, fp, tn, fn) at every threshold of THRESHOLD_GRID."""
+    tp = len(pos) - np.searchsorted(pos, THRESHOLD_GRID, side="left")
+    fp = len(neg) - np.searchsorted(neg, THRESHOLD_GRID, side="left")
+    return np.stack([tp, fp, len(neg) - fp, len(pos) - tp], axis=1).astype(np.int64)
+
+
+def compute_point_estimates(
     scores: np.ndarray,
     y: np.ndarray,
     groups: pd.DataFrame,
     *,
     threshold: float,
     z: float,
-    confidence: float,
-    n_boot: int,
-    seed: int,
-    max_bins: int,
     max_order: int,
-    progress: Callable[[int, int], None] | None = None,
 ) -> EngineOutput:
-    """Point estimates, closed-form CIs and bootstrap replicates for every group."""
+    """Exact point estimates, closed-form CIs and threshold-grid counts for every group.
+
+    One global sort of the scores, then per partition one stable sort by integer group key:
+    each group's scores come out split by outcome and already sorted.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     y = np.asarray(y, dtype=np.int8)
     features = tuple(groups.columns)
     cell, cell_keys = build_cells(groups)
     partitions = build_partitions(cell_keys, features, max_order=max_order)
-
-    # -- exact point estimates: one global sort, then a stable integer sort per partition
     order = np.argsort(scores, kind="stable")
     s_sorted, y_sorted, cell_sorted = scores[order], y[order], cell[order]
     estimates: list[list[GroupEstimate]] = []
     for p_index, part in enumerate(partitions):
         key = part.cell_to_group[cell_sorted] * 2 + y_sorted
         by_key = np.argsort(key, kind="stable")
-        blocks = np.split(s_sorted[by_key], np.cumsum(np.bincount(key, minlength=2 * len(part.keys)))[:-1])
+        sizes = np.bincount(key, minlength=2 * len(part.keys))
+        blocks = np.split(s_sorted[by_key], np.cumsum(sizes)[:-1])
         row = []
         for g in range(len(part.keys)):
             neg, pos = blocks[2 * g], blocks[2 * g + 1]
@@ -239,90 +251,145 @@ def compute_group_metrics(
                     confusion=conf,
                     values=values,
                     ci=ci,
+                    grid_counts=_grid_counts(pos, neg),
                 )
             )
         estimates.append(row)
-
-    # -- bootstrap on cell histograms
-    grid = make_score_grid(scores, threshold, max_bins=max_bins, extra_edges=THRESHOLD_GRID)
-    hist = cell_histograms(scores, y, cell, len(cell_keys), grid)
-    grid_bins = grid.bin_of_threshold(THRESHOLD_GRID)
-    for p_index, part in enumerate(partitions):
-        c, _, b = hist.counts.shape
-        counts = (part.membership @ hist.counts.reshape(c, 2 * b)).reshape(-1, 2, b)
-        at_or_above = np.cumsum(counts[:, :, ::-1], axis=-1)[:, :, ::-1]  # (G, 2, K)
-        totals = counts.sum(axis=-1)
-        for e in estimates[p_index]:
-            tp = at_or_above[e.index, 1, grid_bins]
-            fp = at_or_above[e.index, 0, grid_bins]
-            tn = totals[e.index, 0] - fp
-            fn = totals[e.index, 1] - tp
-            e.grid_counts = np.rint(np.stack([tp, fp, tn, fn], axis=1)).astype(np.int64)
-    total_pos = hist.counts[:, 1, :].sum(axis=0).astype(np.float64)
-    total_neg = hist.counts[:, 0, :].sum(axis=0).astype(np.float64)
-    bound = 0.0 if grid.exact else float(
-        0.5 * np.sum(total_pos * total_neg) / max(total_pos.sum() * total_neg.sum(), 1.0)
-    )
-    replicates: list[dict[str, np.ndarray]] = []
-    if n_boot > 0:
-        shifts = []
-        for p_index, part in enumerate(partitions):
-            c, _, b = hist.counts.shape
-            counts = (part.membership @ hist.counts.reshape(c, 2 * b)).reshape(-1, 2, b)
-            loss = part.membership @ hist.loss.sum(axis=(1, 2))
-            binned = binned_metrics(counts, loss, grid.threshold_bin)
-            shifts.append(
-                {
-                    m: np.array([e.values[m] for e in estimates[p_index]]) - binned[m]
-                    for m in BINNED_METRICS
-                }
-            )
-        collected: list[dict[str, list[np.ndarray]]] = [
-            {m: [] for m in BINNED_METRICS} for _ in partitions
-        ]
-        rng = np.random.default_rng(seed)
-        done = [0]
-
-        def _tick(r: int) -> None:
-            done[0] += r
-            if progress is not None:
-                progress(done[0], n_boot)
-
-        for rep_counts, rep_loss in iter_replicates(hist, n_boot=n_boot, rng=rng, on_chunk=_tick):
-            rep_counts_f = rep_counts.astype(np.float64)
-            for p_index, part in enumerate(partitions):
-                # integer-valued float matmul: exact, so deterministic whatever BLAS does
-                r, c, _, b = rep_counts_f.shape
-                counts = np.matmul(part.membership, rep_counts_f.reshape(r, c, 2 * b))
-                counts = counts.reshape(r, -1, 2, b)
-                loss = rep_loss @ part.membership.T
-                binned = binned_metrics(counts, loss, grid.threshold_bin)
-                for m in BINNED_METRICS:
-                    collected[p_index][m].append(binned[m])
-        for p_index in range(len(partitions)):
-            replicates.append(
-                {
-                    m: np.concatenate(collected[p_index][m], axis=0) + shifts[p_index][m]
-                    for m in BINNED_METRICS
-                }
-            )
-        # bootstrap percentile intervals for metrics without a closed form
-        for p_index, row in enumerate(estimates):
-            for e in row:
-                for m in BINNED_METRICS:
-                    reps = replicates[p_index][m][:, e.index]
-                    lo, hi, undefined = percentile_interval(reps, confidence)
-                    if undefined:
-                        e.undefined_replicates[m] = undefined
-                    if m in _BOOTSTRAP_CI:
-                        e.ci[m] = (lo, hi)
     return EngineOutput(
-        partitions=partitions,
-        estimates=estimates,
-        replicates=replicates,
-        threshold=threshold,
-        grid_exact=grid.exact,
-        n_bins=grid.n_bins,
-        auroc_bin_error_bound=bound,
-        n_boot=n_boot,
+        partitions=partitions, estimates=estimates, cell=cell, threshold=threshold
     )
+
+
+def bootstrap_intervals(
+    engine: EngineOutput,
+    scores: np.ndarray,
+    y: np.ndarray,
+    *,
+    released: list[list[bool]],
+    n_boot: int,
+    seed: int,
+    confidence: float,
+    max_bins: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Stratified bootstrap; fills replicates, bootstrap CIs and undefined-replicate counts.
+
+    Only released groups get replicate metrics: withheld ones are never shown, so computing
+    them would only cost time.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int8)
+    grid = make_score_grid(scores, engine.threshold, max_bins=max_bins)
+    engine.grid_exact, engine.n_bins, engine.n_boot = grid.exact, grid.n_bins, n_boot
+    whole = group_histograms(scores, y, np.zeros(len(scores), dtype=np.int64), 1, grid)
+    pos_b, neg_b = whole.counts[0, 1].astype(float), whole.counts[0, 0].astype(float)
+    engine.auroc_bin_error_bound = 0.0 if grid.exact else float(
+        0.5 * np.sum(pos_b * neg_b) / max(pos_b.sum() * neg_b.sum(), 1.0)
+    )
+    if n_boot <= 0:
+        return
+    n_cells = len(engine.partitions[0].cell_to_group)
+    cells = fine_cells(scores, y, engine.cell, n_cells, grid)
+    k2 = 2 * grid.n_bins
+
+    # per partition: which entries feed which (released group, slot), as reduceat plans
+    plans = []
+    for p_index, part in enumerate(engine.partitions):
+        keep = np.flatnonzero([released[p_index][g] for g in range(len(part.keys))])
+        position = np.full(len(part.keys), -1)
+        position[keep] = np.arange(len(keep))
+        g_of_entry = position[part.cell_to_group[cells.cell]]
+        use = np.flatnonzero(g_of_entry >= 0)
+        rows = g_of_entry[use] * k2 + cells.slot[use]
+        by_row = np.argsort(rows, kind="stable")
+        slot_rows, slot_starts = np.unique(rows[by_row], return_index=True)
+        by_group = np.argsort(g_of_entry[use], kind="stable")
+        groups_hit, group_starts = np.unique(g_of_entry[use][by_group], return_index=True)
+        plans.append((keep, use[by_row], slot_rows, slot_starts, use[by_group], groups_hit,
+                      group_starts))
+
+    def _metrics(draws: np.ndarray, loss_entries: np.ndarray, plan) -> dict[str, np.ndarray]:
+        """draws, loss_entries: (n_entries, r). Returns metric -> (r, released groups)."""
+        keep, slot_use, slot_rows, slot_starts, group_use, groups_hit, group_starts = plan
+        r = draws.shape[1]
+        counts = np.zeros((len(keep) * k2, r), dtype=draws.dtype)
+        counts[slot_rows] = np.add.reduceat(draws[slot_use], slot_starts, axis=0)
+        loss = np.zeros((len(keep), r))
+        loss[groups_hit] = np.add.reduceat(loss_entries[group_use], group_starts, axis=0)
+        counts = counts.reshape(len(keep), 2, grid.n_bins, r).transpose(3, 0, 1, 2)
+        return binned_metrics(np.ascontiguousarray(counts), loss.T, grid.threshold_bin)
+
+    # binned point estimates (the shift that centres replicates on the exact estimates)
+    base_draw = cells.count[:, None].astype(np.float64)
+    shifts = []
+    for p_index, plan in enumerate(plans):
+        keep = plan[0]
+        if len(keep) == 0:
+            shifts.append({})
+            continue
+        base = _metrics(base_draw, base_draw * cells.mean_loss[:, None], plan)
+        shifts.append({
+            m: np.array([engine.estimates[p_index][g].values[m] for g in keep]) - base[m][0]
+            for m in BINNED_METRICS
+        })
+
+    collected: list[dict[str, list[np.ndarray]]] = [
+        {m: [] for m in BINNED_METRICS} for _ in plans
+    ]
+    rng = np.random.default_rng(seed)
+    done = 0
+    for draws in iter_replicates(cells, n_boot=n_boot, rng=rng):
+        loss_entries = draws * cells.mean_loss[:, None]  # float64: sums of squares
+        for p_index, plan in enumerate(plans):
+            if len(plan[0]) == 0:
+                continue
+            reps = _metrics(draws, loss_entries, plan)
+            for m in BINNED_METRICS:
+                collected[p_index][m].append(reps[m])
+        done += draws.shape[1]
+        if progress is not None:
+            progress(done, n_boot)
+
+    for p_index, part in enumerate(engine.partitions):
+        keep = plans[p_index][0]
+        full = {m: np.full((n_boot, len(part.keys)), np.nan) for m in BINNED_METRICS}
+        if len(keep):
+            for m in BINNED_METRICS:
+                full[m][:, keep] = np.concatenate(collected[p_index][m]) + shifts[p_index][m]
+        engine.replicates.append(full)
+        for m in BINNED_METRICS:
+            lo, hi, undefined = percentile_intervals(full[m][:, keep], confidence)
+            for j, g in enumerate(keep):
+                e = engine.estimates[p_index][g]
+                if undefined[j]:
+                    e.undefined_replicates[m] = int(undefined[j])
+                if m in _BOOTSTRAP_CI:
+                    e.ci[m] = (float(lo[j]), float(hi[j]))
+    overall = engine.replicates[0]
+    engine.overall_replicates = [{m: overall[m][:, 0] for m in BINNED_METRICS}
+                                 for _ in engine.partitions]
+
+
+def compute_group_metrics(
+    scores: np.ndarray,
+    y: np.ndarray,
+    groups: pd.DataFrame,
+    *,
+    threshold: float,
+    z: float,
+    confidence: float,
+    n_boot: int,
+    seed: int,
+    max_bins: int,
+    max_order: int,
+    released: list[list[bool]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EngineOutput:
+    """Point estimates and bootstrap in one call (every group released unless told otherwise)."""
+    engine = compute_point_estimates(scores, y, groups, threshold=threshold, z=z,
+                                     max_order=max_order)
+    if released is None:
+        released = [[True] * len(row) for row in engine.estimates]
+    bootstrap_intervals(engine, scores, y, released=released, n_boot=n_boot, seed=seed,
+                        confidence=confidence, max_bins=max_bins, progress=progress)
+    return engine

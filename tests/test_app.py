@@ -1,0 +1,161 @@
+"""AppTest for every page of the dashboard, on the bundled sample (small bootstrap for speed)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app" / "streamlit_app.py"
+sys.path.insert(0, str(APP.parent))
+
+import state  # noqa: E402  (app/state.py: the widget keys)
+
+pytestmark = pytest.mark.skipif(
+    not (ROOT / "sample_data" / "cohort.csv").exists(), reason="bundled sample not built"
+)
+
+PAGES = (
+    "views/overview.py",
+    "views/subgroups.py",
+    "views/compare.py",
+    "views/report.py",
+    "views/start.py",
+)
+
+
+@pytest.fixture(autouse=True)
+def _fast_sample(monkeypatch):
+    monkeypatch.setenv(state.ENV_N_BOOT, "5")
+    monkeypatch.setenv(state.ENV_MAX_ORDER, "2")
+
+
+def _app(**env):
+    from streamlit.testing.v1 import AppTest
+
+    for k, v in env.items():
+        os.environ[k] = v
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.run()
+    return at
+
+
+def _no_errors(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_first_load_audits_the_sample_and_opens_the_overview():
+    at = _app()
+    _no_errors(at)
+    assert at.title[0].value == "Audit of CardioRisk-EU 2.1.0"
+    text = "\n".join(m.value for m in at.markdown)
+    assert "comparisons of single-attribute groups with their reference group" in text
+    assert "EuroHeart Prediction Consortium" in text  # model facts from the card
+    table1 = at.dataframe[0].value
+    assert list(table1.columns[:5]) == [
+        "Attribute",
+        "Group",
+        "Patients",
+        "Events",
+        "Prevalence (95% CI)",
+    ]
+    assert "not evaluable (fewer than 10)" in set(table1["Prevalence (95% CI)"])
+    assert [m.label for m in at.metric][:2] == ["AUROC", "Sensitivity"]
+    assert at.warning, "data-quality warnings of the sample are shown"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_error(page):
+    at = _app()
+    t0 = time.perf_counter()
+    at.switch_page(page).run()
+    elapsed = time.perf_counter() - t0
+    _no_errors(at)
+    assert at.title, page
+    assert elapsed < 2.0, f"{page} took {elapsed:.2f} s to re-render"
+
+
+def test_threshold_slider_updates_group_metrics_without_recomputing():
+    at = _app()
+    at.switch_page("views/subgroups.py").run()
+    _no_errors(at)
+    slider = at.select_slider(key=state.K_THRESHOLD)
+    assert slider.value == pytest.approx(0.1)
+    before = at.dataframe[0].value.set_index("Group")
+    t0 = time.perf_counter()
+    slider.set_value(0.2).run()
+    elapsed = time.perf_counter() - t0
+    _no_errors(at)
+    after = at.dataframe[0].value.set_index("Group")
+    assert before.loc["All patients", "AUROC"] == after.loc["All patients", "AUROC"]
+    assert before.loc["All patients", "Sensitivity"] != after.loc["All patients", "Sensitivity"]
+    # the numbers are the library's, read from the stored confusion counts
+    from cohortaudit.explore import metrics_at_threshold
+    from cohortaudit.render.findings import format_estimate
+
+    result = at.session_state[state._RESULT]
+    v = metrics_at_threshold(result, result.overall, 0.2)["sensitivity"]
+    assert after.loc["All patients", "Sensitivity"] == format_estimate(v, 3)
+    assert "explored; operating threshold 0.1" in "\n".join(c.value for c in at.caption)
+    assert elapsed < 1.0, f"threshold change took {elapsed:.2f} s"
+
+
+def test_partition_and_heatmap_controls():
+    at = _app()
+    at.switch_page("views/subgroups.py").run()
+    at.selectbox(key=state.K_PARTITION).set_value(("sex", "age")).run()
+    _no_errors(at)
+    groups = at.dataframe[0].value["Group"].tolist()
+    assert groups[0] == "All patients" and groups[1].startswith("sex=F & age=")
+    at.selectbox(key=state.K_HEAT_ROW).set_value("ethnicity").run()
+    at.selectbox(key=state.K_HEAT_METRIC).set_value("sensitivity").run()
+    _no_errors(at)
+
+
+def test_bad_bins_show_the_config_error_not_a_traceback():
+    at = _app()
+    at.switch_page("views/start.py").run()
+    at.text_input(key=state.K_BINS_PREFIX + "age").set_value("40,fifty,60").run()
+    at.button(key=state.K_RUN).click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "ConfigError: The bin edges for 'age' must be numbers, e.g. --bins age=18,40,65,80."
+    ]
+
+
+def test_a_non_binary_label_shows_the_schema_error():
+    at = _app()
+    at.switch_page("views/start.py").run()
+    at.selectbox(key=state.K_LABEL).set_value("sbp").run()
+    at.button(key=state.K_RUN).click().run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith("SchemaError: ")
+    assert "sbp" in at.error[0].value
+
+
+def test_start_page_reruns_the_sample_with_new_settings():
+    at = _app()
+    at.switch_page("views/start.py").run()
+    at.number_input(key=state.K_N_BOOT).set_value(0).run()
+    at.selectbox(key=state.K_MAX_ORDER).set_value(1).run()
+    at.button(key=state.K_RUN).click().run()
+    _no_errors(at)
+    assert at.title[0].value.startswith("Audit of")  # switched to the overview
+    assert "0 replicates" in "\n".join(m.value for m in at.sidebar.markdown)
+
+
+def test_pages_explain_what_to_do_without_an_audit():
+    at = _app(**{state.ENV_AUTORUN: "0"})
+    try:
+        for page in PAGES[:4]:
+            at.switch_page(page).run()
+            assert not at.exception
+            assert "No audit yet" in at.info[0].value
+    finally:
+        os.environ.pop(state.ENV_AUTORUN, None)

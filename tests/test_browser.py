@@ -1,0 +1,218 @@
+"""End-to-end: the real app in headless Debian chromium (Playwright), every page, screenshots.
+
+Screenshots go to ``artifacts/screenshots/`` (git-ignored) for a human to look at. The sample
+audit uses a small bootstrap unless ``COHORTAUDIT_APP_N_BOOT`` is already set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "artifacts" / "screenshots"
+STREAMLIT = Path(sys.executable).with_name("streamlit")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"Debian chromium not found at {CHROMIUM} (apt-get install chromium)",
+    ),
+    pytest.mark.skipif(
+        not (ROOT / "sample_data" / "cohort.csv").exists(), reason="bundled sample not built"
+    ),
+]
+
+STATUS = '[data-testid="stStatusWidget"]'
+EXCEPTION = '[data-testid="stException"]'
+PAGES = {  # nav label -> a text that only that page shows once it has rendered
+    "Overview": "What the audit found",
+    "Subgroups": "Difference from the reference",
+    "Compare": "Earlier audit result (audit.json)",
+    "Report": "Reproduce this audit",
+    "Start a new audit": "Audit settings",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    log = log_path.open("wb")
+    env = dict(os.environ)
+    env.setdefault("COHORTAUDIT_APP_N_BOOT", "20")
+    proc = subprocess.Popen(
+        [
+            str(STREAMLIT),
+            "run",
+            "app/streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = log_path.read_text(errors="replace")
+                pytest.fail(f"streamlit did not become healthy:\n{out[-3000:]}")
+            time.sleep(0.2)  # polling the health endpoint, not waiting for the page
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        context = browser.new_context(
+            viewport={"width": 1440, "height": 2200}, accept_downloads=True
+        )
+        pg = context.new_page()
+        pg.set_default_timeout(240_000)  # the first load audits the sample
+        pg.goto(server)
+        yield pg
+        context.close()
+        browser.close()
+
+
+def _settle(pg, text: str) -> None:
+    """Wait until ``text`` is visible and the script has finished running."""
+    pg.get_by_text(text, exact=False).first.wait_for(state="visible")
+    pg.wait_for_selector(STATUS, state="detached")
+    pg.wait_for_load_state("networkidle")
+
+
+def _goto(pg, label: str) -> None:
+    pg.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=label).click()
+    _settle(pg, PAGES[label])
+
+
+def _shot(pg, name: str, height: int | None = None) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    if height:
+        pg.set_viewport_size({"width": 1440, "height": height})
+    path = SHOTS / f"{name}.png"
+    pg.wait_for_timeout(400)  # let plotly finish its transitions before the picture
+    pg.screenshot(path=str(path))
+    return path
+
+
+def test_first_load_opens_on_the_sample_overview(page):
+    _settle(page, PAGES["Overview"])
+    assert page.locator(EXCEPTION).count() == 0
+    assert page.get_by_role("heading", name="Audit of CardioRisk-EU 2.1.0").is_visible()
+    _shot(page, "1-overview", height=2600)
+
+
+def test_subgroups_page_and_threshold_slider(page):
+    _goto(page, "Subgroups")
+    assert page.locator(EXCEPTION).count() == 0
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    charts.nth(2).wait_for(state="visible")  # plotly loads lazily
+    assert charts.count() == 3
+    _shot(page, "2-subgroups", height=2300)
+    # move the threshold one grid step with the keyboard and time the visible update
+    handle = page.locator('[data-testid="stSlider"] [role="slider"]').first
+    handle.focus()
+    t0 = time.perf_counter()
+    handle.press("ArrowRight")
+    page.get_by_text("at threshold 0.11", exact=False).first.wait_for(state="visible")
+    page.wait_for_selector(STATUS, state="detached")
+    elapsed = time.perf_counter() - t0
+    print(f"\nthreshold step re-render in the browser: {elapsed:.2f} s")
+    assert page.locator(EXCEPTION).count() == 0
+    assert elapsed < 3.0
+
+
+def test_report_page_downloads_the_json(page, tmp_path):
+    _goto(page, "Report")
+    assert page.locator(EXCEPTION).count() == 0
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download audit.json").click()
+    target = tmp_path / "audit.json"
+    info.value.save_as(target)
+    from cohortaudit.render.json import read_json
+
+    result = read_json(target)
+    assert result.model.name == "CardioRisk-EU"
+    assert json.loads(target.read_text())["schema_version"] == result.schema_version
+    _shot(page, "4-report", height=1400)
+    (SHOTS / "downloaded-audit.json").write_bytes(target.read_bytes())
+
+
+def test_compare_page_with_an_uploaded_audit_and_a_bad_file(page, tmp_path):
+    _goto(page, "Compare")
+    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    bad = tmp_path / "broken.json"
+    bad.write_text("{not json")
+    uploader.set_input_files(str(bad))
+    _settle(page, "InputError: 'broken.json' is not a readable audit.json")
+    assert page.locator(EXCEPTION).count() == 0
+    good = SHOTS / "downloaded-audit.json"
+    if not good.exists():
+        pytest.skip("the report download test did not run")
+    uploader.set_input_files(str(good))
+    _settle(page, "Overall performance")
+    assert page.locator(EXCEPTION).count() == 0
+    assert page.get_by_text("By group").first.is_visible()
+    _shot(page, "3-compare", height=2000)
+
+
+def test_start_page(page):
+    _goto(page, "Start a new audit")
+    assert page.locator(EXCEPTION).count() == 0
+    _shot(page, "5-start", height=1300)
