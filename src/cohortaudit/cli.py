@@ -85,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors: return, don't raise
+        return int(exc.code or 0)
     try:
         if args.command == "audit":
             return _cmd_audit(args)
