@@ -81,6 +81,11 @@ DEV_EXTRACT_N = 5_000
 DEV_HOLDOUT_FRACTION = 0.25
 
 OPERATING_THRESHOLD = 0.10
+#: skops types model.skops needs beyond the defaults (the owner's own file, so trusted here).
+SKOPS_TRUSTED_TYPES = (
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
 #: Factor between mmol/L and mg/dL for cholesterol (1 mmol/L = 38.67 mg/dL).
 CHOL_MMOL_TO_MGDL = 38.67
 
@@ -963,12 +968,17 @@ def write_cards(
     The tensor model cannot be loaded without a card (the card gives its column order), so a
     skeleton card with ``inputs[*].order`` is written first, loaded, and then replaced by the
     full card.
+
+    Both cards carry synthetic test vectors. ``model.card.yaml``'s expected outputs come from
+    ``model.skops`` (the owner's native pipeline), so writing it proves the ONNX conversion;
+    the tensor model has no native file here, so its card records its own outputs.
     """
     import yaml
 
     try:
-        from cohortaudit.card import init_card, load_card, write_card
+        from cohortaudit.card import card_from_dict, init_card, load_card, write_card
         from cohortaudit.io import load_model
+        from cohortaudit.testvectors import make_test_vectors
     except ImportError as exc:
         print(f"cohortaudit.card not available ({exc}); cards not written.")
         return []
@@ -1004,6 +1014,14 @@ def write_cards(
             metadata=meta,
             operating_threshold=OPERATING_THRESHOLD,
         )
+        reference = None
+        if not tensor and (out_dir / "model.skops").is_file():
+            reference = load_model(
+                out_dir / "model.skops",
+                card=card_from_dict(card),
+                trusted_types=SKOPS_TRUSTED_TYPES,
+            )
+        card["test_vectors"] = make_test_vectors(card, model, reference=reference, dev=dev)
         write_card(card, target)
         written.append(target)
     return written

@@ -155,7 +155,8 @@ def test_first_load_opens_on_the_sample_overview(page):
     _settle(page, PAGES["Overview"])
     assert page.locator(EXCEPTION).count() == 0
     assert page.get_by_role("heading", name="Audit of CardioRisk-EU 2.1.0").is_visible()
-    _shot(page, "1-overview", height=2600)
+    _shot(page, "0-overview-top", height=1150)  # the README picture
+    _shot(page, "1-overview", height=2700)
 
 
 def test_subgroups_page_and_threshold_slider(page):
@@ -164,9 +165,9 @@ def test_subgroups_page_and_threshold_slider(page):
     charts = page.locator('[data-testid="stPlotlyChart"]')
     charts.nth(2).wait_for(state="visible")  # plotly loads lazily
     assert charts.count() == 3
-    _shot(page, "2-subgroups", height=2300)
+    _shot(page, "2-subgroups", height=1650)
     # move the threshold one grid step with the keyboard and time the visible update
-    handle = page.locator('[data-testid="stSlider"] [role="slider"]').first
+    handle = page.locator('[data-testid="stSlider"] input[type="range"]').first
     handle.focus()
     t0 = time.perf_counter()
     handle.press("ArrowRight")

@@ -231,7 +231,10 @@ def test_public_contract_keys_are_present():
                          n_boot=50)
     d = run_audit(_cohort(y, p, groups), None, config).to_dict()
     keys = {"auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "fpr", "fnr",
-            "accuracy", "balanced_accuracy", "f1", "selection_rate", "prevalence", "brier"}
+            "accuracy", "balanced_accuracy", "f1", "selection_rate", "prevalence", "brier",
+            "oe_ratio", "citl", "calibration_slope", "recalibration_intercept", "ici", "e50",
+            "e90", "emax", "ece", "spiegelhalter_z", "spiegelhalter_p", "hosmer_lemeshow_p",
+            "scaled_brier", "discrimination_slope"}
     assert set(d["overall"]["metrics"]) == keys
     assert set(d["overall"]["metrics"]["auroc"]) == {"value", "ci_low", "ci_high"}
     assert {"n", "events", "sha256"} <= set(d["cohort"])

@@ -27,6 +27,12 @@ from cohortaudit.metrics.fairness import (
     compute_disparities,
     compute_fairness_summaries,
 )
+from cohortaudit.metrics.curves import (
+    calibration_curve,
+    calibration_table,
+    decision_curve_rows,
+    roc_and_pr,
+)
 from cohortaudit.metrics.performance import THRESHOLD_METRICS
 from cohortaudit.metrics.subgroups import (
     CI_METHODS,
@@ -48,11 +54,16 @@ if TYPE_CHECKING:
     from cohortaudit.card import ModelCard
     from cohortaudit.cohort import Cohort
     from cohortaudit.modelspec import LoadedModel
+    from cohortaudit.testvectors import TestVectorReport
 
 __all__ = ["run_audit", "IMPRECISE_BELOW"]
 
 #: Fewer events (or non-events) than this flags a group's estimates as imprecise.
 IMPRECISE_BELOW = 100
+#: Curves (calibration, ROC, PR, decision, histogram) are exported for the whole cohort and
+#: single-attribute groups; intersections carry metrics and the threshold grid only, which
+#: keeps a wide audit's JSON small enough to file.
+CURVES_UP_TO_ORDER = 1
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -71,10 +82,14 @@ def run_audit(
     cohort_sha256: str | None = None,
     cohort_file: str | None = None,
     progress: ProgressCallback | None = None,
+    test_vectors: TestVectorReport | None = None,
 ) -> AuditResult:
     """Audit ``model`` on ``cohort``; ``model`` is None in scores mode.
 
     ``progress(stage, fraction)`` is called as work advances (the CLI draws a bar from it).
+    ``test_vectors`` is the report of the card's test vectors when the caller already ran them
+    (:func:`cohortaudit.pipeline.load_inputs` does); otherwise a card's vectors are run here,
+    so no audit with a card skips them. A failing vector raises :class:`CardError`.
     """
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -82,6 +97,10 @@ def run_audit(
     caveats: list[Caveat] = list(cohort.caveats)
 
     report("scoring", 0.0)
+    if model is not None and card is not None and test_vectors is None:
+        from cohortaudit.testvectors import check_test_vectors
+
+        test_vectors = check_test_vectors(card, model)
     if model is not None:
         from cohortaudit.scoring import score
 
@@ -114,7 +133,7 @@ def run_audit(
     groups_frame = cohort.groups[list(config.sensitive_features)]
     engine = compute_point_estimates(
         y_score, y_true, groups_frame, threshold=threshold, z=config.z,
-        max_order=config.max_intersection_order,
+        max_order=config.max_intersection_order, min_cell=config.min_cell,
     )
     decision = apply_disclosure_control(engine, k=config.min_cell)
     bootstrap_intervals(
@@ -140,12 +159,12 @@ def run_audit(
     groups: list[GroupResult] = []
     for p, row in enumerate(engine.estimates):
         for g, est in enumerate(row):
-            groups.append(_group_result(est, decision, p, g))
+            groups.append(_group_result(est, decision, p, g, z=config.z, k=config.min_cell))
     overall, subgroups = groups[0], tuple(groups[1:])
     caveats.extend(_statistical_caveats(engine, decision, config))
 
     settings = _settings(engine, config, threshold, threshold_source, refs)
-    model_info = _model_info(model, card, config)
+    model_info = _model_info(model, card, config, test_vectors=test_vectors)
     cohort_info = CohortInfo(
         sha256=cohort_sha256,
         file=cohort_file,
@@ -189,7 +208,7 @@ def _operating_threshold(config: AuditConfig, card: ModelCard | None) -> tuple[f
     return 0.5, "default (0.5)"
 
 
-def _group_result(est, decision, p: int, g: int) -> GroupResult:
+def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupResult:
     if decision.hidden[p][g]:
         return GroupResult(
             attributes=dict(est.attributes),
@@ -222,6 +241,31 @@ def _group_result(est, decision, p: int, g: int) -> GroupResult:
         if withheld
         else {"tp": c.tp, "fp": c.fp, "tn": c.tn, "fn": c.fn}
     )
+    thresholds = [float(t) for t in THRESHOLD_GRID]
+    cal = est.calibration
+    calibration_info = {
+        "smoother": dict(cal.smoother),
+        "knots_logit": [_finite(x) for x in cal.knots],
+        "hosmer_lemeshow_chi2": _finite(est.values.get("hosmer_lemeshow_chi2")),
+        "hosmer_lemeshow_groups": cal.hl_groups,
+        "clipped_predictions": cal.n_clipped,
+        "problems": list(cal.problems),
+    }
+    base = GroupResult(
+        attributes=dict(est.attributes),
+        n=est.n,
+        events=est.events,
+        suppressed=False,
+        metrics=metrics,
+        confusion=confusion,
+        withheld=withheld,
+        imprecise=min(est.events, est.n - est.events) < IMPRECISE_BELOW,
+        threshold_grid=grid,
+        calibration=calibration_info,
+    )
+    if len(est.attributes) > CURVES_UP_TO_ORDER:
+        return base
+    roc, pr = roc_and_pr(thresholds, grid)
     return GroupResult(
         attributes=dict(est.attributes),
         n=est.n,
@@ -232,11 +276,39 @@ def _group_result(est, decision, p: int, g: int) -> GroupResult:
         withheld=withheld,
         imprecise=min(est.events, est.n - est.events) < IMPRECISE_BELOW,
         threshold_grid=grid,
+        calibration_curve=calibration_curve(cal, est.support, z),
+        calibration_table=tuple(calibration_table(cal, k)),
+        risk_histogram=est.risk_histogram or {},
+        roc_curve=roc,
+        pr_curve=pr,
+        decision_curve=tuple(decision_curve_rows(thresholds, grid, est.n, est.events)),
+        calibration=calibration_info,
     )
+
+
+def _finite(x: Any) -> float | None:
+    """A JSON-safe float: None for missing, NaN or infinite values."""
+    if x is None:
+        return None
+    x = float(x)
+    return float(f"{x:.12g}") if math.isfinite(x) else None
 
 
 def _statistical_caveats(engine, decision, config: AuditConfig) -> list[Caveat]:
     out: list[Caveat] = []
+    for p, row in enumerate(engine.estimates):
+        for g, e in enumerate(row):
+            if decision.hidden[p][g] or e.calibration is None or not e.calibration.problems:
+                continue
+            out.append(
+                Caveat(
+                    code="calibration_fit",
+                    severity="warning",
+                    message="Calibration: " + "; ".join(e.calibration.problems) + ".",
+                    where=dict(e.attributes) or {"group": "overall"},
+                )
+            )
+    out.extend(_impossibility_note(engine, decision))
     n_suppressed = sum(h for row in decision.hidden[1:] for h in row)
     if n_suppressed:
         out.append(
@@ -292,6 +364,30 @@ def _statistical_caveats(engine, decision, config: AuditConfig) -> list[Caveat]:
     return out
 
 
+def _impossibility_note(engine, decision) -> list[Caveat]:
+    """Kleinberg 2016 / Chouldechova 2017, stated where it bites: base rates that differ."""
+    for p, part in enumerate(engine.partitions):
+        if len(part.attributes) != 1:
+            continue
+        cis = [e.ci["prevalence"] for g, e in enumerate(engine.estimates[p])
+               if not decision.hidden[p][g]]
+        if len(cis) >= 2 and max(lo for lo, _ in cis) > min(hi for _, hi in cis):
+            return [
+                Caveat(
+                    code="fairness_impossibility",
+                    severity="info",
+                    message=(
+                        "Outcome rates differ between groups (e.g. by "
+                        f"{part.attributes[0]}). When base rates differ, a model cannot be "
+                        "calibrated within every group and also have equal true- and false-"
+                        "positive rates (equalized odds) across them (Kleinberg et al. 2016; "
+                        "Chouldechova 2017): read calibration and error-rate gaps together."
+                    ),
+                )
+            ]
+    return []
+
+
 def _settings(engine, config: AuditConfig, threshold: float, source: str, refs) -> dict[str, Any]:
     references = [
         {
@@ -337,10 +433,45 @@ def _settings(engine, config: AuditConfig, threshold: float, source: str, refs) 
         "imprecise_below_events": IMPRECISE_BELOW,
         "metric_definitions": "shared/REFERENCE.md (cohortaudit metric reference)",
         "fairness_summaries": "fairlearn definitions, over released groups only",
+        "calibration": {
+            "hierarchy": "Van Calster et al. 2016/2019: mean, weak (CITL, slope), moderate "
+            "(flexible curve)",
+            "smoother": "logistic regression of y on a restricted cubic spline of logit(p) "
+            "(Harrell; 4 knots at the 5/35/65/95th percentiles of logit(p) within each group, "
+            "fewer when logit(p) has few distinct values)",
+            "clipping": "predictions clipped to [1e-8, 1 - 1e-8] before logit; count per group "
+            "in calibration.clipped_predictions",
+            "oe": "O/E = sum(y) / sum(p) (not E/O)",
+            "citl": "intercept of logit P(y=1) = a + offset(logit p); > 0: under-prediction",
+            "ece_bins": 10,
+            "hosmer_lemeshow_groups": 10,
+            "smoother_bootstrap": (
+                f"ICI, E50, E90, Emax: the first {engine.n_smooth} bootstrap replicates, "
+                "smoother refitted per replicate on 64 score bins per outcome with the group's "
+                "knots, centred on the exact estimate"
+            ),
+            "curve": "smoothed observed risk at predicted risk 0.01..0.99, pointwise Wald band "
+            "on the logit scale; reported only where >= k patients lie on each side",
+            "risk_histogram": "20 bins of width 0.05, by outcome; 0 < count < k withheld",
+            "curves_for": "the whole cohort and each single-attribute group",
+            "impossibility": (
+                "When base rates differ between groups, calibration within groups and "
+                "equalized odds cannot both hold (Kleinberg 2016; Chouldechova 2017)."
+            ),
+        },
+        "decision_curve": {
+            "thresholds": "0.01..0.99 step 0.01",
+            "rule": "positive iff p >= t",
+            "net_benefit": "TP/n - FP/n * t/(1-t) (Vickers & Elkin 2006)",
+            "interventions_avoided": "(NB_model - NB_treat_all) / (t/(1-t)) * 100",
+            "standardized": "NB / prevalence",
+        },
     }
 
 
-def _model_info(model, card, config: AuditConfig) -> ModelInfo:
+def _model_info(
+    model, card, config: AuditConfig, *, test_vectors: TestVectorReport | None = None
+) -> ModelInfo:
     if model is None:
         return ModelInfo(
             kind="scores",
@@ -361,6 +492,7 @@ def _model_info(model, card, config: AuditConfig) -> ModelInfo:
         card_sha256=getattr(card, "sha256", None),
         card_file=card_path.name if card_path is not None else None,
         metadata=_plain(model.metadata),
+        test_vectors=test_vectors.to_dict() if test_vectors is not None else None,
     )
 
 

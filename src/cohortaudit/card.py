@@ -46,6 +46,7 @@ __all__ = [
     "CARD_SCHEMA_VERSION",
     "CardInput",
     "ModelCard",
+    "card_from_dict",
     "card_schema",
     "check_card_matches",
     "init_card",
@@ -102,8 +103,26 @@ _NESTED_ORDER = {
     "output": ("positive_class", "meaning"),
     "thresholds": ("operating", "clinically_relevant_range"),
     "development_data": ("description", "n", "events", "prevalence"),
-    "model": ("file", "format", "sha256"),
+    "model": ("file", "format", "sha256", "architecture"),
+    "test_vectors": (
+        "generator",
+        "n",
+        "tolerance",
+        "reference",
+        "max_abs_diff",
+        "inputs",
+        "expected",
+    ),
 }
+#: What ``model.architecture`` records from the loaded model's metadata (provenance).
+_ARCHITECTURE_KEYS = (
+    "ir_version",
+    "opsets",
+    "producer_name",
+    "producer_version",
+    "operator_counts",
+    "estimator",
+)
 #: Fields a reader of an audit report needs; write_card lists the missing ones as a TODO.
 _RECOMMENDED = (
     "developer",
@@ -279,6 +298,14 @@ def _semantic_errors(raw: dict[str, Any]) -> list[str]:
     rng = raw.get("thresholds", {}).get("clinically_relevant_range")
     if rng and rng[0] > rng[1]:
         errors.append(f"thresholds.clinically_relevant_range: expected [low, high]; got {rng}")
+    vectors = raw.get("test_vectors")
+    if vectors:
+        lengths = {c: len(v) for c, v in vectors["inputs"].items()}
+        if set(lengths.values()) != {vectors["n"]} or len(vectors["expected"]) != vectors["n"]:
+            errors.append(
+                f"test_vectors: expected n ({vectors['n']}) values in 'expected' and in every "
+                f"'inputs' column; got {len(vectors['expected'])} expected and {lengths}"
+            )
     return errors
 
 
@@ -348,6 +375,11 @@ def _to_card(raw: dict[str, Any], *, path: Path | None, sha256: str | None) -> M
         path=path,
         sha256=sha256,
     )
+
+
+def card_from_dict(raw: Any, *, source: str = "model card") -> ModelCard:
+    """Validate a card held in memory (e.g. from :func:`init_card`) and parse it."""
+    return _to_card(validate_card_dict(raw, source=source), path=None, sha256=None)
 
 
 def load_card(path: str | Path) -> ModelCard:
@@ -612,10 +644,26 @@ def init_card(
         "events": events,
         "prevalence": _r(events / n) if n else 0.0,
     }
-    card["model"] = {"sha256": model.sha256, "format": model.kind, "file": model.path.name}
+    card["model"] = {
+        "sha256": model.sha256,
+        "format": model.kind,
+        "file": model.path.name,
+        "architecture": _architecture(model),
+    }
     card = _ordered(_plain(card))
     validate_card_dict(card, source="generated model card")
     return card
+
+
+def _architecture(model: LoadedModel) -> dict[str, Any]:
+    """Provenance from the model file (opsets, producer, operator counts / skops estimator)."""
+    md = model.metadata or {}
+    out = {k: md[k] for k in _ARCHITECTURE_KEYS if md.get(k) not in (None, "", {})}
+    if isinstance(out.get("opsets"), dict):
+        out["opsets"] = {str(k): int(v) for k, v in sorted(out["opsets"].items())}
+    if isinstance(out.get("operator_counts"), dict):
+        out["operator_counts"] = {str(k): int(v) for k, v in sorted(out["operator_counts"].items())}
+    return out
 
 
 def _plain(value: Any) -> Any:

@@ -28,6 +28,8 @@ class AuditInputs:
     card: object | None
     cohort_sha256: str
     cohort_file: str
+    #: Report of the card's test vectors (they passed), or None without a card or vectors.
+    test_vectors: object | None = None
 
 
 def load_inputs(
@@ -38,10 +40,15 @@ def load_inputs(
     card_path: str | Path | None = None,
     trusted_types: Sequence[str] = (),
 ) -> AuditInputs:
-    """Load card, model and cohort, check they fit together, and validate the cohort."""
+    """Load card, model and cohort, check they fit together, and validate the cohort.
+
+    With a card, the model must match its SHA-256 and reproduce its test vectors before the
+    cohort is even read: a swapped, altered or mis-converted model stops here.
+    """
     from cohortaudit.card import check_card_matches, load_card
     from cohortaudit.cohort import validate_cohort
     from cohortaudit.io import load_cohort, load_model
+    from cohortaudit.testvectors import check_test_vectors
 
     if model_path is None and config.score_column is None:
         raise ConfigError(
@@ -55,14 +62,21 @@ def load_inputs(
         )
     card = load_card(card_path) if card_path is not None else None
     model = None
+    vectors = None
     if model_path is not None:
         model = load_model(model_path, card=card, trusted_types=trusted_types)
         if card is not None:
             check_card_matches(card, model)
+            vectors = check_test_vectors(card, model)
     frame, sha = load_cohort(cohort_path)
     cohort = validate_cohort(frame, config=config, model=model, card=card)
     return AuditInputs(
-        cohort=cohort, model=model, card=card, cohort_sha256=sha, cohort_file=Path(cohort_path).name
+        cohort=cohort,
+        model=model,
+        card=card,
+        cohort_sha256=sha,
+        cohort_file=Path(cohort_path).name,
+        test_vectors=vectors,
     )
 
 
@@ -91,4 +105,5 @@ def audit_files(
         cohort_sha256=inputs.cohort_sha256,
         cohort_file=inputs.cohort_file,
         progress=progress,
+        test_vectors=inputs.test_vectors,
     )

@@ -121,6 +121,21 @@ class GroupResult:
     #: Confusion counts on the fixed grid ``settings["threshold_grid"]``: columns tp, fp, tn,
     #: fn, each a list aligned with the grid; None where disclosure control withholds a row.
     threshold_grid: dict[str, list[int | None]] = field(default_factory=dict)
+    #: Smoothed calibration curve on a fixed grid of predicted risk, with a pointwise CI band
+    #: (``predicted``, ``observed``, ``ci_low``, ``ci_high``); None outside the k-safe support.
+    calibration_curve: dict[str, list[float | None]] = field(default_factory=dict)
+    #: Equal-width calibration bins (``lower``, ``upper``, ``n``, ``events``, ``sum_p``).
+    calibration_table: tuple[dict[str, Any], ...] = ()
+    #: Counts of predicted risk by outcome on fixed bins (``edges``, ``events``, ``non_events``).
+    risk_histogram: dict[str, list[Any]] = field(default_factory=dict)
+    #: ROC points (``threshold``, ``fpr``, ``tpr``) and PR points (``recall``, ``precision``).
+    roc_curve: dict[str, list[float | None]] = field(default_factory=dict)
+    pr_curve: dict[str, list[float | None]] = field(default_factory=dict)
+    #: Decision curve rows: threshold, net_benefit, net_benefit_treat_all,
+    #: interventions_avoided_per_100, standardized_net_benefit.
+    decision_curve: tuple[dict[str, float | None], ...] = ()
+    #: Smoother, knots, Hosmer-Lemeshow chi2 and groups, clipped predictions, fit problems.
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -141,6 +156,13 @@ class GroupResult:
             "withheld": list(self.withheld),
             "confusion": dict(self.confusion),
             "threshold_grid": {k: list(v) for k, v in self.threshold_grid.items()},
+            "calibration_curve": {k: list(v) for k, v in self.calibration_curve.items()},
+            "calibration_table": [dict(r) for r in self.calibration_table],
+            "risk_histogram": {k: list(v) for k, v in self.risk_histogram.items()},
+            "roc_curve": {k: list(v) for k, v in self.roc_curve.items()},
+            "pr_curve": {k: list(v) for k, v in self.pr_curve.items()},
+            "decision_curve": [dict(r) for r in self.decision_curve],
+            "calibration": dict(self.calibration),
         }
 
     @classmethod
@@ -156,6 +178,13 @@ class GroupResult:
             withheld=tuple(d.get("withheld", ())),
             imprecise=d.get("imprecise", False),
             threshold_grid={k: list(v) for k, v in d.get("threshold_grid", {}).items()},
+            calibration_curve={k: list(v) for k, v in d.get("calibration_curve", {}).items()},
+            calibration_table=tuple(dict(r) for r in d.get("calibration_table", ())),
+            risk_histogram={k: list(v) for k, v in d.get("risk_histogram", {}).items()},
+            roc_curve={k: list(v) for k, v in d.get("roc_curve", {}).items()},
+            pr_curve={k: list(v) for k, v in d.get("pr_curve", {}).items()},
+            decision_curve=tuple(dict(r) for r in d.get("decision_curve", ())),
+            calibration=dict(d.get("calibration", {})),
         )
 
 
@@ -250,6 +279,9 @@ class ModelInfo:
     card_sha256: str | None = None
     card_file: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The card's test vectors, which passed: {count, max_abs_diff, tolerance, reference};
+    #: None when there is no card or it has no vectors.
+    test_vectors: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -262,6 +294,7 @@ class ModelInfo:
             "card_sha256": self.card_sha256,
             "card_file": self.card_file,
             "metadata": dict(self.metadata),
+            "test_vectors": dict(self.test_vectors) if self.test_vectors is not None else None,
         }
 
     @classmethod
@@ -276,6 +309,7 @@ class ModelInfo:
             card_sha256=d.get("card_sha256"),
             card_file=d.get("card_file"),
             metadata=dict(d.get("metadata", {})),
+            test_vectors=dict(d["test_vectors"]) if d.get("test_vectors") is not None else None,
         )
 
 

@@ -55,10 +55,17 @@ class ScoreGrid:
         return np.searchsorted(self.edges, scores, side="right")
 
 
-def make_score_grid(scores: np.ndarray, threshold: float, *, max_bins: int) -> ScoreGrid:
+def make_score_grid(
+    scores: np.ndarray,
+    threshold: float,
+    *,
+    max_bins: int,
+    extra_edges: np.ndarray | None = None,
+) -> ScoreGrid:
     """Bins that are exact for few distinct scores and score quantiles otherwise.
 
-    The threshold is always an edge so that ``score >= threshold`` is decided by the bin.
+    The threshold (and each of ``extra_edges``, e.g. the ECE bin edges) is always an edge, so
+    that ``score >= threshold`` is decided by the bin.
     """
     distinct = np.unique(scores)
     if len(distinct) <= max_bins:
@@ -68,7 +75,8 @@ def make_score_grid(scores: np.ndarray, threshold: float, *, max_bins: int) -> S
         qs = np.linspace(0.0, 1.0, max_bins + 1)[1:-1]
         edges = np.unique(np.quantile(scores, qs))
         exact = False
-    edges = np.unique(np.append(edges, threshold))
+    extra = np.asarray([] if extra_edges is None else extra_edges, dtype=np.float64)
+    edges = np.unique(np.concatenate([edges, extra, [threshold]]))
     threshold_bin = int(np.searchsorted(edges, threshold, side="left")) + 1
     return ScoreGrid(edges=edges, threshold_bin=threshold_bin, exact=exact)
 

@@ -37,6 +37,9 @@ DISPARITY_METRICS = (
     "f1",
     "selection_rate",
     "brier",
+    "oe_ratio",
+    "citl",
+    "calibration_slope",
 )
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +34,15 @@ from cohortaudit.metrics.bootstrap import (
     make_score_grid,
     percentile_intervals,
 )
+from cohortaudit.metrics.calibration import CalibrationEstimate, calibration_point
+from cohortaudit.metrics.calibration_boot import (
+    CALIBRATION_BOOT_METRICS,
+    ECE_EDGES,
+    SMOOTHER_METRICS,
+    calibration_bins,
+    replicate_calibration,
+)
+from cohortaudit.metrics.curves import curve_support, risk_histogram
 from cohortaudit.metrics.performance import (
     Confusion,
     auroc_delong,
@@ -63,6 +74,21 @@ METRIC_KEYS = (
     "selection_rate",
     "prevalence",
     "brier",
+    # calibration (issue 3; REFERENCE.md "Calibration", Van Calster hierarchy)
+    "oe_ratio",
+    "citl",
+    "calibration_slope",
+    "recalibration_intercept",
+    "ici",
+    "e50",
+    "e90",
+    "emax",
+    "ece",
+    "spiegelhalter_z",
+    "spiegelhalter_p",
+    "hosmer_lemeshow_p",
+    "scaled_brier",
+    "discrimination_slope",
 )
 
 #: How each metric's confidence interval is computed (stated in the JSON and the report).
@@ -86,9 +112,30 @@ CI_METHODS = {
             "prevalence",
         )
     },
+    "oe_ratio": "Poisson: O/E x exp(+-z sqrt(1/O))",
+    "citl": "Wald, from the logistic fit with offset logit(p)",
+    "calibration_slope": "Wald, from the logistic fit on logit(p)",
+    "recalibration_intercept": "Wald, from the logistic fit on logit(p)",
+    **{
+        k: "stratified bootstrap, percentile (smoother refitted per replicate)"
+        for k in ("ici", "e50", "e90", "emax")
+    },
+    "ece": "stratified bootstrap, percentile",
+    "scaled_brier": "stratified bootstrap, percentile",
+    "discrimination_slope": "stratified bootstrap, percentile",
+    "spiegelhalter_z": "none (a test statistic; its p-value is spiegelhalter_p)",
+    "spiegelhalter_p": "none (a p-value)",
+    "hosmer_lemeshow_p": "none (a p-value; legacy, grouping-dependent)",
 }
 
-_BOOTSTRAP_CI = ("auprc", "brier", "balanced_accuracy", "f1")
+_BOOTSTRAP_CI = ("auprc", "brier", "balanced_accuracy", "f1", "ici", "e50", "e90", "emax",
+                 "ece", "scaled_brier", "discrimination_slope")
+
+#: Every metric with bootstrap replicates.
+ALL_BOOT_METRICS = (*BINNED_METRICS, *CALIBRATION_BOOT_METRICS, *SMOOTHER_METRICS)
+
+#: Replicates on which the calibration smoother is refitted (ICI, E50, E90, Emax).
+SMOOTHER_REPLICATES = 200
 
 #: Fixed threshold grid (disclosure rule 4: curves go out on fixed grids only).
 THRESHOLD_GRID = np.round(np.arange(1, 100) / 100, 2)
@@ -121,6 +168,11 @@ class GroupEstimate:
     ci: dict[str, tuple[float, float]]
     #: (len(THRESHOLD_GRID), 4) confusion counts tp, fp, tn, fn at each grid threshold
     grid_counts: np.ndarray | None = None
+    #: exact calibration estimate (curve, table, smoother) for this group
+    calibration: CalibrationEstimate | None = None
+    #: disclosure-safe risk histogram and the k-safe range of predictions (never exported)
+    risk_histogram: dict | None = None
+    support: tuple[float, float] = (math.inf, -math.inf)
     undefined_replicates: dict[str, int] = field(default_factory=dict)
 
 
@@ -140,6 +192,7 @@ class EngineOutput:
     n_bins: int = 0
     auroc_bin_error_bound: float = 0.0
     n_boot: int = 0
+    n_smooth: int = 0
 
 
 def build_cells(groups: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, ...]]]:
@@ -218,6 +271,7 @@ def compute_point_estimates(
     threshold: float,
     z: float,
     max_order: int,
+    min_cell: int = 10,
 ) -> EngineOutput:
     """Exact point estimates, closed-form CIs and threshold-grid counts for every group.
 
@@ -232,29 +286,38 @@ def compute_point_estimates(
     order = np.argsort(scores, kind="stable")
     s_sorted, y_sorted, cell_sorted = scores[order], y[order], cell[order]
     estimates: list[list[GroupEstimate]] = []
+    pool = ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1))
     for p_index, part in enumerate(partitions):
         key = part.cell_to_group[cell_sorted] * 2 + y_sorted
         by_key = np.argsort(key, kind="stable")
         sizes = np.bincount(key, minlength=2 * len(part.keys))
         blocks = np.split(s_sorted[by_key], np.cumsum(sizes)[:-1])
-        row = []
-        for g in range(len(part.keys)):
+        def _one(g: int, part=part, blocks=blocks, p_index=p_index) -> GroupEstimate:
             neg, pos = blocks[2 * g], blocks[2 * g + 1]
             conf, values, ci = _point_estimates(pos, neg, threshold, z)
-            row.append(
-                GroupEstimate(
-                    partition=p_index,
-                    index=g,
-                    attributes=part.attributes_of(g),
-                    n=len(pos) + len(neg),
-                    events=len(pos),
-                    confusion=conf,
-                    values=values,
-                    ci=ci,
-                    grid_counts=_grid_counts(pos, neg),
-                )
+            cal = calibration_point(pos, neg, z=z)
+            values.update(cal.values)
+            ci.update(cal.ci)
+            return GroupEstimate(
+                partition=p_index,
+                index=g,
+                attributes=part.attributes_of(g),
+                n=len(pos) + len(neg),
+                events=len(pos),
+                confusion=conf,
+                values=values,
+                ci=ci,
+                grid_counts=_grid_counts(pos, neg),
+                calibration=cal,
+                risk_histogram=risk_histogram(pos, neg, min_cell),
+                support=curve_support(pos, neg, min_cell),
             )
+
+        # numpy releases the GIL in the array work of each group's fits, so groups run on a
+        # small thread pool; results come back in group order (deterministic output)
+        row = list(pool.map(_one, range(len(part.keys))))
         estimates.append(row)
+    pool.shutdown()
     return EngineOutput(
         partitions=partitions, estimates=estimates, cell=cell, threshold=threshold
     )
@@ -279,8 +342,10 @@ def bootstrap_intervals(
     """
     scores = np.asarray(scores, dtype=np.float64)
     y = np.asarray(y, dtype=np.int8)
-    grid = make_score_grid(scores, engine.threshold, max_bins=max_bins)
+    grid = make_score_grid(scores, engine.threshold, max_bins=max_bins, extra_edges=ECE_EDGES)
     engine.grid_exact, engine.n_bins, engine.n_boot = grid.exact, grid.n_bins, n_boot
+    n_smooth = min(n_boot, SMOOTHER_REPLICATES)
+    engine.n_smooth = n_smooth
     whole = group_histograms(scores, y, np.zeros(len(scores), dtype=np.int64), 1, grid)
     pos_b, neg_b = whole.counts[0, 1].astype(float), whole.counts[0, 0].astype(float)
     engine.auroc_bin_error_bound = 0.0 if grid.exact else float(
@@ -293,6 +358,7 @@ def bootstrap_intervals(
     k2 = 2 * grid.n_bins
 
     # per partition: which entries feed which (released group, slot), as reduceat plans
+    patient_bins = grid.assign(scores)
     plans = []
     for p_index, part in enumerate(engine.partitions):
         keep = np.flatnonzero([released[p_index][g] for g in range(len(part.keys))])
@@ -305,19 +371,38 @@ def bootstrap_intervals(
         slot_rows, slot_starts = np.unique(rows[by_row], return_index=True)
         by_group = np.argsort(g_of_entry[use], kind="stable")
         groups_hit, group_starts = np.unique(g_of_entry[use][by_group], return_index=True)
+        cal_bins = None
+        if len(keep):
+            knots = [
+                (np.asarray(engine.estimates[p_index][g].calibration.knots)
+                 if engine.estimates[p_index][g].calibration is not None
+                 and len(engine.estimates[p_index][g].calibration.knots) >= 3 else None)
+                for g in keep
+            ]
+            ests = [engine.estimates[p_index][g].values for g in keep]
+            starts = tuple(np.array([e[m] for e in ests]) for m in
+                           ("citl", "recalibration_intercept", "calibration_slope"))
+            spline = [engine.estimates[p_index][g].calibration.spline_coef for g in keep]
+            cal_bins = calibration_bins(scores, y, part.cell_to_group[engine.cell], keep,
+                                        patient_bins, grid.n_bins, grid.edges, knots, starts,
+                                        spline)
         plans.append((keep, use[by_row], slot_rows, slot_starts, use[by_group], groups_hit,
-                      group_starts))
+                      group_starts, cal_bins))
 
-    def _metrics(draws: np.ndarray, loss_entries: np.ndarray, plan) -> dict[str, np.ndarray]:
+    def _metrics(draws: np.ndarray, loss_entries: np.ndarray, plan,
+                 smoother: bool) -> dict[str, np.ndarray]:
         """draws, loss_entries: (n_entries, r). Returns metric -> (r, released groups)."""
-        keep, slot_use, slot_rows, slot_starts, group_use, groups_hit, group_starts = plan
+        keep, slot_use, slot_rows, slot_starts, group_use, groups_hit, group_starts, cb = plan
         r = draws.shape[1]
         counts = np.zeros((len(keep) * k2, r), dtype=draws.dtype)
         counts[slot_rows] = np.add.reduceat(draws[slot_use], slot_starts, axis=0)
         loss = np.zeros((len(keep), r))
         loss[groups_hit] = np.add.reduceat(loss_entries[group_use], group_starts, axis=0)
-        counts = counts.reshape(len(keep), 2, grid.n_bins, r).transpose(3, 0, 1, 2)
-        return binned_metrics(np.ascontiguousarray(counts), loss.T, grid.threshold_bin)
+        counts = np.ascontiguousarray(
+            counts.reshape(len(keep), 2, grid.n_bins, r).transpose(3, 0, 1, 2))
+        out = binned_metrics(counts, loss.T, grid.threshold_bin)
+        out.update(replicate_calibration(counts, loss.T, cb, smoother=smoother))
+        return out
 
     # binned point estimates (the shift that centres replicates on the exact estimates)
     base_draw = cells.count[:, None].astype(np.float64)
@@ -327,14 +412,14 @@ def bootstrap_intervals(
         if len(keep) == 0:
             shifts.append({})
             continue
-        base = _metrics(base_draw, base_draw * cells.mean_loss[:, None], plan)
+        base = _metrics(base_draw, base_draw * cells.mean_loss[:, None], plan, True)
         shifts.append({
             m: np.array([engine.estimates[p_index][g].values[m] for g in keep]) - base[m][0]
-            for m in BINNED_METRICS
+            for m in ALL_BOOT_METRICS
         })
 
     collected: list[dict[str, list[np.ndarray]]] = [
-        {m: [] for m in BINNED_METRICS} for _ in plans
+        {m: [] for m in ALL_BOOT_METRICS} for _ in plans
     ]
     rng = np.random.default_rng(seed)
     done = 0
@@ -343,21 +428,29 @@ def bootstrap_intervals(
         for p_index, plan in enumerate(plans):
             if len(plan[0]) == 0:
                 continue
-            reps = _metrics(draws, loss_entries, plan)
-            for m in BINNED_METRICS:
-                collected[p_index][m].append(reps[m])
+            smoother = done < n_smooth
+            reps = _metrics(draws, loss_entries, plan, smoother)
+            for m in ALL_BOOT_METRICS:
+                if m in SMOOTHER_METRICS:
+                    if smoother:
+                        collected[p_index][m].append(reps[m][: n_smooth - done])
+                else:
+                    collected[p_index][m].append(reps[m])
         done += draws.shape[1]
         if progress is not None:
             progress(done, n_boot)
 
     for p_index, part in enumerate(engine.partitions):
         keep = plans[p_index][0]
-        full = {m: np.full((n_boot, len(part.keys)), np.nan) for m in BINNED_METRICS}
+        full = {
+            m: np.full((n_smooth if m in SMOOTHER_METRICS else n_boot, len(part.keys)), np.nan)
+            for m in ALL_BOOT_METRICS
+        }
         if len(keep):
-            for m in BINNED_METRICS:
+            for m in ALL_BOOT_METRICS:
                 full[m][:, keep] = np.concatenate(collected[p_index][m]) + shifts[p_index][m]
         engine.replicates.append(full)
-        for m in BINNED_METRICS:
+        for m in ALL_BOOT_METRICS:
             lo, hi, undefined = percentile_intervals(full[m][:, keep], confidence)
             for j, g in enumerate(keep):
                 e = engine.estimates[p_index][g]
@@ -366,7 +459,7 @@ def bootstrap_intervals(
                 if m in _BOOTSTRAP_CI:
                     e.ci[m] = (float(lo[j]), float(hi[j]))
     overall = engine.replicates[0]
-    engine.overall_replicates = [{m: overall[m][:, 0] for m in BINNED_METRICS}
+    engine.overall_replicates = [{m: overall[m][:, 0] for m in ALL_BOOT_METRICS}
                                  for _ in engine.partitions]
 
 
@@ -383,11 +476,12 @@ def compute_group_metrics(
     max_bins: int,
     max_order: int,
     released: list[list[bool]] | None = None,
+    min_cell: int = 10,
     progress: Callable[[int, int], None] | None = None,
 ) -> EngineOutput:
     """Point estimates and bootstrap in one call (every group released unless told otherwise)."""
     engine = compute_point_estimates(scores, y, groups, threshold=threshold, z=z,
-                                     max_order=max_order)
+                                     max_order=max_order, min_cell=min_cell)
     if released is None:
         released = [[True] * len(row) for row in engine.estimates]
     bootstrap_intervals(engine, scores, y, released=released, n_boot=n_boot, seed=seed,

@@ -19,6 +19,7 @@ __all__ = [
     "OKABE_ITO",
     "PALETTE",
     "metric_label",
+    "axis_label",
     "metric_unit",
     "partitions",
     "groups_for",
@@ -98,7 +99,8 @@ def reference_for(result: AuditResult, attributes: Sequence[str]) -> dict[str, s
     return {}
 
 
-def _label(attributes: dict[str, str], *, short: bool = True) -> str:
+def axis_label(attributes: dict[str, str], *, short: bool = True) -> str:
+    """Group name for an axis: just the value for one attribute (the axis names it)."""
     if not attributes:
         return "overall"
     if short and len(attributes) == 1:
@@ -133,10 +135,15 @@ def forest_plot(
         if d.metric == metric and tuple(d.group) == attrs and d.reference_kind == kind
     }
     ys, xs, lo, hi, colors, hover, notes = [], [], [], [], [], [], []
+    order: list[str] = []
     for g in groups_for(result, attrs):
+        label = axis_label(g.attributes)
         if g.attributes == ref:
+            label = f"{label} (reference)"
+            order.append(label)
+            notes.append((label, "  reference group"))
             continue
-        label = _label(g.attributes)
+        order.append(label)
         d = by_group.get(tuple(sorted(g.attributes.items())))
         if g.suppressed or d is None or d.difference.value is None:
             why = (
@@ -160,7 +167,7 @@ def forest_plot(
         )
         colors.append(OKABE_ITO["vermillion"] if excludes else OKABE_ITO["blue"])
         hover.append(
-            f"{_label(g.attributes, short=False)}<br>{metric_label(metric)} "
+            f"{axis_label(g.attributes, short=False)}<br>{metric_label(metric)} "
             f"{_fmt(g.metrics.get(metric, MetricValue(None)).value)}"
             f"<br>difference {_fmt(diff.value)} ({_fmt(diff.ci_low)} to {_fmt(diff.ci_high)})"
             + ("" if not g.imprecise else "<br>imprecise: few events or non-events")
@@ -206,7 +213,7 @@ def forest_plot(
             x=[None],
             y=[None],
             mode="markers",
-            name="95% CI excludes 0",
+            name="CI excludes 0",
             marker=dict(color=OKABE_ITO["vermillion"], symbol="square", size=11),
         )
     )
@@ -215,21 +222,29 @@ def forest_plot(
             x=[None],
             y=[None],
             mode="markers",
-            name="95% CI includes 0",
+            name="CI includes 0",
             marker=dict(color=OKABE_ITO["blue"], symbol="square", size=11),
         )
     )
     fig.add_vline(x=0, line=dict(color=OKABE_ITO["black"], width=1, dash="dot"))
-    ref_text = _label(ref, short=False) if ref else "the whole cohort"
+    ref_text = axis_label(ref, short=False) if ref else "the whole cohort"
     n_rows = len(ys) + len(notes)
     fig.update_xaxes(
         title_text=f"Difference in {metric_label(metric).lower()}, group − {ref_text} "
         f"({metric_unit(metric)} scale)",
         zeroline=False,
     )
-    fig.update_yaxes(title_text=" × ".join(attrs), autorange="reversed", type="category")
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
-    return _layout(fig, height=max(260, 90 + 34 * n_rows))
+    fig.update_yaxes(
+        title_text=" × ".join(attrs),
+        autorange="reversed",
+        type="category",
+        categoryorder="array",
+        categoryarray=order,
+    )
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left"))
+    fig = _layout(fig, height=max(260, 110 + 34 * n_rows))
+    fig.update_layout(margin=dict(t=50))
+    return fig
 
 
 def intersection_heatmap(result: AuditResult, *, metric: str, rows: str, cols: str) -> go.Figure:
@@ -281,9 +296,10 @@ def intersection_heatmap(result: AuditResult, *, metric: str, rows: str, cols: s
             textfont=dict(size=12),
             hovertext=hover,
             hoverinfo="text",
-            colorscale=[[0.0, "#FFFFFF"], [0.5, OKABE_ITO["sky_blue"]], [1.0, OKABE_ITO["blue"]]],
+            colorscale=[[0.0, "#EAF5FC"], [0.5, OKABE_ITO["sky_blue"]], [1.0, OKABE_ITO["blue"]]],
             colorbar=dict(
-                title=dict(text=f"{metric_label(metric)}<br>({metric_unit(metric)})", side="right")
+                title=dict(text=f"{metric_label(metric)}<br>({metric_unit(metric)})", side="top"),
+                thickness=14,
             ),
             xgap=2,
             ygap=2,
@@ -303,6 +319,7 @@ def group_estimates_plot(
     reference_value: float | None = None,
     reference_name: str = "overall",
     title: str | None = None,
+    groups_title: str | None = None,
 ) -> go.Figure:
     """Point estimate and CI of ``metric`` for each labelled group (None = not shown)."""
     ys, xs, lo, hi = [], [], [], []
@@ -340,7 +357,7 @@ def group_estimates_plot(
             annotation_position="top",
         )
     fig.update_xaxes(title_text=f"{metric_label(metric)} ({metric_unit(metric)})")
-    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_yaxes(autorange="reversed", type="category", title_text=groups_title)
     return _layout(fig, height=max(240, 90 + 32 * len(ys)), title=title)
 
 

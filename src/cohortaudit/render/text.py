@@ -43,6 +43,12 @@ def summary_text(result: AuditResult, *, top: int = 6) -> str:
     lines = [f"cohortaudit {result.tool['version']}: audit of {name}"]
     if m.sha256:
         lines.append(f"  model   {m.file}  sha256 {m.sha256[:16]}...")
+        tv = getattr(m, "test_vectors", None)
+        if tv:
+            lines.append(
+                f"  test vectors  {tv['count']} pass (largest difference "
+                f"{tv['max_abs_diff']:.3g}, tolerance {tv['tolerance']:g})"
+            )
     else:
         lines.append(f"  scores  column '{m.inputs[0] if m.inputs else '?'}' (no model run)")
     if c.n is not None and c.events is not None:
@@ -104,16 +110,45 @@ def summary_text(result: AuditResult, *, top: int = 6) -> str:
     return "\n".join(lines)
 
 
-def model_text(model: Any, card: Any | None) -> str:
-    """What ``cohortaudit inspect`` prints: identity, inputs, output, provenance, card."""
+def _provenance_lines(md: dict[str, Any], indent: str = "") -> list[str]:
+    """Opsets, producer, IR version and operator counts (``io.py`` metadata or a card's record)."""
+    lines = []
+    if md.get("producer_name") or md.get("producer_version"):
+        producer = " ".join(str(md[k]) for k in ("producer_name", "producer_version") if md.get(k))
+        lines.append(f"{indent}Producer  {producer}")
+    if md.get("opsets"):
+        opsets = ", ".join(f"{k} {v}" for k, v in sorted(md["opsets"].items()))
+        lines.append(f"{indent}Opsets    {opsets}")
+    if md.get("ir_version") is not None:
+        lines.append(f"{indent}IR        {md['ir_version']}")
+    if md.get("operator_counts"):
+        ops = ", ".join(f"{k} x{v}" for k, v in sorted(md["operator_counts"].items()))
+        lines.append(f"{indent}Operators {ops}")
+    if md.get("estimator"):
+        lines.append(f"{indent}Estimator {md['estimator']}")
+    return lines
+
+
+def _training_lines(training: dict[str, Any]) -> list[str]:
+    lines = []
+    for key, value in training.items():
+        if isinstance(value, dict):
+            lines.append(f"  training {key}:")
+            lines.extend(f"    {k}: {v}" for k, v in value.items())
+        else:
+            lines.append(f"  training {key}: {value}")
+    return lines
+
+
+def model_text(model: Any, card: Any | None, *, test_vectors: Any | None = None) -> str:
+    """What ``cohortaudit inspect`` prints: identity, inputs, output, provenance, card.
+
+    ``test_vectors`` is the :class:`~cohortaudit.testvectors.TestVectorReport` of a check that
+    passed, shown with the card.
+    """
     lines = [f"Model   {model.path.name} ({model.kind})", f"SHA-256 {model.sha256}"]
     md = model.metadata or {}
-    for key in ("producer_name", "producer_version", "ir_version", "opset"):
-        if key in md:
-            lines.append(f"{key:<8}{md[key]}")
-    if "operator_counts" in md:
-        ops = ", ".join(f"{k} x{v}" for k, v in sorted(md["operator_counts"].items()))
-        lines.append(f"operators {ops}")
+    lines.extend(_provenance_lines(md))
     if model.tensor_input:
         lines.append(f"Input   one float tensor '{model.tensor_input_name}' [N, {len(model.inputs)}]")
     lines.append("Inputs (cohort columns):")
@@ -127,7 +162,7 @@ def model_text(model: Any, card: Any | None) -> str:
             if ci.min is not None or ci.max is not None:
                 extra += f" range {ci.min} to {ci.max}"
             if ci.categories:
-                extra += f" categories {', '.join(ci.categories)}"
+                extra += f" categories {', '.join(str(c) for c in ci.categories)}"
         lines.append(f"  {spec.name:<16}{spec.kind:<8}{extra}")
     lines.append(
         f"Output  '{model.probability_output}', positive class {model.positive_class!r}"
@@ -140,7 +175,29 @@ def model_text(model: Any, card: Any | None) -> str:
         if getattr(card, "operating_threshold", None) is not None:
             lines.append(f"  operating threshold: {card.operating_threshold}")
         if getattr(card, "training", None):
-            lines.append(f"  training: {card.training}")
+            lines.extend(_training_lines(card.training))
         if card.model_sha256:
             lines.append(f"  card's model SHA-256 {card.model_sha256} (matches)")
+        recorded = ((getattr(card, "raw", None) or {}).get("model") or {}).get("architecture")
+        if recorded:
+            lines.append("  architecture recorded in the card:")
+            lines.extend(_provenance_lines(recorded, indent="    "))
+        vectors = (getattr(card, "raw", None) or {}).get("test_vectors")
+        if test_vectors is not None:
+            lines.append(
+                f"  test vectors: {test_vectors.count} pass (largest difference "
+                f"{test_vectors.max_abs_diff:.3g}, tolerance {test_vectors.tolerance:g}, "
+                f"reference {_short_reference(test_vectors.reference)})"
+            )
+        elif vectors:
+            lines.append(f"  test vectors: {vectors.get('n')} (not run)")
+        else:
+            lines.append("  test vectors: none in the card (the model's behaviour is unchecked)")
     return "\n".join(lines)
+
+
+def _short_reference(reference: str | None) -> str:
+    if not reference or ":" not in reference:
+        return reference or "unknown"
+    kind, sha = reference.split(":", 1)
+    return f"{kind} {sha[:12]}..."
