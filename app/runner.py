@@ -1,0 +1,164 @@
+"""Running an audit from the dashboard (with a progress bar) and the shared sidebar.
+
+Every audit goes through the one library call :func:`cohortaudit.pipeline.audit_files`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+import state
+from cohortaudit.config import AuditConfig
+from cohortaudit.errors import AuditError
+from cohortaudit.results import AuditResult
+
+_STAGES = {"scoring": (0.0, 0.1), "bootstrap": (0.1, 0.97), "done": (1.0, 1.0)}
+_STAGE_TEXT = {
+    "scoring": "Scoring the cohort with the model",
+    "bootstrap": "Computing subgroup metrics and bootstrap confidence intervals",
+    "done": "Done",
+}
+
+
+def _progress_callback() -> Callable[[str, float], None]:
+    bar = st.progress(0.0, text="Loading and validating the model, card and cohort")
+    last = {"value": -1.0, "t": 0.0}
+
+    def report(stage: str, fraction: float) -> None:
+        lo, hi = _STAGES.get(stage, (0.0, 1.0))
+        value = min(1.0, max(0.0, lo + (hi - lo) * float(fraction)))
+        now = time.monotonic()
+        # redraw at most ~10 times a second; the engine may report every replicate
+        if value >= 1.0 or value - last["value"] >= 0.01 and now - last["t"] > 0.1:
+            last.update(value=value, t=now)
+            bar.progress(value, text=f"{_STAGE_TEXT.get(stage, stage)} ({value:.0%})")
+
+    return report
+
+
+def run_audit_files(**kwargs: Any) -> AuditResult | None:
+    """Call ``audit_files`` with a progress bar; show an ``AuditError`` as a message."""
+    from cohortaudit.pipeline import audit_files
+
+    try:
+        return audit_files(progress=_progress_callback(), **kwargs)
+    except AuditError as e:
+        st.error(f"{type(e).__name__}: {e}")
+        return None
+
+
+def sample_config(*, n_boot: int | None = None, max_order: int | None = None) -> AuditConfig:
+    from cohortaudit.config import parse_bins
+
+    return AuditConfig(
+        label=state.SAMPLE_LABEL,
+        sensitive_features=state.SAMPLE_SENSITIVE,
+        bins=parse_bins([f"{k}={v}" for k, v in state.SAMPLE_BINS.items()]),
+        n_boot=state.sample_n_boot() if n_boot is None else n_boot,
+        max_intersection_order=state.sample_max_order() if max_order is None else max_order,
+    )
+
+
+@st.cache_resource(show_spinner=False)
+def _sample_store() -> tuple[dict[Any, AuditResult], threading.Lock]:
+    """Audits of the bundled *synthetic* sample, shared by all sessions (no patient data).
+
+    A plain store rather than a cached function, so that the first run can draw its progress
+    bar (a cached function may not write to elements created outside it).
+    """
+    return {}, threading.Lock()
+
+
+def run_sample_audit(config: AuditConfig | None = None) -> AuditResult | None:
+    """Audit the bundled sample (once per settings for the whole server) and make it current."""
+    config = config or sample_config()
+    store, lock = _sample_store()
+    key = repr(sorted(config.to_dict().items()))
+    started = time.perf_counter()
+    with lock:
+        result = store.get(key)
+        if result is None:
+            if not state.SAMPLE_COHORT.exists():
+                st.error(
+                    f"The bundled sample is missing ({state.SAMPLE_COHORT.name} not found in "
+                    f"{state.SAMPLE_DIR}). Upload your own files on the Start page."
+                )
+                return None
+            st.info(
+                f"Auditing the bundled synthetic sample ({config.n_boot} bootstrap replicates). "
+                "This happens once; afterwards every page is instant."
+            )
+            card = state.SAMPLE_CARD if state.SAMPLE_CARD.exists() else None
+            result = run_audit_files(
+                cohort_path=state.SAMPLE_COHORT,
+                model_path=state.SAMPLE_MODEL,
+                card_path=card,
+                config=config,
+            )
+            if result is None:
+                return None
+            store[key] = result
+    card = state.SAMPLE_CARD if state.SAMPLE_CARD.exists() else None
+    state.set_result(
+        result,
+        state.ResultInfo(
+            source="sample",
+            description="Bundled synthetic sample (not real patients)",
+            card_path=str(card) if card else None,
+            seconds=round(time.perf_counter() - started, 2),
+        ),
+    )
+    return result
+
+
+def sidebar() -> None:
+    """What is being audited, on every page."""
+    result = state.get_result()
+    info = state.get_result_info()
+    with st.sidebar:
+        st.markdown("**cohortaudit** · subgroup performance audit")
+        if result is None:
+            st.caption("No audit yet. Start one on *Start a new audit*.")
+            return
+        m, c, s = result.model, result.cohort, result.settings
+        name = " ".join(x for x in (m.name, m.version) if x) or (m.file or "predictions")
+        st.markdown(f"**Model** {name}")
+        if c.n is not None:
+            st.markdown(f"**Cohort** {c.file} · {c.n:,} patients · {c.events:,} events")
+        else:
+            st.markdown(f"**Cohort** {c.file}")
+        st.markdown(
+            f"**Threshold** {s['threshold']:g} ({s['threshold_source']})  \n"
+            f"**Bootstrap** {s['bootstrap']['n_boot']} replicates · **k** = "
+            f"{s['disclosure']['min_cell']}"
+        )
+        if info is not None and info.source == "sample":
+            n_boot = s["bootstrap"]["n_boot"]
+            order = result.config.get("max_intersection_order")
+            st.caption(
+                f"{info.description}. Opened with {n_boot} bootstrap replicates"
+                + (" (the library default is 1000)" if n_boot < 1000 else "")
+                + f" and intersections of up to {order} attributes (the CLI default is 3) "
+                "so that it loads in about 20 s; change both on *Start a new audit*."
+            )
+        elif info is not None:
+            st.caption(info.description)
+
+
+def save_upload(uploaded: Any) -> Path:
+    """Write an uploaded file into this session's private folder; return its path."""
+    name = Path(uploaded.name).name or "upload"
+    path = state.workdir() / name
+    data = uploaded.getbuffer()
+    # rewrite only when the upload changed: reruns must not copy a 1 GB cohort each time
+    file_id = str(getattr(uploaded, "file_id", "") or len(data))
+    if not path.exists() or path.stat().st_size != len(data) or state.upload_id(name) != file_id:
+        path.write_bytes(data)
+        state.set_upload_id(name, file_id)
+    return path

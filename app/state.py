@@ -1,0 +1,229 @@
+"""Session state of the dashboard: the only module that spells session-state key strings.
+
+Views read and write state through the typed accessors below, so a renamed key cannot
+silently split one value into two. Widget keys are constants here too: a widget created with
+``key=state.K_THRESHOLD`` writes straight into session state.
+
+Patient data never leaves the session: uploads go to a per-session temporary folder, and the
+audit result lives in ``st.session_state``. Only the bundled *synthetic* sample may be shared
+between sessions (``st.cache_resource`` in ``app/views/start.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from cohortaudit.results import AuditResult
+
+# --------------------------------------------------------------------------------------------
+# sample and defaults
+# --------------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = ROOT / "sample_data"
+SAMPLE_MODEL = SAMPLE_DIR / "model.onnx"
+SAMPLE_CARD = SAMPLE_DIR / "model.card.yaml"
+SAMPLE_COHORT = SAMPLE_DIR / "cohort.csv"
+SAMPLE_LABEL = "cvd_10y"
+SAMPLE_SENSITIVE = ("sex", "age", "ethnicity", "deprivation", "site")
+SAMPLE_BINS = {"age": "40,50,60,70,80"}
+
+#: Bootstrap replicates of the automatic sample audit. 1000 is the library default; it took
+#: far longer than 20 s on 2 cores (see the report), so the first load uses fewer and says so.
+SAMPLE_N_BOOT_DEFAULT = 1000
+#: Intersections up to pairs for the automatic sample audit (triples multiply the work ~4x).
+SAMPLE_MAX_ORDER_DEFAULT = 2
+
+#: Environment overrides, used by the tests to keep the automatic sample audit fast.
+ENV_N_BOOT = "COHORTAUDIT_APP_N_BOOT"
+ENV_MAX_ORDER = "COHORTAUDIT_APP_MAX_ORDER"
+ENV_AUTORUN = "COHORTAUDIT_APP_AUTORUN"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() else default
+
+
+def sample_n_boot() -> int:
+    return _env_int(ENV_N_BOOT, SAMPLE_N_BOOT_DEFAULT)
+
+
+def sample_max_order() -> int:
+    return _env_int(ENV_MAX_ORDER, SAMPLE_MAX_ORDER_DEFAULT)
+
+
+def autorun_enabled() -> bool:
+    return os.environ.get(ENV_AUTORUN, "1").strip() not in ("0", "false", "no")
+
+
+# --------------------------------------------------------------------------------------------
+# keys (the only place they are spelled)
+# --------------------------------------------------------------------------------------------
+
+_RESULT = "ca_result"
+_RESULT_INFO = "ca_result_info"
+_COMPARE = "ca_compare_result"
+_COMPARE_NAME = "ca_compare_name"
+_AUTORUN_DONE = "ca_autorun_done"
+_WORKDIR = "ca_workdir"
+_JSON_CACHE = "ca_json_cache"
+_UPLOAD_IDS = "ca_upload_ids"
+
+# widget keys
+K_SOURCE = "w_source"
+K_MODEL_UPLOAD = "w_model_upload"
+K_CARD_UPLOAD = "w_card_upload"
+K_COHORT_UPLOAD = "w_cohort_upload"
+K_LABEL = "w_label"
+K_SENSITIVE = "w_sensitive"
+K_BINS_PREFIX = "w_bins__"
+K_REFERENCE_PREFIX = "w_reference__"
+K_USE_CARD_THRESHOLD = "w_use_card_threshold"
+K_THRESHOLD_INPUT = "w_threshold_input"
+K_N_BOOT = "w_n_boot"
+K_MIN_CELL = "w_min_cell"
+K_MAX_ORDER = "w_max_order"
+K_TRUSTED = "w_trusted_types"
+K_RUN = "w_run"
+
+K_PARTITION = "w_partition"
+K_TABLE_METRICS = "w_table_metrics"
+K_FOREST_METRIC = "w_forest_metric"
+K_HEAT_ROW = "w_heat_row"
+K_HEAT_COL = "w_heat_col"
+K_HEAT_METRIC = "w_heat_metric"
+K_THRESHOLD = "w_explore_threshold"
+K_COMPARE_UPLOAD = "w_compare_upload"
+K_COMPARE_METRIC = "w_compare_metric"
+
+#: Widget values that must survive switching pages (Streamlit drops the state of widgets that
+#: are not drawn on the current page unless it is re-assigned on every run).
+PERSISTENT_KEYS = (
+    K_PARTITION,
+    K_TABLE_METRICS,
+    K_FOREST_METRIC,
+    K_HEAT_ROW,
+    K_HEAT_COL,
+    K_HEAT_METRIC,
+    K_THRESHOLD,
+    K_COMPARE_METRIC,
+)
+
+
+def keep_widget_state() -> None:
+    """Re-assign persistent widget values so that they survive a page switch."""
+    for key in PERSISTENT_KEYS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+# --------------------------------------------------------------------------------------------
+# typed accessors
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResultInfo:
+    """Where the current result came from (for the sidebar and the report page)."""
+
+    source: str  # "sample" | "upload"
+    description: str
+    card_path: str | None = None
+    seconds: float | None = None
+
+
+def get_result() -> AuditResult | None:
+    return st.session_state.get(_RESULT)
+
+
+def get_result_info() -> ResultInfo | None:
+    return st.session_state.get(_RESULT_INFO)
+
+
+def set_result(result: AuditResult, info: ResultInfo) -> None:
+    st.session_state[_RESULT] = result
+    st.session_state[_RESULT_INFO] = info
+    st.session_state.pop(_JSON_CACHE, None)
+    # a new audit has its own operating threshold and partitions
+    for key in (K_THRESHOLD, K_PARTITION, K_HEAT_ROW, K_HEAT_COL):
+        st.session_state.pop(key, None)
+
+
+def get_compare() -> tuple[AuditResult, str] | None:
+    r = st.session_state.get(_COMPARE)
+    return None if r is None else (r, st.session_state.get(_COMPARE_NAME, "earlier audit"))
+
+
+def set_compare(result: AuditResult | None, name: str = "") -> None:
+    st.session_state[_COMPARE] = result
+    st.session_state[_COMPARE_NAME] = name
+
+
+def autorun_done() -> bool:
+    return bool(st.session_state.get(_AUTORUN_DONE, False))
+
+
+def mark_autorun_done() -> None:
+    st.session_state[_AUTORUN_DONE] = True
+
+
+def workdir() -> Path:
+    """This session's private folder for uploaded files (removed with the process)."""
+    path = st.session_state.get(_WORKDIR)
+    if path is None or not Path(path).is_dir():
+        path = tempfile.mkdtemp(prefix="cohortaudit-session-")
+        st.session_state[_WORKDIR] = path
+    return Path(path)
+
+
+def upload_id(name: str) -> str | None:
+    """The id of the upload last written to the session folder under ``name``."""
+    return st.session_state.get(_UPLOAD_IDS, {}).get(name)
+
+
+def set_upload_id(name: str, file_id: str) -> None:
+    st.session_state.setdefault(_UPLOAD_IDS, {})[name] = file_id
+
+
+def result_json() -> str | None:
+    """The JSON of the current result, rendered once per result (it is a few MB)."""
+    result = get_result()
+    if result is None:
+        return None
+    cached: tuple[int, str] | None = st.session_state.get(_JSON_CACHE)
+    if cached is not None and cached[0] == id(result):
+        return cached[1]
+    from cohortaudit.render.json import result_to_json
+
+    text = result_to_json(result)
+    st.session_state[_JSON_CACHE] = (id(result), text)
+    return text
+
+
+def init_widget(key: str, value: Any, *, valid: Any = None) -> None:
+    """Give a persistent widget its first value through session state (not ``default=``).
+
+    Passing both a default and a session-state value makes Streamlit warn; setting the value
+    here once, and again when it is no longer among ``valid`` options, avoids that.
+    """
+    current = st.session_state.get(key)
+    if current is None or (valid is not None and not _is_valid(current, valid)):
+        st.session_state[key] = value
+
+
+def _is_valid(current: Any, valid: Any) -> bool:
+    if isinstance(current, list):
+        return all(c in valid for c in current)
+    return current in valid
+
+
+def get(key: str, default: Any = None) -> Any:
+    """Read a widget value by its key constant."""
+    return st.session_state.get(key, default)

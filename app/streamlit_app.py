@@ -1,0 +1,37 @@
+"""cohortaudit dashboard: the router. Page config, the shared sidebar, then the chosen page.
+
+Run with ``streamlit run app/streamlit_app.py``. On the first load the bundled synthetic sample
+is audited automatically, so the dashboard opens on a finished audit.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="cohortaudit", layout="wide", page_icon=":material/fact_check:")
+
+import runner  # noqa: E402  (app/ is on sys.path when Streamlit runs this file)
+import state  # noqa: E402
+
+state.keep_widget_state()
+
+PAGES = [
+    st.Page("views/overview.py", title="Overview", icon=":material/summarize:", default=True),
+    st.Page("views/subgroups.py", title="Subgroups", icon=":material/groups:"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("views/report.py", title="Report", icon=":material/download:"),
+    st.Page("views/start.py", title="Start a new audit", icon=":material/upload_file:"),
+]
+page = st.navigation(PAGES)
+
+# First load: audit the bundled sample so the dashboard opens on a finished audit.
+if state.get_result() is None and not state.autorun_done() and state.autorun_enabled():
+    slot = st.empty()
+    with slot.container():
+        runner.run_sample_audit()
+    # marked only after the run: a user who clicks away mid-run gets it restarted, not lost
+    state.mark_autorun_done()
+    slot.empty()
+
+runner.sidebar()
+page.run()

@@ -1,0 +1,164 @@
+"""Compare: this audit side by side with an earlier audit.json (e.g. the previous model version)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import state
+from cohortaudit.errors import AuditError, InputError
+from cohortaudit.render.figures import compare_overall_plot, groups_for
+from cohortaudit.render.findings import format_estimate, group_label
+from cohortaudit.render.text import METRIC_LABELS
+from cohortaudit.results import AuditResult, MetricValue
+
+OVERALL = ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "selection_rate", "brier")
+
+
+@st.cache_data(scope="session", show_spinner=False, max_entries=4)
+def _parse(data: bytes, name: str) -> AuditResult:
+    """Uploaded bytes -> a validated AuditResult (``read_json`` semantics, without a file)."""
+    from cohortaudit.render.json import validate_result_dict
+
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"'{name}' is not a readable audit.json ({type(exc).__name__}). "
+            "Give a file written by 'cohortaudit audit' or downloaded from the Report page."
+        ) from None
+    validate_result_dict(raw)
+    return AuditResult.from_dict(raw)
+
+
+def _name(r: AuditResult) -> str:
+    return " ".join(x for x in (r.model.name, r.model.version) if x) or (r.model.file or "audit")
+
+
+def _count(n: int | None) -> str:
+    return "n/a" if n is None else f"{n:,}"
+
+
+def _change(a: MetricValue | None, b: MetricValue | None) -> str:
+    if a is None or b is None or a.value is None or b.value is None:
+        return "n/a"
+    return f"{a.value - b.value:+.3f}".replace("-", "−")
+
+
+result = state.get_result()
+st.title("Compare with an earlier audit")
+if result is None:
+    st.info("No audit yet. Run one on the Start page.")
+    st.page_link("views/start.py", label="Start a new audit", icon=":material/upload_file:")
+    st.stop()
+
+up = st.file_uploader(
+    "Earlier audit result (audit.json)", type=["json"], key=state.K_COMPARE_UPLOAD
+)
+if up is None:
+    st.info(
+        "Upload an audit.json written by `cohortaudit audit` or downloaded from the Report "
+        "page, for example the audit of the previous model version on the same cohort."
+    )
+    st.stop()
+try:
+    other = _parse(up.getvalue(), up.name)
+except AuditError as e:
+    st.error(f"{type(e).__name__}: {e}")
+    st.stop()
+
+names = (f"This audit: {_name(result)}", f"Earlier: {_name(other)} ({up.name})")
+
+# ---- identities ---------------------------------------------------------------------------
+notes = []
+if result.model.sha256 != other.model.sha256:
+    notes.append("different model files")
+if result.cohort.sha256 != other.cohort.sha256:
+    notes.append("different cohort files")
+if result.settings["threshold"] != other.settings["threshold"]:
+    notes.append("different operating thresholds")
+if notes:
+    st.warning("The two audits used " + ", ".join(notes) + ": differences reflect those too.")
+
+cols = st.columns(2)
+for col, r, title in zip(cols, (result, other), names, strict=True):
+    with col, st.container(border=True):
+        st.markdown(f"**{title}**")
+        st.markdown(
+            f"- Model {r.model.file}, SHA-256 `{(r.model.sha256 or 'n/a')[:12]}…`\n"
+            f"- Cohort {r.cohort.file}, SHA-256 `{(r.cohort.sha256 or 'n/a')[:12]}…`: "
+            f"{_count(r.cohort.n)} patients, {_count(r.cohort.events)} events\n"
+            f"- Threshold {r.settings['threshold']:g}, "
+            f"{r.settings['bootstrap']['n_boot']} bootstrap replicates, "
+            f"k = {r.settings['disclosure']['min_cell']}\n"
+            f"- Run {r.run.get('started_at', 'n/a')}"
+        )
+
+# ---- overall ------------------------------------------------------------------------------
+st.subheader("Overall performance")
+keys = [m for m in OVERALL if m in result.overall.metrics or m in other.overall.metrics]
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "Metric": METRIC_LABELS.get(m, m),
+                "This audit (95% CI)": format_estimate(result.overall.metrics.get(m), 3),
+                "Earlier (95% CI)": format_estimate(other.overall.metrics.get(m), 3),
+                "Change": _change(result.overall.metrics.get(m), other.overall.metrics.get(m)),
+            }
+            for m in keys
+        ]
+    ),
+    hide_index=True,
+    height="content",
+    width="stretch",
+)
+st.plotly_chart(
+    compare_overall_plot(result, other, metrics=keys, names=("This audit", "Earlier audit")),
+    width="stretch",
+    key="compare_plot",
+)
+
+# ---- per group ----------------------------------------------------------------------------
+st.subheader("By group")
+state.init_widget(
+    state.K_COMPARE_METRIC, "sensitivity" if "sensitivity" in keys else keys[0], valid=keys
+)
+metric = st.selectbox(
+    "Metric",
+    keys,
+    format_func=lambda m: METRIC_LABELS.get(m, m),
+    key=state.K_COMPARE_METRIC,
+)
+k = result.settings["disclosure"]["min_cell"]
+k_other = other.settings["disclosure"]["min_cell"]
+rows: list[dict[str, Any]] = []
+for attr in result.cohort.sensitive_features:
+    theirs = {group_label(g.attributes): g for g in groups_for(other, (attr,))}
+    for g in groups_for(result, (attr,)):
+        label = group_label(g.attributes)
+        h = theirs.get(label)
+        a = None if g.suppressed else g.metrics.get(metric)
+        b = None if h is None or h.suppressed else h.metrics.get(metric)
+        rows.append(
+            {
+                "Group": label,
+                "This audit (95% CI)": f"not evaluable (fewer than {k})"
+                if g.suppressed
+                else format_estimate(a, 3),
+                "Earlier (95% CI)": "not in the earlier audit"
+                if h is None
+                else f"not evaluable (fewer than {k_other})"
+                if h.suppressed
+                else format_estimate(b, 3),
+                "Change": _change(a, b),
+            }
+        )
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height="content")
+st.caption(
+    "Single-attribute groups at each audit's own operating threshold. A change is "
+    "meaningful only when the intervals barely overlap; both audits carry sampling noise."
+)

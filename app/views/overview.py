@@ -1,0 +1,210 @@
+"""Overview: model facts, what the audit found, the cohort ("Table 1") and data quality."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import state
+from cohortaudit.errors import AuditError
+from cohortaudit.render.figures import groups_for
+from cohortaudit.render.findings import format_estimate, verdict_summary
+from cohortaudit.render.text import METRIC_LABELS
+
+KEY_METRICS = ("auroc", "sensitivity", "specificity", "ppv", "npv", "brier")
+SEVERITY = {
+    "serious": ("Serious", st.error),
+    "warning": ("Warnings", st.warning),
+    "info": ("For information", st.info),
+}
+
+
+@st.cache_data(scope="session", show_spinner=False, max_entries=4)
+def _card(path: str) -> Any:
+    from cohortaudit.card import load_card
+
+    return load_card(path)
+
+
+def _card_or_none(path: str | None) -> Any:
+    if not path:
+        return None
+    try:
+        return _card(path)
+    except AuditError as e:
+        st.error(f"{type(e).__name__}: {e}")
+        return None
+
+
+result = state.get_result()
+if result is None:
+    st.title("Overview")
+    st.info("No audit yet. Run one on the Start page (or use the bundled sample there).")
+    st.page_link("views/start.py", label="Start a new audit", icon=":material/upload_file:")
+    st.stop()
+
+info = state.get_result_info()
+card = _card_or_none(info.card_path if info else None)
+m, c, s = result.model, result.cohort, result.settings
+k = s["disclosure"]["min_cell"]
+not_evaluable = f"not evaluable (fewer than {k})"
+
+name = " ".join(x for x in (m.name, m.version) if x) or (m.file or "predictions")
+st.title(f"Audit of {name}")
+st.caption(
+    f"Cohort {c.file} · {c.n:,} patients, {c.events:,} events"
+    if c.n is not None
+    else f"Cohort {c.file}"
+)
+
+# ---- headline metrics --------------------------------------------------------------------
+st.subheader("Overall performance at the operating threshold")
+cols = st.columns(len(KEY_METRICS))
+for col, key in zip(cols, KEY_METRICS, strict=True):
+    v = result.overall.metrics.get(key)
+    with col:
+        st.metric(
+            METRIC_LABELS[key],
+            "n/a" if v is None or v.value is None else f"{v.value:.3f}",
+            border=True,
+        )
+        if v is not None and v.ci_low is not None and v.ci_high is not None:
+            st.caption(f"95% CI {v.ci_low:.3f} to {v.ci_high:.3f}")
+st.caption(
+    f"A patient is predicted positive when the score is ≥ {s['threshold']:g} "
+    f"(threshold from the {s['threshold_source']})."
+)
+
+# ---- verdict --------------------------------------------------------------------------------
+st.subheader("What the audit found")
+verdict = verdict_summary(result, per_attribute=1)
+more = [f for f in verdict_summary(result, per_attribute=3).findings if f not in verdict.findings]
+
+
+def _bullets(findings) -> str:
+    return "\n".join(
+        f"- {':orange[**worse**]' if f.worse else ':blue[**better**]'} · {f.sentence}"
+        for f in findings
+    )
+
+
+with st.container(border=True):
+    st.markdown(verdict.headline)
+    st.markdown(_bullets(verdict.findings))
+    if more:
+        with st.expander(f"{len(more)} more findings"):
+            st.markdown(_bullets(more))
+    for note in verdict.notes:
+        st.markdown(note)
+    st.caption(
+        "Each group is compared with its attribute's reference group; explore all groups, "
+        "intersections and other thresholds on the Subgroups page."
+    )
+
+# ---- model facts --------------------------------------------------------------------------
+st.subheader("Model facts")
+with st.container(border=True):
+    left, right = st.columns([3, 2])
+    with left:
+        rows: list[tuple[str, str]] = [("Model", name)]
+        if card is not None:
+            pop = card.intended_population or {}
+            rows += [
+                ("Developer", card.developer or "not stated"),
+                ("Contact", card.contact or "not stated"),
+                ("Licence", card.license or "not stated"),
+                ("Intended use", card.intended_use or "not stated"),
+                ("Intended population", pop.get("description") or "not stated"),
+                ("Outcome", (card.outcome or {}).get("definition") or "not stated"),
+                (
+                    "Operating threshold (card)",
+                    f"{card.operating_threshold:g}"
+                    if card.operating_threshold is not None
+                    else "not stated",
+                ),
+            ]
+            if card.clinically_relevant_range:
+                lo, hi = card.clinically_relevant_range
+                rows.append(("Clinically relevant thresholds", f"{lo:g} to {hi:g}"))
+        else:
+            rows.append(("Model card", "none supplied: intended use and population unknown"))
+        rows.append(("Inputs", ", ".join(m.inputs) or "n/a"))
+        st.markdown("\n".join(f"- **{a}:** {b}" for a, b in rows))
+    with right:
+        st.markdown("**Fingerprints (SHA-256)**")
+        st.code(
+            f"model  {m.file}\n{m.sha256 or 'n/a'}\n\n"
+            f"card   {m.card_file or 'none'}\n{m.card_sha256 or 'n/a'}\n\n"
+            f"cohort {c.file}\n{c.sha256 or 'n/a'}",
+            language=None,
+            wrap_lines=True,
+        )
+        st.caption(
+            f"Audited with cohortaudit {result.tool.get('version', '')}, "
+            f"{s['bootstrap']['n_boot']} bootstrap replicates, k = {k}."
+        )
+
+# ---- Table 1 --------------------------------------------------------------------------------
+st.subheader("The cohort (Table 1)")
+table: list[dict[str, Any]] = [
+    {
+        "Attribute": "All patients",
+        "Group": "",
+        "Patients": c.n,
+        "Events": c.events,
+        "Prevalence (95% CI)": format_estimate(result.overall.metrics.get("prevalence"), 3),
+        "Note": "",
+    }
+]
+for attr in c.sensitive_features:
+    for g in groups_for(result, (attr,)):
+        row = {"Attribute": attr, "Group": g.attributes[attr]}
+        if g.suppressed:
+            row.update(
+                {
+                    "Patients": None,
+                    "Events": None,
+                    "Prevalence (95% CI)": not_evaluable,
+                    "Note": "counts suppressed",
+                }
+            )
+        else:
+            row.update(
+                {
+                    "Patients": g.n,
+                    "Events": g.events,
+                    "Prevalence (95% CI)": format_estimate(g.metrics.get("prevalence"), 3),
+                    "Note": "imprecise: few events or non-events" if g.imprecise else "",
+                }
+            )
+        table.append(row)
+st.dataframe(
+    pd.DataFrame(table),
+    hide_index=True,
+    width="stretch",
+    height="content",
+    placeholder="—",
+    column_config={
+        "Attribute": st.column_config.TextColumn(width="small"),
+        "Group": st.column_config.TextColumn(width="medium"),
+        "Patients": st.column_config.NumberColumn(format="localized"),
+        "Events": st.column_config.NumberColumn(format="localized"),
+    },
+)
+if c.n_excluded:
+    st.caption(
+        f"{c.n_input_rows:,} rows in the file; {c.n_excluded:,} excluded before the audit "
+        "(see data quality below). Groups with fewer than k events or non-events are "
+        f"{not_evaluable}: their counts are suppressed so no patient can be singled out."
+    )
+
+# ---- data quality -------------------------------------------------------------------------
+st.subheader("Data-quality findings")
+if not result.caveats:
+    st.success("No data-quality problems were found.")
+for severity, (title, box) in SEVERITY.items():
+    items = [cv for cv in result.caveats if cv.severity == severity]
+    if items:
+        box(f"**{title} ({len(items)})**\n\n" + "\n".join(f"- {cv.message}" for cv in items))

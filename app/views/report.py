@@ -1,0 +1,93 @@
+"""Report: download the audit as JSON (the machine-readable record of every number shown)."""
+
+from __future__ import annotations
+
+import shlex
+
+import pandas as pd
+import streamlit as st
+
+import state
+
+result = state.get_result()
+st.title("Report")
+if result is None:
+    st.info("No audit yet. Run one on the Start page.")
+    st.page_link("views/start.py", label="Start a new audit", icon=":material/upload_file:")
+    st.stop()
+
+m, c, s = result.model, result.cohort, result.settings
+stem = "-".join(x for x in (m.name, m.version) if x).replace(" ", "_") or "audit"
+
+st.subheader("Audit result (JSON)")
+st.markdown(
+    "Every number on these pages, with its confidence interval, the settings, the data-quality "
+    "findings and the disclosure log. Small cells are already suppressed, so the file can be "
+    "shared with the model's developer. Open it later on the Compare page to see what changed."
+)
+st.download_button(
+    "Download audit.json",
+    data=state.result_json() or "",
+    file_name=f"{stem}-audit.json",
+    mime="application/json",
+    type="primary",
+    icon=":material/download:",
+)
+st.caption(
+    f"Schema version {result.schema_version}; only the 'run' block (time, host) differs "
+    "between identical re-runs."
+)
+st.caption("PDF and HTML reports come in a later version of cohortaudit.")
+
+st.subheader("Reproduce this audit")
+cfg = result.config
+cmd = ["cohortaudit", "audit"]
+if m.kind != "scores":
+    cmd += ["--model", m.file or "MODEL"]
+if m.card_file:
+    cmd += ["--card", m.card_file]
+cmd += [
+    "--cohort",
+    c.file or "COHORT",
+    "--label",
+    cfg["label"],
+    "--sensitive",
+    *cfg["sensitive_features"],
+]
+for col, edges in cfg.get("bins", {}).items():
+    cmd += ["--bins", f"{col}=" + ",".join(f"{e:g}" for e in edges)]
+for col, val in cfg.get("reference", {}).items():
+    cmd += ["--reference", f"{col}={val}"]
+if cfg.get("threshold") is not None:
+    cmd += ["--threshold", f"{cfg['threshold']:g}"]
+if cfg.get("score_column"):
+    cmd += ["--score-column", cfg["score_column"]]
+cmd += ["--n-boot", str(cfg["n_boot"]), "--out", "out/"]
+st.code(" ".join(shlex.quote(x) for x in cmd), language="bash", wrap_lines=True)
+st.caption(
+    f"Seed {cfg['seed']}, k = {cfg['min_cell']}, intersections of up to "
+    f"{cfg.get('max_intersection_order')} attributes. Same inputs and seed give a "
+    "byte-identical result."
+)
+
+st.subheader("Disclosure log")
+if result.disclosure_log:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "Where": " & ".join(f"{k}={v}" for k, v in e.where.items()),
+                    "Rule": e.rule,
+                    "Action": e.action,
+                    "Reason": e.reason,
+                }
+                for e in result.disclosure_log
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        height=320,
+    )
+    st.caption(f"{len(result.disclosure_log)} disclosure-control actions (k = {cfg['min_cell']}).")
+else:
+    st.success("Nothing needed to be suppressed.")

@@ -1,0 +1,235 @@
+"""Start a new audit: the bundled sample or your own model, card and cohort."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import runner
+import state
+from cohortaudit.config import AuditConfig, parse_bins
+from cohortaudit.errors import AuditError
+
+SAMPLE = "Bundled synthetic sample"
+UPLOAD = "My own files"
+LARGEST = "(largest group)"
+
+
+@st.cache_resource(show_spinner=False)
+def _sample_columns(path: str) -> dict[str, Any]:
+    """Columns of the bundled synthetic sample (shared: not patient data)."""
+    return _describe(path)
+
+
+@st.cache_data(scope="session", show_spinner=False, max_entries=4)
+def _upload_columns(path: str, mtime: float) -> dict[str, Any]:
+    """Columns of an uploaded cohort, cached for this session only."""
+    return _describe(path)
+
+
+def _describe(path: str) -> dict[str, Any]:
+    """Column names, which are numeric, and the categories of low-cardinality columns."""
+    from cohortaudit.io import load_cohort
+
+    frame, _ = load_cohort(path)
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    cats: dict[str, list[str]] = {}
+    for col in frame.columns:
+        values = frame[col].dropna().unique()
+        if len(values) <= 40:
+            cats[col] = sorted(str(v) for v in values)
+    return {"columns": list(frame.columns), "numeric": numeric, "categories": cats}
+
+
+def _columns_or_error(path: Path, *, shared: bool) -> dict[str, Any] | None:
+    try:
+        if shared:
+            return _sample_columns(str(path))
+        return _upload_columns(str(path), path.stat().st_mtime)
+    except AuditError as e:
+        st.error(f"{type(e).__name__}: {e}")
+        return None
+
+
+st.title("Start a new audit")
+st.markdown(
+    "Audit a shared model on your held-out cohort: choose the outcome column, the sensitive "
+    "attributes that define subgroups, and the operating threshold. Files stay in this "
+    "session's private folder and are never shared between users."
+)
+
+source = st.radio("Data", [SAMPLE, UPLOAD], horizontal=True, key=state.K_SOURCE)
+
+model_path = card_path = cohort_path = None
+if source == SAMPLE:
+    st.caption(
+        "A synthetic 10-year cardiovascular risk model (ONNX) with its model card and a "
+        "synthetic cohort of 25,000 patients from 5 sites. No real patients."
+    )
+    model_path, cohort_path = state.SAMPLE_MODEL, state.SAMPLE_COHORT
+    card_path = state.SAMPLE_CARD if state.SAMPLE_CARD.exists() else None
+else:
+    c1, c2, c3 = st.columns(3)
+    up_model = c1.file_uploader(
+        "Model (ONNX or skops)",
+        type=["onnx", "skops"],
+        key=state.K_MODEL_UPLOAD,
+        help="Pickle and joblib files are refused: they can run code.",
+    )
+    up_card = c2.file_uploader(
+        "Model card (YAML, optional)", type=["yaml", "yml"], key=state.K_CARD_UPLOAD
+    )
+    up_cohort = c3.file_uploader(
+        "Cohort (CSV or Parquet)",
+        type=["csv", "tsv", "gz", "parquet", "pq"],
+        key=state.K_COHORT_UPLOAD,
+    )
+    model_path = runner.save_upload(up_model) if up_model is not None else None
+    card_path = runner.save_upload(up_card) if up_card is not None else None
+    cohort_path = runner.save_upload(up_cohort) if up_cohort is not None else None
+
+if cohort_path is None:
+    st.info("Upload a cohort file to choose the audit settings.")
+    st.stop()
+
+info = _columns_or_error(cohort_path, shared=source == SAMPLE)
+if info is None:
+    st.stop()
+columns: list[str] = info["columns"]
+
+st.subheader("Audit settings")
+c1, c2 = st.columns([1, 2])
+label_default = columns.index(state.SAMPLE_LABEL) if state.SAMPLE_LABEL in columns else 0
+label = c1.selectbox("Outcome (label) column, 0/1", columns, index=label_default, key=state.K_LABEL)
+sens_default = [c for c in state.SAMPLE_SENSITIVE if c in columns and c != label]
+sensitive = c2.multiselect(
+    "Sensitive attributes (each value and each intersection becomes a subgroup)",
+    [c for c in columns if c != label],
+    default=sens_default,
+    key=state.K_SENSITIVE,
+)
+
+bins_specs: list[str] = []
+reference: dict[str, str] = {}
+if sensitive:
+    st.markdown("**Subgroup definitions**")
+    cols = st.columns(min(len(sensitive), 3))
+    for i, col in enumerate(sensitive):
+        with cols[i % len(cols)]:
+            if col in info["numeric"] and len(info["categories"].get(col, range(99))) > 12:
+                edges = st.text_input(
+                    f"Bin edges for {col}",
+                    value=state.SAMPLE_BINS.get(col, ""),
+                    key=state.K_BINS_PREFIX + col,
+                    help="Comma-separated, e.g. 40,50,60,70,80. Groups are [40, 50), …; "
+                    "values outside form their own groups. The reference group is the "
+                    "largest bin.",
+                )
+                if edges.strip():
+                    bins_specs.append(f"{col}={edges}")
+            else:
+                options = [LARGEST, *info["categories"].get(col, [])]
+                ref = st.selectbox(
+                    f"Reference group for {col}", options, key=state.K_REFERENCE_PREFIX + col
+                )
+                if ref != LARGEST:
+                    reference[col] = ref
+
+c1, c2, c3, c4 = st.columns(4)
+use_card = c1.checkbox(
+    "Card's operating threshold",
+    value=True,
+    key=state.K_USE_CARD_THRESHOLD,
+    help="Use the operating threshold the model card states. Without a card, or if the "
+    "card has none, 0.5 is used. Untick to set your own.",
+)
+threshold = None
+if not use_card:
+    threshold = c1.number_input(
+        "Operating threshold",
+        min_value=0.01,
+        max_value=0.99,
+        value=0.1,
+        step=0.01,
+        key=state.K_THRESHOLD_INPUT,
+    )
+n_boot = c2.number_input(
+    "Bootstrap replicates",
+    min_value=0,
+    max_value=10000,
+    value=state.sample_n_boot(),
+    step=100,
+    key=state.K_N_BOOT,
+    help="For the intervals of AUPRC, Brier and all disparities. 1000 "
+    "is the standard; fewer runs faster with rougher intervals.",
+)
+min_cell = c3.number_input(
+    "Minimum cell size k",
+    min_value=1,
+    max_value=1000,
+    value=10,
+    key=state.K_MIN_CELL,
+    help="Groups with fewer than k events or non-events are not "
+    "evaluable and their numbers are suppressed.",
+)
+max_order = c4.selectbox(
+    "Intersections of up to",
+    [1, 2, 3],
+    index=[1, 2, 3].index(state.sample_max_order()) if state.sample_max_order() in (1, 2, 3) else 1,
+    format_func=lambda k: f"{k} attribute" + ("s" if k > 1 else ""),
+    key=state.K_MAX_ORDER,
+)
+
+trusted: list[str] = []
+if model_path is not None and str(model_path).endswith(".skops"):
+    raw = st.text_input(
+        "skops types you trust (comma-separated)",
+        key=state.K_TRUSTED,
+        help="skops refuses types that are not trusted; list only types you have checked.",
+    )
+    trusted = [t.strip() for t in raw.split(",") if t.strip()]
+
+if model_path is None:
+    st.caption("No model uploaded: upload one to run the audit.")
+run = st.button("Run audit", type="primary", disabled=model_path is None, key=state.K_RUN)
+
+if run:
+    try:
+        config = AuditConfig(
+            label=label,
+            sensitive_features=tuple(sensitive),
+            bins=parse_bins(bins_specs),
+            reference=reference,
+            threshold=threshold,
+            n_boot=int(n_boot),
+            min_cell=int(min_cell),
+            max_intersection_order=int(max_order),
+        )
+    except AuditError as e:
+        st.error(f"{type(e).__name__}: {e}")
+        st.stop()
+    if source == SAMPLE:
+        result = runner.run_sample_audit(config)
+    else:
+        result = runner.run_audit_files(
+            cohort_path=cohort_path,
+            model_path=model_path,
+            card_path=card_path,
+            config=config,
+            trusted_types=tuple(trusted),
+        )
+        if result is not None:
+            state.set_result(
+                result,
+                state.ResultInfo(
+                    source="upload",
+                    description=f"Uploaded files: {Path(str(model_path)).name}, "
+                    f"{Path(str(cohort_path)).name}",
+                    card_path=str(card_path) if card_path else None,
+                ),
+            )
+    if result is not None:
+        st.switch_page("views/overview.py")
