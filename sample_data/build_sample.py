@@ -839,7 +839,11 @@ INPUT_DOCS: dict[str, dict[str, Any]] = {
     "sbp": {"unit": "mmHg", "description": "systolic blood pressure"},
     "total_chol": {"unit": "mmol/L", "description": "total serum cholesterol"},
     "hdl": {"unit": "mmol/L", "description": "HDL cholesterol"},
-    "bmi": {"unit": "kg/m2", "description": "body-mass index; missing allowed (median-imputed)"},
+    "bmi": {
+        "unit": "kg/m2",
+        "description": "body-mass index; missing allowed (median-imputed)",
+        "required": False,
+    },
     "sex": {"description": "sex recorded in the health record"},
     "smoking": {"description": "smoking status"},
     "diabetes": {"unit": "0/1", "description": "diagnosed diabetes (type 1 or 2)"},
