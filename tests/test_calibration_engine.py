@@ -31,13 +31,26 @@ def _cohort(n=8000, seed=0, miscalibrate=0.0):
     y = (rng.random(n) < 1 / (1 + np.exp(-true_lp))).astype(np.int8)
     p = 1 / (1 + np.exp(-(x - 1.8)))
     groups = pd.DataFrame({"sex": sex, "dep": dep})
-    return SimpleNamespace(features=None, y_true=y, y_score=p, groups=groups, n_input_rows=n,
-                           n_dropped=0, caveats=()), y, p, groups
+    return (
+        SimpleNamespace(
+            features=None,
+            y_true=y,
+            y_score=p,
+            groups=groups,
+            n_input_rows=n,
+            n_dropped=0,
+            caveats=(),
+        ),
+        y,
+        p,
+        groups,
+    )
 
 
 def _config(**kw):
-    base = dict(label="y", sensitive_features=("sex", "dep"), score_column="p", n_boot=200,
-                threshold=0.2)
+    base = dict(
+        label="y", sensitive_features=("sex", "dep"), score_column="p", n_boot=200, threshold=0.2
+    )
     base.update(kw)
     return AuditConfig(**base)
 
@@ -54,8 +67,11 @@ def test_planted_under_prediction_has_a_citl_interval_excluding_zero(planted):
     good = result.subgroup(dep="1").metrics
     assert bad["citl"].ci_low > 0.3 and bad["oe_ratio"].ci_low > 1.2
     assert good["citl"].ci_low < 0 < good["citl"].ci_high
-    gap = next(d for d in result.disparities if d.metric == "citl"
-               and d.group == {"dep": "3"} and d.reference_kind == "group")
+    gap = next(
+        d
+        for d in result.disparities
+        if d.metric == "citl" and d.group == {"dep": "3"} and d.reference_kind == "group"
+    )
     assert gap.difference.ci_low > 0
 
 
@@ -64,15 +80,35 @@ def test_engine_values_equal_the_per_group_estimator(planted):
     mask = groups["dep"].to_numpy() == "3"
     est = calibration_point(np.sort(p[mask & (y == 1)]), np.sort(p[mask & (y == 0)]))
     got = result.subgroup(dep="3").metrics
-    for key in ("oe_ratio", "citl", "calibration_slope", "ici", "ece", "spiegelhalter_z",
-                "hosmer_lemeshow_p", "scaled_brier", "discrimination_slope"):
+    for key in (
+        "oe_ratio",
+        "citl",
+        "calibration_slope",
+        "ici",
+        "ece",
+        "spiegelhalter_z",
+        "hosmer_lemeshow_p",
+        "scaled_brier",
+        "discrimination_slope",
+    ):
         assert got[key].value == pytest.approx(est.values[key], abs=1e-9), key
 
 
 def test_every_calibration_metric_has_an_interval_containing_the_estimate(planted):
     result, *_ = planted
-    for key in ("oe_ratio", "citl", "calibration_slope", "recalibration_intercept", "ici",
-                "e50", "e90", "emax", "ece", "scaled_brier", "discrimination_slope"):
+    for key in (
+        "oe_ratio",
+        "citl",
+        "calibration_slope",
+        "recalibration_intercept",
+        "ici",
+        "e50",
+        "e90",
+        "emax",
+        "ece",
+        "scaled_brier",
+        "discrimination_slope",
+    ):
         v = result.overall.metrics[key]
         assert v.ci_low is not None and v.ci_high is not None, key
         assert v.ci_low <= v.value <= v.ci_high or key in ("e50", "e90", "emax", "ici"), key
@@ -92,9 +128,18 @@ def test_bootstrap_calibration_slope_interval_agrees_with_wald(planted):
     # the bootstrap replicates (used for disparities) have the same spread
     from cohortaudit.metrics.subgroups import compute_group_metrics
 
-    engine = compute_group_metrics(p, y, groups[["sex"]], threshold=0.2, z=1.959964,
-                                   confidence=0.95, n_boot=400, seed=3, max_bins=256,
-                                   max_order=1)
+    engine = compute_group_metrics(
+        p,
+        y,
+        groups[["sex"]],
+        threshold=0.2,
+        z=1.959964,
+        confidence=0.95,
+        n_boot=400,
+        seed=3,
+        max_bins=256,
+        max_order=1,
+    )
     reps = engine.replicates[0]["calibration_slope"][:, 0]
     assert np.std(reps) == pytest.approx(glm.bse[1], rel=0.15)
 
@@ -129,7 +174,9 @@ def test_large_groups_get_the_exact_fit_whatever_the_starting_point(monkeypatch)
 def test_curves_are_on_fixed_grids_and_match_independent_computations(planted):
     result, y, p, groups = planted
     o = result.overall
-    assert o.calibration_curve["predicted"][0] == 0.01 and len(o.calibration_curve["predicted"]) == 99
+    assert (
+        o.calibration_curve["predicted"][0] == 0.01 and len(o.calibration_curve["predicted"]) == 99
+    )
     assert len(o.decision_curve) == 99 and o.roc_curve["threshold"][19] == 0.2
     # ECE table against sklearn's calibration_curve (uniform bins)
     prob_true, prob_pred = sk_calibration_curve(y, p, n_bins=10, strategy="uniform")
@@ -168,6 +215,11 @@ def test_scores_mode_and_the_json_contract(planted):
     d = json.loads(result_to_json(result))
     validate_result_dict(d)
     assert "calibration" in d["settings"] and "decision_curve" in d["settings"]
-    assert {"threshold", "net_benefit", "net_benefit_treat_all", "interventions_avoided_per_100",
-            "standardized_net_benefit"} == set(d["overall"]["decision_curve"][0])
+    assert {
+        "threshold",
+        "net_benefit",
+        "net_benefit_treat_all",
+        "interventions_avoided_per_100",
+        "standardized_net_benefit",
+    } == set(d["overall"]["decision_curve"][0])
     assert any(c["code"] == "fairness_impossibility" for c in d["caveats"]) or True

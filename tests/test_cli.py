@@ -18,8 +18,21 @@ BASE = ["--label", "cvd_10y", "--sensitive", "sex", "ethnicity", "--n-boot", "50
 
 
 def _audit(tmp_path, *extra, out="out"):
-    return main(["audit", "--model", str(MODEL), "--card", str(CARD), "--cohort", str(COHORT),
-                 *BASE, "--out", str(tmp_path / out), *extra])
+    return main(
+        [
+            "audit",
+            "--model",
+            str(MODEL),
+            "--card",
+            str(CARD),
+            "--cohort",
+            str(COHORT),
+            *BASE,
+            "--out",
+            str(tmp_path / out),
+            *extra,
+        ]
+    )
 
 
 def test_audit_of_the_sample_writes_a_valid_result_and_a_summary(tmp_path, capsys):
@@ -52,8 +65,20 @@ def test_scores_mode_audits_predictions_already_in_the_cohort(tmp_path, capsys):
     frame["risk"] = rng.random(len(frame))
     path = tmp_path / "scored.parquet"
     frame.to_parquet(path)
-    code = main(["audit", "--score-column", "risk", "--cohort", str(path), *BASE,
-                 "--threshold", "0.3", "--out", str(tmp_path / "s")])
+    code = main(
+        [
+            "audit",
+            "--score-column",
+            "risk",
+            "--cohort",
+            str(path),
+            *BASE,
+            "--threshold",
+            "0.3",
+            "--out",
+            str(tmp_path / "s"),
+        ]
+    )
     assert code == 0
     data = json.loads((tmp_path / "s" / "audit.json").read_text())
     assert data["model"]["kind"] == "scores" and data["model"]["sha256"] is None
@@ -71,8 +96,20 @@ def _bad(tmp_path, capsys, argv):
 def test_a_pickled_model_is_refused_with_advice(tmp_path, capsys):
     path = tmp_path / "model.pkl"
     path.write_bytes(pickle.dumps({"not": "a model"}))
-    err = _bad(tmp_path, capsys, ["audit", "--model", str(path), "--cohort", str(COHORT),
-                                  *BASE, "--out", str(tmp_path / "o")])
+    err = _bad(
+        tmp_path,
+        capsys,
+        [
+            "audit",
+            "--model",
+            str(path),
+            "--cohort",
+            str(COHORT),
+            *BASE,
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert err.startswith("UnsafeModelFormatError:") and "skops" in err
 
 
@@ -89,8 +126,17 @@ def test_a_pickled_model_is_refused_with_advice(tmp_path, capsys):
 def test_bad_options_exit_2_with_one_clear_line(tmp_path, capsys, args, expected):
     import re
 
-    argv = ["audit", "--model", str(MODEL), "--cohort", str(COHORT), *BASE, *args,
-            "--out", str(tmp_path / "o")]
+    argv = [
+        "audit",
+        "--model",
+        str(MODEL),
+        "--cohort",
+        str(COHORT),
+        *BASE,
+        *args,
+        "--out",
+        str(tmp_path / "o"),
+    ]
     if "age=" in " ".join(args):
         argv += ["--sensitive", "age"]
     err = _bad(tmp_path, capsys, argv)
@@ -98,11 +144,36 @@ def test_bad_options_exit_2_with_one_clear_line(tmp_path, capsys, args, expected
 
 
 def test_missing_cohort_and_missing_label_say_what_to_do(tmp_path, capsys):
-    err = _bad(tmp_path, capsys, ["audit", "--model", str(MODEL), "--cohort",
-                                  str(tmp_path / "nope.csv"), *BASE, "--out", str(tmp_path)])
+    err = _bad(
+        tmp_path,
+        capsys,
+        [
+            "audit",
+            "--model",
+            str(MODEL),
+            "--cohort",
+            str(tmp_path / "nope.csv"),
+            *BASE,
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert "nope.csv" in err
-    err = _bad(tmp_path, capsys, ["audit", "--model", str(MODEL), "--cohort", str(COHORT),
-                                  "--label", "outcome", "--out", str(tmp_path)])
+    err = _bad(
+        tmp_path,
+        capsys,
+        [
+            "audit",
+            "--model",
+            str(MODEL),
+            "--cohort",
+            str(COHORT),
+            "--label",
+            "outcome",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert "SchemaError" in err and "'outcome'" in err
 
 
@@ -113,15 +184,42 @@ def test_a_model_file_that_differs_from_the_cards_hash_is_refused(tmp_path, caps
     model.doc_string = "re-saved by somebody else"
     swapped = tmp_path / "model.onnx"
     onnx.save(model, str(swapped))
-    err = _bad(tmp_path, capsys, ["audit", "--model", str(swapped), "--card", str(CARD),
-                                  "--cohort", str(COHORT), *BASE, "--out", str(tmp_path)])
+    err = _bad(
+        tmp_path,
+        capsys,
+        [
+            "audit",
+            "--model",
+            str(swapped),
+            "--card",
+            str(CARD),
+            "--cohort",
+            str(COHORT),
+            *BASE,
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert err.startswith("CardError:") and "SHA-256" in err
 
 
 def test_a_card_for_another_model_is_refused(tmp_path, capsys):
-    err = _bad(tmp_path, capsys, ["audit", "--model", str(SAMPLE / "model_tensor.onnx"),
-                                  "--card", str(CARD), "--cohort", str(COHORT), *BASE,
-                                  "--out", str(tmp_path)])
+    err = _bad(
+        tmp_path,
+        capsys,
+        [
+            "audit",
+            "--model",
+            str(SAMPLE / "model_tensor.onnx"),
+            "--card",
+            str(CARD),
+            "--cohort",
+            str(COHORT),
+            *BASE,
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert err.startswith(("CardError:", "ModelSignatureError:"))
 
 
@@ -140,13 +238,46 @@ def test_inspect_prints_inputs_output_and_card(capsys):
 
 def test_card_init_writes_a_card_that_audits(tmp_path, capsys):
     card = tmp_path / "card.yaml"
-    code = main(["card", "init", "--model", str(MODEL), "--data",
-                 str(SAMPLE / "development.csv"), "--label", "cvd_10y", "--out", str(card),
-                 "--name", "My model", "--version", "0.1", "--threshold", "0.15"])
+    code = main(
+        [
+            "card",
+            "init",
+            "--model",
+            str(MODEL),
+            "--data",
+            str(SAMPLE / "development.csv"),
+            "--label",
+            "cvd_10y",
+            "--out",
+            str(card),
+            "--name",
+            "My model",
+            "--version",
+            "0.1",
+            "--threshold",
+            "0.15",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert card.exists()
-    assert main(["audit", "--model", str(MODEL), "--card", str(card), "--cohort", str(COHORT),
-                 *BASE, "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                "--model",
+                str(MODEL),
+                "--card",
+                str(card),
+                "--cohort",
+                str(COHORT),
+                *BASE,
+                "--out",
+                str(tmp_path / "o"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     data = json.loads((tmp_path / "o" / "audit.json").read_text())
     assert data["model"]["name"] == "My model"
     assert data["settings"]["threshold"] == pytest.approx(0.15)

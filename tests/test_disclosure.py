@@ -18,22 +18,42 @@ from cohortaudit.render.json import result_to_json
 
 def _cohort(n, seed):
     rng = np.random.default_rng(seed)
-    groups = pd.DataFrame({
-        "sex": rng.choice(["F", "M"], n),
-        "site": rng.choice(["s1", "s2", "s3", "s4"], n, p=[0.5, 0.3, 0.17, 0.03]),
-        "eth": rng.choice(["A", "B", "C"], n, p=[0.8, 0.17, 0.03]),
-    })
+    groups = pd.DataFrame(
+        {
+            "sex": rng.choice(["F", "M"], n),
+            "site": rng.choice(["s1", "s2", "s3", "s4"], n, p=[0.5, 0.3, 0.17, 0.03]),
+            "eth": rng.choice(["A", "B", "C"], n, p=[0.8, 0.17, 0.03]),
+        }
+    )
     x = rng.normal(size=n)
     y = (rng.random(n) < 1 / (1 + np.exp(-(x - 2)))).astype(np.int8)
     p = 1 / (1 + np.exp(-(0.9 * x - 2)))
-    return SimpleNamespace(features=None, y_true=y, y_score=p, groups=groups, n_input_rows=n,
-                           n_dropped=0, caveats=()), y, p, groups
+    return (
+        SimpleNamespace(
+            features=None,
+            y_true=y,
+            y_score=p,
+            groups=groups,
+            n_input_rows=n,
+            n_dropped=0,
+            caveats=(),
+        ),
+        y,
+        p,
+        groups,
+    )
 
 
 def _audit(n, seed, k, threshold=0.3):
     cohort, y, p, groups = _cohort(n, seed)
-    config = AuditConfig(label="y", sensitive_features=("sex", "site", "eth"),
-                         score_column="p", n_boot=20, min_cell=k, threshold=threshold)
+    config = AuditConfig(
+        label="y",
+        sensitive_features=("sex", "site", "eth"),
+        score_column="p",
+        n_boot=20,
+        min_cell=k,
+        threshold=threshold,
+    )
     return run_audit(cohort, None, config), y, p, groups
 
 
@@ -44,21 +64,27 @@ def _by_attrs(result):
     return out
 
 
-@pytest.mark.parametrize("n, seed, k", [(800, 0, 10), (1500, 1, 10), (3000, 2, 25),
-                                        (600, 3, 5), (5000, 4, 50)])
+@pytest.mark.parametrize(
+    "n, seed, k", [(800, 0, 10), (1500, 1, 10), (3000, 2, 25), (600, 3, 5), (5000, 4, 50)]
+)
 def test_no_withheld_group_can_be_derived_by_subtraction(n, seed, k):
     result, *_ = _audit(n, seed, k)
     groups = _by_attrs(result)
-    for key, child in groups.items():
+    for key, _child in groups.items():
         for drop in range(len(key)):
-            parent_key = key[:drop] + key[drop + 1:]
+            parent_key = key[:drop] + key[drop + 1 :]
             parent = groups[parent_key]
             if parent.suppressed:
                 continue
             # siblings: same attributes as `key` except the dropped one
             attr = key[drop][0]
-            siblings = [g for kk, g in groups.items() if len(kk) == len(key)
-                        and kk[:drop] + kk[drop + 1:] == parent_key and kk[drop][0] == attr]
+            siblings = [
+                g
+                for kk, g in groups.items()
+                if len(kk) == len(key)
+                and kk[:drop] + kk[drop + 1 :] == parent_key
+                and kk[drop][0] == attr
+            ]
             hidden = [g for g in siblings if g.suppressed]
             assert len(hidden) != 1, (parent_key, attr)
             hidden_conf = [g for g in siblings if g.suppressed or g.withheld]

@@ -69,7 +69,12 @@ def make_scored_cohort(n=6000, seed=0, *, tiny_group=True):
 
 def _cohort(y, p, groups):
     return SimpleNamespace(
-        features=None, y_true=y, y_score=p, groups=groups, n_input_rows=len(y), n_dropped=0,
+        features=None,
+        y_true=y,
+        y_score=p,
+        groups=groups,
+        n_input_rows=len(y),
+        n_dropped=0,
         caveats=(),
     )
 
@@ -92,19 +97,27 @@ METRICS = {
 def engine_and_data():
     y, p, groups = make_scored_cohort(tiny_group=False)
     out = compute_group_metrics(
-        p, y, groups, threshold=THRESHOLD, z=1.959964, confidence=0.95, n_boot=0, seed=1,
-        max_bins=1024, max_order=3,
+        p,
+        y,
+        groups,
+        threshold=THRESHOLD,
+        z=1.959964,
+        confidence=0.95,
+        n_boot=0,
+        seed=1,
+        max_bins=1024,
+        max_order=3,
     )
     return out, y, p, groups
 
 
-@pytest.mark.parametrize("attrs", [("sex",), ("ethnicity",), ("sex", "region"),
-                                   ("sex", "region", "ethnicity")])
+@pytest.mark.parametrize(
+    "attrs", [("sex",), ("ethnicity",), ("sex", "region"), ("sex", "region", "ethnicity")]
+)
 def test_threshold_metrics_equal_fairlearn_metricframe_for_every_group(engine_and_data, attrs):
     out, y, p, groups = engine_and_data
     yp = (p >= THRESHOLD).astype(int)
-    mf = MetricFrame(metrics=METRICS, y_true=y, y_pred=yp,
-                     sensitive_features=groups[list(attrs)])
+    mf = MetricFrame(metrics=METRICS, y_true=y, y_pred=yp, sensitive_features=groups[list(attrs)])
     part = next(i for i, pt in enumerate(out.partitions) if pt.attributes == attrs)
     for est in out.estimates[part]:
         key = tuple(est.attributes[a] for a in attrs)
@@ -123,7 +136,8 @@ def test_ranking_metrics_equal_sklearn_for_every_intersection(engine_and_data):
         assert est.n == mask.sum() and est.events == y[mask].sum()
         assert est.values["auroc"] == pytest.approx(roc_auc_score(y[mask], p[mask]), abs=1e-12)
         assert est.values["auprc"] == pytest.approx(
-            average_precision_score(y[mask], p[mask]), abs=1e-12)
+            average_precision_score(y[mask], p[mask]), abs=1e-12
+        )
         assert est.values["brier"] == pytest.approx(brier_score_loss(y[mask], p[mask]), abs=1e-12)
 
 
@@ -140,8 +154,14 @@ def test_ranking_metrics_equal_sklearn_for_every_intersection(engine_and_data):
 )
 def test_fairness_summaries_equal_fairlearn(name, fn):
     y, p, groups = make_scored_cohort(tiny_group=False)
-    config = AuditConfig(label="y", sensitive_features=("sex", "region", "ethnicity"),
-                         score_column="p", threshold=THRESHOLD, n_boot=50, min_cell=1)
+    config = AuditConfig(
+        label="y",
+        sensitive_features=("sex", "region", "ethnicity"),
+        score_column="p",
+        threshold=THRESHOLD,
+        n_boot=50,
+        min_cell=1,
+    )
     result = run_audit(_cohort(y, p, groups), None, config)
     yp = (p >= THRESHOLD).astype(int)
     for attrs in [("sex",), ("region",), ("sex", "ethnicity")]:
@@ -169,8 +189,18 @@ def test_binned_metrics_are_exact_when_scores_have_few_distinct_values():
 def test_cell_bootstrap_intervals_match_a_naive_patient_bootstrap():
     """The vectorised bootstrap must agree with resampling patients one replicate at a time."""
     y, p, groups = make_scored_cohort(n=3000, seed=3, tiny_group=False)
-    out = compute_group_metrics(p, y, groups[["sex"]], threshold=THRESHOLD, z=1.96,
-                                confidence=0.95, n_boot=400, seed=5, max_bins=256, max_order=1)
+    out = compute_group_metrics(
+        p,
+        y,
+        groups[["sex"]],
+        threshold=THRESHOLD,
+        z=1.96,
+        confidence=0.95,
+        n_boot=400,
+        seed=5,
+        max_bins=256,
+        max_order=1,
+    )
     rng = np.random.default_rng(11)
     female = np.flatnonzero(groups["sex"].to_numpy() == "F")
     male = np.flatnonzero(groups["sex"].to_numpy() == "M")
@@ -180,24 +210,29 @@ def test_cell_bootstrap_intervals_match_a_naive_patient_bootstrap():
         m = rng.choice(male, len(male))
         auc_f = roc_auc_score(y[f], p[f])
         naive_auc.append(auc_f)
-        naive_diff.append(true_positive_rate(y[f], p[f] >= THRESHOLD)
-                          - true_positive_rate(y[m], p[m] >= THRESHOLD))
+        naive_diff.append(
+            true_positive_rate(y[f], p[f] >= THRESHOLD)
+            - true_positive_rate(y[m], p[m] >= THRESHOLD)
+        )
     part = 1
     g_f = next(e.index for e in out.estimates[part] if e.attributes == {"sex": "F"})
     g_m = 1 - g_f
     ours_auc = out.replicates[part]["auroc"][:, g_f]
-    ours_diff = (out.replicates[part]["sensitivity"][:, g_f]
-                 - out.replicates[part]["sensitivity"][:, g_m])
+    ours_diff = (
+        out.replicates[part]["sensitivity"][:, g_f] - out.replicates[part]["sensitivity"][:, g_m]
+    )
     for ours, naive in ((ours_auc, naive_auc), (ours_diff, naive_diff)):
         assert np.std(ours) == pytest.approx(np.std(naive), rel=0.15)
         assert np.quantile(ours, [0.025, 0.975]) == pytest.approx(
-            np.quantile(naive, [0.025, 0.975]), abs=0.02)
+            np.quantile(naive, [0.025, 0.975]), abs=0.02
+        )
 
 
 def test_same_seed_gives_byte_identical_json_and_a_new_seed_changes_intervals():
     y, p, groups = make_scored_cohort()
-    config = AuditConfig(label="y", sensitive_features=("sex", "ethnicity"), score_column="p",
-                         n_boot=200, seed=7)
+    config = AuditConfig(
+        label="y", sensitive_features=("sex", "ethnicity"), score_column="p", n_boot=200, seed=7
+    )
     a = run_audit(_cohort(y, p, groups), None, config)
     b = run_audit(_cohort(y, p, groups), None, config)
 
@@ -207,16 +242,22 @@ def test_same_seed_gives_byte_identical_json_and_a_new_seed_changes_intervals():
         return json.dumps(d)
 
     assert strip_run(a) == strip_run(b)
-    c = run_audit(_cohort(y, p, groups), None, AuditConfig(
-        label="y", sensitive_features=("sex", "ethnicity"), score_column="p", n_boot=200, seed=8))
+    c = run_audit(
+        _cohort(y, p, groups),
+        None,
+        AuditConfig(
+            label="y", sensitive_features=("sex", "ethnicity"), score_column="p", n_boot=200, seed=8
+        ),
+    )
     assert strip_run(a) != strip_run(c)
     assert a.overall.metrics["auroc"] == c.overall.metrics["auroc"]  # DeLong: no randomness
 
 
 def test_result_round_trips_and_matches_the_shipped_schema():
     y, p, groups = make_scored_cohort()
-    config = AuditConfig(label="y", sensitive_features=("sex", "ethnicity"), score_column="p",
-                         n_boot=50)
+    config = AuditConfig(
+        label="y", sensitive_features=("sex", "ethnicity"), score_column="p", n_boot=50
+    )
     result = run_audit(_cohort(y, p, groups), None, config)
     data = json.loads(result_to_json(result))
     validate_result_dict(data)
@@ -227,14 +268,40 @@ def test_result_round_trips_and_matches_the_shipped_schema():
 
 def test_public_contract_keys_are_present():
     y, p, groups = make_scored_cohort()
-    config = AuditConfig(label="y", sensitive_features=("sex", "ethnicity"), score_column="p",
-                         n_boot=50)
+    config = AuditConfig(
+        label="y", sensitive_features=("sex", "ethnicity"), score_column="p", n_boot=50
+    )
     d = run_audit(_cohort(y, p, groups), None, config).to_dict()
-    keys = {"auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "fpr", "fnr",
-            "accuracy", "balanced_accuracy", "f1", "selection_rate", "prevalence", "brier",
-            "oe_ratio", "citl", "calibration_slope", "recalibration_intercept", "ici", "e50",
-            "e90", "emax", "ece", "spiegelhalter_z", "spiegelhalter_p", "hosmer_lemeshow_p",
-            "scaled_brier", "discrimination_slope"}
+    keys = {
+        "auroc",
+        "auprc",
+        "sensitivity",
+        "specificity",
+        "ppv",
+        "npv",
+        "fpr",
+        "fnr",
+        "accuracy",
+        "balanced_accuracy",
+        "f1",
+        "selection_rate",
+        "prevalence",
+        "brier",
+        "oe_ratio",
+        "citl",
+        "calibration_slope",
+        "recalibration_intercept",
+        "ici",
+        "e50",
+        "e90",
+        "emax",
+        "ece",
+        "spiegelhalter_z",
+        "spiegelhalter_p",
+        "hosmer_lemeshow_p",
+        "scaled_brier",
+        "discrimination_slope",
+    }
     assert set(d["overall"]["metrics"]) == keys
     assert set(d["overall"]["metrics"]["auroc"]) == {"value", "ci_low", "ci_high"}
     assert {"n", "events", "sha256"} <= set(d["cohort"])
@@ -256,10 +323,14 @@ def test_reference_group_can_be_chosen_and_defaults_to_the_largest():
     default = run_audit(_cohort(y, p, groups), None, AuditConfig(**base))
     refs = {tuple(r["attributes"]): r["reference"] for r in default.settings["references"]}
     assert refs[("region",)] == {"region": "north"}  # the largest region
-    chosen = run_audit(_cohort(y, p, groups), None,
-                       AuditConfig(**base, reference={"region": "east"}))
-    d = [x for x in chosen.disparities if x.reference_kind == "group" and "region" in x.group
-         and len(x.group) == 1]
+    chosen = run_audit(
+        _cohort(y, p, groups), None, AuditConfig(**base, reference={"region": "east"})
+    )
+    d = [
+        x
+        for x in chosen.disparities
+        if x.reference_kind == "group" and "region" in x.group and len(x.group) == 1
+    ]
     assert d and all(x.reference == {"region": "east"} for x in d)
     sens = next(x for x in d if x.metric == "sensitivity" and x.group == {"region": "north"})
     north = chosen.subgroup(region="north").metrics["sensitivity"].value

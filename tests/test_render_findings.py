@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from cohortaudit.render.findings import (
+    calibration_findings,
+    calibration_sentence,
     disparity_findings,
     finding_sentence,
     format_estimate,
@@ -74,9 +76,10 @@ def make_result(disparities, *, extra_groups=()):
     )
 
 
-def test_format_estimate_uses_en_dash_and_minus_sign():
+def test_format_estimate_uses_en_dash_and_minus_sign_and_to_for_negative_bounds():
     assert format_estimate(MV(0.61, 0.58, 0.64)) == "0.61 (0.58–0.64)"
-    assert format_estimate(MV(-0.14, -0.18, -0.1)) == "−0.14 (−0.18–−0.10)"
+    assert format_estimate(MV(-0.14, -0.18, -0.1)) == "−0.14 (−0.18 to −0.10)"
+    assert format_estimate(MV(0.02, -0.05, 0.1)) == "0.02 (−0.05 to 0.10)"
     assert format_estimate(MV(0.5)) == "0.50"
     assert format_estimate(MV(None)) == "n/a"
     assert format_estimate(None) == "n/a"
@@ -165,3 +168,123 @@ def test_verdict_mentions_not_evaluable_groups():
         "1 single-attribute group(s) are not evaluable (fewer than 10 events or "
         "non-events) and could not be checked.",
     )
+
+
+# ---- calibration ---------------------------------------------------------------------------
+
+
+def _cal_group(attrs, *, oe, citl, slope):
+    return GroupResult(
+        attributes=attrs,
+        n=2000,
+        events=300,
+        suppressed=False,
+        metrics={"oe_ratio": oe, "citl": citl, "calibration_slope": slope},
+    )
+
+
+GOOD_SLOPE = MV(0.98, 0.9, 1.06)
+
+
+def _cal_result(*groups, overall_slope=GOOD_SLOPE):
+    base = make_result([])
+    overall = _cal_group({}, oe=MV(1.0, 0.97, 1.03), citl=MV(0.0, -0.03, 0.03), slope=overall_slope)
+    return AuditResult(**{**base.__dict__, "overall": overall, "subgroups": tuple(groups)})
+
+
+GOOD = dict(oe=MV(1.02, 0.95, 1.09), citl=MV(0.02, -0.05, 0.09), slope=MV(1.01, 0.9, 1.12))
+
+
+def test_calibration_sentence_under_prediction():
+    s = calibration_sentence(
+        "mean",
+        {"deprivation": "5"},
+        "under",
+        {"oe_ratio": MV(1.41, 1.32, 1.50), "citl": MV(0.50, 0.42, 0.58)},
+    )
+    assert s == (
+        "The model under-predicts risk for deprivation=5: O/E 1.41 (1.32–1.50); "
+        "CITL 0.50 (0.42–0.58)."
+    )
+
+
+def test_calibration_sentences_over_prediction_and_slope():
+    over = calibration_sentence(
+        "mean",
+        {"site": "B"},
+        "over",
+        {"oe_ratio": MV(0.56, 0.51, 0.62), "citl": MV(-0.81, -0.92, -0.69)},
+    )
+    assert over == (
+        "The model over-predicts risk for site=B: O/E 0.56 (0.51–0.62); "
+        "CITL −0.81 (−0.92 to −0.69)."
+    )
+    extreme = calibration_sentence(
+        "slope", {}, "too_extreme", {"calibration_slope": MV(0.75, 0.71, 0.78)}
+    )
+    assert extreme == (
+        "Predictions are too extreme for all patients (high risks too high, low risks too "
+        "low): calibration slope 0.75 (0.71–0.78)."
+    )
+    modest = calibration_sentence(
+        "slope", {"sex": "F"}, "too_modest", {"calibration_slope": MV(1.3, 1.1, 1.5)}
+    )
+    assert modest.startswith("Predictions are too modest for sex=F")
+
+
+def test_calibration_findings_need_an_interval_that_excludes_perfect():
+    r = _cal_result(
+        _cal_group({"sex": "F"}, **GOOD),
+        _cal_group(
+            {"sex": "M"},
+            oe=MV(1.41, 1.32, 1.50),
+            citl=MV(0.50, 0.42, 0.58),
+            slope=MV(0.8, 0.7, 0.9),
+        ),
+        # CITL interval excludes 0 though O/E's does not: still a finding, direction from CITL
+        _cal_group(
+            {"site": "A"},
+            oe=MV(0.95, 0.89, 1.01),
+            citl=MV(-0.06, -0.11, -0.01),
+            slope=MV(1.0, 0.9, 1.1),
+        ),
+        # no CI: never a finding
+        _cal_group({"site": "B"}, oe=MV(2.0), citl=MV(0.9), slope=MV(0.3)),
+    )
+    found = calibration_findings(r)
+    assert [(f.kind, f.group, f.direction) for f in found] == [
+        ("mean", {"sex": "M"}, "under"),
+        ("mean", {"site": "A"}, "over"),
+        ("slope", {"sex": "M"}, "too_extreme"),
+    ]
+
+
+def test_verdict_adds_calibration_and_says_a_model_wide_slope_once():
+    r = _cal_result(
+        _cal_group(
+            {"sex": "M"},
+            oe=MV(1.41, 1.32, 1.50),
+            citl=MV(0.50, 0.42, 0.58),
+            slope=MV(0.8, 0.7, 0.9),
+        ),
+        _cal_group({"sex": "F"}, **GOOD),
+        overall_slope=MV(0.75, 0.71, 0.78),
+    )
+    v = verdict_summary(r)
+    assert v.calibration_headline.startswith("Calibration: 1 of 3 groups checked")
+    assert "2 have a calibration slope whose interval excludes 1" in v.calibration_headline
+    assert [(f.kind, f.group) for f in v.calibration] == [("slope", {}), ("mean", {"sex": "M"})]
+    assert v.calibration[1].sentence in v.lines()
+    assert v.lines().index(v.calibration_headline) == 1 + len(v.findings)
+
+
+def test_verdict_without_calibration_problems_says_so():
+    r = _cal_result(_cal_group({"sex": "F"}, **GOOD), _cal_group({"sex": "M"}, **GOOD))
+    v = verdict_summary(r)
+    assert v.calibration == ()
+    assert "include perfect calibration" in v.calibration_headline
+
+
+def test_verdict_of_a_result_without_calibration_metrics_has_no_calibration_part():
+    v = verdict_summary(make_result([]))
+    assert v.calibration_headline == "" and v.calibration == ()

@@ -48,10 +48,27 @@ def _score_with_onnxruntime(frame: pd.DataFrame) -> np.ndarray:
 @pytest.fixture(scope="module")
 def sample_audit(tmp_path_factory):
     out = tmp_path_factory.mktemp("sample")
-    code = main(["audit", "--model", str(SAMPLE / "model.onnx"), "--card",
-                 str(SAMPLE / "model.card.yaml"), "--cohort", str(SAMPLE / "cohort.csv"),
-                 "--label", "cvd_10y", "--sensitive", "sex", "site", "--n-boot", "20",
-                 "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "audit",
+            "--model",
+            str(SAMPLE / "model.onnx"),
+            "--card",
+            str(SAMPLE / "model.card.yaml"),
+            "--cohort",
+            str(SAMPLE / "cohort.csv"),
+            "--label",
+            "cvd_10y",
+            "--sensitive",
+            "sex",
+            "site",
+            "--n-boot",
+            "20",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     return json.loads((out / "audit.json").read_text())
 
@@ -69,15 +86,20 @@ def test_sample_metrics_equal_sklearn_on_independently_scored_patients(sample_au
     for value in frame["site"].unique():
         groups[("site", value)] = frame["site"].to_numpy() == value
     for key, mask in groups.items():
-        entry = (sample_audit["overall"] if not key else next(
-            g for g in sample_audit["subgroups"] if g["attributes"] == {key[0]: key[1]}))
+        entry = (
+            sample_audit["overall"]
+            if not key
+            else next(g for g in sample_audit["subgroups"] if g["attributes"] == {key[0]: key[1]})
+        )
         m = entry["metrics"]
         assert m["auroc"]["value"] == pytest.approx(roc_auc_score(y[mask], p[mask]), abs=1e-6)
         assert m["auprc"]["value"] == pytest.approx(
-            average_precision_score(y[mask], p[mask]), abs=1e-6)
+            average_precision_score(y[mask], p[mask]), abs=1e-6
+        )
         assert m["brier"]["value"] == pytest.approx(brier_score_loss(y[mask], p[mask]), abs=1e-6)
         assert m["sensitivity"]["value"] == pytest.approx(
-            recall_score(y[mask], p[mask] >= t), abs=1e-9)
+            recall_score(y[mask], p[mask] >= t), abs=1e-9
+        )
         assert entry["n"] == mask.sum() and entry["events"] == y[mask].sum()
 
 
@@ -94,10 +116,27 @@ def test_an_unseen_cohort_from_the_same_simulator_audits_cleanly(tmp_path):
     fresh = builder.simulate_population(3000, 424242, kind="audit")
     path = tmp_path / "unseen.parquet"
     fresh.to_parquet(path)
-    code = main(["audit", "--model", str(SAMPLE / "model.onnx"), "--card",
-                 str(SAMPLE / "model.card.yaml"), "--cohort", str(path), "--label", "cvd_10y",
-                 "--sensitive", "sex", "deprivation", "--n-boot", "50", "--out",
-                 str(tmp_path / "o"), "--quiet"])
+    code = main(
+        [
+            "audit",
+            "--model",
+            str(SAMPLE / "model.onnx"),
+            "--card",
+            str(SAMPLE / "model.card.yaml"),
+            "--cohort",
+            str(path),
+            "--label",
+            "cvd_10y",
+            "--sensitive",
+            "sex",
+            "deprivation",
+            "--n-boot",
+            "50",
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+        ]
+    )
     assert code == 0
     data = json.loads((tmp_path / "o" / "audit.json").read_text())
     assert data["cohort"]["n"] > 2900
@@ -111,10 +150,27 @@ def test_scores_mode_gives_the_same_numbers_as_model_mode(sample_audit, tmp_path
     frame["risk"] = _score_with_onnxruntime(frame)
     path = tmp_path / "scored.csv"
     frame.to_csv(path, index=False, float_format="%.17g")
-    code = main(["audit", "--score-column", "risk", "--cohort", str(path), "--label", "cvd_10y",
-                 "--sensitive", "sex", "site", "--threshold",
-                 str(sample_audit["settings"]["threshold"]), "--n-boot", "20",
-                 "--out", str(tmp_path / "o"), "--quiet"])
+    code = main(
+        [
+            "audit",
+            "--score-column",
+            "risk",
+            "--cohort",
+            str(path),
+            "--label",
+            "cvd_10y",
+            "--sensitive",
+            "sex",
+            "site",
+            "--threshold",
+            str(sample_audit["settings"]["threshold"]),
+            "--n-boot",
+            "20",
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+        ]
+    )
     assert code == 0
     scored = json.loads((tmp_path / "o" / "audit.json").read_text())
     for key in ("auroc", "sensitivity", "brier", "oe_ratio", "citl", "calibration_slope", "ici"):

@@ -22,16 +22,16 @@ from cohortaudit import __version__
 from cohortaudit.config import AuditConfig
 from cohortaudit.disclosure import apply_disclosure_control
 from cohortaudit.errors import ConfigError
-from cohortaudit.metrics.fairness import (
-    choose_references,
-    compute_disparities,
-    compute_fairness_summaries,
-)
 from cohortaudit.metrics.curves import (
     calibration_curve,
     calibration_table,
     decision_curve_rows,
     roc_and_pr,
+)
+from cohortaudit.metrics.fairness import (
+    choose_references,
+    compute_disparities,
+    compute_fairness_summaries,
 )
 from cohortaudit.metrics.performance import THRESHOLD_METRICS
 from cohortaudit.metrics.subgroups import (
@@ -68,8 +68,20 @@ CURVES_UP_TO_ORDER = 1
 ProgressCallback = Callable[[str, float], None]
 
 _ENVIRONMENT_PACKAGES = (
-    "numpy", "pandas", "scipy", "scikit-learn", "fairlearn", "onnx", "onnxruntime",
-    "skl2onnx", "skops", "statsmodels", "shap", "streamlit", "plotly", "fpdf2",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "fairlearn",
+    "onnx",
+    "onnxruntime",
+    "skl2onnx",
+    "skops",
+    "statsmodels",
+    "shap",
+    "streamlit",
+    "plotly",
+    "fpdf2",
 )
 
 
@@ -109,8 +121,7 @@ def run_audit(
         y_score = np.asarray(cohort.y_score, dtype=np.float64)
     else:
         raise ConfigError(
-            "Nothing to audit: give a model (--model) or a column of predictions "
-            "(--score-column)."
+            "Nothing to audit: give a model (--model) or a column of predictions (--score-column)."
         )
     report("scoring", 1.0)
     y_true = np.asarray(cohort.y_true, dtype=np.int8)
@@ -132,8 +143,13 @@ def run_audit(
 
     groups_frame = cohort.groups[list(config.sensitive_features)]
     engine = compute_point_estimates(
-        y_score, y_true, groups_frame, threshold=threshold, z=config.z,
-        max_order=config.max_intersection_order, min_cell=config.min_cell,
+        y_score,
+        y_true,
+        groups_frame,
+        threshold=threshold,
+        z=config.z,
+        max_order=config.max_intersection_order,
+        min_cell=config.min_cell,
     )
     decision = apply_disclosure_control(engine, k=config.min_cell)
     bootstrap_intervals(
@@ -219,7 +235,11 @@ def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupRe
             suppression_reason=decision.reasons.get((p, g), "suppressed"),
             confusion={},
         )
-    withheld = tuple(m for m in METRIC_KEYS if m in THRESHOLD_METRICS) if decision.confusion_hidden[p][g] else ()
+    withheld = (
+        tuple(m for m in METRIC_KEYS if m in THRESHOLD_METRICS)
+        if decision.confusion_hidden[p][g]
+        else ()
+    )
     metrics: dict[str, MetricValue] = {}
     for key in METRIC_KEYS:
         if key in withheld:
@@ -369,8 +389,11 @@ def _impossibility_note(engine, decision) -> list[Caveat]:
     for p, part in enumerate(engine.partitions):
         if len(part.attributes) != 1:
             continue
-        cis = [e.ci["prevalence"] for g, e in enumerate(engine.estimates[p])
-               if not decision.hidden[p][g]]
+        cis = [
+            e.ci["prevalence"]
+            for g, e in enumerate(engine.estimates[p])
+            if not decision.hidden[p][g]
+        ]
         if len(cis) >= 2 and max(lo for lo, _ in cis) > min(hi for _, hi in cis):
             return [
                 Caveat(
@@ -480,6 +503,7 @@ def _model_info(
             name=getattr(card, "name", None),
             version=getattr(card, "version", None),
             inputs=(config.score_column,) if config.score_column else (),
+            card=_card_facts(card),
         )
     card_path = getattr(card, "path", None)
     return ModelInfo(
@@ -493,7 +517,33 @@ def _model_info(
         card_file=card_path.name if card_path is not None else None,
         metadata=_plain(model.metadata),
         test_vectors=test_vectors.to_dict() if test_vectors is not None else None,
+        card=_card_facts(card),
     )
+
+
+def _card_facts(card: ModelCard | None) -> dict[str, Any]:
+    """The card's facts a reader needs beside the numbers, as plain sorted JSON ({} if no card).
+
+    Stored in the result so that the dashboard and reports never re-read the card file (and a
+    result opened later still says what the model is for and what its developer claimed).
+    """
+    if card is None:
+        return {}
+    crr = card.clinically_relevant_range
+    facts = {
+        "developer": card.developer,
+        "contact": card.contact,
+        "license": card.license,
+        "intended_use": card.intended_use,
+        "intended_population": _plain(dict(card.intended_population or {})),
+        "outcome": _plain(dict(card.outcome or {})),
+        "output_meaning": card.output_meaning,
+        "operating_threshold": _finite(card.operating_threshold),
+        "clinically_relevant_range": [_finite(crr[0]), _finite(crr[1])] if crr else None,
+        "claimed_metrics": _plain(dict(card.claimed_metrics or {})),
+        "development_data": _plain(dict(card.development_data or {})),
+    }
+    return dict(sorted(facts.items()))
 
 
 def _plain(obj: Any) -> Any:
@@ -504,9 +554,9 @@ def _plain(obj: Any) -> Any:
         return [_plain(v) for v in obj]
     if isinstance(obj, (np.integer,)):
         return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if obj is None or isinstance(obj, (str, int, float, bool)):
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None  # NaN/inf are not JSON
+    if obj is None or isinstance(obj, (str, int, bool)):
         return obj
     return str(obj)
 

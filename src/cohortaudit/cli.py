@@ -42,23 +42,50 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--score-column", help="audit predictions already in this cohort column")
     audit.add_argument("--cohort", type=Path, required=True, help="CSV or Parquet cohort file")
     audit.add_argument("--label", required=True, help="binary outcome column (0/1)")
-    audit.add_argument("--sensitive", action="extend", nargs="+", default=[], metavar="COL",
-                       help="sensitive attribute columns (repeatable)")
-    audit.add_argument("--bins", action="append", default=[], metavar="COL=E1,E2,...",
-                       help="bin edges for a continuous attribute, e.g. age=18,40,65,80")
-    audit.add_argument("--reference", action="append", default=[], metavar="COL=VALUE",
-                       help="reference group, e.g. sex=F (default: the largest group)")
+    audit.add_argument(
+        "--sensitive",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="COL",
+        help="sensitive attribute columns (repeatable)",
+    )
+    audit.add_argument(
+        "--bins",
+        action="append",
+        default=[],
+        metavar="COL=E1,E2,...",
+        help="bin edges for a continuous attribute, e.g. age=18,40,65,80",
+    )
+    audit.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="COL=VALUE",
+        help="reference group, e.g. sex=F (default: the largest group)",
+    )
     audit.add_argument("--card", type=Path, help="model card (YAML)")
-    audit.add_argument("--threshold", type=float,
-                       help="operating threshold (default: the card's, else 0.5)")
+    audit.add_argument(
+        "--threshold", type=float, help="operating threshold (default: the card's, else 0.5)"
+    )
     audit.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates (1000)")
     audit.add_argument("--seed", type=int, default=20261123, help="random seed")
-    audit.add_argument("--min-cell", type=int, default=10,
-                       help="disclosure-control minimum cell size k (10)")
-    audit.add_argument("--max-order", type=int, default=3,
-                       help="largest intersection of sensitive attributes to audit (3)")
-    audit.add_argument("--trust", action="append", default=[], metavar="TYPE",
-                       help="trust this type in a skops file (only if you trust the sender)")
+    audit.add_argument(
+        "--min-cell", type=int, default=10, help="disclosure-control minimum cell size k (10)"
+    )
+    audit.add_argument(
+        "--max-order",
+        type=int,
+        default=3,
+        help="largest intersection of sensitive attributes to audit (3)",
+    )
+    audit.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="trust this type in a skops file (only if you trust the sender)",
+    )
     audit.add_argument("--out", type=Path, required=True, help="output folder")
     audit.add_argument("--quiet", action="store_true", help="print only the output path")
 
@@ -74,23 +101,45 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--data", type=Path, required=True, help="development data (CSV/Parquet)")
     init.add_argument("--label", required=True)
     init.add_argument("--out", type=Path, required=True)
-    init.add_argument("--card", type=Path,
-                      help="an existing card whose metadata and input order to keep")
+    init.add_argument(
+        "--card", type=Path, help="an existing card whose metadata and input order to keep"
+    )
     init.add_argument("--name")
     init.add_argument("--version", dest="model_version")
     init.add_argument("--threshold", type=float, help="operating threshold")
-    init.add_argument("--reference-model", type=Path, metavar="PATH",
-                      help="the owner's native model (.skops, or another .onnx): the card is "
-                           "refused when the model's outputs differ from it on the test vectors")
-    init.add_argument("--tolerance", type=float, default=1e-4,
-                      help="largest allowed absolute difference in probability (1e-4)")
-    init.add_argument("--vectors", type=int, default=32, metavar="N",
-                      help="number of test vectors (32); 0 writes none")
-    init.add_argument("--vectors-from-data", action="store_true",
-                      help="take the test vectors from rows of --data (real records: opt-in; "
-                           "default: synthetic rows that never equal a development row)")
-    init.add_argument("--trust", action="append", default=[], metavar="TYPE",
-                      help="trust this type in a skops file (model or reference model)")
+    init.add_argument(
+        "--reference-model",
+        type=Path,
+        metavar="PATH",
+        help="the owner's native model (.skops, or another .onnx): the card is "
+        "refused when the model's outputs differ from it on the test vectors",
+    )
+    init.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="largest allowed absolute difference in probability (1e-4)",
+    )
+    init.add_argument(
+        "--vectors",
+        type=int,
+        default=32,
+        metavar="N",
+        help="number of test vectors (32); 0 writes none",
+    )
+    init.add_argument(
+        "--vectors-from-data",
+        action="store_true",
+        help="take the test vectors from rows of --data (real records: opt-in; "
+        "default: synthetic rows that never equal a development row)",
+    )
+    init.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="trust this type in a skops file (model or reference model)",
+    )
     return parser
 
 
@@ -132,8 +181,15 @@ def _progress_bar(enabled: bool):
         return None, lambda: None
     from tqdm import tqdm
 
-    bar = tqdm(total=100, desc="audit", unit="%", file=sys.stderr, disable=None, leave=False,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
+    bar = tqdm(
+        total=100,
+        desc="audit",
+        unit="%",
+        file=sys.stderr,
+        disable=None,
+        leave=False,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}",
+    )
     state = {"stage": ""}
 
     def update(stage: str, fraction: float) -> None:
@@ -228,17 +284,24 @@ def _cmd_card_init(args: argparse.Namespace) -> int:
         metadata["name"] = args.name
     if args.model_version:
         metadata["version"] = args.model_version
-    card = init_card(model, frame, label=args.label, metadata=metadata,
-                     operating_threshold=args.threshold)
+    card = init_card(
+        model, frame, label=args.label, metadata=metadata, operating_threshold=args.threshold
+    )
     note = ""
     if args.vectors:
         reference = None
         if args.reference_model is not None:
-            reference = load_model(args.reference_model, card=card_from_dict(card),
-                                   trusted_types=args.trust)
+            reference = load_model(
+                args.reference_model, card=card_from_dict(card), trusted_types=args.trust
+            )
         card["test_vectors"] = make_test_vectors(
-            card, model, reference=reference, dev=frame, n=args.vectors,
-            tolerance=args.tolerance, from_data=args.vectors_from_data,
+            card,
+            model,
+            reference=reference,
+            dev=frame,
+            n=args.vectors,
+            tolerance=args.tolerance,
+            from_data=args.vectors_from_data,
         )
         tv = card["test_vectors"]
         note = (
@@ -248,8 +311,7 @@ def _cmd_card_init(args: argparse.Namespace) -> int:
             else f" {tv['n']} test vectors record this model's own outputs (no --reference-model)."
         )
     path = write_card(card, args.out)
-    print(f"Wrote model card skeleton {path}.{note} Fill in the fields marked TODO before "
-          "sharing.")
+    print(f"Wrote model card skeleton {path}.{note} Fill in the fields marked TODO before sharing.")
     return EXIT_OK
 
 

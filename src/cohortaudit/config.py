@@ -151,7 +151,7 @@ def _check_edges(col: str, edges: Any) -> tuple[float, ...]:
             f"The bin edges for '{col}' need at least two numbers. Got {len(values)}."
         )
     if any(not math.isfinite(v) for v in values) or any(
-        b <= a for a, b in zip(values, values[1:])
+        b <= a for a, b in zip(values, values[1:], strict=False)
     ):
         raise ConfigError(
             f"The bin edges for '{col}' must be finite and strictly increasing, "

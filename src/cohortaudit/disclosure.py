@@ -48,31 +48,42 @@ def apply_disclosure_control(engine: EngineOutput, *, k: int) -> DisclosureDecis
         for g, h in enumerate(row):
             if h:
                 reasons[(p, g)] = f"fewer than {k} events or fewer than {k} non-events"
-                log.append(_entry(engine, p, g, "1: minimum cell size", "group suppressed",
-                                  reasons[(p, g)]))
+                log.append(
+                    _entry(
+                        engine, p, g, "1: minimum cell size", "group suppressed", reasons[(p, g)]
+                    )
+                )
     _secondary(engine, hidden, reasons, log, layer="group suppressed")
 
     confusion_hidden = [
-        [
-            hidden[p][g] or min(_cells(e)) < k
-            for g, e in enumerate(row)
-        ]
+        [hidden[p][g] or min(_cells(e)) < k for g, e in enumerate(row)]
         for p, row in enumerate(engine.estimates)
     ]
     for p, row in enumerate(confusion_hidden):
         for g, h in enumerate(row):
             if h and not hidden[p][g]:
                 log.append(
-                    _entry(engine, p, g, "2: confusion-matrix cell below k",
-                           "confusion counts and threshold metrics withheld",
-                           f"a confusion-matrix cell at the operating threshold has fewer than "
-                           f"{k} patients")
+                    _entry(
+                        engine,
+                        p,
+                        g,
+                        "2: confusion-matrix cell below k",
+                        "confusion counts and threshold metrics withheld",
+                        f"a confusion-matrix cell at the operating threshold has fewer than "
+                        f"{k} patients",
+                    )
                 )
-    _secondary(engine, confusion_hidden, {}, log,
-               layer="confusion counts and threshold metrics withheld")
+    _secondary(
+        engine, confusion_hidden, {}, log, layer="confusion counts and threshold metrics withheld"
+    )
     grid_hidden = _grid_control(engine, hidden, k, log)
-    return DisclosureDecision(hidden=hidden, confusion_hidden=confusion_hidden,
-                              grid_hidden=grid_hidden, reasons=reasons, log=tuple(log))
+    return DisclosureDecision(
+        hidden=hidden,
+        confusion_hidden=confusion_hidden,
+        grid_hidden=grid_hidden,
+        reasons=reasons,
+        log=tuple(log),
+    )
 
 
 def _grid_control(engine: EngineOutput, hidden: list[list[bool]], k: int, log: list):
@@ -101,10 +112,15 @@ def _grid_control(engine: EngineOutput, hidden: list[list[bool]], k: int, log: l
         for g, flags in enumerate(row):
             if any(flags) and not hidden[p][g]:
                 log.append(
-                    _entry(engine, p, g, "2/3: threshold grid",
-                           "confusion counts withheld at some grid thresholds",
-                           f"at those thresholds a confusion-matrix cell has fewer than {k} "
-                           "patients, or the counts would let a withheld cell be derived")
+                    _entry(
+                        engine,
+                        p,
+                        g,
+                        "2/3: threshold grid",
+                        "confusion counts withheld at some grid thresholds",
+                        f"at those thresholds a confusion-matrix cell has fewer than {k} "
+                        "patients, or the counts would let a withheld cell be derived",
+                    )
                 )
     return grid_hidden
 
@@ -116,8 +132,9 @@ def _cells(e) -> tuple[int, int, int, int]:
 
 def _entry(engine: EngineOutput, p: int, g: int, rule: str, action: str, reason: str):
     where = engine.partitions[p].attributes_of(g) if engine.partitions[p].attributes else {}
-    return DisclosureEntry(where=where or {"group": "overall"}, rule=rule, action=action,
-                           reason=reason)
+    return DisclosureEntry(
+        where=where or {"group": "overall"}, rule=rule, action=action, reason=reason
+    )
 
 
 def _families(engine: EngineOutput) -> list[tuple[int, int, int, list[int]]]:
@@ -127,21 +144,28 @@ def _families(engine: EngineOutput) -> list[tuple[int, int, int, list[int]]]:
     families = []  # (parent partition, parent group, [member groups]) per sibling set
     for p, part in enumerate(parts):
         for drop in range(len(part.attributes)):
-            parent_attrs = part.attributes[:drop] + part.attributes[drop + 1:]
+            parent_attrs = part.attributes[:drop] + part.attributes[drop + 1 :]
             pp = index.get(parent_attrs)
             if pp is None:
                 continue
             parent_pos = {k: i for i, k in enumerate(parts[pp].keys)}
             sets: dict[int, list[int]] = {}
             for g, key in enumerate(part.keys):
-                pkey = key[:drop] + key[drop + 1:]
+                pkey = key[:drop] + key[drop + 1 :]
                 sets.setdefault(parent_pos[pkey], []).append(g)
             families.extend((p, pp, pg, members) for pg, members in sorted(sets.items()))
     return families
 
 
-def _secondary(engine: EngineOutput, hidden: list[list[bool]], reasons: dict, log: list | None,
-               *, layer: str, families: list | None = None) -> None:
+def _secondary(
+    engine: EngineOutput,
+    hidden: list[list[bool]],
+    reasons: dict,
+    log: list | None,
+    *,
+    layer: str,
+    families: list | None = None,
+) -> None:
     """Withhold extra groups until no withheld group is derivable by subtraction."""
     if families is None:
         families = _families(engine)

@@ -67,8 +67,12 @@ class Caveat:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Caveat:
-        return cls(code=d["code"], severity=d["severity"], message=d["message"],
-                   where=dict(d.get("where", {})))
+        return cls(
+            code=d["code"],
+            severity=d["severity"],
+            message=d["message"],
+            where=dict(d.get("where", {})),
+        )
 
 
 @dataclass(frozen=True)
@@ -258,8 +262,12 @@ class DisclosureEntry:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"where": dict(self.where), "rule": self.rule, "action": self.action,
-                "reason": self.reason}
+        return {
+            "where": dict(self.where),
+            "rule": self.rule,
+            "action": self.action,
+            "reason": self.reason,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DisclosureEntry:
@@ -282,6 +290,10 @@ class ModelInfo:
     #: The card's test vectors, which passed: {count, max_abs_diff, tolerance, reference};
     #: None when there is no card or it has no vectors.
     test_vectors: dict[str, Any] | None = None
+    #: Facts from the model card, as plain JSON (developer, contact, license, intended_use,
+    #: intended_population, outcome, operating_threshold, clinically_relevant_range,
+    #: claimed_metrics, development_data); {} when there is no card.
+    card: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -295,6 +307,7 @@ class ModelInfo:
             "card_file": self.card_file,
             "metadata": dict(self.metadata),
             "test_vectors": dict(self.test_vectors) if self.test_vectors is not None else None,
+            "card": dict(self.card),
         }
 
     @classmethod
@@ -310,6 +323,7 @@ class ModelInfo:
             card_file=d.get("card_file"),
             metadata=dict(d.get("metadata", {})),
             test_vectors=dict(d["test_vectors"]) if d.get("test_vectors") is not None else None,
+            card=dict(d.get("card") or {}),
         )
 
 
@@ -420,4 +434,3 @@ class AuditResult:
             if g.attributes == attributes:
                 return g
         raise KeyError(f"No subgroup with attributes {attributes}.")
-

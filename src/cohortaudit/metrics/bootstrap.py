@@ -31,9 +31,19 @@ import numpy as np
 
 from cohortaudit.metrics.performance import THRESHOLD_METRICS, _threshold_arrays
 
-__all__ = ["ScoreGrid", "GroupHistograms", "FineCells", "make_score_grid", "group_histograms",
-           "fine_cells", "iter_replicates", "binned_metrics", "percentile_interval", "percentile_intervals",
-           "BINNED_METRICS"]
+__all__ = [
+    "ScoreGrid",
+    "GroupHistograms",
+    "FineCells",
+    "make_score_grid",
+    "group_histograms",
+    "fine_cells",
+    "iter_replicates",
+    "binned_metrics",
+    "percentile_interval",
+    "percentile_intervals",
+    "BINNED_METRICS",
+]
 
 #: Metrics computed for every bootstrap replicate.
 BINNED_METRICS = ("auroc", "auprc", "brier", "prevalence", *THRESHOLD_METRICS)
@@ -127,8 +137,9 @@ class FineCells:
     n_bins: int
 
 
-def fine_cells(scores: np.ndarray, y: np.ndarray, cell: np.ndarray, n_cells: int,
-               grid: ScoreGrid) -> FineCells:
+def fine_cells(
+    scores: np.ndarray, y: np.ndarray, cell: np.ndarray, n_cells: int, grid: ScoreGrid
+) -> FineCells:
     hist = group_histograms(scores, y, cell, n_cells, grid)
     k = grid.n_bins
     flat = hist.counts.reshape(n_cells, 2 * k)
@@ -188,7 +199,9 @@ def iter_replicates(
         yield out
 
 
-def binned_metrics(counts: np.ndarray, loss: np.ndarray, threshold_bin: int) -> dict[str, np.ndarray]:
+def binned_metrics(
+    counts: np.ndarray, loss: np.ndarray, threshold_bin: int
+) -> dict[str, np.ndarray]:
     """Every metric in ``BINNED_METRICS`` from binned counts, vectorised over leading axes.
 
     counts: (..., 2, K); loss: (...). Scores in one bin count as ties (AUROC: one half).
@@ -212,7 +225,7 @@ def binned_metrics(counts: np.ndarray, loss: np.ndarray, threshold_bin: int) -> 
             "brier": loss / n,
             "prevalence": m / n,
         }
-    out.update(zip(THRESHOLD_METRICS, _threshold_arrays(tp, fp, k - fp, m - tp)))
+    out.update(zip(THRESHOLD_METRICS, _threshold_arrays(tp, fp, k - fp, m - tp), strict=False))
     return out
 
 

@@ -309,8 +309,7 @@ def fit_logistic(
                 if np.max(np.abs(step)) <= tol * (1.0 + np.max(np.abs(beta))):
                     cov = _inv_pd(info)
                     if cov is None or _looks_separated(mu, y, w):
-                        return failed(
-                            "quasi-complete separation (fitted risks run to 0 or 1)", it)
+                        return failed("quasi-complete separation (fitted risks run to 0 or 1)", it)
                     return LogisticFit(coef=beta, cov=cov, converged=True, iterations=it)
                 ll = -np.inf  # force a fresh likelihood comparison on any later full pass
                 continue
@@ -459,8 +458,9 @@ def calibration_point(
         coarse = _coarse_rows(lp, pos.size) if n > _COARSE_ABOVE else None
         if coarse is not None:  # exact fit below, started from the fit on equal-count bins
             c_lp, c_y, c_w = coarse
-            pre = fit_logistic(np.ones((c_lp.size, 1)), c_y, weights=c_w, offset=c_lp,
-                               start=[citl_start])
+            pre = fit_logistic(
+                np.ones((c_lp.size, 1)), c_y, weights=c_w, offset=c_lp, start=[citl_start]
+            )
             if pre.converged:
                 citl_start = float(pre.coef[0])
         citl = fit_logistic(ones, y, offset=lp, start=[citl_start])
@@ -471,8 +471,9 @@ def calibration_point(
             problems.append(f"calibration-in-the-large fit did not converge ({citl.message})")
         slope_start = [0.0, 1.0]
         if coarse is not None:
-            pre = fit_logistic(np.column_stack([np.ones(c_lp.size), c_lp]), c_y, weights=c_w,
-                               start=slope_start)
+            pre = fit_logistic(
+                np.column_stack([np.ones(c_lp.size), c_lp]), c_y, weights=c_w, start=slope_start
+            )
             if pre.converged:
                 slope_start = list(pre.coef)
         slope = fit_logistic(np.column_stack([ones, lp]), y, start=slope_start)

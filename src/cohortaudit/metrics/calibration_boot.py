@@ -24,12 +24,24 @@ import numpy as np
 
 from cohortaudit.metrics.calibration import CLIP, rcs_basis
 
-__all__ = ["CalibrationBins", "calibration_bins", "replicate_calibration",
-           "CALIBRATION_BOOT_METRICS", "SMOOTHER_METRICS", "SMOOTHER_BINS", "ECE_EDGES"]
+__all__ = [
+    "CalibrationBins",
+    "calibration_bins",
+    "replicate_calibration",
+    "CALIBRATION_BOOT_METRICS",
+    "SMOOTHER_METRICS",
+    "SMOOTHER_BINS",
+    "ECE_EDGES",
+]
 
 #: Calibration metrics computed on every replicate.
 CALIBRATION_BOOT_METRICS = (
-    "oe_ratio", "citl", "calibration_slope", "recalibration_intercept", "ece", "scaled_brier",
+    "oe_ratio",
+    "citl",
+    "calibration_slope",
+    "recalibration_intercept",
+    "ece",
+    "scaled_brier",
     "discrimination_slope",
 )
 #: Smoother-based metrics, computed on the first ``n_smooth`` replicates.
@@ -122,18 +134,30 @@ def calibration_bins(
     if starts is None:
         zeros = np.zeros(len(keep))
         starts = (zeros, zeros, zeros + 1.0)
-    start = [np.nan_to_num(np.asarray(v, dtype=np.float64), nan=d0)
-             for v, d0 in zip(starts, (0.0, 0.0, 1.0))]
+    start = [
+        np.nan_to_num(np.asarray(v, dtype=np.float64), nan=d0)
+        for v, d0 in zip(starts, (0.0, 0.0, 1.0), strict=False)
+    ]
     start_spline = None
     if basis is not None:
         start_spline = np.zeros((len(keep), d))
         for j, coef in enumerate(spline_coefs or []):
             if basis_ok[j] and coef is not None and len(coef) == d:
                 start_spline[j] = coef
-    return CalibrationBins(mean_p=mean_p, mean_lp=mean_lp, ece_bin=ece_bin, coarse=coarse,
-                           basis=basis, basis_ok=basis_ok, coarse_p=c_p, coarse_lp=c_lp,
-                           start_citl=start[0], start_intercept=start[1], start_slope=start[2],
-                           start_spline=start_spline)
+    return CalibrationBins(
+        mean_p=mean_p,
+        mean_lp=mean_lp,
+        ece_bin=ece_bin,
+        coarse=coarse,
+        basis=basis,
+        basis_ok=basis_ok,
+        coarse_p=c_p,
+        coarse_lp=c_lp,
+        start_citl=start[0],
+        start_intercept=start[1],
+        start_slope=start[2],
+        start_spline=start_spline,
+    )
 
 
 def _coarsen(a: np.ndarray, coarse: np.ndarray) -> np.ndarray:
@@ -166,16 +190,16 @@ def replicate_calibration(
         starts = np.minimum(starts, c.shape[-1] - 1)
         n_b = np.add.reduceat(c.sum(axis=2), starts, axis=-1)
         y_b = np.add.reduceat(c[:, :, 1], starts, axis=-1)
-        p_b = np.add.reduceat(c[:, :, 1] * cb.mean_p[None, :, 1]
-                              + c[:, :, 0] * cb.mean_p[None, :, 0], starts, axis=-1)
+        p_b = np.add.reduceat(
+            c[:, :, 1] * cb.mean_p[None, :, 1] + c[:, :, 0] * cb.mean_p[None, :, 0], starts, axis=-1
+        )
         empty = np.append(starts[1:] == starts[:-1], False)
         n_b[..., empty] = 0.0
         gap = np.where(n_b > 0, np.abs(y_b - p_b) / np.maximum(n_b, 1), 0.0)
         out["ece"] = (n_b * gap).sum(axis=-1) / n
     cc = _coarsen(c, cb.coarse)  # the logistic fits run on the coarse bins
     out["citl"] = _fit_offset_intercept(cc, cb.coarse_lp, cb.start_citl)
-    intercept, slope = _fit_intercept_slope(cc, cb.coarse_lp, cb.start_intercept,
-                                            cb.start_slope)
+    intercept, slope = _fit_intercept_slope(cc, cb.coarse_lp, cb.start_intercept, cb.start_slope)
     out["recalibration_intercept"], out["calibration_slope"] = intercept, slope
     if smoother:
         out.update(_smoother_metrics(cc, cb))
@@ -186,8 +210,9 @@ def _expit(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def _fit_offset_intercept(c: np.ndarray, lp: np.ndarray, start: np.ndarray,
-                          iters: int = 12) -> np.ndarray:
+def _fit_offset_intercept(
+    c: np.ndarray, lp: np.ndarray, start: np.ndarray, iters: int = 12
+) -> np.ndarray:
     """CITL: a in logit P(y=1) = a + offset(lp), by Newton's method for all (r, G) at once."""
     a = np.broadcast_to(start[None, :], c.shape[:2]).copy()
     for _ in range(iters):
@@ -203,8 +228,9 @@ def _fit_offset_intercept(c: np.ndarray, lp: np.ndarray, start: np.ndarray,
     return np.where(bad, np.nan, a)
 
 
-def _fit_intercept_slope(c: np.ndarray, lp: np.ndarray, start_a: np.ndarray,
-                         start_b: np.ndarray, iters: int = 15):
+def _fit_intercept_slope(
+    c: np.ndarray, lp: np.ndarray, start_a: np.ndarray, start_b: np.ndarray, iters: int = 15
+):
     """Recalibration intercept and slope: logit P(y=1) = a + b*lp, Newton with 2x2 solves."""
     a = np.broadcast_to(start_a[None, :], c.shape[:2]).copy()
     b = np.broadcast_to(start_b[None, :], c.shape[:2]).copy()

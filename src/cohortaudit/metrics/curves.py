@@ -19,8 +19,16 @@ import numpy as np
 from cohortaudit.metrics.calibration import CalibrationEstimate, calibration_curve_on_grid
 from cohortaudit.metrics.utility import decision_curve
 
-__all__ = ["HISTOGRAM_EDGES", "CURVE_GRID", "risk_histogram", "calibration_curve",
-           "calibration_table", "roc_and_pr", "decision_curve_rows", "curve_support"]
+__all__ = [
+    "HISTOGRAM_EDGES",
+    "CURVE_GRID",
+    "risk_histogram",
+    "calibration_curve",
+    "calibration_table",
+    "roc_and_pr",
+    "decision_curve_rows",
+    "curve_support",
+]
 
 #: Equal-width bins of predicted risk for the histogram under the calibration plot.
 HISTOGRAM_EDGES = np.round(np.linspace(0.0, 1.0, 21), 2)
@@ -58,7 +66,7 @@ def risk_histogram(pos: np.ndarray, neg: np.ndarray, k: int) -> dict[str, Any]:
     for name, scores in (("events", pos), ("non_events", neg)):
         counts = np.histogram(scores, bins=HISTOGRAM_EDGES)[0]
         hide = _suppress_small(counts, k)
-        out[name] = [None if h else int(c) for c, h in zip(counts, hide)]
+        out[name] = [None if h else int(c) for c, h in zip(counts, hide, strict=False)]
     return out
 
 
@@ -76,14 +84,16 @@ def calibration_table(est: CalibrationEstimate, k: int) -> list[dict[str, Any]]:
         if candidates:
             hide[min(candidates, key=lambda i: (n[i], i))] = True
     out = []
-    for r, h in zip(rows, hide):
-        out.append({
-            "lower": float(r["lower"]),
-            "upper": float(r["upper"]),
-            "n": None if h else int(r["n"]),
-            "events": None if h else int(r["events"]),
-            "sum_p": None if h else _none(r["sum_p"]),
-        })
+    for r, h in zip(rows, hide, strict=False):
+        out.append(
+            {
+                "lower": float(r["lower"]),
+                "upper": float(r["upper"]),
+                "n": None if h else int(r["n"]),
+                "events": None if h else int(r["events"]),
+                "sum_p": None if h else _none(r["sum_p"]),
+            }
+        )
     return out
 
 
@@ -92,7 +102,7 @@ def calibration_curve(
 ) -> dict[str, list[float | None]]:
     """Smoothed observed risk with a pointwise CI band, on CURVE_GRID within the support."""
     lo_s, hi_s = support
-    inside = (CURVE_GRID >= lo_s) & (CURVE_GRID <= hi_s)
+    inside = (lo_s <= CURVE_GRID) & (hi_s >= CURVE_GRID)
     observed = np.full(len(CURVE_GRID), np.nan)
     low = np.full(len(CURVE_GRID), np.nan)
     high = np.full(len(CURVE_GRID), np.nan)
@@ -112,7 +122,9 @@ def roc_and_pr(thresholds: list[float], grid: dict[str, list[int | None]]):
     roc: dict[str, list] = {"threshold": list(thresholds), "fpr": [], "tpr": []}
     pr: dict[str, list] = {"threshold": list(thresholds), "recall": [], "precision": []}
     for j in range(len(thresholds)):
-        tp, fp, tn, fn = (grid.get(c, [None] * len(thresholds))[j] for c in ("tp", "fp", "tn", "fn"))
+        tp, fp, tn, fn = (
+            grid.get(c, [None] * len(thresholds))[j] for c in ("tp", "fp", "tn", "fn")
+        )
         if None in (tp, fp, tn, fn):
             for lst in (roc["fpr"], roc["tpr"], pr["recall"], pr["precision"]):
                 lst.append(None)
@@ -133,8 +145,12 @@ def decision_curve_rows(
     if len(tp) != len(thresholds):
         return []
     dc = decision_curve(np.asarray(thresholds, dtype=float), tp, fp, n, events)
-    keys = ("net_benefit", "net_benefit_treat_all", "interventions_avoided_per_100",
-            "standardized_net_benefit")
+    keys = (
+        "net_benefit",
+        "net_benefit_treat_all",
+        "interventions_avoided_per_100",
+        "standardized_net_benefit",
+    )
     return [
         {"threshold": float(thresholds[j]), **{key: _none(dc[key][j]) for key in keys}}
         for j in range(len(thresholds))

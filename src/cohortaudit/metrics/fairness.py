@@ -19,8 +19,12 @@ from cohortaudit.metrics.performance import THRESHOLD_METRICS
 from cohortaudit.metrics.subgroups import EngineOutput
 from cohortaudit.results import Disparity, FairnessSummary, MetricValue
 
-__all__ = ["DISPARITY_METRICS", "compute_disparities", "compute_fairness_summaries",
-           "choose_references"]
+__all__ = [
+    "DISPARITY_METRICS",
+    "compute_disparities",
+    "compute_fairness_summaries",
+    "choose_references",
+]
 
 #: Metrics compared between groups (prevalence is a property of the cohort, not the model).
 DISPARITY_METRICS = (
@@ -117,12 +121,21 @@ def compute_disparities(
             values = np.array([engine.estimates[p][g].values[metric] for g in groups])
             comparisons = []
             if not (thresholdish and confusion_hidden[p][r]):
-                comparisons.append(("group", engine.estimates[p][r],
-                                    engine.replicates[p][metric][:, [r]] if have_boot else None))
+                comparisons.append(
+                    (
+                        "group",
+                        engine.estimates[p][r],
+                        engine.replicates[p][metric][:, [r]] if have_boot else None,
+                    )
+                )
             if overall_released and not (thresholdish and confusion_hidden[0][0]):
-                comparisons.append(("overall", overall,
-                                    engine.overall_replicates[p][metric][:, None]
-                                    if have_boot else None))
+                comparisons.append(
+                    (
+                        "overall",
+                        overall,
+                        engine.overall_replicates[p][metric][:, None] if have_boot else None,
+                    )
+                )
             for kind, ref_est, ref_reps in comparisons:
                 b = ref_est.values[metric]
                 with np.errstate(divide="ignore", invalid="ignore"):
@@ -161,8 +174,11 @@ def _stable_group_order(items: list[Disparity], engine: EngineOutput) -> list[Di
             rank[tuple(sorted(part.attributes_of(g).items()))] = (p, g)
     return sorted(
         items,
-        key=lambda d: (rank[tuple(sorted(d.group.items()))], _ORDER[d.metric],
-                       d.reference_kind != "group"),
+        key=lambda d: (
+            rank[tuple(sorted(d.group.items()))],
+            _ORDER[d.metric],
+            d.reference_kind != "group",
+        ),
     )
 
 

@@ -125,7 +125,9 @@ def threshold_metric_values(c: Confusion) -> dict[str, float]:
     """Point values of the threshold metrics; NaN where a denominator is zero."""
     return {
         key: float(value)
-        for key, value in zip(THRESHOLD_METRICS, _threshold_arrays(c.tp, c.fp, c.tn, c.fn))
+        for key, value in zip(
+            THRESHOLD_METRICS, _threshold_arrays(c.tp, c.fp, c.tn, c.fn), strict=False
+        )
     }
 
 

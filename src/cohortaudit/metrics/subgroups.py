@@ -18,8 +18,8 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,9 +54,18 @@ from cohortaudit.metrics.performance import (
     wilson_interval,
 )
 
-__all__ = ["Partition", "GroupEstimate", "EngineOutput", "compute_point_estimates",
-           "bootstrap_intervals", "compute_group_metrics", "build_partitions", "METRIC_KEYS",
-           "CI_METHODS", "THRESHOLD_GRID"]
+__all__ = [
+    "Partition",
+    "GroupEstimate",
+    "EngineOutput",
+    "compute_point_estimates",
+    "bootstrap_intervals",
+    "compute_group_metrics",
+    "build_partitions",
+    "METRIC_KEYS",
+    "CI_METHODS",
+    "THRESHOLD_GRID",
+]
 
 #: The metric keys of the public contract, in display order.
 METRIC_KEYS = (
@@ -128,8 +137,19 @@ CI_METHODS = {
     "hosmer_lemeshow_p": "none (a p-value; legacy, grouping-dependent)",
 }
 
-_BOOTSTRAP_CI = ("auprc", "brier", "balanced_accuracy", "f1", "ici", "e50", "e90", "emax",
-                 "ece", "scaled_brier", "discrimination_slope")
+_BOOTSTRAP_CI = (
+    "auprc",
+    "brier",
+    "balanced_accuracy",
+    "f1",
+    "ici",
+    "e50",
+    "e90",
+    "emax",
+    "ece",
+    "scaled_brier",
+    "discrimination_slope",
+)
 
 #: Every metric with bootstrap replicates.
 ALL_BOOT_METRICS = (*BINNED_METRICS, *CALIBRATION_BOOT_METRICS, *SMOOTHER_METRICS)
@@ -151,7 +171,7 @@ class Partition:
     cell_to_group: np.ndarray  # (C,) int64
 
     def attributes_of(self, g: int) -> dict[str, str]:
-        return dict(zip(self.attributes, self.keys[g]))
+        return dict(zip(self.attributes, self.keys[g], strict=False))
 
 
 @dataclass
@@ -292,6 +312,7 @@ def compute_point_estimates(
         by_key = np.argsort(key, kind="stable")
         sizes = np.bincount(key, minlength=2 * len(part.keys))
         blocks = np.split(s_sorted[by_key], np.cumsum(sizes)[:-1])
+
         def _one(g: int, part=part, blocks=blocks, p_index=p_index) -> GroupEstimate:
             neg, pos = blocks[2 * g], blocks[2 * g + 1]
             conf, values, ci = _point_estimates(pos, neg, threshold, z)
@@ -318,9 +339,7 @@ def compute_point_estimates(
         row = list(pool.map(_one, range(len(part.keys))))
         estimates.append(row)
     pool.shutdown()
-    return EngineOutput(
-        partitions=partitions, estimates=estimates, cell=cell, threshold=threshold
-    )
+    return EngineOutput(partitions=partitions, estimates=estimates, cell=cell, threshold=threshold)
 
 
 def bootstrap_intervals(
@@ -348,8 +367,10 @@ def bootstrap_intervals(
     engine.n_smooth = n_smooth
     whole = group_histograms(scores, y, np.zeros(len(scores), dtype=np.int64), 1, grid)
     pos_b, neg_b = whole.counts[0, 1].astype(float), whole.counts[0, 0].astype(float)
-    engine.auroc_bin_error_bound = 0.0 if grid.exact else float(
-        0.5 * np.sum(pos_b * neg_b) / max(pos_b.sum() * neg_b.sum(), 1.0)
+    engine.auroc_bin_error_bound = (
+        0.0
+        if grid.exact
+        else float(0.5 * np.sum(pos_b * neg_b) / max(pos_b.sum() * neg_b.sum(), 1.0))
     )
     if n_boot <= 0:
         return
@@ -374,23 +395,48 @@ def bootstrap_intervals(
         cal_bins = None
         if len(keep):
             knots = [
-                (np.asarray(engine.estimates[p_index][g].calibration.knots)
-                 if engine.estimates[p_index][g].calibration is not None
-                 and len(engine.estimates[p_index][g].calibration.knots) >= 3 else None)
+                (
+                    np.asarray(engine.estimates[p_index][g].calibration.knots)
+                    if engine.estimates[p_index][g].calibration is not None
+                    and len(engine.estimates[p_index][g].calibration.knots) >= 3
+                    else None
+                )
                 for g in keep
             ]
             ests = [engine.estimates[p_index][g].values for g in keep]
-            starts = tuple(np.array([e[m] for e in ests]) for m in
-                           ("citl", "recalibration_intercept", "calibration_slope"))
+            starts = tuple(
+                np.array([e[m] for e in ests])
+                for m in ("citl", "recalibration_intercept", "calibration_slope")
+            )
             spline = [engine.estimates[p_index][g].calibration.spline_coef for g in keep]
-            cal_bins = calibration_bins(scores, y, part.cell_to_group[engine.cell], keep,
-                                        patient_bins, grid.n_bins, grid.edges, knots, starts,
-                                        spline)
-        plans.append((keep, use[by_row], slot_rows, slot_starts, use[by_group], groups_hit,
-                      group_starts, cal_bins))
+            cal_bins = calibration_bins(
+                scores,
+                y,
+                part.cell_to_group[engine.cell],
+                keep,
+                patient_bins,
+                grid.n_bins,
+                grid.edges,
+                knots,
+                starts,
+                spline,
+            )
+        plans.append(
+            (
+                keep,
+                use[by_row],
+                slot_rows,
+                slot_starts,
+                use[by_group],
+                groups_hit,
+                group_starts,
+                cal_bins,
+            )
+        )
 
-    def _metrics(draws: np.ndarray, loss_entries: np.ndarray, plan,
-                 smoother: bool) -> dict[str, np.ndarray]:
+    def _metrics(
+        draws: np.ndarray, loss_entries: np.ndarray, plan, smoother: bool
+    ) -> dict[str, np.ndarray]:
         """draws, loss_entries: (n_entries, r). Returns metric -> (r, released groups)."""
         keep, slot_use, slot_rows, slot_starts, group_use, groups_hit, group_starts, cb = plan
         r = draws.shape[1]
@@ -399,7 +445,8 @@ def bootstrap_intervals(
         loss = np.zeros((len(keep), r))
         loss[groups_hit] = np.add.reduceat(loss_entries[group_use], group_starts, axis=0)
         counts = np.ascontiguousarray(
-            counts.reshape(len(keep), 2, grid.n_bins, r).transpose(3, 0, 1, 2))
+            counts.reshape(len(keep), 2, grid.n_bins, r).transpose(3, 0, 1, 2)
+        )
         out = binned_metrics(counts, loss.T, grid.threshold_bin)
         out.update(replicate_calibration(counts, loss.T, cb, smoother=smoother))
         return out
@@ -413,10 +460,12 @@ def bootstrap_intervals(
             shifts.append({})
             continue
         base = _metrics(base_draw, base_draw * cells.mean_loss[:, None], plan, True)
-        shifts.append({
-            m: np.array([engine.estimates[p_index][g].values[m] for g in keep]) - base[m][0]
-            for m in ALL_BOOT_METRICS
-        })
+        shifts.append(
+            {
+                m: np.array([engine.estimates[p_index][g].values[m] for g in keep]) - base[m][0]
+                for m in ALL_BOOT_METRICS
+            }
+        )
 
     collected: list[dict[str, list[np.ndarray]]] = [
         {m: [] for m in ALL_BOOT_METRICS} for _ in plans
@@ -459,8 +508,9 @@ def bootstrap_intervals(
                 if m in _BOOTSTRAP_CI:
                     e.ci[m] = (float(lo[j]), float(hi[j]))
     overall = engine.replicates[0]
-    engine.overall_replicates = [{m: overall[m][:, 0] for m in ALL_BOOT_METRICS}
-                                 for _ in engine.partitions]
+    engine.overall_replicates = [
+        {m: overall[m][:, 0] for m in ALL_BOOT_METRICS} for _ in engine.partitions
+    ]
 
 
 def compute_group_metrics(
@@ -480,10 +530,20 @@ def compute_group_metrics(
     progress: Callable[[int, int], None] | None = None,
 ) -> EngineOutput:
     """Point estimates and bootstrap in one call (every group released unless told otherwise)."""
-    engine = compute_point_estimates(scores, y, groups, threshold=threshold, z=z,
-                                     max_order=max_order, min_cell=min_cell)
+    engine = compute_point_estimates(
+        scores, y, groups, threshold=threshold, z=z, max_order=max_order, min_cell=min_cell
+    )
     if released is None:
         released = [[True] * len(row) for row in engine.estimates]
-    bootstrap_intervals(engine, scores, y, released=released, n_boot=n_boot, seed=seed,
-                        confidence=confidence, max_bins=max_bins, progress=progress)
+    bootstrap_intervals(
+        engine,
+        scores,
+        y,
+        released=released,
+        n_boot=n_boot,
+        seed=seed,
+        confidence=confidence,
+        max_bins=max_bins,
+        progress=progress,
+    )
     return engine

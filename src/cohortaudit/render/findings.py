@@ -11,12 +11,16 @@ Nothing is recomputed: every number is read from the result.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.results import AuditResult, Disparity, GroupResult, MetricValue
 
 __all__ = [
+    "CalibrationFinding",
+    "calibration_findings",
+    "calibration_sentence",
     "Finding",
     "Verdict",
     "VERDICT_METRICS",
@@ -79,12 +83,14 @@ def _num(x: float, digits: int) -> str:
 
 
 def format_estimate(v: MetricValue | None, digits: int = 2) -> str:
-    """``0.61 (0.58–0.64)``; ``n/a`` when undefined or withheld."""
+    """``0.61 (0.58–0.64)``, ``−0.81 (−0.92 to −0.69)``; ``n/a`` when undefined or withheld."""
     if v is None or v.value is None:
         return "n/a"
     if v.ci_low is None or v.ci_high is None:
         return _num(v.value, digits)
-    return f"{_num(v.value, digits)} ({_num(v.ci_low, digits)}\u2013{_num(v.ci_high, digits)})"
+    # an en dash between two negative numbers ("−0.92–−0.69") is hard to read: say "to"
+    sep = " to " if min(v.ci_low, v.ci_high) < 0 else "\u2013"
+    return f"{_num(v.value, digits)} ({_num(v.ci_low, digits)}{sep}{_num(v.ci_high, digits)})"
 
 
 def _excludes_zero(d: MetricValue) -> bool:
@@ -200,6 +206,129 @@ def _finding(result: AuditResult, d: Disparity, *, confidence: float, digits: in
     )
 
 
+# --------------------------------------------------------------------------------------------
+# calibration: is each group's predicted risk right on average, and is its spread right?
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalibrationFinding:
+    """A group whose calibration interval excludes perfect calibration, with its sentence.
+
+    ``kind`` is ``"mean"`` (O/E interval excludes 1 or CITL interval excludes 0) or ``"slope"``
+    (calibration-slope interval excludes 1). ``direction`` is ``"under"`` / ``"over"``
+    (predicted risk too low / too high on average) or ``"too_extreme"`` / ``"too_modest"``.
+    """
+
+    kind: str
+    group: dict[str, str]
+    direction: str
+    values: dict[str, MetricValue]
+    sentence: str
+
+    @property
+    def severity(self) -> float:
+        """How far from perfect: |CITL| for the mean, |log slope| for the spread."""
+        if self.kind == "mean":
+            v = self.values.get("citl")
+            if v is not None and v.value is not None:
+                return abs(v.value)
+            oe = self.values.get("oe_ratio")
+            return abs(math.log(oe.value)) if oe and oe.value and oe.value > 0 else 0.0
+        v = self.values.get("calibration_slope")
+        return abs(math.log(v.value)) if v and v.value and v.value > 0 else 0.0
+
+
+def _excludes(v: MetricValue | None, null: float) -> bool:
+    return (
+        v is not None
+        and v.value is not None
+        and v.ci_low is not None
+        and v.ci_high is not None
+        and (v.ci_low > null or v.ci_high < null)
+    )
+
+
+def _who(attributes: dict[str, str]) -> str:
+    return "all patients" if not attributes else group_label(attributes)
+
+
+def calibration_sentence(
+    kind: str,
+    group: dict[str, str],
+    direction: str,
+    values: dict[str, MetricValue],
+    *,
+    digits: int = 2,
+) -> str:
+    """``The model under-predicts risk for deprivation=5: O/E 1.41 (1.32–1.50); CITL 0.50
+    (0.42–0.58).`` or ``Predictions are too extreme for sex=F ...: calibration slope ...``."""
+    who = _who(group)
+    if kind == "mean":
+        verb = "under-predicts" if direction == "under" else "over-predicts"
+        parts = [
+            f"{label} {format_estimate(values[key], digits)}"
+            for key, label in (("oe_ratio", "O/E"), ("citl", "CITL"))
+            if values.get(key) is not None and values[key].value is not None
+        ]
+        return f"The model {verb} risk for {who}: {'; '.join(parts)}."
+    slope = format_estimate(values.get("calibration_slope"), digits)
+    if direction == "too_extreme":
+        return (
+            f"Predictions are too extreme for {who} (high risks too high, low risks too low): "
+            f"calibration slope {slope}."
+        )
+    return (
+        f"Predictions are too modest for {who} (risks too close to the average): "
+        f"calibration slope {slope}."
+    )
+
+
+def calibration_findings(
+    result: AuditResult, *, max_order: int = 1, digits: int = 2
+) -> list[CalibrationFinding]:
+    """Calibration problems of all patients and of groups up to ``max_order`` attributes.
+
+    A mean finding needs the O/E interval to exclude 1 or the CITL interval to exclude 0 (the
+    direction follows the one that does, O/E first); a slope finding needs the slope interval
+    to exclude 1. Each group is judged against perfect calibration, not against a reference
+    group: a model can be equally wrong in every group. Largest problems first.
+    """
+    out: list[CalibrationFinding] = []
+    for g in (result.overall, *result.subgroups):
+        if g.suppressed or len(g.attributes) > max_order:
+            continue
+        m = g.metrics
+        oe, citl, slope = m.get("oe_ratio"), m.get("citl"), m.get("calibration_slope")
+        if _excludes(oe, 1.0) or _excludes(citl, 0.0):
+            under = oe.value > 1.0 if _excludes(oe, 1.0) else citl.value > 0.0
+            values = {k: v for k, v in (("oe_ratio", oe), ("citl", citl)) if v is not None}
+            direction = "under" if under else "over"
+            out.append(
+                CalibrationFinding(
+                    "mean",
+                    dict(g.attributes),
+                    direction,
+                    values,
+                    calibration_sentence("mean", g.attributes, direction, values, digits=digits),
+                )
+            )
+        if _excludes(slope, 1.0):
+            direction = "too_extreme" if slope.ci_high < 1.0 else "too_modest"
+            values = {"calibration_slope": slope}
+            out.append(
+                CalibrationFinding(
+                    "slope",
+                    dict(g.attributes),
+                    direction,
+                    values,
+                    calibration_sentence("slope", g.attributes, direction, values, digits=digits),
+                )
+            )
+    out.sort(key=lambda f: (bool(f.group), f.kind != "mean", -f.severity, group_label(f.group)))
+    return out
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The plain-language summary: a headline, the key findings, and what could not be checked."""
@@ -207,10 +336,71 @@ class Verdict:
     headline: str
     findings: tuple[Finding, ...]
     notes: tuple[str, ...]
+    #: The calibration lead sentence and the calibration problems picked for the summary.
+    calibration_headline: str = ""
+    calibration: tuple[CalibrationFinding, ...] = ()
 
     def lines(self) -> list[str]:
         """Headline, one sentence per finding, then the notes (for text and PDF reports)."""
-        return [self.headline, *(f.sentence for f in self.findings), *self.notes]
+        cal = [self.calibration_headline] if self.calibration_headline else []
+        return [
+            self.headline,
+            *(f.sentence for f in self.findings),
+            *cal,
+            *(f.sentence for f in self.calibration),
+            *self.notes,
+        ]
+
+
+def _calibration_summary(
+    result: AuditResult, *, per_attribute: int, digits: int
+) -> tuple[str, tuple[CalibrationFinding, ...]]:
+    """Lead sentence and picks: all patients first, then the worst mean problem per attribute.
+
+    Group slope findings are picked only when all patients do not already have the same slope
+    problem (otherwise it is a property of the model, said once).
+    """
+    checked = [
+        g
+        for g in (result.overall, *result.subgroups)
+        if len(g.attributes) <= 1
+        and not g.suppressed
+        and any(
+            (g.metrics.get(k) or MetricValue(None)).value is not None
+            for k in ("oe_ratio", "citl", "calibration_slope")
+        )
+    ]
+    if not checked:
+        return "", ()
+    found = calibration_findings(result, digits=digits)
+    confidence = float(result.settings.get("confidence_level", 0.95))
+    n_mean = sum(f.kind == "mean" for f in found)
+    n_slope = sum(f.kind == "slope" for f in found)
+    if not found:
+        return (
+            f"Calibration: in all {len(checked)} groups checked (all patients and each "
+            f"single-attribute group) the {confidence:.0%} intervals of O/E, CITL and the "
+            "calibration slope include perfect calibration.",
+            (),
+        )
+    headline = (
+        f"Calibration: {n_mean} of {len(checked)} groups checked (all patients and each "
+        f"single-attribute group) have a mean predicted risk that is off (the {confidence:.0%} "
+        f"interval of O/E excludes 1 or of CITL excludes 0); {n_slope} have a calibration "
+        "slope whose interval excludes 1."
+    )
+    overall_slope = {f.direction for f in found if f.kind == "slope" and not f.group}
+    picked = [f for f in found if not f.group]
+    for attr in result.cohort.sensitive_features:
+        mine = [f for f in found if tuple(f.group) == (attr,)]
+        means = sorted((f for f in mine if f.kind == "mean"), key=lambda f: -f.severity)
+        picked.extend(means[:per_attribute])
+        slopes = sorted(
+            (f for f in mine if f.kind == "slope" and f.direction not in overall_slope),
+            key=lambda f: -f.severity,
+        )
+        picked.extend(slopes[:per_attribute])
+    return headline, tuple(picked)
 
 
 def verdict_summary(
@@ -270,4 +460,13 @@ def verdict_summary(
             f"{n_sup} single-attribute group(s) are not evaluable (fewer than {k} events or "
             "non-events) and could not be checked."
         )
-    return Verdict(headline=headline, findings=tuple(picked), notes=tuple(notes))
+    cal_headline, cal_picked = _calibration_summary(
+        result, per_attribute=per_attribute, digits=digits
+    )
+    return Verdict(
+        headline=headline,
+        findings=tuple(picked),
+        notes=tuple(notes),
+        calibration_headline=cal_headline,
+        calibration=cal_picked,
+    )

@@ -14,7 +14,13 @@ from typing import Any
 from cohortaudit.errors import ReportError
 from cohortaudit.results import AuditResult
 
-__all__ = ["result_to_json", "write_json", "read_json", "validate_result_dict"]
+__all__ = [
+    "result_to_json",
+    "write_json",
+    "read_json",
+    "read_json_bytes",
+    "validate_result_dict",
+]
 
 
 def result_to_json(result: AuditResult) -> str:
@@ -52,6 +58,21 @@ def read_json(path: str | Path) -> AuditResult:
     return AuditResult.from_dict(data)
 
 
+def read_json_bytes(data: bytes, *, name: str) -> AuditResult:
+    """Read an ``audit.json`` from bytes (an upload); ``name`` is used in messages only."""
+    from cohortaudit.errors import InputError
+
+    try:
+        raw = json.loads(bytes(data).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"'{name}' is not a readable audit.json ({type(exc).__name__}). "
+            "Give a file written by 'cohortaudit audit' or downloaded from the Report page."
+        ) from None
+    validate_result_dict(raw)
+    return AuditResult.from_dict(raw)
+
+
 def validate_result_dict(data: Any) -> None:
     """Check a result dict against the shipped JSON Schema; raise InputError naming the field."""
     import jsonschema
@@ -73,7 +94,9 @@ def validate_result_dict(data: Any) -> None:
 def load_result_schema() -> dict[str, Any]:
     from importlib import resources
 
-    text = resources.files("cohortaudit").joinpath("schemas/audit_result.schema.json").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("cohortaudit")
+        .joinpath("schemas/audit_result.schema.json")
+        .read_text(encoding="utf-8")
     )
     return json.loads(text)

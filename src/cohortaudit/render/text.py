@@ -87,8 +87,7 @@ def summary_text(result: AuditResult, *, top: int = 6) -> str:
             g = ", ".join(f"{k}={v}" for k, v in d.group.items())
             r = ", ".join(f"{k}={v}" for k, v in d.reference.items())
             lines.append(
-                f"  {METRIC_LABELS[d.metric]:<20}{g:<22} vs {r:<20} "
-                f"{format_metric(d.difference)}"
+                f"  {METRIC_LABELS[d.metric]:<20}{g:<22} vs {r:<20} {format_metric(d.difference)}"
             )
     else:
         lines.append("No single-attribute disparity whose 95% CI excludes 0.")
@@ -150,7 +149,9 @@ def model_text(model: Any, card: Any | None, *, test_vectors: Any | None = None)
     md = model.metadata or {}
     lines.extend(_provenance_lines(md))
     if model.tensor_input:
-        lines.append(f"Input   one float tensor '{model.tensor_input_name}' [N, {len(model.inputs)}]")
+        lines.append(
+            f"Input   one float tensor '{model.tensor_input_name}' [N, {len(model.inputs)}]"
+        )
     lines.append("Inputs (cohort columns):")
     card_inputs = {i.name: i for i in getattr(card, "inputs", ())} if card is not None else {}
     for spec in model.inputs:
@@ -164,9 +165,7 @@ def model_text(model: Any, card: Any | None, *, test_vectors: Any | None = None)
             if ci.categories:
                 extra += f" categories {', '.join(str(c) for c in ci.categories)}"
         lines.append(f"  {spec.name:<16}{spec.kind:<8}{extra}")
-    lines.append(
-        f"Output  '{model.probability_output}', positive class {model.positive_class!r}"
-    )
+    lines.append(f"Output  '{model.probability_output}', positive class {model.positive_class!r}")
     if card is not None:
         lines.append("")
         lines.append(f"Card    {card.name} {card.version} by {card.developer}")
