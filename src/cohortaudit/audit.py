@@ -12,6 +12,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -286,23 +287,14 @@ def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupRe
     if len(est.attributes) > CURVES_UP_TO_ORDER:
         return base
     roc, pr = roc_and_pr(thresholds, grid)
-    return GroupResult(
-        attributes=dict(est.attributes),
-        n=est.n,
-        events=est.events,
-        suppressed=False,
-        metrics=metrics,
-        confusion=confusion,
-        withheld=withheld,
-        imprecise=min(est.events, est.n - est.events) < IMPRECISE_BELOW,
-        threshold_grid=grid,
+    return replace(
+        base,
         calibration_curve=calibration_curve(cal, est.support, z),
         calibration_table=tuple(calibration_table(cal, k)),
         risk_histogram=est.risk_histogram or {},
         roc_curve=roc,
         pr_curve=pr,
         decision_curve=tuple(decision_curve_rows(thresholds, grid, est.n, est.events)),
-        calibration=calibration_info,
     )
 
 
