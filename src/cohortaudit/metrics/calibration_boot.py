@@ -53,6 +53,10 @@ ECE_EDGES = np.round(np.arange(1, 10) / 10, 1)
 
 _Y = np.array([0.0, 1.0])[None, None, :, None]  # broadcast over (r, G, outcome, bin)
 
+#: Newton tolerance for replicate fits: intervals are read to ~1e-3, so 1e-7 is ample, and
+#: every extra iteration is a pass over all replicates and groups.
+_REPLICATE_TOL = 1e-7
+
 
 @dataclass(frozen=True)
 class CalibrationBins:
@@ -222,7 +226,7 @@ def _fit_offset_intercept(
         with np.errstate(divide="ignore", invalid="ignore"):
             step = score / info
         a = a + np.nan_to_num(step)
-        if np.nanmax(np.abs(step), initial=0.0) < 1e-10:
+        if np.nanmax(np.abs(step), initial=0.0) < _REPLICATE_TOL:
             break
     bad = ~np.isfinite(a) | (c[:, :, 1].sum(-1) == 0) | (c[:, :, 0].sum(-1) == 0)
     return np.where(bad, np.nan, a)
@@ -251,7 +255,7 @@ def _fit_intercept_slope(
         ok = np.isfinite(da) & np.isfinite(db)
         a = np.where(ok, a + da, a)
         b = np.where(ok, b + db, b)
-        converged = ok & (np.abs(da) < 1e-9) & (np.abs(db) < 1e-9)
+        converged = ok & (np.abs(da) < _REPLICATE_TOL) & (np.abs(db) < _REPLICATE_TOL)
         if converged.all():
             break
     bad = ~converged | (np.abs(b) > 1e3)
