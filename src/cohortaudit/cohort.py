@@ -383,7 +383,11 @@ def _build_groups(
                     {"column": col},
                 )
             )
-        group_columns[col] = pd.Series(labels, dtype=object)
+        group_columns[col] = (
+            pd.Series(labels)
+            if isinstance(labels, pd.Categorical)
+            else pd.Series(labels, dtype=object)
+        )
     groups = pd.DataFrame(group_columns, index=pd.RangeIndex(int(keep.sum())))
     return groups, caveats
 
@@ -806,7 +810,7 @@ def _parse_binned(series: pd.Series, column: str, edges: Sequence[float]) -> _Bi
 
 def _bin_labels(
     binned: _Binned, column: str, edges: Sequence[float], keep: np.ndarray
-) -> tuple[np.ndarray, list[Caveat]]:
+) -> tuple[pd.Categorical, list[Caveat]]:
     """Group labels of a binned feature for the kept rows, with caveats for unusual rows."""
     values = binned.values[keep]
     missing = binned.missing[keep]
@@ -821,7 +825,16 @@ def _bin_labels(
     idx = np.where(below, n_bins, idx)
     idx = np.where(above, n_bins + 1, idx)
     idx = np.where(missing, n_bins + 2, idx)
-    labels = np.asarray(names, dtype=object)[idx]
+    # an ordered categorical, so that tables and plots list bins in numeric order
+    # ("< 40", "[40, 50)", ..., "> 80") rather than as text
+    order = [n_bins, *range(n_bins), n_bins + 1, n_bins + 2]  # "< first", bins, "> last", missing
+    present = np.bincount(idx, minlength=n_bins + 3) > 0
+    kept = [i for i in order if present[i]]
+    code_of = np.full(n_bins + 3, -1, dtype=np.int64)
+    code_of[kept] = np.arange(len(kept))
+    labels = pd.Categorical.from_codes(
+        code_of[idx], categories=[names[i] for i in kept], ordered=True
+    )
 
     caveats: list[Caveat] = []
     n = int(values.shape[0])

@@ -215,17 +215,49 @@ class EngineOutput:
     n_smooth: int = 0
 
 
-def build_cells(groups: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, ...]]]:
-    """Finest cells: codes per patient and the sorted key of each cell."""
+def build_cells(
+    groups: pd.DataFrame,
+) -> tuple[np.ndarray, list[tuple[str, ...]], list[dict[str, int]]]:
+    """Finest cells: codes per patient, the key of each cell, and each attribute's order.
+
+    An attribute's groups are ordered by its categories when it is an ordered categorical
+    (bins: "< 40", "[40, 50)", ..., "> 80"), else alphabetically; cells and every partition's
+    groups follow those orders, so tables read in a natural order.
+    """
     if groups.shape[1] == 0:
-        return np.zeros(len(groups), dtype=np.int64), [()]
-    keys = pd.MultiIndex.from_frame(groups.astype(str))
-    codes, uniques = pd.factorize(keys, sort=True)
-    return codes.astype(np.int64), [tuple(str(v) for v in u) for u in uniques]
+        return np.zeros(len(groups), dtype=np.int64), [()], []
+    codes_per_column, uniques_per_column = [], []
+    for col in groups.columns:
+        series = groups[col]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            codes, uniques = pd.factorize(series, sort=True)
+            values = [str(v) for v in uniques]
+        else:
+            codes, uniques = pd.factorize(series.astype(str), sort=True)
+            values = [str(v) for v in uniques]
+        codes_per_column.append(codes.astype(np.int64))
+        uniques_per_column.append(values)
+    combined = np.zeros(len(groups), dtype=np.int64)
+    for codes, values in zip(codes_per_column, uniques_per_column, strict=True):
+        combined = combined * len(values) + codes
+    distinct, cell = np.unique(combined, return_inverse=True)
+    keys = []
+    for value in distinct:
+        parts = []
+        for values in reversed(uniques_per_column):
+            value, code = divmod(int(value), len(values))
+            parts.append(values[code])
+        keys.append(tuple(reversed(parts)))
+    orders = [{v: i for i, v in enumerate(values)} for values in uniques_per_column]
+    return cell.astype(np.int64).ravel(), keys, orders
 
 
 def build_partitions(
-    cell_keys: list[tuple[str, ...]], features: tuple[str, ...], *, max_order: int
+    cell_keys: list[tuple[str, ...]],
+    features: tuple[str, ...],
+    *,
+    max_order: int,
+    orders: list[dict[str, int]] | None = None,
 ) -> list[Partition]:
     """The whole cohort first, then every single attribute, then intersections up to max_order."""
     n_cells = len(cell_keys)
@@ -240,7 +272,17 @@ def build_partitions(
     for order in range(1, min(max_order, len(features)) + 1):
         for combo in itertools.combinations(range(len(features)), order):
             projected = [tuple(key[i] for i in combo) for key in cell_keys]
-            keys = tuple(sorted(set(projected)))
+            if orders:
+                keys = tuple(
+                    sorted(
+                        set(projected),
+                        key=lambda k, c=combo: tuple(
+                            orders[i][v] for i, v in zip(c, k, strict=True)
+                        ),
+                    )
+                )
+            else:
+                keys = tuple(sorted(set(projected)))
             index = {k: i for i, k in enumerate(keys)}
             cell_to_group = np.array([index[p] for p in projected], dtype=np.int64)
             membership = np.zeros((len(keys), n_cells))
@@ -301,8 +343,8 @@ def compute_point_estimates(
     scores = np.asarray(scores, dtype=np.float64)
     y = np.asarray(y, dtype=np.int8)
     features = tuple(groups.columns)
-    cell, cell_keys = build_cells(groups)
-    partitions = build_partitions(cell_keys, features, max_order=max_order)
+    cell, cell_keys, orders = build_cells(groups)
+    partitions = build_partitions(cell_keys, features, max_order=max_order, orders=orders)
     order = np.argsort(scores, kind="stable")
     s_sorted, y_sorted, cell_sorted = scores[order], y[order], cell[order]
     estimates: list[list[GroupEstimate]] = []
