@@ -151,6 +151,51 @@ def sidebar() -> None:
             st.caption(info.description)
 
 
+@st.cache_data(scope="session", show_spinner=False, max_entries=4)
+def _card_facts_from_file(path: str) -> dict[str, Any]:
+    from cohortaudit.audit import card_facts
+    from cohortaudit.card import load_card
+
+    return card_facts(load_card(path))
+
+
+def card_facts(result: AuditResult) -> dict[str, Any]:
+    """The model card's facts: from the result (``model.card``), else from the card file.
+
+    Results written before the card facts were stored carry ``{}``; only then is the card the
+    audit used read again (it is the same file the sidebar names). ``{}`` without a card.
+    """
+    if result.model.card:
+        return dict(result.model.card)
+    info = state.get_result_info()
+    if info is None or not info.card_path:
+        return {}
+    try:
+        return _card_facts_from_file(info.card_path)
+    except AuditError as e:
+        st.error(f"{type(e).__name__}: {e}")
+        return {}
+
+
+def relevant_range(facts: dict[str, Any]) -> tuple[float, float] | None:
+    """The card's clinically relevant threshold range, if it states one."""
+    crr = facts.get("clinically_relevant_range")
+    if not crr or len(crr) != 2 or any(x is None for x in crr):
+        return None
+    return float(crr[0]), float(crr[1])
+
+
+def curve_attribute(result: AuditResult) -> str | None:
+    """The attribute selector shared by the Calibration and Clinical utility pages."""
+    from cohortaudit.render.figures import partitions
+
+    attrs = [p[0] for p in partitions(result) if len(p) == 1]
+    if not attrs:
+        return None
+    state.init_widget(state.K_CURVE_ATTR, attrs[0], valid=attrs)
+    return st.selectbox("Groups by", attrs, key=state.K_CURVE_ATTR)
+
+
 def save_upload(uploaded: Any) -> Path:
     """Write an uploaded file into this session's private folder; return its path."""
     name = Path(uploaded.name).name or "upload"

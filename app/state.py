@@ -102,6 +102,10 @@ K_HEAT_METRIC = "w_heat_metric"
 K_THRESHOLD = "w_explore_threshold"
 K_COMPARE_UPLOAD = "w_compare_upload"
 K_COMPARE_METRIC = "w_compare_metric"
+K_CURVE_ATTR = "w_curve_attribute"  # shared by the Calibration and Clinical utility pages
+K_CAL_BANDS = "w_calibration_bands"
+K_CAL_OVERALL = "w_calibration_overall"
+K_UTIL_THRESHOLD = "w_utility_threshold"
 
 #: Widget values that must survive switching pages (Streamlit drops the state of widgets that
 #: are not drawn on the current page unless it is re-assigned on every run).
@@ -114,6 +118,10 @@ PERSISTENT_KEYS = (
     K_HEAT_METRIC,
     K_THRESHOLD,
     K_COMPARE_METRIC,
+    K_CURVE_ATTR,
+    K_CAL_BANDS,
+    K_CAL_OVERALL,
+    K_UTIL_THRESHOLD,
 )
 
 
@@ -152,7 +160,7 @@ def set_result(result: AuditResult, info: ResultInfo) -> None:
     st.session_state[_RESULT_INFO] = info
     st.session_state.pop(_JSON_CACHE, None)
     # a new audit has its own operating threshold and partitions
-    for key in (K_THRESHOLD, K_PARTITION, K_HEAT_ROW, K_HEAT_COL):
+    for key in (K_THRESHOLD, K_PARTITION, K_HEAT_ROW, K_HEAT_COL, K_CURVE_ATTR, K_UTIL_THRESHOLD):
         st.session_state.pop(key, None)
 
 

@@ -16,11 +16,13 @@ import state  # noqa: E402
 state.keep_widget_state()
 
 PAGES = [
+    st.Page("views/start.py", title="Start a new audit", icon=":material/upload_file:"),
     st.Page("views/overview.py", title="Overview", icon=":material/summarize:", default=True),
     st.Page("views/subgroups.py", title="Subgroups", icon=":material/groups:"),
-    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("views/calibration.py", title="Calibration", icon=":material/tune:"),
+    st.Page("views/utility.py", title="Clinical utility", icon=":material/medical_services:"),
     st.Page("views/report.py", title="Report", icon=":material/download:"),
-    st.Page("views/start.py", title="Start a new audit", icon=":material/upload_file:"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
 ]
 page = st.navigation(PAGES)
 

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.skipif(
 PAGES = (
     "views/overview.py",
     "views/subgroups.py",
+    "views/calibration.py",
+    "views/utility.py",
     "views/compare.py",
     "views/report.py",
     "views/start.py",
@@ -67,6 +69,14 @@ def test_first_load_audits_the_sample_and_opens_the_overview():
     assert "not evaluable (fewer than 10)" in set(table1["Prevalence (95% CI)"])
     assert [m.label for m in at.metric][:2] == ["AUROC", "Sensitivity"]
     assert at.warning, "data-quality warnings of the sample are shown"
+    # the model's test vectors, read from the result
+    assert any(
+        "Test vectors: 32 passed" in m.value and "(tolerance 0.0001), reference `skops:" in m.value
+        for m in at.success
+    )
+    # calibration findings in the plain-language verdict
+    assert "Calibration: " in text and "groups checked" in text
+    assert "The model under-predicts risk for deprivation=5: O/E " in text
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -153,9 +163,81 @@ def test_start_page_reruns_the_sample_with_new_settings():
 def test_pages_explain_what_to_do_without_an_audit():
     at = _app(**{state.ENV_AUTORUN: "0"})
     try:
-        for page in PAGES[:4]:
+        for page in PAGES[:6]:
             at.switch_page(page).run()
             assert not at.exception
             assert "No audit yet" in at.info[0].value
     finally:
         os.environ.pop(state.ENV_AUTORUN, None)
+
+
+def test_overview_reads_the_card_facts_from_the_result():
+    at = _app()
+    result = at.session_state[state._RESULT]
+    assert result.model.card["developer"] == "EuroHeart Prediction Consortium (fictional)"
+    assert result.model.card["clinically_relevant_range"] == [0.05, 0.2]
+    text = "\n".join(m.value for m in at.markdown)
+    assert "**Clinically relevant thresholds:** 0.05 to 0.2" in text
+
+
+def test_overview_warns_when_the_card_has_no_test_vectors():
+    import dataclasses
+
+    at = _app()
+    result = at.session_state[state._RESULT]
+    model = dataclasses.replace(result.model, test_vectors=None)
+    at.session_state[state._RESULT] = dataclasses.replace(result, model=model)
+    at.run()
+    _no_errors(at)
+    assert any("No test vectors in the card" in w.value for w in at.warning)
+
+
+def test_calibration_page_and_attribute_switch():
+    at = _app()
+    at.switch_page("views/calibration.py").run()
+    _no_errors(at)
+    assert at.title[0].value == "Calibration"
+    assert at.selectbox(key=state.K_CURVE_ATTR).value == "sex"
+    table = at.dataframe[0].value
+    assert table.columns[:4].tolist() == ["Metric", "Perfect", "All patients", "sex=F (reference)"]
+    metrics = table["Metric"].tolist()
+    assert metrics[0].startswith("O/E ratio") and "Hosmer–Lemeshow p (g groups)" in metrics
+    assert (
+        table.set_index("Metric").loc["Hosmer–Lemeshow p (g groups)", "sex=M"].endswith("(g = 10)")
+    )
+    assert "Calibration and equal error rates cannot both hold" in at.info[0].value
+    t0 = time.perf_counter()
+    at.selectbox(key=state.K_CURVE_ATTR).set_value("deprivation").run()
+    elapsed = time.perf_counter() - t0
+    _no_errors(at)
+    table = at.dataframe[0].value
+    assert "deprivation=5" in table.columns
+    text = "\n".join(m.value for m in at.markdown)
+    assert "The model under-predicts risk for deprivation=5" in text
+    at.selectbox(key=state.K_CURVE_ATTR).set_value("age").run()  # with not-evaluable groups
+    _no_errors(at)
+    row = at.dataframe[0].value.iloc[0]
+    assert "not evaluable (fewer than 10)" in set(row)
+    at.toggle(key=state.K_CAL_BANDS).set_value(False).run()
+    _no_errors(at)
+    assert elapsed < 2.0, f"attribute switch took {elapsed:.2f} s"
+
+
+def test_utility_page_attribute_switch_and_threshold_table():
+    at = _app()
+    at.switch_page("views/utility.py").run()
+    _no_errors(at)
+    assert at.title[0].value == "Clinical utility"
+    assert "**5% to 20%**" in "\n".join(m.value for m in at.markdown)  # from the card facts
+    table = at.dataframe[0].value
+    assert table["Group"].tolist()[:2] == ["All patients", "sex=F"]
+    assert at.select_slider(key=state.K_UTIL_THRESHOLD).value == pytest.approx(0.1)
+    result = at.session_state[state._RESULT]
+    row = next(r for r in result.overall.decision_curve if abs(r["threshold"] - 0.1) < 1e-9)
+    assert table.loc[0, "Avoided per 100"] == f"{row['interventions_avoided_per_100']:.1f}"
+    at.select_slider(key=state.K_UTIL_THRESHOLD).set_value(0.2).run()
+    _no_errors(at)
+    at.selectbox(key=state.K_CURVE_ATTR).set_value("age").run()
+    _no_errors(at)
+    groups = at.dataframe[0].value.set_index("Group")
+    assert groups.loc["age=< 40", "Net benefit, model"] == "not evaluable (fewer than 10)"

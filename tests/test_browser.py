@@ -39,6 +39,8 @@ EXCEPTION = '[data-testid="stException"]'
 PAGES = {  # nav label -> a text that only that page shows once it has rendered
     "Overview": "What the audit found",
     "Subgroups": "Difference from the reference",
+    "Calibration": "Calibration metrics by",
+    "Clinical utility": "Discrimination: ROC and precision",
     "Compare": "Earlier audit result (audit.json)",
     "Report": "Reproduce this audit",
     "Start a new audit": "Audit settings",
@@ -146,6 +148,7 @@ def _shot(pg, name: str, height: int | None = None) -> Path:
     if height:
         pg.set_viewport_size({"width": 1440, "height": height})
     path = SHOTS / f"{name}.png"
+    pg.mouse.move(0, 0)  # no hover tooltips or plotly toolbars in the picture
     pg.wait_for_timeout(400)  # let plotly finish its transitions before the picture
     pg.screenshot(path=str(path))
     return path
@@ -177,6 +180,35 @@ def test_subgroups_page_and_threshold_slider(page):
     print(f"\nthreshold step re-render in the browser: {elapsed:.2f} s")
     assert page.locator(EXCEPTION).count() == 0
     assert elapsed < 3.0
+
+
+def _charts(pg, n: int):
+    charts = pg.locator('[data-testid="stPlotlyChart"]')
+    charts.nth(n - 1).wait_for(state="visible")  # plotly loads lazily
+    return charts
+
+
+def test_calibration_page_and_attribute_switch(page):
+    _goto(page, "Calibration")
+    assert page.locator(EXCEPTION).count() == 0
+    assert _charts(page, 5).count() == 5  # curves, histogram, three forest plots
+    _shot(page, "6-calibration-sex", height=2600)
+    page.get_by_test_id("stSelectbox").filter(has_text="Groups by").click()
+    page.get_by_role("option", name="deprivation").click()
+    _settle(page, "Calibration metrics by deprivation")
+    assert page.locator(EXCEPTION).count() == 0
+    assert page.get_by_text("under-predicts risk for deprivation=5").first.is_visible()
+    _charts(page, 5)
+    _shot(page, "7-calibration-deprivation", height=3300)
+
+
+def test_clinical_utility_page(page):
+    _goto(page, "Clinical utility")
+    assert page.locator(EXCEPTION).count() == 0
+    assert _charts(page, 4).count() == 4  # decision, interventions avoided, ROC, PR
+    # the attribute chosen on the Calibration page is kept
+    assert page.get_by_text("Decision curves by deprivation").first.is_visible()
+    _shot(page, "8-utility", height=2300)
 
 
 def test_report_page_downloads_the_json(page, tmp_path):

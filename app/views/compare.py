@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 import state
-from cohortaudit.errors import AuditError, InputError
+from cohortaudit.errors import AuditError
 from cohortaudit.render.figures import compare_overall_plot, groups_for
 from cohortaudit.render.findings import format_estimate, group_label
+from cohortaudit.render.json import read_json_bytes
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.results import AuditResult, MetricValue
 
@@ -20,18 +20,8 @@ OVERALL = ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "select
 
 @st.cache_data(scope="session", show_spinner=False, max_entries=4)
 def _parse(data: bytes, name: str) -> AuditResult:
-    """Uploaded bytes -> a validated AuditResult (``read_json`` semantics, without a file)."""
-    from cohortaudit.render.json import validate_result_dict
-
-    try:
-        raw = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"'{name}' is not a readable audit.json ({type(exc).__name__}). "
-            "Give a file written by 'cohortaudit audit' or downloaded from the Report page."
-        ) from None
-    validate_result_dict(raw)
-    return AuditResult.from_dict(raw)
+    """Uploaded bytes -> a validated AuditResult (the library's ``read_json_bytes``)."""
+    return read_json_bytes(data, name=name)
 
 
 def _name(r: AuditResult) -> str:

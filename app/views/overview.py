@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+import runner
 import state
-from cohortaudit.errors import AuditError
 from cohortaudit.render.figures import groups_for
 from cohortaudit.render.findings import format_estimate, verdict_summary
 from cohortaudit.render.text import METRIC_LABELS
@@ -21,21 +21,12 @@ SEVERITY = {
 }
 
 
-@st.cache_data(scope="session", show_spinner=False, max_entries=4)
-def _card(path: str) -> Any:
-    from cohortaudit.card import load_card
-
-    return load_card(path)
-
-
-def _card_or_none(path: str | None) -> Any:
-    if not path:
-        return None
-    try:
-        return _card(path)
-    except AuditError as e:
-        st.error(f"{type(e).__name__}: {e}")
-        return None
+def _short_ref(ref: str | None) -> str:
+    """``skops:6f0828332978…`` (the full SHA-256 is in the JSON and the reports)."""
+    if not ref:
+        return "not stated"
+    kind, _, digest = ref.partition(":")
+    return f"{kind}:{digest[:12]}…" if len(digest) > 16 else ref
 
 
 result = state.get_result()
@@ -45,8 +36,7 @@ if result is None:
     st.page_link("views/start.py", label="Start a new audit", icon=":material/upload_file:")
     st.stop()
 
-info = state.get_result_info()
-card = _card_or_none(info.card_path if info else None)
+facts = runner.card_facts(result)  # stored in the result; older results re-read the card
 m, c, s = result.model, result.cohort, result.settings
 k = s["disclosure"]["min_cell"]
 not_evaluable = f"not evaluable (fewer than {k})"
@@ -80,7 +70,8 @@ st.caption(
 # ---- verdict --------------------------------------------------------------------------------
 st.subheader("What the audit found")
 verdict = verdict_summary(result, per_attribute=1)
-more = [f for f in verdict_summary(result, per_attribute=3).findings if f not in verdict.findings]
+verdict_more = verdict_summary(result, per_attribute=3)
+more = [f for f in verdict_more.findings if f not in verdict.findings]
 
 
 def _bullets(findings) -> str:
@@ -96,11 +87,21 @@ with st.container(border=True):
     if more:
         with st.expander(f"{len(more)} more findings"):
             st.markdown(_bullets(more))
+    if verdict.calibration_headline:
+        st.markdown(verdict.calibration_headline)
+        st.markdown(
+            "\n".join(f"- :violet[**calibration**] · {f.sentence}" for f in verdict.calibration)
+        )
+        cal_more = [f for f in verdict_more.calibration if f not in verdict.calibration]
+        if cal_more:
+            with st.expander(f"{len(cal_more)} more calibration findings"):
+                st.markdown("\n".join(f"- {f.sentence}" for f in cal_more))
     for note in verdict.notes:
         st.markdown(note)
     st.caption(
         "Each group is compared with its attribute's reference group; explore all groups, "
-        "intersections and other thresholds on the Subgroups page."
+        "intersections and other thresholds on the Subgroups page, calibration on the "
+        "Calibration page. Calibration is judged against perfect calibration in each group."
     )
 
 # ---- model facts --------------------------------------------------------------------------
@@ -109,29 +110,44 @@ with st.container(border=True):
     left, right = st.columns([3, 2])
     with left:
         rows: list[tuple[str, str]] = [("Model", name)]
-        if card is not None:
-            pop = card.intended_population or {}
+        if facts:
+            pop = facts.get("intended_population") or {}
+            t_card = facts.get("operating_threshold")
             rows += [
-                ("Developer", card.developer or "not stated"),
-                ("Contact", card.contact or "not stated"),
-                ("Licence", card.license or "not stated"),
-                ("Intended use", card.intended_use or "not stated"),
+                ("Developer", facts.get("developer") or "not stated"),
+                ("Contact", facts.get("contact") or "not stated"),
+                ("Licence", facts.get("license") or "not stated"),
+                ("Intended use", facts.get("intended_use") or "not stated"),
                 ("Intended population", pop.get("description") or "not stated"),
-                ("Outcome", (card.outcome or {}).get("definition") or "not stated"),
+                ("Outcome", (facts.get("outcome") or {}).get("definition") or "not stated"),
                 (
                     "Operating threshold (card)",
-                    f"{card.operating_threshold:g}"
-                    if card.operating_threshold is not None
-                    else "not stated",
+                    f"{t_card:g}" if t_card is not None else "not stated",
                 ),
             ]
-            if card.clinically_relevant_range:
-                lo, hi = card.clinically_relevant_range
-                rows.append(("Clinically relevant thresholds", f"{lo:g} to {hi:g}"))
+            crr = runner.relevant_range(facts)
+            if crr:
+                rows.append(("Clinically relevant thresholds", f"{crr[0]:g} to {crr[1]:g}"))
         else:
             rows.append(("Model card", "none supplied: intended use and population unknown"))
         rows.append(("Inputs", ", ".join(m.inputs) or "n/a"))
         st.markdown("\n".join(f"- **{a}:** {b}" for a, b in rows))
+        tv = m.test_vectors
+        if tv:
+            st.success(
+                f"**Test vectors: {tv['count']} passed**, max difference "
+                f"{tv['max_abs_diff']:.1e} (tolerance {tv['tolerance']:g}), reference "
+                f"`{_short_ref(tv.get('reference'))}`. The model file computes what the "
+                "owner's model computed on the card's example patients.",
+                icon=":material/verified:",
+            )
+        elif m.kind != "scores":
+            st.warning(
+                "**No test vectors in the card**: nothing shows that this model file computes "
+                "what the developer's model computed. Ask the developer for a card with test "
+                "vectors (`cohortaudit card init --reference-model ...` writes them).",
+                icon=":material/help:",
+            )
     with right:
         st.markdown("**Fingerprints (SHA-256)**")
         st.code(

@@ -55,9 +55,10 @@ if TYPE_CHECKING:
     from cohortaudit.card import ModelCard
     from cohortaudit.cohort import Cohort
     from cohortaudit.modelspec import LoadedModel
+    from cohortaudit.policy import Policy
     from cohortaudit.testvectors import TestVectorReport
 
-__all__ = ["run_audit", "IMPRECISE_BELOW"]
+__all__ = ["run_audit", "card_facts", "IMPRECISE_BELOW"]
 
 #: Fewer events (or non-events) than this flags a group's estimates as imprecise.
 IMPRECISE_BELOW = 100
@@ -96,6 +97,7 @@ def run_audit(
     cohort_file: str | None = None,
     progress: ProgressCallback | None = None,
     test_vectors: TestVectorReport | None = None,
+    policy: Policy | None = None,
 ) -> AuditResult:
     """Audit ``model`` on ``cohort``; ``model`` is None in scores mode.
 
@@ -103,11 +105,21 @@ def run_audit(
     ``test_vectors`` is the report of the card's test vectors when the caller already ran them
     (:func:`cohortaudit.pipeline.load_inputs` does); otherwise a card's vectors are run here,
     so no audit with a card skips them. A failing vector raises :class:`CardError`.
+    ``policy`` rules are judged last, on the finished result (``result.policy``); the card's
+    claimed metrics are checked against the overall estimates (``result.claims``).
     """
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     report = progress or (lambda stage, frac: None)
     caveats: list[Caveat] = list(cohort.caveats)
+    if policy is not None:  # a scope typo should cost a second, not a bootstrap
+        from cohortaudit.policy import check_policy_scope
+
+        check_policy_scope(
+            policy,
+            sensitive_features=config.sensitive_features,
+            max_order=config.max_intersection_order,
+        )
 
     report("scoring", 0.0)
     if model is not None and card is not None and test_vectors is None:
@@ -192,8 +204,16 @@ def run_audit(
         label=config.label,
         sensitive_features=config.sensitive_features,
     )
+    claims = ()
+    if card is not None and card.claimed_metrics:
+        from cohortaudit.claims import CLAIMS_RULE, check_claims
+
+        claims = check_claims(card.claimed_metrics, overall, confidence=config.confidence)
+        settings["claims_rule"] = CLAIMS_RULE
+    if policy is not None:
+        settings["policy"] = policy.to_dict()
     report("done", 1.0)
-    return AuditResult(
+    result = AuditResult(
         model=model_info,
         cohort=cohort_info,
         config=config.to_dict(),
@@ -213,7 +233,13 @@ def run_audit(
             "platform": platform.platform(),
             "packages": _package_versions(),
         },
+        claims=claims,
     )
+    if policy is None:
+        return result
+    from cohortaudit.policy import evaluate_policy
+
+    return replace(result, policy=evaluate_policy(policy, result))
 
 
 def _operating_threshold(config: AuditConfig, card: ModelCard | None) -> tuple[float, str]:
@@ -495,7 +521,7 @@ def _model_info(
             name=getattr(card, "name", None),
             version=getattr(card, "version", None),
             inputs=(config.score_column,) if config.score_column else (),
-            card=_card_facts(card),
+            card=card_facts(card),
         )
     card_path = getattr(card, "path", None)
     return ModelInfo(
@@ -509,11 +535,11 @@ def _model_info(
         card_file=card_path.name if card_path is not None else None,
         metadata=_plain(model.metadata),
         test_vectors=test_vectors.to_dict() if test_vectors is not None else None,
-        card=_card_facts(card),
+        card=card_facts(card),
     )
 
 
-def _card_facts(card: ModelCard | None) -> dict[str, Any]:
+def card_facts(card: ModelCard | None) -> dict[str, Any]:
     """The card's facts a reader needs beside the numbers, as plain sorted JSON ({} if no card).
 
     Stored in the result so that the dashboard and reports never re-read the card file (and a

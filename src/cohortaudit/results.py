@@ -22,10 +22,13 @@ __all__ = [
     "DisclosureEntry",
     "ModelInfo",
     "CohortInfo",
+    "PolicyVerdict",
+    "ClaimCheck",
     "AuditResult",
 ]
 
-SCHEMA_VERSION = "1.0.0"
+#: 1.1.0 added the optional ``policy`` and ``claims`` blocks (a 1.0.0 result still reads).
+SCHEMA_VERSION = "1.1.0"
 
 Severity = Literal["info", "warning", "serious"]
 
@@ -367,6 +370,80 @@ class CohortInfo:
 
 
 @dataclass(frozen=True)
+class PolicyVerdict:
+    """One audit-policy rule applied to one group: ``pass``, ``fail`` or ``insufficient data``.
+
+    ``group`` is the group's attributes ({} for the whole cohort). ``observed`` is the quantity
+    the rule reads -- the group's metric, or its disparity vs the reference -- with its CI, and
+    ``reason`` says in words which number was compared with what.
+    """
+
+    rule_id: str
+    description: str
+    group: dict[str, str]
+    status: Literal["pass", "fail", "insufficient data"]
+    observed: MetricValue
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "description": self.description,
+            "group": dict(self.group),
+            "status": self.status,
+            "observed": self.observed.to_dict(),
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PolicyVerdict:
+        return cls(
+            rule_id=d["rule_id"],
+            description=d.get("description", ""),
+            group=dict(d["group"]),
+            status=d["status"],
+            observed=MetricValue.from_dict(d["observed"]),
+            reason=d["reason"],
+        )
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    """A metric the model card claims, set against the audit's overall estimate.
+
+    ``claimed`` is ``{value, ci_low, ci_high}`` as the card states it (CI bounds None when the
+    card gives a bare number); ``verdict`` is ``consistent`` (claimed value inside the measured
+    CI), ``lower``/``higher`` (the measured CI lies entirely below/above the claimed value) or
+    ``not measured``.
+    """
+
+    metric: str
+    claimed: dict[str, float | None]
+    measured: MetricValue
+    verdict: Literal["consistent", "lower", "higher", "not measured"]
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "claimed": dict(self.claimed),
+            "measured": self.measured.to_dict(),
+            "verdict": self.verdict,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ClaimCheck:
+        return cls(
+            metric=d["metric"],
+            claimed=dict(d["claimed"]),
+            measured=MetricValue.from_dict(d["measured"]),
+            verdict=d["verdict"],
+            reason=d["reason"],
+        )
+
+
+@dataclass(frozen=True)
 class AuditResult:
     """Everything an audit found. Renderers read this; none of them recomputes a number."""
 
@@ -383,6 +460,10 @@ class AuditResult:
     tool: dict[str, str]
     run: dict[str, Any] = field(default_factory=dict, compare=False)
     schema_version: str = SCHEMA_VERSION
+    #: Verdicts of the audit policy (``--policy``), rule by rule and group by group; () if none.
+    policy: tuple[PolicyVerdict, ...] = ()
+    #: The model card's claimed metrics checked against the overall estimates; () if none.
+    claims: tuple[ClaimCheck, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -398,6 +479,8 @@ class AuditResult:
             "fairness": [f.to_dict() for f in self.fairness],
             "disclosure_log": [e.to_dict() for e in self.disclosure_log],
             "caveats": [c.to_dict() for c in self.caveats],
+            "claims": [c.to_dict() for c in self.claims],
+            "policy": [v.to_dict() for v in self.policy],
             "run": dict(self.run),
         }
 
@@ -426,6 +509,8 @@ class AuditResult:
             disclosure_log=tuple(DisclosureEntry.from_dict(x) for x in d["disclosure_log"]),
             caveats=tuple(Caveat.from_dict(x) for x in d["caveats"]),
             run=dict(d.get("run", {})),
+            claims=tuple(ClaimCheck.from_dict(x) for x in d.get("claims", ())),
+            policy=tuple(PolicyVerdict.from_dict(x) for x in d.get("policy", ())),
         )
 
     def subgroup(self, **attributes: str) -> GroupResult:
