@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -82,12 +81,9 @@ def test_first_load_audits_the_sample_and_opens_the_overview():
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_without_error(page):
     at = _app()
-    t0 = time.perf_counter()
     at.switch_page(page).run()
-    elapsed = time.perf_counter() - t0
     _no_errors(at)
     assert at.title, page
-    assert elapsed < 2.0, f"{page} took {elapsed:.2f} s to re-render"
 
 
 def test_threshold_slider_updates_group_metrics_without_recomputing():
@@ -97,9 +93,7 @@ def test_threshold_slider_updates_group_metrics_without_recomputing():
     slider = at.select_slider(key=state.K_THRESHOLD)
     assert slider.value == pytest.approx(0.1)
     before = at.dataframe[0].value.set_index("Group")
-    t0 = time.perf_counter()
-    slider.set_value(0.2).run()
-    elapsed = time.perf_counter() - t0
+    slider.set_value(0.2).run()  # re-render timing: bench/bench_app.py
     _no_errors(at)
     after = at.dataframe[0].value.set_index("Group")
     assert before.loc["All patients", "AUROC"] == after.loc["All patients", "AUROC"]
@@ -112,7 +106,6 @@ def test_threshold_slider_updates_group_metrics_without_recomputing():
     v = metrics_at_threshold(result, result.overall, 0.2)["sensitivity"]
     assert after.loc["All patients", "Sensitivity"] == format_estimate(v, 3)
     assert "explored; operating threshold 0.1" in "\n".join(c.value for c in at.caption)
-    assert elapsed < 1.0, f"threshold change took {elapsed:.2f} s"
 
 
 def test_partition_and_heatmap_controls():
@@ -206,9 +199,7 @@ def test_calibration_page_and_attribute_switch():
         table.set_index("Metric").loc["Hosmer–Lemeshow p (g groups)", "sex=M"].endswith("(g = 10)")
     )
     assert "Calibration and equal error rates cannot both hold" in at.info[0].value
-    t0 = time.perf_counter()
     at.selectbox(key=state.K_CURVE_ATTR).set_value("deprivation").run()
-    elapsed = time.perf_counter() - t0
     _no_errors(at)
     table = at.dataframe[0].value
     assert "deprivation=5" in table.columns
@@ -220,7 +211,6 @@ def test_calibration_page_and_attribute_switch():
     assert "not evaluable (fewer than 10)" in set(row)
     at.toggle(key=state.K_CAL_BANDS).set_value(False).run()
     _no_errors(at)
-    assert elapsed < 2.0, f"attribute switch took {elapsed:.2f} s"
 
 
 def test_utility_page_attribute_switch_and_threshold_table():
