@@ -1,7 +1,9 @@
 """The ``cohortaudit`` command line: parse, call the library, print, exit.
 
-Exit codes: 0 done; 2 bad input (one clear line on stderr, no traceback); 1 reserved for a
-failed audit policy. Only :class:`AuditError` is caught as an expected failure; anything else is
+Exit codes: 0 done; 2 bad input (one clear line on stderr, no traceback) or, for ``verify``,
+any altered, missing or extra file or bad signature (one line each); 1 a failed audit policy
+(``audit --policy``: outputs are written first, then one stderr line per failed rule).
+Only :class:`AuditError` is caught as an expected failure; anything else is
 a bug, reported in one line with a request to file it (set COHORTAUDIT_DEBUG=1 for the trace).
 """
 
@@ -88,6 +90,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--out", type=Path, required=True, help="output folder")
     audit.add_argument("--quiet", action="store_true", help="print only the output path")
+    audit.add_argument(
+        "--policy",
+        type=Path,
+        metavar="POLICY.yaml",
+        help="audit policy (rules on metrics and CIs); exit 1 when any rule fails",
+    )
+    audit.add_argument(
+        "--sign",
+        type=Path,
+        metavar="KEY",
+        help="Ed25519 private key (PEM): sign OUT/manifest.json into OUT/manifest.sig",
+    )
+
+    verify = sub.add_parser(
+        "verify", help="check an audit's output folder against its manifest and signature"
+    )
+    verify.add_argument("dir", type=Path, metavar="DIR", help="the --out folder of an audit")
+    verify.add_argument(
+        "--public-key", type=Path, metavar="PUB", help="Ed25519 public key (PEM) of the signer"
+    )
+    keygen = sub.add_parser("keygen", help="create an Ed25519 key pair for --sign / verify")
+    keygen.add_argument(
+        "--out", type=Path, required=True, metavar="PREFIX", help="writes PREFIX.key, PREFIX.pub"
+    )
 
     inspect = sub.add_parser("inspect", help="show a model's inputs, outputs and card")
     inspect.add_argument("--model", type=Path, required=True)
@@ -154,6 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_audit(args)
         if args.command == "inspect":
             return _cmd_inspect(args)
+        if args.command == "verify":
+            return _cmd_verify(args)
+        if args.command == "keygen":
+            return _cmd_keygen(args)
         if args.command == "card":
             return _cmd_card_init(args)
     except AuditError as exc:
@@ -206,6 +236,7 @@ def _progress_bar(enabled: bool):
 
 def _cmd_audit(args: argparse.Namespace) -> int:
     from cohortaudit.config import AuditConfig, parse_bins, parse_reference
+    from cohortaudit.integrity import load_private_key, write_manifest
     from cohortaudit.pipeline import audit_files
     from cohortaudit.render.json import write_json
     from cohortaudit.render.text import summary_text
@@ -222,6 +253,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         min_cell=args.min_cell,
         max_intersection_order=args.max_order,
     )
+    signing_key = load_private_key(args.sign) if args.sign else None  # fail before the audit
     progress, close = _progress_bar(not args.quiet)
     try:
         result = audit_files(
@@ -231,6 +263,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             card_path=args.card,
             trusted_types=args.trust,
             progress=progress,
+            policy_path=args.policy,
         )
     finally:
         close()
@@ -240,6 +273,61 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     else:
         print(summary_text(result))
         print(f"\nWrote {out}")
+    # Keep this last: the manifest hashes every file in --out, so all outputs come before it.
+    manifest = write_manifest(args.out, result, private_key=signing_key)
+    if not args.quiet:
+        print(f"Wrote {manifest}" + (" and manifest.sig (signed)" if signing_key else ""))
+    return _report_policy(result, quiet=args.quiet)
+
+
+def _report_policy(result, *, quiet: bool) -> int:
+    """Policy summary on stdout, one stderr line per failed rule and group; exit 1 on any fail."""
+    if not result.policy:
+        return EXIT_OK
+    from collections import Counter
+
+    counts = Counter(v.status for v in result.policy)
+    rules = {v.rule_id for v in result.policy}
+    failed = [v for v in result.policy if v.status == "fail"]
+    if not quiet:
+        print(
+            f"Policy: {len(rules)} rules over {len(result.policy)} groups: "
+            f"{counts['pass']} pass, {counts['fail']} fail, "
+            f"{counts['insufficient data']} insufficient data."
+        )
+    for v in failed:
+        where = " & ".join(f"{k}={x}" for k, x in v.group.items()) or "overall"
+        print(f"PolicyFailed: rule '{v.rule_id}' for {where}: {v.reason}", file=sys.stderr)
+    return EXIT_POLICY_FAILED if failed else EXIT_OK
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from cohortaudit.errors import ReportError
+    from cohortaudit.integrity import load_public_key, verify_dir
+
+    key = load_public_key(args.public_key) if args.public_key else None
+    report = verify_dir(args.dir, public_key=key)
+    if not report.ok:
+        for problem in report.problems:
+            print(f"{ReportError.__name__}: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    signature = {
+        "valid": "signature valid",
+        "not checked": "signature present but not checked (give --public-key)",
+        "unsigned": "not signed",
+    }[report.signature]
+    print(f"OK: {report.files_checked} files match manifest.json; {signature}.")
+    return EXIT_OK
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from cohortaudit.integrity import generate_keypair
+
+    key, pub = generate_keypair(args.out)
+    print(
+        f"Wrote private key {key} (keep it secret; sign with 'audit --sign {key}') and public "
+        f"key {pub} (share it; check with 'verify DIR --public-key {pub}')."
+    )
     return EXIT_OK
 
 

@@ -88,8 +88,18 @@ def audit_files(
     card_path: str | Path | None = None,
     trusted_types: Sequence[str] = (),
     progress: Callable[[str, float], None] | None = None,
+    policy_path: str | Path | None = None,
 ) -> AuditResult:
-    """Load, validate and audit in one call (what ``cohortaudit audit`` runs)."""
+    """Load, validate and audit in one call (what ``cohortaudit audit`` runs).
+
+    ``policy_path`` is an audit policy (YAML); it is read first, so a malformed policy fails
+    before any model or cohort is loaded. Its verdicts are in ``result.policy``.
+    """
+    policy = None
+    if policy_path is not None:
+        from cohortaudit.policy import load_policy
+
+        policy = load_policy(policy_path)
     inputs = load_inputs(
         cohort_path=cohort_path,
         config=config,
@@ -106,4 +116,5 @@ def audit_files(
         cohort_file=inputs.cohort_file,
         progress=progress,
         test_vectors=inputs.test_vectors,
+        policy=policy,
     )

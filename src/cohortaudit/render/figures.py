@@ -70,20 +70,12 @@ _DASHES = ["solid", "dash", "dot", "dashdot"]
 
 #: Calibration and utility metrics (the performance metrics are in ``render.text``).
 CALIBRATION_LABELS = {
-    "oe_ratio": "O/E ratio",
-    "citl": "Calibration-in-the-large (CITL)",
-    "calibration_slope": "Calibration slope",
-    "recalibration_intercept": "Recalibration intercept",
-    "ici": "ICI",
-    "e50": "E50",
-    "e90": "E90",
-    "emax": "Emax",
-    "ece": "ECE",
-    "spiegelhalter_z": "Spiegelhalter z",
-    "spiegelhalter_p": "Spiegelhalter p",
-    "hosmer_lemeshow_p": "Hosmer–Lemeshow p",
-    "scaled_brier": "Scaled Brier score",
-    "discrimination_slope": "Discrimination slope",
+    k: METRIC_LABELS[k]
+    for k in (
+        "oe_ratio", "citl", "calibration_slope", "recalibration_intercept", "ici", "e50", "e90",
+        "emax", "ece", "spiegelhalter_z", "spiegelhalter_p", "hosmer_lemeshow_p",
+        "scaled_brier", "discrimination_slope",
+    )
 }
 _UNITS = {
     "oe_ratio": "ratio; 1 = perfect",

@@ -23,6 +23,20 @@ METRIC_LABELS = {
     "selection_rate": "Selection rate",
     "prevalence": "Prevalence",
     "brier": "Brier score",
+    "oe_ratio": "O/E ratio",
+    "citl": "Calibration-in-the-large (CITL)",
+    "calibration_slope": "Calibration slope",
+    "recalibration_intercept": "Recalibration intercept",
+    "ici": "ICI",
+    "e50": "E50",
+    "e90": "E90",
+    "emax": "Emax",
+    "ece": "ECE",
+    "spiegelhalter_z": "Spiegelhalter z",
+    "spiegelhalter_p": "Spiegelhalter p",
+    "hosmer_lemeshow_p": "Hosmer–Lemeshow p",
+    "scaled_brier": "Scaled Brier score",
+    "discrimination_slope": "Discrimination slope",
 }
 
 _SUMMARY_METRICS = ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "brier")

@@ -1,0 +1,480 @@
+"""The PDF audit report: a document a regulator can read, file and check on its own.
+
+Layout only -- the content is :func:`cohortaudit.render.report.build_report`, shared with the
+HTML report. The PDF embeds its fonts (DejaVu Sans / Mono), draws charts as vectors
+(matplotlib SVG, :mod:`cohortaudit.render.charts`), numbers its sections and pages
+("Page x of y"), carries a contents page and PDF bookmarks, and attaches the exported
+``audit.json`` byte for byte as an embedded file.
+
+Deterministic: the same result gives the same text. The creation date is the audit's own start
+time (``result.run["started_at"]``), file ids are content hashes, and every volatile fact sits in
+the cover's run record box.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cohortaudit.errors import ReportError
+from cohortaudit.render.report import (
+    RUN_RECORD_END,
+    RUN_RECORD_START,
+    Bullets,
+    Chart,
+    Para,
+    Report,
+    Section,
+    Span,
+    Table,
+    build_report,
+)
+from cohortaudit.results import AuditResult
+
+__all__ = ["render_pdf", "pdf_bytes", "FONT_DIR"]
+
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+_FONTS = {
+    ("DejaVu", ""): "DejaVuSans.ttf",
+    ("DejaVu", "B"): "DejaVuSans-Bold.ttf",
+    ("DejaVu", "I"): "DejaVuSans-Oblique.ttf",
+    ("DejaVu", "BI"): "DejaVuSans-BoldOblique.ttf",
+    ("DejaVuMono", ""): "DejaVuSansMono.ttf",
+}
+_BLUE = (0, 114, 178)
+_GREY = (90, 90, 90)
+_LIGHT = (242, 242, 242)
+_MARGIN = 18.0
+_FIXED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _font_dir() -> Path:
+    """DejaVu from the system (Debian fonts-dejavu-core) or, failing that, matplotlib's copy."""
+    if (FONT_DIR / "DejaVuSans.ttf").exists() and (FONT_DIR / "DejaVuSansMono.ttf").exists():
+        return FONT_DIR
+    try:
+        import matplotlib
+
+        d = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+        if (d / "DejaVuSans.ttf").exists():
+            return d
+    except ImportError:  # pragma: no cover
+        pass
+    raise ReportError(
+        f"The PDF report needs the DejaVu fonts, not found in '{FONT_DIR}'. Install them "
+        "(Debian: apt-get install fonts-dejavu-core) and render again."
+    )
+
+
+def _run_date(result: AuditResult) -> datetime:
+    raw = (result.run or {}).get("started_at")
+    if raw:
+        try:
+            d = datetime.fromisoformat(str(raw))
+            return d if d.tzinfo else d.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return _FIXED_DATE
+
+
+def _make_pdf_class():
+    from fpdf import FPDF
+
+    class _PDF(FPDF):
+        footer_text = ""
+
+        def footer(self) -> None:  # noqa: D401 - fpdf2 hook
+            self.set_y(-12)
+            self.set_font("DejaVu", "", 7)
+            self.set_text_color(*_GREY)
+            self.set_draw_color(200, 200, 200)
+            self.line(_MARGIN, self.h - 14, self.w - _MARGIN, self.h - 14)
+            self.cell(0, 5, self.footer_text, align="L")
+            self.set_x(_MARGIN)
+            self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align="R")
+            self.set_text_color(0, 0, 0)
+
+    return _PDF
+
+
+def pdf_bytes(
+    result: AuditResult, *, auditor: str | None = None, audit_json: bytes | None = None
+) -> bytes:
+    """The PDF report as bytes (for a download button); see :func:`render_pdf`."""
+    if audit_json is None:
+        from cohortaudit.render.json import result_to_json
+
+        audit_json = result_to_json(result).encode("utf-8")
+    report = build_report(result, auditor=auditor, audit_json=audit_json)
+    return bytes(_Writer(result, report, audit_json).build())
+
+
+def render_pdf(
+    result: AuditResult,
+    path: str | Path,
+    *,
+    auditor: str | None = None,
+    audit_json: bytes | None = None,
+) -> Path:
+    """Write the PDF report to ``path`` and return it.
+
+    ``audit_json`` is the exported ``audit.json`` (bytes); it is embedded unchanged so that the
+    reader can check it against the file they were sent. Without it the JSON is rendered here.
+    """
+    data = pdf_bytes(result, auditor=auditor, audit_json=audit_json)
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise ReportError(
+            f"Could not write the PDF report to '{path}': {exc.strerror}. Choose a writable "
+            "output folder."
+        ) from None
+    return path
+
+
+class _Writer:
+    def __init__(self, result: AuditResult, report: Report, audit_json: bytes) -> None:
+        self.result = result
+        self.report = report
+        self.audit_json = audit_json
+        pdf = _make_pdf_class()(orientation="P", unit="mm", format="A4")
+        pdf.footer_text = report.footer
+        fonts = _font_dir()
+        for (family, style), fname in _FONTS.items():
+            pdf.add_font(family, style, str(fonts / fname))
+        pdf.set_margins(_MARGIN, 16, _MARGIN)
+        pdf.set_auto_page_break(True, margin=18)
+        date = _run_date(result)
+        pdf.set_creation_date(date)
+        pdf.set_title(f"Audit report: {report.model_line}")
+        pdf.set_author(report.auditor)
+        pdf.set_subject("Bias and safety audit of a medical AI model (cohortaudit)")
+        pdf.set_creator(f"cohortaudit {result.tool.get('version', '')}")
+        pdf.set_producer(f"cohortaudit {result.tool.get('version', '')} with fpdf2")
+        pdf.set_lang("en")
+        self.pdf = pdf
+        self.date = date
+        self.ew = pdf.w - 2 * _MARGIN
+
+    # ------------------------------------------------------------------ document
+
+    def build(self) -> bytearray:
+        pdf = self.pdf
+        self._cover()
+        pdf.add_page()
+        pdf.insert_toc_placeholder(self._toc, pages=1)
+        # the placeholder has already broken to a fresh page: the first section starts there
+        first = True
+        for s in self.report.sections:
+            self._section(s, first=first)
+            first = False
+        pdf.embed_file(
+            bytes=self.audit_json,
+            basename="audit.json",
+            desc="The complete audit result (cohortaudit JSON), byte for byte as exported",
+            mime_type="application/json",
+            creation_date=self.date,
+            modification_date=self.date,
+            compress=True,
+        )
+        return pdf.output()
+
+    # ------------------------------------------------------------------ cover
+
+    def _cover(self) -> None:
+        pdf, r = self.pdf, self.report
+        pdf.add_page()
+        pdf.set_fill_color(*_BLUE)
+        pdf.rect(0, 0, pdf.w, 6, style="F")
+        pdf.set_y(16)
+        pdf.set_font("DejaVu", "", 9)
+        pdf.set_text_color(*_GREY)
+        pdf.cell(0, 5, "cohortaudit · bias and safety audit of a shared medical AI model",
+                 new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+        pdf.ln(4)
+        pdf.set_font("DejaVu", "B", 26)
+        pdf.cell(0, 12, r.title, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("DejaVu", "", 15)
+        pdf.multi_cell(0, 7.5, r.model_line, new_x="LMARGIN", new_y="NEXT")
+        dev = (self.result.model.card or {}).get("developer")
+        if dev:
+            pdf.set_font("DejaVu", "", 9.5)
+            pdf.set_text_color(*_GREY)
+            pdf.multi_cell(0, 5, f"Model developer: {dev}", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_text_color(0, 0, 0)
+        pdf.ln(5)
+        self._h("What was audited", size=11)
+        label_w = 34
+        for label, value, mono in r.cover_rows:
+            y0 = pdf.get_y()
+            pdf.set_font("DejaVu", "B", 8.5)
+            pdf.multi_cell(label_w, 4.6, label, new_x="RIGHT", new_y="TOP")
+            if mono:
+                pdf.set_font("DejaVuMono", "", 8)
+            else:
+                pdf.set_font("DejaVu", "", 8.5)
+            pdf.multi_cell(self.ew - label_w, 4.6, value, new_x="LMARGIN", new_y="NEXT")
+            pdf.set_y(max(pdf.get_y(), y0 + 4.6) + 0.8)
+        pdf.ln(3)
+        self._h("Sign-off", size=11)
+        pdf.set_font("DejaVu", "", 8)
+        pdf.set_text_color(*_GREY)
+        pdf.multi_cell(0, 4, "The responsible person signs and dates this report to confirm "
+                       "that it is the report of the audit identified in the run record below.",
+                       new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+        pdf.ln(2)
+        name = r.auditor if r.auditor != "not stated" else ""
+        col = (self.ew - 8) / 2
+        for (l1, v1), (l2, v2) in (((" Name", name), (" Role", "")),
+                                   ((" Date", ""), (" Signature", ""))):
+            y = pdf.get_y() + 8
+            for i, (lab, val) in enumerate(((l1, v1), (l2, v2))):
+                x = _MARGIN + i * (col + 8)
+                pdf.set_font("DejaVu", "", 9)
+                pdf.set_xy(x, y - 5)
+                pdf.cell(col, 5, val)
+                pdf.set_draw_color(120, 120, 120)
+                pdf.line(x, y, x + col, y)
+                pdf.set_font("DejaVu", "", 7)
+                pdf.set_text_color(*_GREY)
+                pdf.set_xy(x, y + 0.5)
+                pdf.cell(col, 3.5, lab.strip())
+                pdf.set_text_color(0, 0, 0)
+            pdf.set_y(y + 5)
+        pdf.ln(4)
+        # the run record: the one place with facts that change between reruns
+        y0 = pdf.get_y()
+        pdf.set_fill_color(*_LIGHT)
+        pdf.set_draw_color(*_GREY)
+        rows = r.run_record
+        h = 9 + 4.4 * len(rows) + 9
+        pdf.rect(_MARGIN, y0, self.ew, h, style="DF")
+        pdf.set_xy(_MARGIN + 3, y0 + 2)
+        pdf.set_font("DejaVu", "B", 8.5)
+        pdf.cell(self.ew - 6, 5, RUN_RECORD_START, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+        for label, value in rows:
+            pdf.set_x(_MARGIN + 3)
+            pdf.set_font("DejaVu", "B", 7.5)
+            pdf.cell(34, 4.4, label)
+            mono = label in ("Audit id", "audit.json SHA-256")
+            pdf.set_font("DejaVuMono" if mono else "DejaVu", "", 7.5)
+            pdf.cell(self.ew - 40, 4.4, value, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_x(_MARGIN + 3)
+        pdf.set_font("DejaVu", "I", 7)
+        pdf.set_text_color(*_GREY)
+        pdf.cell(self.ew - 6, 5, RUN_RECORD_END + ": everything else in this report is "
+                 "identical for the same inputs, settings and seed.")
+        pdf.set_text_color(0, 0, 0)
+
+    # ------------------------------------------------------------------ contents
+
+    def _toc(self, pdf, outline) -> None:
+        pdf.set_y(20)
+        pdf.set_font("DejaVu", "B", 16)
+        pdf.cell(0, 10, "Contents", new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+        for sec in outline:
+            if sec.level > 1:
+                continue
+            top = sec.level == 0
+            pdf.set_font("DejaVu", "B" if top else "", 9.5 if top else 8.5)
+            if top:
+                pdf.ln(1.2)
+            indent = 0 if top else 8
+            link = pdf.add_link(page=sec.page_number)
+            num = str(sec.page_number)
+            name_w = pdf.get_string_width(sec.name)
+            avail = self.ew - indent - 12
+            dots_w = max(0.0, avail - name_w - 2)
+            dot = pdf.get_string_width(" .")
+            leader = " ." * int(dots_w / dot) if dot else ""
+            pdf.set_x(_MARGIN + indent)
+            pdf.cell(name_w + 1, 5.2, sec.name, link=link)
+            style = pdf.font_style
+            pdf.set_font("DejaVu", "", 8)
+            pdf.set_text_color(160, 160, 160)
+            pdf.cell(avail - name_w - 1, 5.2, leader, link=link)
+            pdf.set_text_color(0, 0, 0)
+            pdf.set_font("DejaVu", style, 9.5 if top else 8.5)
+            pdf.cell(12, 5.2, num, align="R", link=link, new_x="LMARGIN", new_y="NEXT")
+
+    # ------------------------------------------------------------------ blocks
+
+    def _h(self, text: str, *, size: float) -> None:
+        pdf = self.pdf
+        pdf.set_font("DejaVu", "B", size)
+        pdf.set_text_color(*_BLUE)
+        pdf.multi_cell(0, size * 0.5, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+        pdf.ln(1.5)
+
+    def _room(self, mm: float) -> None:
+        pdf = self.pdf
+        if pdf.get_y() + mm > pdf.page_break_trigger:
+            pdf.add_page()
+
+    def _section(self, s: Section, *, first: bool = False) -> None:
+        pdf = self.pdf
+        if s.level == 0:
+            if first:
+                pass
+            elif s.new_page:
+                pdf.add_page()
+            else:
+                pdf.ln(4)
+                self._room(45)
+            pdf.start_section(s.heading, level=0)
+            self._h(s.heading, size=15)
+        else:
+            pdf.ln(2)
+            self._room(40)
+            pdf.start_section(s.heading, level=1)
+            self._h(s.heading, size=11)
+        for b in s.blocks:
+            self._block(b)
+
+    def _block(self, b: Any) -> None:
+        if isinstance(b, Section):
+            self._section(b)
+        elif isinstance(b, Para):
+            self._para(b)
+        elif isinstance(b, Bullets):
+            self._bullets(b)
+        elif isinstance(b, Table):
+            self._table(b)
+        elif isinstance(b, Chart):
+            self._chart(b)
+        else:  # pragma: no cover
+            raise ReportError(f"Unknown report block {type(b).__name__}.")
+
+    def _para(self, p: Para) -> None:
+        pdf = self.pdf
+        size = {"small": 8.0, "note": 8.5, "limitation": 9.0}.get(p.style, 9.5)
+        lh = size * 0.5
+        if p.style in ("note", "limitation"):
+            fill = (253, 235, 208) if p.style == "limitation" else (234, 243, 250)
+            bar = (213, 94, 0) if p.style == "limitation" else _BLUE
+            pdf.set_font("DejaVu", "B" if p.style == "limitation" else "", size)
+            lines = pdf.multi_cell(self.ew - 6, lh, p.text, dry_run=True, output="LINES")
+            h = len(lines) * lh + 4
+            self._room(h + 2)
+            y0 = pdf.get_y()
+            pdf.set_fill_color(*fill)
+            pdf.rect(_MARGIN, y0, self.ew, h, style="F")
+            pdf.set_fill_color(*bar)
+            pdf.rect(_MARGIN, y0, 1.2, h, style="F")
+            pdf.set_xy(_MARGIN + 4, y0 + 2)
+            pdf.multi_cell(self.ew - 6, lh, p.text, new_x="LMARGIN", new_y="NEXT", align="L")
+            pdf.set_fill_color(255, 255, 255)
+            pdf.set_y(y0 + h + 2.5)
+            return
+        pdf.set_font("DejaVu", "B" if p.style == "finding" else "", size)
+        pdf.multi_cell(0, lh, p.text, new_x="LMARGIN", new_y="NEXT", align="L")
+        pdf.ln(2)
+
+    def _bullets(self, b: Bullets) -> None:
+        pdf = self.pdf
+        size = 8.0 if b.style == "small" else 9.0
+        lh = size * 0.5
+        for item in b.items:
+            pdf.set_font("DejaVu", "", size)
+            lines = pdf.multi_cell(self.ew - 6, lh, item, dry_run=True, output="LINES")
+            self._room(len(lines) * lh + 1)
+            pdf.set_x(_MARGIN + 1.5)
+            if b.style == "limitation":
+                pdf.set_text_color(213, 94, 0)
+            pdf.cell(4.5, lh, "•")
+            pdf.set_text_color(0, 0, 0)
+            pdf.multi_cell(self.ew - 6, lh, item, new_x="LMARGIN", new_y="NEXT", align="L")
+            pdf.ln(0.8)
+        pdf.ln(1.5)
+
+    def _table(self, t: Table) -> None:
+        from fpdf.fonts import FontFace
+
+        pdf = self.pdf
+        size = t.font_size
+        self._room(8 + 2 * size * 0.5 * 2)
+        if t.caption:
+            pdf.set_font("DejaVu", "B", 8)
+            pdf.multi_cell(0, 4.2, t.caption, new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(0.8)
+        pdf.set_font("DejaVu", "", size)
+        align = tuple(t.align or ["L"] * len(t.header))
+        total = sum(t.widths)
+        widths = tuple(w / total for w in t.widths)
+        heading = FontFace(emphasis="BOLD", fill_color=(230, 236, 242), color=(0, 0, 0))
+        pdf.set_draw_color(190, 190, 190)
+        pdf.set_fill_color(255, 255, 255)
+        pdf.set_line_width(0.15)
+        with pdf.table(
+            cell_fill_color=(247, 247, 247),
+            cell_fill_mode="ROWS",
+            col_widths=widths,
+            text_align=align,
+            headings_style=heading,
+            line_height=size * 0.46,
+            padding=(0.9, 1.2),
+            borders_layout="HORIZONTAL_LINES",
+            width=self.ew,
+            repeat_headings=1,
+            v_align="TOP",
+        ) as table:
+            row = table.row()
+            for h in t.header:
+                row.cell(h)
+            for cells in t.rows:
+                row = table.row()
+                for i, c in enumerate(cells):
+                    if isinstance(c, Span):
+                        row.cell(c.text, colspan=c.cols, align="L",
+                                 style=FontFace(emphasis="ITALICS", color=_GREY))
+                    elif i in t.mono:
+                        row.cell(str(c), style=FontFace(family="DejaVuMono"))
+                    else:
+                        row.cell(str(c))
+        pdf.set_line_width(0.2)
+        pdf.ln(3)
+
+    def _chart(self, c: Chart) -> None:
+        from cohortaudit.render.charts import chart_svg
+
+        pdf = self.pdf
+        # the charts' text is DejaVu Sans: point it at the family already embedded
+        svg = chart_svg(self.result, c.kind, **c.params).replace(b"'DejaVu Sans'", b"DejaVu")
+        w_pt, h_pt = _svg_size(svg)
+        w = self.ew
+        h = w * h_pt / w_pt if w_pt else c.height_mm
+        max_h = pdf.page_break_trigger - pdf.t_margin - 14
+        if h > max_h:
+            w, h = w * max_h / h, max_h
+        pdf.set_font("DejaVu", "I", 7.5)
+        cap_lines = pdf.multi_cell(self.ew, 3.8, c.caption, dry_run=True, output="LINES")
+        self._room(h + len(cap_lines) * 3.8 + 3)
+        y = pdf.get_y()
+        # SVG text without an explicit fill takes the current fill colour: make it black
+        pdf.set_fill_color(0, 0, 0)
+        pdf.set_text_color(0, 0, 0)
+        pdf.image(io.BytesIO(svg), x=_MARGIN + (self.ew - w) / 2, y=y, w=w, h=h)
+        pdf.set_fill_color(255, 255, 255)
+        pdf.set_y(y + h + 1.5)
+        pdf.set_font("DejaVu", "I", 7.5)
+        pdf.set_text_color(*_GREY)
+        pdf.multi_cell(self.ew, 3.8, c.caption, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+        pdf.ln(3)
+
+
+def _svg_size(svg: bytes) -> tuple[float, float]:
+    head = svg[:600].decode("utf-8", "replace")
+    w = re.search(r'width="([0-9.]+)pt"', head)
+    h = re.search(r'height="([0-9.]+)pt"', head)
+    return (float(w.group(1)) if w else 0.0, float(h.group(1)) if h else 0.0)
