@@ -145,7 +145,7 @@ def sidebar() -> None:
                 f"{info.description}. Opened with {n_boot} bootstrap replicates"
                 + (" (the library default is 1000)" if n_boot < 1000 else "")
                 + f" and intersections of up to {order} attributes (the CLI default is 3) "
-                "so that it loads in about 20 s; change both on *Start a new audit*."
+                "so that it loads within 20 s; change both on *Start a new audit*."
             )
         elif info is not None:
             st.caption(info.description)
