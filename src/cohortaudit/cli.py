@@ -89,6 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="trust this type in a skops file (only if you trust the sender)",
     )
     audit.add_argument("--out", type=Path, required=True, help="output folder")
+    audit.add_argument(
+        "--format",
+        default="json",
+        metavar="FORMATS",
+        help="comma-separated outputs: json, pdf, html, csv (default json); writes "
+        "OUT/audit.json, OUT/audit.pdf, OUT/audit.html, OUT/tables/*.csv",
+    )
+    audit.add_argument(
+        "--auditor", help="name of the auditor, for the report cover (default: not stated)"
+    )
     audit.add_argument("--quiet", action="store_true", help="print only the output path")
     audit.add_argument(
         "--policy",
@@ -238,9 +248,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from cohortaudit.config import AuditConfig, parse_bins, parse_reference
     from cohortaudit.integrity import load_private_key, write_manifest
     from cohortaudit.pipeline import audit_files
-    from cohortaudit.render.json import write_json
     from cohortaudit.render.text import summary_text
 
+    formats = _parse_formats(args.format)
     config = AuditConfig(
         label=args.label,
         sensitive_features=tuple(args.sensitive),
@@ -267,17 +277,65 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         )
     finally:
         close()
-    out = write_json(result, args.out / "audit.json")
+    written = _write_outputs(result, args.out, formats, auditor=args.auditor)
     if args.quiet:
-        print(out)
+        print(written[0])
     else:
         print(summary_text(result))
-        print(f"\nWrote {out}")
+        print("")
+        for path in written:
+            print(f"Wrote {path}")
     # Keep this last: the manifest hashes every file in --out, so all outputs come before it.
     manifest = write_manifest(args.out, result, private_key=signing_key)
     if not args.quiet:
         print(f"Wrote {manifest}" + (" and manifest.sig (signed)" if signing_key else ""))
     return _report_policy(result, quiet=args.quiet)
+
+
+_FORMATS = ("json", "pdf", "html", "csv")
+
+
+def _parse_formats(value: str) -> tuple[str, ...]:
+    from cohortaudit.errors import ConfigError
+
+    wanted = tuple(dict.fromkeys(x.strip().lower() for x in value.split(",") if x.strip()))
+    bad = [x for x in wanted if x not in _FORMATS]
+    if not wanted or bad:
+        raise ConfigError(
+            f"--format must be a comma-separated list of {', '.join(_FORMATS)}. Got "
+            f"{value!r} instead."
+        )
+    return wanted
+
+
+def _write_outputs(result, out: Path, formats: tuple[str, ...], *, auditor: str | None):
+    """Write the requested formats; the PDF embeds the exported JSON byte for byte."""
+    from cohortaudit.render.json import result_to_json, write_json
+
+    written: list[Path] = []
+    if "json" in formats:
+        path = write_json(result, out / "audit.json")
+        audit_json = path.read_bytes()  # exactly the bytes on disk, for the PDF's attachment
+        written.append(path)
+    else:
+        audit_json = result_to_json(result).encode("utf-8")
+    if "pdf" in formats:
+        from cohortaudit.render.pdf import render_pdf
+
+        written.append(
+            render_pdf(result, out / "audit.pdf", auditor=auditor, audit_json=audit_json)
+        )
+    if "html" in formats:
+        from cohortaudit.render.html import render_html
+
+        written.append(
+            render_html(result, out / "audit.html", auditor=auditor, audit_json=audit_json)
+        )
+    if "csv" in formats:
+        from cohortaudit.render.csv import write_csv_tables
+
+        written.extend(write_csv_tables(result, out / "tables"))
+    return written
 
 
 def _report_policy(result, *, quiet: bool) -> int:

@@ -23,8 +23,7 @@ from cohortaudit.results import AuditResult, GroupResult
 
 __all__ = ["OKABE_ITO", "chart_svg", "CHART_KINDS"]
 
-OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
-             "#000000"]
+OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
 #: Line colours in an order that keeps the most distinct first (yellow, faint on white, last).
 _LINES = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"]
 _GREY = "#6b6b6b"
@@ -107,8 +106,14 @@ def _panels(n: int, plt, *, width: float = 7.2, row_h: float = 2.3):
     rows = math.ceil(n / cols)
     h = row_h * rows + 0.55
     fig, axes = plt.subplots(rows, cols, figsize=(width, h), squeeze=False)
-    fig.subplots_adjust(left=0.075, right=0.99, top=1 - 0.22 / h, bottom=0.5 / h,
-                        wspace=0.22, hspace=0.32 * 2.3 / row_h)
+    fig.subplots_adjust(
+        left=0.075,
+        right=0.99,
+        top=1 - 0.22 / h,
+        bottom=0.5 / h,
+        wspace=0.22,
+        hspace=0.32 * 2.3 / row_h,
+    )
     flat = [a for row in axes for a in row]
     for a in flat[n:]:
         a.set_visible(False)
@@ -180,10 +185,21 @@ def _roc(result: AuditResult):
         ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
         ax.legend(loc="lower right", frameon=False, title="group (AUROC)", title_fontsize=6)
         if hidden:
-            ax.text(0.02, 0.97, "not drawn (not evaluable): " + ", ".join(hidden),
-                    transform=ax.transAxes, va="top", fontsize=5.5, color=_GREY)
-    _outer_labels(axes, cols, "False positive rate (1 − specificity), 0–1",
-                  "True positive rate (sensitivity), 0–1")
+            ax.text(
+                0.02,
+                0.97,
+                "not drawn (not evaluable): " + ", ".join(hidden),
+                transform=ax.transAxes,
+                va="top",
+                fontsize=5.5,
+                color=_GREY,
+            )
+    _outer_labels(
+        axes,
+        cols,
+        "False positive rate (1 − specificity), 0–1",
+        "True positive rate (sensitivity), 0–1",
+    )
     return fig
 
 
@@ -200,18 +216,27 @@ def _curve_xmax(groups: Sequence[GroupResult]) -> float:
 def _calibration(result: AuditResult):
     plt = _plt()
     o = result.overall
-    fig, (ax, hx) = plt.subplots(2, 1, figsize=(6.4, 4.9), sharex=True,
-                                 gridspec_kw={"height_ratios": [3, 1.1]})
+    fig, (ax, hx) = plt.subplots(
+        2, 1, figsize=(6.4, 4.9), sharex=True, gridspec_kw={"height_ratios": [3, 1.1]}
+    )
     xmax = _curve_xmax([o])
     cc = o.calibration_curve or {}
     pred = cc.get("predicted", [])
-    band = [(p, lo, hi) for p, lo, hi in zip(pred, cc.get("ci_low", []), cc.get("ci_high", []),
-                                             strict=False)
-            if p is not None and lo is not None and hi is not None]
+    band = [
+        (p, lo, hi)
+        for p, lo, hi in zip(pred, cc.get("ci_low", []), cc.get("ci_high", []), strict=False)
+        if p is not None and lo is not None and hi is not None
+    ]
     if band:
-        ax.fill_between([b[0] * 100 for b in band], [b[1] * 100 for b in band],
-                        [b[2] * 100 for b in band], color="#0072B2", alpha=0.18, lw=0,
-                        label="95% band")
+        ax.fill_between(
+            [b[0] * 100 for b in band],
+            [b[1] * 100 for b in band],
+            [b[2] * 100 for b in band],
+            color="#0072B2",
+            alpha=0.18,
+            lw=0,
+            label="95% band",
+        )
     x, y = _clean(pred, cc.get("observed", []))
     ax.plot([0, xmax * 100], [0, xmax * 100], color=_GREY, ls=":", lw=0.8, label="perfect")
     ax.plot([v * 100 for v in x], [v * 100 for v in y], color="#0072B2", label="smoothed")
@@ -241,13 +266,34 @@ def _calibration(result: AuditResult):
         width = [100 * (b - a) for a, b in zip(edges[:-1], edges[1:], strict=False)]
         ne = [v if v is not None else 0 for v in rh.get("non_events", [])]
         ev = [v if v is not None else 0 for v in rh.get("events", [])]
-        hx.bar(lefts, ne, width=width, align="edge", color="#56B4E9", label="without outcome",
-               edgecolor="white", lw=0.3)
-        hx.bar(lefts, ev, width=width, align="edge", bottom=ne, color="#E69F00",
-               label="with outcome", edgecolor="white", lw=0.3)
-        withheld = [100 * (a + b) / 2 for a, b, e1, e2 in zip(
-            edges[:-1], edges[1:], rh.get("events", []), rh.get("non_events", []), strict=False)
-            if e1 is None or e2 is None]
+        hx.bar(
+            lefts,
+            ne,
+            width=width,
+            align="edge",
+            color="#56B4E9",
+            label="without outcome",
+            edgecolor="white",
+            lw=0.3,
+        )
+        hx.bar(
+            lefts,
+            ev,
+            width=width,
+            align="edge",
+            bottom=ne,
+            color="#E69F00",
+            label="with outcome",
+            edgecolor="white",
+            lw=0.3,
+        )
+        withheld = [
+            100 * (a + b) / 2
+            for a, b, e1, e2 in zip(
+                edges[:-1], edges[1:], rh.get("events", []), rh.get("non_events", []), strict=False
+            )
+            if e1 is None or e2 is None
+        ]
         for w in withheld:
             if w <= xmax * 100:
                 hx.text(w, 0, "*", ha="center", va="bottom", fontsize=6, color=_GREY)
@@ -264,12 +310,19 @@ def _calibration_groups(result: AuditResult):
     fig, axes, cols = _panels(max(1, len(attrs)), plt)
     o = result.overall
     xmax = _curve_xmax([o, *[g for a in attrs for g in _single(result, a)]])
-    ox, oy = _clean((o.calibration_curve or {}).get("predicted", []),
-                    (o.calibration_curve or {}).get("observed", []))
+    ox, oy = _clean(
+        (o.calibration_curve or {}).get("predicted", []),
+        (o.calibration_curve or {}).get("observed", []),
+    )
     for ax, a in zip(axes, attrs, strict=False):
         ax.plot([0, xmax * 100], [0, xmax * 100], color=_GREY, ls=":", lw=0.7)
-        ax.plot([v * 100 for v in ox], [v * 100 for v in oy], color="#bbbbbb", lw=2.2,
-                label="all patients")
+        ax.plot(
+            [v * 100 for v in ox],
+            [v * 100 for v in oy],
+            color="#bbbbbb",
+            lw=2.2,
+            label="all patients",
+        )
         hidden = []
         i = 0
         for g in _single(result, a):
@@ -279,8 +332,13 @@ def _calibration_groups(result: AuditResult):
             if g.suppressed or not x:
                 hidden.append(name)
                 continue
-            ax.plot([v * 100 for v in x], [v * 100 for v in y], color=_LINES[i % 8],
-                    ls=["-", "--", "-.", ":"][(i // 8) % 4], label=name)
+            ax.plot(
+                [v * 100 for v in x],
+                [v * 100 for v in y],
+                color=_LINES[i % 8],
+                ls=["-", "--", "-.", ":"][(i // 8) % 4],
+                label=name,
+            )
             i += 1
         ax.set_xlim(0, xmax * 100)
         ax.set_ylim(0, xmax * 100)
@@ -288,8 +346,16 @@ def _calibration_groups(result: AuditResult):
         ax.set_title(f"by {a}", loc="left")
         ax.legend(loc="upper left", frameon=False)
         if hidden:
-            ax.text(0.98, 0.02, "not drawn (not evaluable):\n" + ", ".join(hidden),
-                    transform=ax.transAxes, ha="right", va="bottom", fontsize=5.5, color=_GREY)
+            ax.text(
+                0.98,
+                0.02,
+                "not drawn (not evaluable):\n" + ", ".join(hidden),
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=5.5,
+                color=_GREY,
+            )
     _outer_labels(axes, cols, "Predicted risk (%)", "Observed risk (%)")
     return fig
 
@@ -309,18 +375,26 @@ def _decision_curve(result: AuditResult):
     nb = [r.get("net_benefit") for r in rows]
     ta = [r.get("net_benefit_treat_all") for r in rows]
     if rng:
-        ax.axvspan(rng[0] * 100, rng[1] * 100, color="#F0E442", alpha=0.25, lw=0,
-                   label="clinically relevant range (card)")
+        ax.axvspan(
+            rng[0] * 100,
+            rng[1] * 100,
+            color="#F0E442",
+            alpha=0.25,
+            lw=0,
+            label="clinically relevant range (card)",
+        )
     ax.axhline(0, color="#000000", lw=0.9, label="treat none")
     xa, ya = _clean(x, ta)
     ax.plot(xa, ya, color=_GREY, ls=":", lw=1.2, label="treat all")
     xm, ym = _clean(x, nb)
     ax.plot(xm, ym, color="#0072B2", lw=1.6, label="model")
     if t is not None:
-        ax.axvline(t * 100, color="#D55E00", ls="--", lw=0.9,
-                   label=f"operating threshold {t * 100:g}%")
+        ax.axvline(
+            t * 100, color="#D55E00", ls="--", lw=0.9, label=f"operating threshold {t * 100:g}%"
+        )
     prev = (o.metrics.get("prevalence").value if o.metrics.get("prevalence") else None) or (
-        max(ym) if ym else 0.1)
+        max(ym) if ym else 0.1
+    )
     ax.set_ylim(-0.02 if prev < 0.2 else -0.05, prev * 1.1)
     ax.set_xlim(0, hi * 100)
     ax.set_xlabel("Threshold probability (%)")
@@ -340,23 +414,29 @@ def _forest(result: AuditResult, metrics: Sequence[str] = ("auroc", "sensitivity
         for d in result.disparities
         if d.reference_kind == "group" and len(d.group) == 1
     }
-    refs = {tuple(e["attributes"]): e.get("reference") or {} for e in
-            result.settings.get("references", [])}
+    refs = {
+        tuple(e["attributes"]): e.get("reference") or {}
+        for e in result.settings.get("references", [])
+    }
     rows: list[tuple[str, GroupResult | None, str]] = []  # label, group, kind
     for a in attrs:
         rows.append((a, None, "header"))
         for g in _single(result, a):
-            kind = "suppressed" if g.suppressed else (
-                "reference" if refs.get((a,)) == g.attributes else "group")
+            kind = (
+                "suppressed"
+                if g.suppressed
+                else ("reference" if refs.get((a,)) == g.attributes else "group")
+            )
             rows.append((next(iter(g.attributes.values())), g, kind))
     n = len(rows)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(7.2, 0.17 * n + 0.9), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(7.2, 0.17 * n + 0.9), sharey=True, squeeze=False
+    )
     axes = axes[0]
     ys = list(range(n))[::-1]
     for j, (ax, m) in enumerate(zip(axes, metrics, strict=False)):
         ax.axvline(0, color=_GREY, lw=0.7)
-        for y, (label, g, kind) in zip(ys, rows, strict=False):
+        for y, (_, g, kind) in zip(ys, rows, strict=False):
             if kind == "header":
                 continue
             if kind == "reference":
@@ -377,11 +457,13 @@ def _forest(result: AuditResult, metrics: Sequence[str] = ("auroc", "sensitivity
             ax.plot([v], [y], "o", color=col, ms=3)
         ax.set_title(metric_name(m), loc="center")
         ax.grid(axis="y", visible=False)
-        for y, (label, g, kind) in zip(ys, rows, strict=False):
+        for y, (_, _, kind) in zip(ys, rows, strict=False):
             if kind == "header":
                 ax.axhspan(y - 0.5, y + 0.5, color="#f2f2f2", lw=0, zorder=0)
-    labels = [f"{lab}" if kind == "header" else f"  {lab}" + (" (ref.)" if kind == "reference"
-              else "") for lab, _, kind in rows]
+    labels = [
+        f"{lab}" if kind == "header" else f"  {lab}" + (" (ref.)" if kind == "reference" else "")
+        for lab, _, kind in rows
+    ]
     axes[0].set_yticks(ys)
     axes[0].set_yticklabels(labels, fontsize=6.5)
     for tick, (_, _, kind) in zip(axes[0].get_yticklabels(), rows, strict=False):
@@ -389,7 +471,11 @@ def _forest(result: AuditResult, metrics: Sequence[str] = ("auroc", "sensitivity
             tick.set_fontweight("bold")
     axes[0].set_ylim(-0.7, n - 0.3)
     h = 0.17 * n + 0.9
-    fig.supxlabel("Difference from the reference group (group − reference), same unit as "
-                  "the metric (0–1)", y=0.04 / h, va="bottom", fontsize=8)
+    fig.supxlabel(
+        "Difference from the reference group (group − reference), same unit as the metric (0–1)",
+        y=0.04 / h,
+        va="bottom",
+        fontsize=8,
+    )
     fig.subplots_adjust(left=0.19, right=0.99, top=1 - 0.25 / h, bottom=0.55 / h, wspace=0.08)
     return fig

@@ -49,6 +49,8 @@ _GREY = (90, 90, 90)
 _LIGHT = (242, 242, 242)
 _MARGIN = 18.0
 _FIXED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+#: A cell that must not wrap: a number, an estimate with its CI, a count, "n/a" or "—".
+_NUMERIC = re.compile(r"^(?:[\u2212\-]?[0-9][0-9,.]*(?:%| \(.*\))?|n/a|—)$")
 
 
 def _font_dir() -> Path:
@@ -159,7 +161,7 @@ class _Writer:
         pdf.set_lang("en")
         self.pdf = pdf
         self.date = date
-        self.ew = pdf.w - 2 * _MARGIN
+        self.ew = pdf.w - 2 * _MARGIN - 0.01
 
     # ------------------------------------------------------------------ document
 
@@ -194,8 +196,13 @@ class _Writer:
         pdf.set_y(16)
         pdf.set_font("DejaVu", "", 9)
         pdf.set_text_color(*_GREY)
-        pdf.cell(0, 5, "cohortaudit · bias and safety audit of a shared medical AI model",
-                 new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(
+            0,
+            5,
+            "cohortaudit · bias and safety audit of a shared medical AI model",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
         pdf.set_text_color(0, 0, 0)
         pdf.ln(4)
         pdf.set_font("DejaVu", "B", 26)
@@ -225,15 +232,22 @@ class _Writer:
         self._h("Sign-off", size=11)
         pdf.set_font("DejaVu", "", 8)
         pdf.set_text_color(*_GREY)
-        pdf.multi_cell(0, 4, "The responsible person signs and dates this report to confirm "
-                       "that it is the report of the audit identified in the run record below.",
-                       new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(
+            0,
+            4,
+            "The responsible person signs and dates this report to confirm "
+            "that it is the report of the audit identified in the run record below.",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
         pdf.set_text_color(0, 0, 0)
         pdf.ln(2)
         name = r.auditor if r.auditor != "not stated" else ""
         col = (self.ew - 8) / 2
-        for (l1, v1), (l2, v2) in (((" Name", name), (" Role", "")),
-                                   ((" Date", ""), (" Signature", ""))):
+        for (l1, v1), (l2, v2) in (
+            ((" Name", name), (" Role", "")),
+            ((" Date", ""), (" Signature", "")),
+        ):
             y = pdf.get_y() + 8
             for i, (lab, val) in enumerate(((l1, v1), (l2, v2))):
                 x = _MARGIN + i * (col + 8)
@@ -270,8 +284,12 @@ class _Writer:
         pdf.set_x(_MARGIN + 3)
         pdf.set_font("DejaVu", "I", 7)
         pdf.set_text_color(*_GREY)
-        pdf.cell(self.ew - 6, 5, RUN_RECORD_END + ": everything else in this report is "
-                 "identical for the same inputs, settings and seed.")
+        pdf.cell(
+            self.ew - 6,
+            5,
+            RUN_RECORD_END + ": everything else in this report is "
+            "identical for the same inputs, settings and seed.",
+        )
         pdf.set_text_color(0, 0, 0)
 
     # ------------------------------------------------------------------ contents
@@ -321,7 +339,8 @@ class _Writer:
         if pdf.get_y() + mm > pdf.page_break_trigger:
             pdf.add_page()
 
-    def _section(self, s: Section, *, first: bool = False) -> None:
+    def _section(self, s: Section, *, first: bool = False, follow: Any = None) -> None:
+        """A numbered section; ``follow`` is the block after a sub-heading without blocks."""
         pdf = self.pdf
         if s.level == 0:
             if first:
@@ -335,11 +354,22 @@ class _Writer:
             self._h(s.heading, size=15)
         else:
             pdf.ln(2)
-            self._room(40)
+            self._room(12 + self._min_height(s.blocks[0] if s.blocks else follow))
             pdf.start_section(s.heading, level=1)
             self._h(s.heading, size=11)
-        for b in s.blocks:
-            self._block(b)
+        for i, b in enumerate(s.blocks):
+            if isinstance(b, Section):
+                self._section(b, follow=s.blocks[i + 1] if i + 1 < len(s.blocks) else None)
+            else:
+                self._block(b)
+
+    def _min_height(self, b: Any) -> float:
+        """Room the start of a block needs, so that a heading is never left alone."""
+        if isinstance(b, Chart):
+            return min(b.height_mm, 150.0)
+        if isinstance(b, Table):
+            return 30.0
+        return 20.0
 
     def _block(self, b: Any) -> None:
         if isinstance(b, Section):
@@ -397,20 +427,91 @@ class _Writer:
             pdf.ln(0.8)
         pdf.ln(1.5)
 
+    def _fit(self, t: Table) -> tuple[float, tuple[float, ...]]:
+        """Font size and column widths (mm) so that numbers never wrap and the table fits.
+
+        A column whose cells are mostly numbers ("0.733 (0.723–0.742)", "12,924") gets the
+        width of its longest cell; the text columns share the rest in the given proportions
+        and wrap. If that leaves a text column narrower than its longest word, the font
+        shrinks by half a point (down to 5.5 pt) and the fit is tried again.
+        """
+        pdf = self.pdf
+        n = len(t.header)
+        pad = 2 * 1.2 + 0.6
+        cols = [
+            [
+                c
+                for c in (row[i] if i < len(row) else "" for row in t.rows)
+                if not isinstance(c, Span)
+            ]
+            for i in range(n)
+        ]
+        numeric = []
+        for cells in cols:
+            filled = [str(c) for c in cells if str(c).strip()]
+            nums = [c for c in filled if _NUMERIC.match(c)]
+            numeric.append(bool(filled) and len(nums) >= 0.8 * len(filled))
+        size = t.font_size
+        while True:
+            pdf.set_font("DejaVu", "", size)
+            need = [0.0] * n
+            minw = [0.0] * n
+            for i in range(n):
+                words = [w for c in cols[i] for w in str(c).split()] + t.header[i].split()
+                pdf.set_font("DejaVu", "B", size)
+                head_word = max((pdf.get_string_width(w) for w in t.header[i].split()), default=0)
+                pdf.set_font("DejaVuMono" if i in t.mono else "DejaVu", "", size)
+                minw[i] = max([head_word] + [pdf.get_string_width(w) for w in words]) + pad
+                if numeric[i]:
+                    need[i] = max([minw[i]] + [pdf.get_string_width(str(c)) + pad for c in cols[i]])
+            nat = []
+            nat_head = []
+            for i in range(n):
+                pdf.set_font("DejaVu", "B", size)
+                hw = pdf.get_string_width(t.header[i]) + pad
+                nat_head.append(hw)
+                pdf.set_font("DejaVuMono" if i in t.mono else "DejaVu", "", size)
+                cw = max([pdf.get_string_width(str(c)) + pad for c in cols[i]] or [0.0])
+                nat.append(max(hw, cw, minw[i]))
+            if sum(nat) <= self.ew:  # everything fits on one line: share out the slack
+                total = sum(nat)
+                return size, tuple(w * self.ew / total for w in nat)
+            # numeric columns as wide as their heading when the text columns can spare it
+            text_min = sum(minw[i] for i in range(n) if not numeric[i])
+            wide = [max(need[i], nat_head[i]) if numeric[i] else 0.0 for i in range(n)]
+            if self.ew - sum(wide) >= 1.5 * text_min:
+                need = [wide[i] if numeric[i] else need[i] for i in range(n)]
+            fixed = sum(need[i] for i in range(n) if numeric[i])
+            text_cols = [i for i in range(n) if not numeric[i]]
+            rest = self.ew - fixed
+            share = sum(t.widths[i] for i in text_cols) or 1.0
+            widths = list(need)
+            ok = rest > 0
+            for i in text_cols:
+                widths[i] = rest * t.widths[i] / share
+                ok = ok and widths[i] >= minw[i]
+            if not text_cols and rest > 0:  # all numeric: spread the slack
+                total = sum(widths)
+                widths = [w * self.ew / total for w in widths]
+            if ok or size <= 5.5:
+                if not ok:  # last resort: the given proportions
+                    total = sum(t.widths)
+                    widths = [self.ew * w / total for w in t.widths]
+                return size, tuple(widths)
+            size -= 0.5
+
     def _table(self, t: Table) -> None:
         from fpdf.fonts import FontFace
 
         pdf = self.pdf
-        size = t.font_size
-        self._room(8 + 2 * size * 0.5 * 2)
+        size, widths = self._fit(t)
+        self._room(6 + 4 * (2 * size * 0.46 + 1.8))  # caption, header and the first rows
         if t.caption:
             pdf.set_font("DejaVu", "B", 8)
-            pdf.multi_cell(0, 4.2, t.caption, new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 4.2, t.caption, new_x="LMARGIN", new_y="NEXT", align="L")
             pdf.ln(0.8)
         pdf.set_font("DejaVu", "", size)
         align = tuple(t.align or ["L"] * len(t.header))
-        total = sum(t.widths)
-        widths = tuple(w / total for w in t.widths)
         heading = FontFace(emphasis="BOLD", fill_color=(230, 236, 242), color=(0, 0, 0))
         pdf.set_draw_color(190, 190, 190)
         pdf.set_fill_color(255, 255, 255)
@@ -424,7 +525,8 @@ class _Writer:
             line_height=size * 0.46,
             padding=(0.9, 1.2),
             borders_layout="HORIZONTAL_LINES",
-            width=self.ew,
+            width=min(sum(widths), pdf.epw - 1e-6),
+            align="LEFT",
             repeat_headings=1,
             v_align="TOP",
         ) as table:
@@ -435,8 +537,12 @@ class _Writer:
                 row = table.row()
                 for i, c in enumerate(cells):
                     if isinstance(c, Span):
-                        row.cell(c.text, colspan=c.cols, align="L",
-                                 style=FontFace(emphasis="ITALICS", color=_GREY))
+                        row.cell(
+                            c.text,
+                            colspan=c.cols,
+                            align="L",
+                            style=FontFace(emphasis="ITALICS", color=_GREY),
+                        )
                     elif i in t.mono:
                         row.cell(str(c), style=FontFace(family="DejaVuMono"))
                     else:

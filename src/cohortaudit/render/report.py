@@ -42,6 +42,7 @@ __all__ = [
     "RUN_RECORD_START",
     "RUN_RECORD_END",
     "NOT_ASSESSED",
+    "vector_status_sentence",
 ]
 
 #: Markers around the only text that may differ between reruns (tests strip what lies between).
@@ -212,9 +213,7 @@ def _groups(result: AuditResult, order: int) -> list[GroupResult]:
     feats = {a: i for i, a in enumerate(result.cohort.sensitive_features)}
     gs = [g for g in result.subgroups if len(g.attributes) == order]
     # stable: partition in config order, then the result's own order within a partition
-    return sorted(
-        gs, key=lambda g: tuple(feats.get(a, 99) for a in g.attributes)
-    )
+    return sorted(gs, key=lambda g: tuple(feats.get(a, 99) for a in g.attributes))
 
 
 def _reference(result: AuditResult, attributes: Sequence[str]) -> dict[str, str]:
@@ -262,7 +261,7 @@ def _plain(v: Any) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def test_vector_sentence(result: AuditResult) -> str:
+def vector_status_sentence(result: AuditResult) -> str:
     tv = result.model.test_vectors
     if result.model.kind == "scores":
         return (
@@ -314,9 +313,13 @@ def build_report(
         ("Card SHA-256", m.card_sha256 or "—", True),
         ("Cohort", f"{c.file or '—'}: {_int(c.n)} patients, {_int(c.events)} events", False),
         ("Cohort SHA-256", c.sha256 or "—", True),
-        ("Test vectors", test_vector_sentence(result), False),
-        ("Tool", f"{result.tool.get('name', 'cohortaudit')} {result.tool.get('version', '?')}, "
-         f"result schema {result.schema_version}", False),
+        ("Test vectors", vector_status_sentence(result), False),
+        (
+            "Tool",
+            f"{result.tool.get('name', 'cohortaudit')} {result.tool.get('version', '?')}, "
+            f"result schema {result.schema_version}",
+            False,
+        ),
         ("Auditor", auditor, False),
     ]
     run = result.run or {}
@@ -358,7 +361,7 @@ def build_report(
         title="Audit report",
         model_line=name,
         cover_rows=cover_rows,
-        test_vectors=test_vector_sentence(result),
+        test_vectors=vector_status_sentence(result),
         auditor=auditor,
         run_record=run_record,
         sections=flat,
@@ -384,6 +387,26 @@ def _summary(result: AuditResult) -> list[Section]:
             "Plain-language findings come first; the numbers behind them are in sections 5 to 8."
         )
     )
+    policy = getattr(result, "policy", None)
+    if policy:
+        fails = [p for p in policy if _as_dict(p).get("status") == "fail"]
+        s.blocks.append(
+            Para(
+                f"Audit policy: {len(fails)} of {len(policy)} rule-and-group verdicts fail"
+                + (
+                    " — the model FAILS the audit policy (section 12)."
+                    if fails
+                    else "; no rule fails (section 12)."
+                ),
+                "limitation" if fails else "finding",
+            )
+        )
+    else:
+        s.blocks.append(
+            Para(
+                "No audit policy was given, so no pass/fail verdict is stated (section 12).", "note"
+            )
+        )
     v = verdict_summary(result, per_attribute=3)
     s.blocks.append(Para(v.headline, "finding"))
     if v.findings:
@@ -401,15 +424,24 @@ def _summary(result: AuditResult) -> list[Section]:
     n_warn = sum(cv.severity == "warning" for cv in result.caveats)
     s.blocks.append(
         Para(
-            f"Model identity: {test_vector_sentence(result)} Caveats: {len(serious)} serious, "
+            f"Model identity: {vector_status_sentence(result)} Caveats: {len(serious)} serious, "
             f"{n_warn} warnings, {len(result.caveats) - len(serious) - n_warn} for information "
             f"(section 13). Explanations and safety checks were not assessed in this audit "
             "version (sections 9 and 10)."
         )
     )
     keys = [
-        "auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "brier",
-        "oe_ratio", "citl", "calibration_slope", "ici",
+        "auroc",
+        "auprc",
+        "sensitivity",
+        "specificity",
+        "ppv",
+        "npv",
+        "brier",
+        "oe_ratio",
+        "citl",
+        "calibration_slope",
+        "ici",
     ]
     rows = [[metric_name(k), group_cell(result, o, k)] for k in keys if k in o.metrics]
     nb = _operating_row(result, o)
@@ -417,8 +449,7 @@ def _summary(result: AuditResult) -> list[Section]:
         rows.append(
             [
                 f"Net benefit at the operating threshold {result.settings.get('threshold'):g}",
-                f"{nb['net_benefit']:.3f} (treat all: {nb['net_benefit_treat_all']:.3f}; "
-                "no CI)",
+                f"{nb['net_benefit']:.3f} (treat all: {nb['net_benefit_treat_all']:.3f}; no CI)",
             ]
         )
     s.blocks.append(
@@ -487,8 +518,7 @@ def _scope(result: AuditResult) -> Section:
         add("Clinically relevant threshold range", f"{rng[0]:g} to {rng[1]:g}")
     add(
         "Threshold used in this audit",
-        f"{st.get('threshold'):g} ({st.get('threshold_source')}); "
-        f"{st.get('threshold_rule')}",
+        f"{st.get('threshold'):g} ({st.get('threshold_source')}); {st.get('threshold_rule')}",
     )
     add("Outcome column in the cohort", result.cohort.label)
     add("Model inputs", ", ".join(m.inputs))
@@ -498,8 +528,13 @@ def _scope(result: AuditResult) -> Section:
     if md.get("opsets"):
         add("Opsets", ", ".join(f"{k} {v}" for k, v in sorted(md["opsets"].items())))
     s.blocks.append(
-        Table(["Item", "As stated"], rows, [0.28, 0.72], ["L", "L"],
-              caption="Table 2.1 Scope, from the model card and the audit configuration.")
+        Table(
+            ["Item", "As stated"],
+            rows,
+            [0.28, 0.72],
+            ["L", "L"],
+            caption="Table 2.1 Scope, from the model card and the audit configuration.",
+        )
     )
     return s
 
@@ -539,8 +574,14 @@ def _data(result: AuditResult) -> Section:
         if dev.get("description"):
             rows.append(["Development data (card)", str(dev["description"])])
     s.blocks.append(
-        Table(["Item", "Value"], rows, [0.32, 0.68], ["L", "L"], mono=(),
-              caption="Table 3.1 The evaluation cohort (aggregate counts only).")
+        Table(
+            ["Item", "Value"],
+            rows,
+            [0.32, 0.68],
+            ["L", "L"],
+            mono=(),
+            caption="Table 3.1 The evaluation cohort (aggregate counts only).",
+        )
     )
     s.blocks.append(
         Para(
@@ -555,7 +596,9 @@ def _data(result: AuditResult) -> Section:
     rows2: list[list[Any]] = []
     for g in _groups(result, 1):
         if g.suppressed:
-            rows2.append([_group_name(result, g, mark_reference=False), Span(_not_evaluable(result), 4)])
+            rows2.append(
+                [_group_name(result, g, mark_reference=False), Span(_not_evaluable(result), 4)]
+            )
             continue
         share = g.n / c.n if (g.n is not None and c.n) else None
         rows2.append(
@@ -617,14 +660,27 @@ def _methods(result: AuditResult) -> Section:
             ]
         )
     cfg = result.config
-    for key in ("n_boot", "seed", "min_cell", "confidence", "boot_score_bins",
-                "max_intersection_order", "score_column"):
+    for key in (
+        "n_boot",
+        "seed",
+        "min_cell",
+        "confidence",
+        "boot_score_bins",
+        "max_intersection_order",
+        "score_column",
+    ):
         if key in cfg:
             rows.append([f"config.{key}", _plain(cfg[key])])
     s.blocks.append(Section("4.1", "Settings", 1))
     s.blocks.append(
-        Table(["Setting", "Value"], rows, [0.3, 0.7], ["L", "L"], font_size=7.5,
-              caption="Table 4.1 Audit settings (from the result's settings block).")
+        Table(
+            ["Setting", "Value"],
+            rows,
+            [0.3, 0.7],
+            ["L", "L"],
+            font_size=7.5,
+            caption="Table 4.1 Audit settings (from the result's settings block).",
+        )
     )
     s.blocks.append(Section("4.2", "Confidence intervals per metric", 1))
     s.blocks.append(
@@ -641,8 +697,10 @@ def _methods(result: AuditResult) -> Section:
     s.blocks.append(
         Table(
             ["Attributes", "Reference group (differences are group − reference)"],
-            [[" × ".join(e.get("attributes", [])), group_label(e.get("reference") or {})]
-             for e in refs],
+            [
+                [" × ".join(e.get("attributes", [])), group_label(e.get("reference") or {})]
+                for e in refs
+            ],
             [0.35, 0.65],
             ["L", "L"],
             font_size=7.5,
@@ -685,8 +743,13 @@ def _discrimination(result: AuditResult) -> Section:
         if k in o.metrics
     ]
     s.blocks.append(
-        Table(["Metric", "All patients (95% CI)", "Interval method"], rows, [0.25, 0.3, 0.45],
-              ["L", "L", "L"], caption="Table 5.1 Overall discrimination.")
+        Table(
+            ["Metric", "All patients (95% CI)", "Interval method"],
+            rows,
+            [0.25, 0.3, 0.45],
+            ["L", "L", "L"],
+            caption="Table 5.1 Overall discrimination.",
+        )
     )
     s.blocks.append(
         Chart(
@@ -699,15 +762,22 @@ def _discrimination(result: AuditResult) -> Section:
     )
     rows2 = _group_rows(result, _groups(result, 1), ("auroc", "auprc"))
     s.blocks.append(
-        Table(["Group", "Patients", "Events", "AUROC (95% CI)", "AUPRC (95% CI)"], rows2,
-              [0.32, 0.11, 0.09, 0.24, 0.24], ["L", "R", "R", "L", "L"],
-              caption="Table 5.2 Discrimination by group († imprecise).")
+        Table(
+            ["Group", "Patients", "Events", "AUROC (95% CI)", "AUPRC (95% CI)"],
+            rows2,
+            [0.32, 0.11, 0.09, 0.24, 0.24],
+            ["L", "R", "R", "L", "L"],
+            caption="Table 5.2 Discrimination by group († imprecise).",
+        )
     )
     return s
 
 
 def _group_rows(
-    result: AuditResult, groups: Sequence[GroupResult], keys: Sequence[str], *,
+    result: AuditResult,
+    groups: Sequence[GroupResult],
+    keys: Sequence[str],
+    *,
     counts: bool = True,
 ):
     rows: list[list[Any]] = []
@@ -716,8 +786,11 @@ def _group_rows(
         if g.suppressed:
             rows.append([_group_name(result, g), Span(_not_evaluable(result), extra + len(keys))])
             continue
-        rows.append([_group_name(result, g)] + ([_int(g.n), _int(g.events)] if counts else [])
-                    + [group_cell(result, g, k) for k in keys])
+        rows.append(
+            [_group_name(result, g)]
+            + ([_int(g.n), _int(g.events)] if counts else [])
+            + [group_cell(result, g, k) for k in keys]
+        )
     return rows
 
 
@@ -733,18 +806,19 @@ def _calibration(result: AuditResult) -> Section:
             "Calibration is whether predicted risks match observed outcome rates: on average "
             "(O/E ratio, calibration-in-the-large), in their spread (calibration slope), and "
             "across the range of risk (smoothed calibration curve; ICI, E50, E90, Emax are "
-            "distances between the curve and the diagonal). "
-            + str(cal.get("hierarchy", ""))
+            "distances between the curve and the diagonal). " + str(cal.get("hierarchy", ""))
         )
     )
     found = calibration_findings(result)
     if found:
-        s.blocks.append(Para("Calibration findings (interval excludes perfect calibration):",
-                             "finding"))
+        s.blocks.append(
+            Para("Calibration findings (interval excludes perfect calibration):", "finding")
+        )
         s.blocks.append(Bullets([f.sentence for f in found]))
     else:
-        s.blocks.append(Para("No group's calibration interval excludes perfect calibration.",
-                             "finding"))
+        s.blocks.append(
+            Para("No group's calibration interval excludes perfect calibration.", "finding")
+        )
     ci = result.settings.get("ci_methods", {})
     rows = []
     for k, (label, meaning) in CAL_LABELS.items():
@@ -752,32 +826,54 @@ def _calibration(result: AuditResult) -> Section:
             rows.append([label, group_cell(result, o, k), meaning, str(ci.get(k, "—"))])
     c2 = o.calibration or {}
     if c2.get("hosmer_lemeshow_chi2") is not None:
-        rows.append(["Hosmer–Lemeshow χ²", f"{float(c2['hosmer_lemeshow_chi2']):.1f}",
-                     f"{c2.get('hosmer_lemeshow_groups', '?')} groups", "none"])
+        rows.append(
+            [
+                "Hosmer–Lemeshow χ²",
+                f"{float(c2['hosmer_lemeshow_chi2']):.1f}",
+                f"{c2.get('hosmer_lemeshow_groups', '?')} groups",
+                "none",
+            ]
+        )
     s.blocks.append(
-        Table(["Metric", "All patients (95% CI)", "Meaning", "Interval method"], rows,
-              [0.22, 0.24, 0.28, 0.26], ["L", "L", "L", "L"], font_size=7.5,
-              caption="Table 6.1 Calibration of all patients.")
+        Table(
+            ["Metric", "All patients (95% CI)", "Meaning", "Interval method"],
+            rows,
+            [0.22, 0.24, 0.28, 0.26],
+            ["L", "L", "L", "L"],
+            font_size=7.5,
+            caption="Table 6.1 Calibration of all patients.",
+        )
     )
     s.blocks.append(
-        Chart("calibration", "Figure 6.1 Smoothed calibration curve of all patients with its "
-              "pointwise 95% band (drawn only where enough patients lie on each side), "
-              "observed rates in 10 equal-width bins (dots), and the distribution of predicted "
-              "risk by outcome (below; bins with fewer than k patients withheld).",
-              height_mm=125)
+        Chart(
+            "calibration",
+            "Figure 6.1 Smoothed calibration curve of all patients with its "
+            "pointwise 95% band (drawn only where enough patients lie on each side), "
+            "observed rates in 10 equal-width bins (dots), and the distribution of predicted "
+            "risk by outcome (below; bins with fewer than k patients withheld).",
+            height_mm=125,
+        )
     )
     keys = ("oe_ratio", "citl", "calibration_slope", "ici")
     rows2 = _group_rows(result, _groups(result, 1), keys, counts=False)
     s.blocks.append(
-        Table(["Group", "O/E (95% CI)", "CITL (95% CI)", "Slope (95% CI)", "ICI (95% CI)"],
-              rows2, [0.25, 0.18, 0.22, 0.18, 0.17], ["L", "L", "L", "L", "L"],
-              font_size=7.5,
-              caption="Table 6.2 Calibration by group († imprecise; patients and events per "
-              "group in Table 3.2).")
+        Table(
+            ["Group", "O/E (95% CI)", "CITL (95% CI)", "Slope (95% CI)", "ICI (95% CI)"],
+            rows2,
+            [0.25, 0.18, 0.22, 0.18, 0.17],
+            ["L", "L", "L", "L", "L"],
+            font_size=7.5,
+            caption="Table 6.2 Calibration by group († imprecise; patients and events per "
+            "group in Table 3.2).",
+        )
     )
     s.blocks.append(
-        Chart("calibration_groups", "Figure 6.2 Smoothed calibration curves by group (each "
-              "panel one attribute; all patients in grey).", height_mm=130)
+        Chart(
+            "calibration_groups",
+            "Figure 6.2 Smoothed calibration curves by group (each "
+            "panel one attribute; all patients in grey).",
+            height_mm=130,
+        )
     )
     return s
 
@@ -809,9 +905,13 @@ def _utility(result: AuditResult) -> Section:
         )
     )
     s.blocks.append(
-        Chart("decision_curve", "Figure 7.1 Decision curve of all patients: net benefit of the "
-              "model, of treating all and of treating none; shaded: the card's clinically "
-              "relevant range; dashed line: the operating threshold.", height_mm=95)
+        Chart(
+            "decision_curve",
+            "Figure 7.1 Decision curve of all patients: net benefit of the "
+            "model, of treating all and of treating none; shaded: the card's clinically "
+            "relevant range; dashed line: the operating threshold.",
+            height_mm=95,
+        )
     )
     rows = []
     for r in o.decision_curve:
@@ -830,12 +930,25 @@ def _utility(result: AuditResult) -> Section:
                 ]
             )
     cap = "Table 7.1 Net benefit at the operating threshold"
-    cap += (f" and across the card's clinically relevant range {rng[0]:g}–{rng[1]:g}."
-            if rng else " (the card states no clinically relevant range).")
+    cap += (
+        f" and across the card's clinically relevant range {rng[0]:g}–{rng[1]:g}."
+        if rng
+        else " (the card states no clinically relevant range)."
+    )
     s.blocks.append(
-        Table(["Threshold", "Net benefit (model)", "Net benefit (treat all)",
-               "Interventions avoided per 100", "Standardised net benefit"], rows,
-              [0.18, 0.2, 0.2, 0.22, 0.2], ["L", "R", "R", "R", "R"], caption=cap)
+        Table(
+            [
+                "Threshold",
+                "Net benefit (model)",
+                "Net benefit (treat all)",
+                "Interventions avoided per 100",
+                "Standardised net benefit",
+            ],
+            rows,
+            [0.18, 0.2, 0.2, 0.22, 0.2],
+            ["L", "R", "R", "R", "R"],
+            caption=cap,
+        )
     )
     rows2: list[list[Any]] = []
     for g in [o, *_groups(result, 1)]:
@@ -846,15 +959,29 @@ def _utility(result: AuditResult) -> Section:
         if r is None:
             rows2.append([_group_name(result, g), Span("not available", 3)])
             continue
-        rows2.append([_group_name(result, g), _num(r.get("net_benefit"), 4),
-                      _num(r.get("net_benefit_treat_all"), 4),
-                      _num(r.get("interventions_avoided_per_100"), 1)])
+        rows2.append(
+            [
+                _group_name(result, g),
+                _num(r.get("net_benefit"), 4),
+                _num(r.get("net_benefit_treat_all"), 4),
+                _num(r.get("interventions_avoided_per_100"), 1),
+            ]
+        )
     s.blocks.append(
-        Table(["Group", "Net benefit (model)", "Net benefit (treat all)",
-               "Interventions avoided per 100"], rows2, [0.37, 0.21, 0.21, 0.21],
-              ["L", "R", "R", "R"],
-              caption=f"Table 7.2 Net benefit by group at the operating threshold "
-              f"{t:g}." if t is not None else "Table 7.2 Net benefit by group.")
+        Table(
+            [
+                "Group",
+                "Net benefit (model)",
+                "Net benefit (treat all)",
+                "Interventions avoided per 100",
+            ],
+            rows2,
+            [0.37, 0.21, 0.21, 0.21],
+            ["L", "R", "R", "R"],
+            caption=f"Table 7.2 Net benefit by group at the operating threshold {t:g}."
+            if t is not None
+            else "Table 7.2 Net benefit by group.",
+        )
     )
     return s
 
@@ -885,39 +1012,62 @@ def _fairness(result: AuditResult) -> Section:
     s.blocks.append(Section("8.1", "Threshold metrics by group", 1))
     rows = _group_rows(result, [result.overall, *_groups(result, 1)], _THRESHOLD_METRICS)
     s.blocks.append(
-        Table(["Group", "n", "Events", "Sensitivity", "Specificity", "PPV", "NPV"],
-              rows, [0.22, 0.08, 0.07, 0.16, 0.16, 0.155, 0.155],
-              ["L", "R", "R", "L", "L", "L", "L"], font_size=7,
-              caption="Table 8.1 Threshold metrics by group (95% CI; † imprecise).")
+        Table(
+            ["Group", "n", "Events", "Sensitivity", "Specificity", "PPV", "NPV"],
+            rows,
+            [0.22, 0.08, 0.07, 0.16, 0.16, 0.155, 0.155],
+            ["L", "R", "R", "L", "L", "L", "L"],
+            font_size=7,
+            caption="Table 8.1 Threshold metrics by group (95% CI; † imprecise).",
+        )
     )
     s.blocks.append(Section("8.2", "Disparities", 1))
     s.blocks.append(
-        Chart("forest", "Figure 8.1 Difference from the reference group (group − reference, "
-              "95% CI) for each group of one attribute. A line that does not cross zero is a "
-              "finding; ◆ marks the reference group.",
-              params={"metrics": ["auroc", "sensitivity", "specificity", "ppv"]},
-              height_mm=150)
+        Chart(
+            "forest",
+            "Figure 8.1 Difference from the reference group (group − reference, "
+            "95% CI) for each group of one attribute. A line that does not cross zero is a "
+            "finding; ◆ marks the reference group.",
+            params={"metrics": ["auroc", "sensitivity", "specificity", "ppv"]},
+            height_mm=150,
+        )
     )
-    findings = disparity_findings(result, metrics=(
-        "auroc", "sensitivity", "specificity", "ppv", "npv", "brier", "selection_rate"))
+    findings = disparity_findings(
+        result,
+        metrics=("auroc", "sensitivity", "specificity", "ppv", "npv", "brier", "selection_rate"),
+    )
     if findings:
-        s.blocks.append(Para(f"All {len(findings)} single-attribute findings, largest first:",
-                             "finding"))
+        s.blocks.append(
+            Para(f"All {len(findings)} single-attribute findings, largest first:", "finding")
+        )
         s.blocks.append(Bullets([f.sentence for f in findings], "small"))
     else:
-        s.blocks.append(Para("No single-attribute difference has an interval that excludes "
-                             "zero.", "finding"))
+        s.blocks.append(
+            Para("No single-attribute difference has an interval that excludes zero.", "finding")
+        )
     s.blocks.append(Section("8.3", "Fairness summaries (fairlearn definitions)", 1))
     rows3 = []
     for f in result.fairness:
-        rows3.append([" × ".join(f.attributes), _FAIRNESS_LABELS.get(f.metric, f.metric),
-                      fmt_value(f.value), str(f.groups_compared)])
+        rows3.append(
+            [
+                " × ".join(f.attributes),
+                _FAIRNESS_LABELS.get(f.metric, f.metric),
+                fmt_value(f.value),
+                str(f.groups_compared),
+            ]
+        )
     s.blocks.append(
-        Table(["Attributes", "Summary", "Value (95% CI)", "Groups compared"], rows3,
-              [0.27, 0.33, 0.26, 0.14], ["L", "L", "L", "R"], font_size=7,
-              caption="Table 8.2 Fairness summaries over released groups (difference: largest "
-              "− smallest; ratio: smallest / largest).")
-        if rows3 else Para("No fairness summary was computed.", "note")
+        Table(
+            ["Attributes", "Summary", "Value (95% CI)", "Groups compared"],
+            rows3,
+            [0.27, 0.33, 0.26, 0.14],
+            ["L", "L", "L", "R"],
+            font_size=7,
+            caption="Table 8.2 Fairness summaries over released groups (difference: largest "
+            "− smallest; ratio: smallest / largest).",
+        )
+        if rows3
+        else Para("No fairness summary was computed.", "note")
     )
     note = (result.settings.get("calibration", {}) or {}).get("impossibility") or (
         "When base rates differ between groups, calibration within groups and equalized odds "
@@ -938,11 +1088,14 @@ def _fairness(result: AuditResult) -> Section:
         keys = ("auroc", "sensitivity", "specificity", "oe_ratio")
         rows4 = _group_rows(result, inter, keys)
         s.blocks.append(
-            Table(["Group", "n", "Events", "AUROC", "Sensitivity", "Specificity", "O/E"],
-                  rows4, [0.25, 0.075, 0.065, 0.155, 0.155, 0.155, 0.145],
-                  ["L", "R", "R", "L", "L", "L", "L"], font_size=6.5,
-                  caption=f"Table 8.3 {len(inter)} intersectional groups (95% CI; † imprecise)."
-                  )
+            Table(
+                ["Group", "n", "Events", "AUROC", "Sensitivity", "Specificity", "O/E"],
+                rows4,
+                [0.25, 0.075, 0.065, 0.155, 0.155, 0.155, 0.145],
+                ["L", "R", "R", "L", "L", "L", "L"],
+                font_size=6.5,
+                caption=f"Table 8.3 {len(inter)} intersectional groups (95% CI; † imprecise).",
+            )
         )
     return s
 
@@ -970,33 +1123,56 @@ def _claims(result: AuditResult) -> Section:
     s = Section("11", "Claimed vs measured", 0, new_page=True)
     claims = getattr(result, "claims", None)
     o = result.overall
-    if claims:
-        rows = []
-        keys: list[str] = []
-        for c in claims:
-            for k in _as_dict(c):
-                if k not in keys:
-                    keys.append(k)
-        rows = [[_plain(_as_dict(c).get(k)) for k in keys] for c in claims]
-        n = len(keys)
-        s.blocks.append(
-            Table([k.replace("_", " ").capitalize() for k in keys], rows, [1.0 / n] * n,
-                  ["L"] * n, font_size=7, caption="Table 11.1 Claims checked by the audit.")
-        )
-        return s
-    claimed = (result.model.card or {}).get("claimed_metrics") or {}
-    if not claimed:
-        s.blocks.append(Para("The model card states no claimed performance (or no card was "
-                             "given), so nothing could be compared.", "note"))
-        return s
     s.blocks.append(
         Para(
             "The model card's claimed metrics (from the developer's own validation) next to "
-            "what this audit measured on the evaluation cohort. 'Inside' means the claimed "
+            "what this audit measured on the evaluation cohort. 'Consistent' means the claimed "
             "value lies within the 95% interval measured here; a claim outside it may reflect "
             "a different population, not necessarily a wrong claim."
         )
     )
+    if claims:
+        rows = []
+        for c in claims:
+            d = _as_dict(c)
+            cl = d.get("claimed") or {}
+            cv = MetricValue(cl.get("value"), cl.get("ci_low"), cl.get("ci_high"))
+            mv = d.get("measured") or {}
+            mv = (
+                mv
+                if isinstance(mv, MetricValue)
+                else MetricValue(mv.get("value"), mv.get("ci_low"), mv.get("ci_high"))
+            )
+            rows.append(
+                [
+                    metric_name(str(d.get("metric"))),
+                    fmt_value(cv),
+                    fmt_value(mv),
+                    str(d.get("verdict", "—")),
+                    str(d.get("reason", "")),
+                ]
+            )
+        s.blocks.append(
+            Table(
+                ["Metric", "Claimed (card)", "Measured (95% CI)", "Verdict", "Reason"],
+                rows,
+                [0.16, 0.17, 0.19, 0.12, 0.36],
+                ["L", "L", "L", "L", "L"],
+                font_size=7.5,
+                caption="Table 11.1 Claimed vs measured performance.",
+            )
+        )
+        return s
+    claimed = (result.model.card or {}).get("claimed_metrics") or {}
+    if not claimed:
+        s.blocks.append(
+            Para(
+                "The model card states no claimed performance (or no card was "
+                "given), so nothing could be compared.",
+                "note",
+            )
+        )
+        return s
     rows = []
     for k, v in claimed.items():
         if isinstance(v, dict):
@@ -1009,14 +1185,18 @@ def _claims(result: AuditResult) -> Section:
         elif mv.ci_low is None or mv.ci_high is None:
             verdict = "no interval"
         elif mv.ci_low <= cv.value <= mv.ci_high:
-            verdict = "inside"
+            verdict = "consistent"
         else:
-            verdict = "below the claim" if mv.ci_high < cv.value else "above the claim"
+            verdict = "lower" if mv.ci_high < cv.value else "higher"
         rows.append([metric_name(k), fmt_value(cv), group_cell(result, o, k), verdict])
     s.blocks.append(
-        Table(["Metric", "Claimed (card)", "Measured (95% CI)", "Claim vs interval"], rows,
-              [0.3, 0.24, 0.26, 0.2], ["L", "L", "L", "L"],
-              caption="Table 11.1 Claimed vs measured performance (no audit claims[] given).")
+        Table(
+            ["Metric", "Claimed (card)", "Measured (95% CI)", "Verdict"],
+            rows,
+            [0.3, 0.24, 0.26, 0.2],
+            ["L", "L", "L", "L"],
+            caption="Table 11.1 Claimed (model card) vs measured performance.",
+        )
     )
     return s
 
@@ -1029,20 +1209,72 @@ def _policy(result: AuditResult) -> Section:
     policy = getattr(result, "policy", None)
     if not policy:
         s.blocks.append(
-            Para("No audit policy was given: the audit states findings but passes no "
-                 "pass/fail verdict.", "note")
+            Para(
+                "No audit policy was given: the audit states findings but passes no "
+                "pass/fail verdict.",
+                "note",
+            )
         )
         return s
-    keys: list[str] = []
-    for p in policy:
-        for k in _as_dict(p):
-            if k not in keys:
-                keys.append(k)
-    rows = [[_plain(_as_dict(p).get(k)) for k in keys] for p in policy]
-    n = len(keys)
+    items = [_as_dict(p) for p in policy]
+    counts: dict[str, int] = {}
+    for d in items:
+        counts[str(d.get("status"))] = counts.get(str(d.get("status")), 0) + 1
+    rules = {str(d.get("rule_id")) for d in items}
+    n_fail = counts.get("fail", 0)
     s.blocks.append(
-        Table([k.replace("_", " ").capitalize() for k in keys], rows, [1.0 / n] * n,
-              ["L"] * n, font_size=7, caption="Table 12.1 Audit policy rules and verdicts.")
+        Para(
+            f"The audit policy has {len(rules)} rule(s), applied to {len(items)} rule-and-group "
+            f"combinations: {counts.get('pass', 0)} pass, {n_fail} fail, "
+            f"{counts.get('insufficient data', 0)} insufficient data. "
+            + (
+                "VERDICT: the model FAILS the audit policy."
+                if n_fail
+                else "VERDICT: no rule of the audit policy fails."
+            ),
+            "limitation" if n_fail else "finding",
+        )
+    )
+    descs = {}
+    for d in items:
+        descs.setdefault(str(d.get("rule_id")), str(d.get("description") or ""))
+    s.blocks.append(
+        Table(
+            ["Rule", "Description"],
+            [[k, v] for k, v in descs.items()],
+            [0.25, 0.75],
+            ["L", "L"],
+            font_size=7.5,
+            caption="Table 12.1 Rules of the audit policy.",
+        )
+    )
+    order = {"fail": 0, "insufficient data": 1, "pass": 2}
+    rows = []
+    for d in sorted(items, key=lambda d: order.get(str(d.get("status")), 3)):
+        ob = d.get("observed") or {}
+        ob = (
+            ob
+            if isinstance(ob, MetricValue)
+            else MetricValue(ob.get("value"), ob.get("ci_low"), ob.get("ci_high"))
+        )
+        rows.append(
+            [
+                str(d.get("rule_id")),
+                group_label(d.get("group") or {}),
+                str(d.get("status")).upper(),
+                fmt_value(ob),
+                str(d.get("reason", "")),
+            ]
+        )
+    s.blocks.append(
+        Table(
+            ["Rule", "Group", "Verdict", "Observed (95% CI)", "Reason"],
+            rows,
+            [0.14, 0.2, 0.1, 0.18, 0.38],
+            ["L", "L", "L", "L", "L"],
+            font_size=7,
+            caption="Table 12.2 Verdicts by rule and group, failures first.",
+        )
     )
     return s
 
@@ -1056,9 +1288,14 @@ def _limitations(result: AuditResult) -> Section:
     cavs = sorted(result.caveats, key=lambda c: order.get(c.severity, 3))
     if cavs:
         s.blocks.append(
-            Table(["Severity", "Caveat"], [[c.severity, c.message] for c in cavs],
-                  [0.13, 0.87], ["L", "L"], font_size=7.5,
-                  caption="Table 13.1 Caveats recorded by the audit, most severe first.")
+            Table(
+                ["Severity", "Caveat"],
+                [[c.severity, c.message] for c in cavs],
+                [0.13, 0.87],
+                ["L", "L"],
+                font_size=7.5,
+                caption="Table 13.1 Caveats recorded by the audit, most severe first.",
+            )
         )
     else:
         s.blocks.append(Para("The audit recorded no caveats.", "note"))
@@ -1068,8 +1305,7 @@ def _limitations(result: AuditResult) -> Section:
             Para(
                 f"Imprecise groups ({len(imprecise)}; fewer than "
                 f"{result.settings.get('imprecise_below_events', 100)} events or non-events, "
-                "wide intervals): " + "; ".join(group_label(g.attributes) for g in imprecise)
-                + ".",
+                "wide intervals): " + "; ".join(group_label(g.attributes) for g in imprecise) + ".",
                 "small",
             )
         )
@@ -1102,7 +1338,8 @@ def _disclosure(result: AuditResult) -> Section:
     s.blocks.append(
         Para(
             f"Small-cell disclosure control with k = {d.get('min_cell')}. Rules: "
-            + "; ".join(d.get("rules", [])) + ". Every action taken is listed below; "
+            + "; ".join(d.get("rules", []))
+            + ". Every action taken is listed below; "
             "suppressed values appear in the report as 'not evaluable (fewer than k)'."
         )
     )
@@ -1114,19 +1351,32 @@ def _disclosure(result: AuditResult) -> Section:
     for e in log:
         counts[(e.rule, e.action)] = counts.get((e.rule, e.action), 0) + 1
     s.blocks.append(
-        Table(["Rule", "Action", "Entries"], [[r, a, str(n)] for (r, a), n in counts.items()],
-              [0.4, 0.45, 0.15], ["L", "L", "R"], caption="Table 14.1 Disclosure actions.")
+        Table(
+            ["Rule", "Action", "Entries"],
+            [[r, a, str(n)] for (r, a), n in counts.items()],
+            [0.4, 0.45, 0.15],
+            ["L", "L", "R"],
+            caption="Table 14.1 Disclosure actions.",
+        )
     )
     by_reason: dict[tuple[str, str, str], list[str]] = {}
     for e in log:
         by_reason.setdefault((e.rule, e.action, e.reason), []).append(group_label(e.where))
+    rows: list[list[Any]] = []
+    for (r, a, reason), where in by_reason.items():
+        for i in range(0, len(where), 24):  # rows of 24 groups, so that long lists paginate
+            head = f"{r}: {a} ({reason}); {len(where)} entries" if i == 0 else "(continued)"
+            rows.append([head, "; ".join(where[i : i + 24])])
     s.blocks.append(
-        Table(["Rule / action / reason", "Where (every entry)"],
-              [[f"{r}: {a} ({reason}); {len(w)} entries", "; ".join(w)]
-               for (r, a, reason), w in by_reason.items()],
-              [0.3, 0.7], ["L", "L"], font_size=6.5,
-              caption=f"Table 14.2 The full disclosure log ({len(log)} entries), grouped by "
-              "rule, action and reason; the CSV export lists one entry per row.")
+        Table(
+            ["Rule / action / reason", "Where (every entry)"],
+            rows,
+            [0.3, 0.7],
+            ["L", "L"],
+            font_size=6.5,
+            caption=f"Table 14.2 The full disclosure log ({len(log)} entries), grouped by "
+            "rule, action and reason; the CSV export lists one entry per row.",
+        )
     )
     return s
 
@@ -1153,43 +1403,67 @@ def _checklist(result: AuditResult) -> Section:
         ["8a", "Outcome definition and horizon", "2"],
         ["9a", "Predictors (model inputs)", "2"],
         ["11", "Missing data handling", "13 (caveats); 3 (exclusions)"],
-        ["12e", "Performance measures: discrimination, calibration, clinical utility, with "
-         "rationale", "4, 5, 6, 7"],
-        ["12g", "How predictions were calculated for evaluation", "2, 4 (threshold rule); cover "
-         "(model SHA-256, test vectors)"],
+        [
+            "12e",
+            "Performance measures: discrimination, calibration, clinical utility, with rationale",
+            "4, 5, 6, 7",
+        ],
+        [
+            "12g",
+            "How predictions were calculated for evaluation",
+            "2, 4 (threshold rule); cover (model SHA-256, test vectors)",
+        ],
         ["14", "Fairness: methods to assess it and its results", "4, 8"],
         ["15", "Model output and thresholds", "2, 4, 7"],
         ["16", "Differences between development and evaluation data", "3 (outcome rates), 11"],
-        ["20a–c", "Participants: flow, characteristics by group, comparison with development",
-         "3"],
+        ["20a–c", "Participants: flow, characteristics by group, comparison with development", "3"],
         ["23a", "Model performance with confidence intervals", "1, 5, 6, 7"],
         ["23b", "Performance across subgroups / heterogeneity", "5.2, 6.2, 8"],
         ["26", "Limitations", "9, 10, 13"],
         ["18e–f", "Data and code availability", "Annex A (embedded audit.json); 4.4 (software)"],
-        ["1–2, 4, 17–19, 21–22, 24–25, 27", "Title, abstract, objectives, ethics, funding, "
-         "development, interpretation, usability", "outside this audit"],
+        [
+            "1–2, 4, 17–19, 21–22, 24–25, 27",
+            "Title, abstract, objectives, ethics, funding, development, interpretation, usability",
+            "outside this audit",
+        ],
     ]
     s.blocks.append(
-        Table(["TRIPOD+AI item", "Topic", "Section(s) of this report"], tripod,
-              [0.2, 0.5, 0.3], ["L", "L", "L"], font_size=7.5,
-              caption="Table 15.1 TRIPOD+AI items and where this report addresses them.")
+        Table(
+            ["TRIPOD+AI item", "Topic", "Section(s) of this report"],
+            tripod,
+            [0.2, 0.5, 0.3],
+            ["L", "L", "L"],
+            font_size=7.5,
+            caption="Table 15.1 TRIPOD+AI items and where this report addresses them.",
+        )
     )
     annex = [
-        ["2(g)", "Validation and testing procedures used", "4 (methods, settings, CI methods), "
-         "cover (model identity, test vectors)"],
+        [
+            "2(g)",
+            "Validation and testing procedures used",
+            "4 (methods, settings, CI methods), cover (model identity, test vectors)",
+        ],
         ["2(g)", "Validation and testing data and their main characteristics", "3"],
         ["2(g)", "Metrics of accuracy", "5, 6, 7, 11"],
         ["2(g)", "Metrics of robustness", f"10 ({NOT_ASSESSED}); 13 (out-of-range caveats)"],
         ["2(g)", "Potentially discriminatory impacts", "8, 1"],
         ["2(g)", "Test logs", "14 (disclosure log), Annex A (full result), cover run record"],
-        ["2(g)", "Test reports dated and signed by the responsible persons",
-         "cover (date in the run record; signature block)"],
+        [
+            "2(g)",
+            "Test reports dated and signed by the responsible persons",
+            "cover (date in the run record; signature block)",
+        ],
         ["2(g)", "Pre-determined changes (point 2(f))", "outside this audit"],
     ]
     s.blocks.append(
-        Table(["Annex IV", "Requirement", "Section(s) of this report"], annex,
-              [0.12, 0.45, 0.43], ["L", "L", "L"], font_size=7.5,
-              caption="Table 15.2 EU AI Act Annex IV 2(g) and where this report addresses it.")
+        Table(
+            ["Annex IV", "Requirement", "Section(s) of this report"],
+            annex,
+            [0.12, 0.45, 0.43],
+            ["L", "L", "L"],
+            font_size=7.5,
+            caption="Table 15.2 EU AI Act Annex IV 2(g) and where this report addresses it.",
+        )
     )
     return s
 
