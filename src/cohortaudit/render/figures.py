@@ -72,9 +72,20 @@ _DASHES = ["solid", "dash", "dot", "dashdot"]
 CALIBRATION_LABELS = {
     k: METRIC_LABELS[k]
     for k in (
-        "oe_ratio", "citl", "calibration_slope", "recalibration_intercept", "ici", "e50", "e90",
-        "emax", "ece", "spiegelhalter_z", "spiegelhalter_p", "hosmer_lemeshow_p",
-        "scaled_brier", "discrimination_slope",
+        "oe_ratio",
+        "citl",
+        "calibration_slope",
+        "recalibration_intercept",
+        "ici",
+        "e50",
+        "e90",
+        "emax",
+        "ece",
+        "spiegelhalter_z",
+        "spiegelhalter_p",
+        "hosmer_lemeshow_p",
+        "scaled_brier",
+        "discrimination_slope",
     )
 }
 _UNITS = {
@@ -895,6 +906,62 @@ def _operating_index(g: GroupResult, curve: dict, threshold: float | None) -> in
     return best if best is not None and abs(ts[best] - threshold) < 1e-9 else None
 
 
+def _grid_curve_traces(
+    fig: go.Figure,
+    groups: Sequence[tuple[str, GroupResult]],
+    *,
+    curve: str,
+    x: str,
+    y: str,
+    metric: str,
+    operating_threshold: float | None,
+    hover: str,
+    extra=None,
+) -> list[tuple[str, GroupResult]]:
+    """One line per group from a fixed-grid curve (ROC or PR), a dot at the operating
+    threshold, and ``extra(fig, label, g, color)`` for per-group additions; returns the groups
+    without a curve (suppressed or withheld)."""
+    missing = []
+    for i, (label, g) in enumerate(groups):
+        c = getattr(g, curve)
+        if g.suppressed or not c or not any(v is not None for v in c.get(y, [])):
+            missing.append((label, g))
+            continue
+        color, dash = group_color(i)
+        m = g.metrics.get(metric)
+        name = f"{label} ({metric.upper()} {m.value:.2f})" if m and m.value is not None else label
+        fig.add_trace(
+            go.Scatter(
+                x=[_pct(v) for v in c[x]],
+                y=[_pct(v) for v in c[y]],
+                mode="lines",
+                name=name,
+                legendgroup=label,
+                line=dict(color=color, width=2.5, dash=dash),
+                customdata=[[_pct(t)] for t in c["threshold"]],
+                hovertemplate=f"{label}<br>threshold %{{customdata[0]:.0f}}%: "
+                + hover
+                + "<extra></extra>",
+            )
+        )
+        if extra is not None:
+            extra(fig, label, g, color)
+        j = _operating_index(g, c, operating_threshold)
+        if j is not None and c[x][j] is not None and c[y][j] is not None:
+            fig.add_trace(
+                go.Scatter(
+                    x=[_pct(c[x][j])],
+                    y=[_pct(c[y][j])],
+                    mode="markers",
+                    marker=dict(color=color, size=10, line=dict(color="white", width=1.5)),
+                    legendgroup=label,
+                    showlegend=False,
+                    hovertemplate=f"{label} at the operating threshold<extra></extra>",
+                )
+            )
+    return missing
+
+
 def roc_plot(
     groups: Sequence[tuple[str, GroupResult]],
     *,
@@ -903,41 +970,16 @@ def roc_plot(
 ) -> go.Figure:
     """ROC curves per group on the fixed threshold grid; ● marks the operating threshold."""
     fig = go.Figure()
-    missing = []
-    for i, (label, g) in enumerate(groups):
-        c = g.roc_curve
-        if g.suppressed or not c or not any(v is not None for v in c.get("tpr", [])):
-            missing.append((label, g))
-            continue
-        color, dash = group_color(i)
-        auc = g.metrics.get("auroc")
-        name = f"{label} (AUROC {auc.value:.2f})" if auc and auc.value is not None else label
-        fig.add_trace(
-            go.Scatter(
-                x=[_pct(v) for v in c["fpr"]],
-                y=[_pct(v) for v in c["tpr"]],
-                mode="lines",
-                name=name,
-                legendgroup=label,
-                line=dict(color=color, width=2.5, dash=dash),
-                customdata=[[_pct(t)] for t in c["threshold"]],
-                hovertemplate=f"{label}<br>threshold %{{customdata[0]:.0f}}%: sensitivity "
-                "%{y:.1f}%, false positive rate %{x:.1f}%<extra></extra>",
-            )
-        )
-        j = _operating_index(g, c, operating_threshold)
-        if j is not None and c["fpr"][j] is not None:
-            fig.add_trace(
-                go.Scatter(
-                    x=[_pct(c["fpr"][j])],
-                    y=[_pct(c["tpr"][j])],
-                    mode="markers",
-                    marker=dict(color=color, size=10, line=dict(color="white", width=1.5)),
-                    legendgroup=label,
-                    showlegend=False,
-                    hovertemplate=f"{label} at the operating threshold<extra></extra>",
-                )
-            )
+    missing = _grid_curve_traces(
+        fig,
+        groups,
+        curve="roc_curve",
+        x="fpr",
+        y="tpr",
+        metric="auroc",
+        operating_threshold=operating_threshold,
+        hover="sensitivity %{y:.1f}%, false positive rate %{x:.1f}%",
+    )
     _not_evaluable_entries(fig, missing, k=k, why="no curve")
     fig.add_trace(
         go.Scatter(
@@ -957,6 +999,25 @@ def roc_plot(
     return _layout(fig, height=520)
 
 
+def _no_skill_line(fig: go.Figure, label: str, g: GroupResult, color: str) -> None:
+    """The group's outcome rate: the precision of a model without skill."""
+    prev = g.metrics.get("prevalence")
+    if prev is None or prev.value is None:
+        return
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 100],
+            y=[_pct(prev.value)] * 2,
+            mode="lines",
+            line=dict(color=color, width=1, dash="dot"),
+            legendgroup=label,
+            showlegend=False,
+            hovertemplate=f"{label}: prevalence {prev.value * _PCT:.1f}% (a model "
+            "without skill)<extra></extra>",
+        )
+    )
+
+
 def pr_plot(
     groups: Sequence[tuple[str, GroupResult]],
     *,
@@ -965,55 +1026,17 @@ def pr_plot(
 ) -> go.Figure:
     """Precision–recall curves per group on the fixed threshold grid; ● = operating threshold."""
     fig = go.Figure()
-    missing = []
-    for i, (label, g) in enumerate(groups):
-        c = g.pr_curve
-        if g.suppressed or not c or not any(v is not None for v in c.get("precision", [])):
-            missing.append((label, g))
-            continue
-        color, dash = group_color(i)
-        ap = g.metrics.get("auprc")
-        prev = g.metrics.get("prevalence")
-        name = f"{label} (AUPRC {ap.value:.2f})" if ap and ap.value is not None else label
-        fig.add_trace(
-            go.Scatter(
-                x=[_pct(v) for v in c["recall"]],
-                y=[_pct(v) for v in c["precision"]],
-                mode="lines",
-                name=name,
-                legendgroup=label,
-                line=dict(color=color, width=2.5, dash=dash),
-                customdata=[[_pct(t)] for t in c["threshold"]],
-                hovertemplate=f"{label}<br>threshold %{{customdata[0]:.0f}}%: recall "
-                "%{x:.1f}%, precision %{y:.1f}%<extra></extra>",
-            )
-        )
-        if prev is not None and prev.value is not None:
-            fig.add_trace(
-                go.Scatter(
-                    x=[0, 100],
-                    y=[_pct(prev.value)] * 2,
-                    mode="lines",
-                    line=dict(color=color, width=1, dash="dot"),
-                    legendgroup=label,
-                    showlegend=False,
-                    hovertemplate=f"{label}: prevalence {prev.value * _PCT:.1f}% (a model "
-                    "without skill)<extra></extra>",
-                )
-            )
-        j = _operating_index(g, c, operating_threshold)
-        if j is not None and c["recall"][j] is not None and c["precision"][j] is not None:
-            fig.add_trace(
-                go.Scatter(
-                    x=[_pct(c["recall"][j])],
-                    y=[_pct(c["precision"][j])],
-                    mode="markers",
-                    marker=dict(color=color, size=10, line=dict(color="white", width=1.5)),
-                    legendgroup=label,
-                    showlegend=False,
-                    hovertemplate=f"{label} at the operating threshold<extra></extra>",
-                )
-            )
+    missing = _grid_curve_traces(
+        fig,
+        groups,
+        curve="pr_curve",
+        x="recall",
+        y="precision",
+        metric="auprc",
+        operating_threshold=operating_threshold,
+        hover="recall %{x:.1f}%, precision %{y:.1f}%",
+        extra=_no_skill_line,
+    )
     _not_evaluable_entries(fig, missing, k=k, why="no curve")
     fig.update_xaxes(title_text="Recall, sensitivity (%)", range=[0, 100])
     fig.update_yaxes(title_text="Precision, positive predictive value (%)", range=[0, 100])
