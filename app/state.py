@@ -216,6 +216,37 @@ def result_json() -> str | None:
     return text
 
 
+_REPORT_CACHE = "ca_report_cache"
+K_AUDITOR = "w_report_auditor"
+
+
+def report_file(kind: str, auditor: str | None, *, render: bool = True) -> bytes | None:
+    """The PDF or HTML report of the current result, rendered once per (result, auditor);
+    with ``render=False`` only an already rendered one (None if there is none yet).
+
+    The renderers are the CLI's (``render.pdf`` / ``render.html``); the embedded JSON is the
+    same text the JSON download gives, so the three downloads describe one audit.
+    """
+    result = get_result()
+    if result is None:
+        return None
+    cache = st.session_state.setdefault(_REPORT_CACHE, {})
+    key = (id(result), kind, auditor or "")
+    if key not in cache and not render:
+        return None
+    if key not in cache:
+        audit_json = (result_json() or "").encode("utf-8")
+        if kind == "pdf":
+            from cohortaudit.render.pdf import pdf_bytes
+
+            cache[key] = pdf_bytes(result, auditor=auditor, audit_json=audit_json)
+        else:
+            from cohortaudit.render.html import html_text
+
+            cache[key] = html_text(result, auditor=auditor, audit_json=audit_json).encode("utf-8")
+    return cache[key]
+
+
 def init_widget(key: str, value: Any, *, valid: Any = None) -> None:
     """Give a persistent widget its first value through session state (not ``default=``).
 

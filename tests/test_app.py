@@ -231,3 +231,23 @@ def test_utility_page_attribute_switch_and_threshold_table():
     _no_errors(at)
     groups = at.dataframe[0].value.set_index("Group")
     assert groups.loc["age=< 40", "Net benefit, model"] == "not evaluable (fewer than 10)"
+
+
+def test_report_page_renders_the_pdf_and_html_for_download():
+    at = _app()
+    at.switch_page("views/report.py").run()
+    _no_errors(at)
+    at.text_input(key=state.K_AUDITOR).set_value("Dr Test").run()
+    at.button[0].click().run()  # prepare the PDF
+    _no_errors(at)
+    pdf = state_report(at, "pdf", "Dr Test")
+    assert pdf is not None and pdf[:5] == b"%PDF-"
+    at.button[1].click().run()  # prepare the HTML
+    _no_errors(at)
+    html = state_report(at, "html", "Dr Test")
+    assert html is not None and b"<html" in html[:500].lower()
+
+
+def state_report(at, kind, auditor):
+    cache = at.session_state["ca_report_cache"] if "ca_report_cache" in at.session_state else {}  # noqa: SIM401 (AppTest's session state has no .get)
+    return next((v for (rid, k, a), v in cache.items() if k == kind and a == auditor), None)

@@ -1,4 +1,4 @@
-"""Report: download the audit as JSON (the machine-readable record of every number shown)."""
+"""Report: download the audit as PDF (for filing), HTML (interactive, offline) and JSON."""
 
 from __future__ import annotations
 
@@ -19,6 +19,44 @@ if result is None:
 m, c, s = result.model, result.cohort, result.settings
 stem = "-".join(x for x in (m.name, m.version) if x).replace(" ", "_") or "audit"
 
+st.subheader("Audit report (PDF and HTML)")
+st.markdown(
+    "The PDF stands on its own for a regulator: cover with the SHA-256 of model, card and "
+    "cohort, numbered sections, tables with confidence intervals, plain-language findings, and "
+    "the JSON result attached inside it. The HTML report has the same content with interactive "
+    "charts and works offline."
+)
+auditor = st.text_input("Auditor named on the cover", key=state.K_AUDITOR) or None
+left, right = st.columns(2)
+with left:
+    if st.button("Prepare the PDF report", icon=":material/picture_as_pdf:"):
+        with st.spinner("Rendering the PDF..."):
+            state.report_file("pdf", auditor)
+    pdf = state.report_file("pdf", auditor, render=False)
+    if pdf is not None:
+        st.download_button(
+            "Download audit.pdf",
+            data=pdf,
+            file_name=f"{stem}-audit.pdf",
+            mime="application/pdf",
+            type="primary",
+            icon=":material/download:",
+        )
+with right:
+    if st.button("Prepare the HTML report", icon=":material/html:"):
+        with st.spinner("Rendering the HTML report..."):
+            state.report_file("html", auditor)
+    html = state.report_file("html", auditor, render=False)
+    if html is not None:
+        st.download_button(
+            "Download audit.html",
+            data=html,
+            file_name=f"{stem}-audit.html",
+            mime="text/html",
+            type="primary",
+            icon=":material/download:",
+        )
+
 st.subheader("Audit result (JSON)")
 st.markdown(
     "Every number on these pages, with its confidence interval, the settings, the data-quality "
@@ -37,7 +75,6 @@ st.caption(
     f"Schema version {result.schema_version}; only the 'run' block (time, host) differs "
     "between identical re-runs."
 )
-st.caption("PDF and HTML reports come in a later version of cohortaudit.")
 
 st.subheader("Reproduce this audit")
 cfg = result.config
