@@ -227,6 +227,26 @@ def test_report_page_downloads_the_json(page, tmp_path):
     (SHOTS / "downloaded-audit.json").write_bytes(target.read_bytes())
 
 
+def test_report_page_downloads_the_pdf(page, tmp_path):
+    _goto(page, "Report")
+    page.get_by_role("button", name="Prepare the PDF report").click()
+    download = page.get_by_role("button", name="Download audit.pdf")
+    download.wait_for(timeout=120_000)
+    with page.expect_download() as info:
+        download.click()
+    target = tmp_path / "audit.pdf"
+    info.value.save_as(target)
+    assert target.read_bytes()[:5] == b"%PDF-"
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(target))
+    assert "audit.json" in reader.attachments  # the JSON result travels inside the PDF
+    text = reader.pages[0].extract_text()
+    assert "Audit report" in text and "CardioRisk-EU" in text
+    assert page.locator(EXCEPTION).count() == 0
+    (SHOTS / "downloaded-audit.pdf").write_bytes(target.read_bytes())
+
+
 def test_compare_page_with_an_uploaded_audit_and_a_bad_file(page, tmp_path):
     _goto(page, "Compare")
     uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
