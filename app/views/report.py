@@ -99,7 +99,18 @@ if cfg.get("threshold") is not None:
     cmd += ["--threshold", f"{cfg['threshold']:g}"]
 if cfg.get("score_column"):
     cmd += ["--score-column", cfg["score_column"]]
-cmd += ["--n-boot", str(cfg["n_boot"]), "--out", "out/"]
+cmd += [
+    "--n-boot",
+    str(cfg["n_boot"]),
+    "--seed",
+    str(cfg["seed"]),
+    "--min-cell",
+    str(cfg["min_cell"]),
+    "--max-order",
+    str(cfg.get("max_intersection_order", 3)),
+    "--out",
+    "out/",
+]
 st.code(" ".join(shlex.quote(x) for x in cmd), language="bash", wrap_lines=True)
 st.caption(
     f"Seed {cfg['seed']}, k = {cfg['min_cell']}, intersections of up to "
