@@ -1,0 +1,839 @@
+"""SHAP summaries of a model on an audit cohort: aggregate-only, on the probability scale.
+
+Why this shape:
+
+* **Model-agnostic and on the probability scale.** Every model (ONNX or skops) is explained
+  through the same prediction function, P(positive), with an interventional (Independent)
+  masker over a background sample drawn from the cohort. ExactExplainer is used up to
+  :data:`EXACT_MAX_FEATURES` raw inputs, PermutationExplainer above. sklearn's fast explainers
+  (TreeExplainer, LinearExplainer) are *not* used: TreeExplainer's "probability" output differs
+  from the exact Shapley values of the probability function (up to 0.03 on this project's sample)
+  and LinearExplainer explains the log-odds margin, so either would change the convention
+  between an ONNX model and the very same sklearn model. ``settings["explainer"]`` records it.
+* **Categorical inputs** are ordinal-coded for the masker (shap's Independent masker cannot hold
+  strings) and decoded inside the prediction wrapper before scoring.
+* **ONNX speed.** SHAP makes many small calls, where a single-threaded onnxruntime session is
+  several times faster than the default one; we build one from ``model.path`` and score through
+  :func:`cohortaudit.scoring.score` with it, so there is still one code path that runs models.
+* **Aggregate-only.** The exported :class:`ExplanationResult` holds no per-patient value: mean
+  |SHAP| with bootstrap CIs, histogram counts of SHAP values on fixed bins (counts 1..9 withheld),
+  mean SHAP on feature-quantile bins of at least 10 patients (outer quantile edges withheld),
+  per-group reliance and its difference to a reference group, and proxy strength of each input
+  for each sensitive attribute. :func:`local_explanation` gives one patient's waterfall for the
+  app and is never part of the exported result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cohortaudit.errors import ConfigError, SchemaError
+from cohortaudit.modelspec import InputSpec, LoadedModel
+from cohortaudit.results import MetricValue, _clean_float
+
+__all__ = [
+    "EXACT_MAX_FEATURES",
+    "MIN_CELL",
+    "PROXY_STRONG_AUROC",
+    "SHAP_BIN_EDGES",
+    "ExplanationResult",
+    "explain_model",
+    "local_explanation",
+]
+
+#: ExactExplainer enumerates 2**F coalitions; above this many raw inputs use permutations.
+EXACT_MAX_FEATURES = 12
+#: Counts below this (and above 0) are withheld; groups with fewer explained rows are skipped.
+MIN_CELL = 10
+#: An input (or all inputs together) whose cross-validated AUROC for a sensitive attribute
+#: reaches this is flagged as a strong proxy (a common "excellent discrimination" cut-off).
+PROXY_STRONG_AUROC = 0.8
+#: Fixed SHAP bins on the probability scale (SHAP values there lie in [-1, 1]); fixed so that
+#: distributions are comparable across models and runs and reveal nothing about the data range.
+SHAP_BIN_EDGES: tuple[float, ...] = (
+    -1.0,
+    -0.2,
+    -0.1,
+    -0.05,
+    -0.02,
+    -0.01,
+    -0.005,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    1.0,
+)
+#: Quantile bins for dependence summaries of numeric inputs.
+_N_DEPENDENCE_BINS = 10
+#: Numeric inputs with at most this many distinct values are summarised per value.
+_MAX_DISCRETE_LEVELS = 10
+#: Rows used to fit the proxy classifiers (seeded stratified subsample above this).
+_PROXY_MAX_ROWS = 5000
+_CONFIDENCE = 0.95
+_PROXY_CLASSIFIER = "LogisticRegression on one-hot categories and quantile-binned numbers"
+
+
+# ----------------------------------------------------------------------------------------------
+# results
+# ----------------------------------------------------------------------------------------------
+
+
+def _mv(value: Any, lo: Any = None, hi: Any = None) -> MetricValue:
+    return MetricValue(value, lo, hi)
+
+
+@dataclass(frozen=True)
+class FeatureImportance:
+    """Mean |SHAP| of one raw input over the explained rows, with a bootstrap CI."""
+
+    feature: str
+    mean_abs_shap: MetricValue
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"feature": self.feature, "mean_abs_shap": self.mean_abs_shap.to_dict()}
+
+
+@dataclass(frozen=True)
+class GroupReliance:
+    """How much the model relies on one input for one group, versus the reference group."""
+
+    feature: str
+    mean_abs_shap: MetricValue
+    reference_mean_abs_shap: MetricValue
+    difference: MetricValue
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feature": self.feature,
+            "mean_abs_shap": self.mean_abs_shap.to_dict(),
+            "reference_mean_abs_shap": self.reference_mean_abs_shap.to_dict(),
+            "difference": self.difference.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class GroupComparison:
+    """One group of one sensitive attribute; ``features`` ranked by |difference|, largest first.
+
+    ``n`` is the number of explained rows in the group; ``None`` (and no features) when it is
+    below :data:`MIN_CELL`, which ``suppressed`` also says.
+    """
+
+    attribute: str
+    group: str
+    reference: str
+    n: int | None
+    suppressed: bool
+    features: tuple[GroupReliance, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attribute": self.attribute,
+            "group": self.group,
+            "reference": self.reference,
+            "n": self.n,
+            "suppressed": self.suppressed,
+            "features": [f.to_dict() for f in self.features],
+        }
+
+
+@dataclass(frozen=True)
+class ProxyStrength:
+    """How well one input (``feature``; ``"(all inputs)"`` for all together) predicts an attribute."""
+
+    attribute: str
+    feature: str
+    auroc: MetricValue
+    classifier: str
+    strong: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attribute": self.attribute,
+            "feature": self.feature,
+            "auroc": self.auroc.to_dict(),
+            "classifier": self.classifier,
+            "strong": self.strong,
+        }
+
+
+@dataclass(frozen=True)
+class ExplanationResult:
+    """Aggregate SHAP summaries; ``to_dict()`` is plain JSON types with no per-patient values."""
+
+    global_importance: tuple[FeatureImportance, ...]
+    distribution: dict[str, Any]
+    dependence: dict[str, Any]
+    by_group: tuple[GroupComparison, ...]
+    proxies: tuple[ProxyStrength, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: Wall time of the SHAP step; diagnostic only, kept out of ``to_dict`` so JSON re-runs match.
+    seconds_shap: float = field(default=0.0, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "global": [g.to_dict() for g in self.global_importance],
+            "distribution": _plain(self.distribution),
+            "dependence": _plain(self.dependence),
+            "by_group": [g.to_dict() for g in self.by_group],
+            "proxies": [p.to_dict() for p in self.proxies],
+            "settings": _plain(self.settings),
+        }
+
+
+def _plain(obj: Any) -> Any:
+    """Deep copy into JSON types: numpy scalars unwrapped, NaN/inf -> None, floats rounded."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return _clean_float(obj)
+    return obj
+
+
+# ----------------------------------------------------------------------------------------------
+# encoding and the prediction wrapper
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    """Raw inputs in model order; categorical ones as ordinal codes into ``categories``."""
+
+    names: tuple[str, ...]
+    categories: dict[str, np.ndarray]  # name -> labels (object array), only categorical inputs
+    kinds: dict[str, str]
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        cols = []
+        for name in self.names:
+            if name in self.categories:
+                cats = self.categories[name]
+                lookup = {c: i for i, c in enumerate(cats)}
+                codes = frame[name].astype(str).map(lookup)
+                if codes.isna().any():
+                    raise SchemaError(
+                        f"Column '{name}' has {int(codes.isna().sum())} value(s) that are not "
+                        f"among its {len(cats)} known categories. Explain rows from the same "
+                        "cohort as the background."
+                    )
+                cols.append(codes.to_numpy(dtype=np.float64))
+            else:
+                cols.append(pd.to_numeric(frame[name], errors="raise").to_numpy(dtype=np.float64))
+        return np.column_stack(cols) if cols else np.empty((len(frame), 0))
+
+    def decode(self, X: np.ndarray) -> pd.DataFrame:
+        data: dict[str, Any] = {}
+        for j, name in enumerate(self.names):
+            col = X[:, j]
+            if name in self.categories:
+                data[name] = self.categories[name][np.rint(col).astype(np.int64)]
+            elif self.kinds[name] == "int":
+                data[name] = np.rint(col).astype(np.int64)
+            else:
+                data[name] = col
+        return pd.DataFrame(data)
+
+
+def _is_categorical(spec: InputSpec, series: pd.Series) -> bool:
+    if spec.kind == "string":
+        return True
+    return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+
+
+def _build_encoding(model: LoadedModel, features: pd.DataFrame) -> _Encoding:
+    missing = [s.name for s in model.inputs if s.name not in features.columns]
+    if missing:
+        raise SchemaError(
+            f"The features lack {len(missing)} column(s) the model needs: {missing}. Pass the "
+            "cohort's features (Cohort.features)."
+        )
+    cats: dict[str, np.ndarray] = {}
+    kinds: dict[str, str] = {}
+    for spec in model.inputs:
+        series = features[spec.name]
+        if _is_categorical(spec, series):
+            if series.isna().any():
+                raise SchemaError(
+                    f"Column '{spec.name}' has {int(series.isna().sum())} missing values; "
+                    "categorical inputs must be complete to be explained."
+                )
+            cats[spec.name] = np.array(sorted(series.astype(str).unique()), dtype=object)
+            kinds[spec.name] = "string"
+        else:
+            kinds[spec.name] = spec.kind if spec.kind in ("float", "int") else "float"
+    return _Encoding(tuple(s.name for s in model.inputs), cats, kinds)
+
+
+def _single_thread_model(model: LoadedModel, encoding: _Encoding) -> LoadedModel:
+    """A copy of ``model`` for many small calls: 1-thread ORT session; text inputs typed."""
+    inputs = tuple(
+        dataclasses.replace(s, kind="string") if s.name in encoding.categories else s
+        for s in model.inputs
+    )
+    if model.kind != "onnx":
+        return dataclasses.replace(model, inputs=inputs)
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(model.path), sess_options=opts, providers=["CPUExecutionProvider"]
+    )
+    return dataclasses.replace(model, runner=session, inputs=inputs)
+
+
+def _predict_fn(model: LoadedModel, encoding: _Encoding) -> Callable[[np.ndarray], np.ndarray]:
+    from cohortaudit.scoring import score
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64).reshape(-1, len(encoding.names))
+        return score(model, encoding.decode(X))
+
+    return predict
+
+
+# ----------------------------------------------------------------------------------------------
+# sampling
+# ----------------------------------------------------------------------------------------------
+
+
+def _strata(groups: pd.DataFrame | None, n: int) -> np.ndarray:
+    if groups is None or groups.shape[1] == 0:
+        return np.zeros(n, dtype=np.int64)
+    key = groups.astype(str).fillna("(missing)").agg("\x1f".join, axis=1)
+    return pd.factorize(key, sort=True)[0].astype(np.int64)
+
+
+def _stratified_sample(strata: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Row positions, proportional allocation per stratum (largest remainder), sorted."""
+    n = strata.size
+    if size >= n:
+        return np.arange(n)
+    labels, counts = np.unique(strata, return_counts=True)
+    exact = counts * size / n
+    alloc = np.floor(exact).astype(np.int64)
+    remainder = size - int(alloc.sum())
+    if remainder:
+        order = np.lexsort((labels, -(exact - alloc)))
+        alloc[order[:remainder]] += 1
+    picked = [
+        rng.choice(np.flatnonzero(strata == lab), size=int(k), replace=False)
+        for lab, k in zip(labels, alloc, strict=True)
+        if k > 0
+    ]
+    return np.sort(np.concatenate(picked))
+
+
+# ----------------------------------------------------------------------------------------------
+# SHAP computation
+# ----------------------------------------------------------------------------------------------
+
+
+def _import_shap() -> Any:
+    """Import shap lazily; its import-time plotting setup emits third-party deprecations."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import shap
+    return shap
+
+
+def _shap_values(
+    predict: Callable[[np.ndarray], np.ndarray],
+    X_background: np.ndarray,
+    X_explain: np.ndarray,
+    names: Sequence[str],
+    *,
+    seed: int,
+    progress: Callable[[int, int], Any] | None = None,
+    chunk: int = 100,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(values [n, F], base values [n], explainer name) on the probability scale."""
+    shap = _import_shap()
+
+    masker = shap.maskers.Independent(X_background, max_samples=len(X_background))
+    n_features = X_explain.shape[1]
+    if n_features <= EXACT_MAX_FEATURES:
+        explainer = shap.ExactExplainer(predict, masker, feature_names=list(names))
+        kwargs: dict[str, Any] = {}
+        name = "ExactExplainer"
+    else:
+        explainer = shap.PermutationExplainer(predict, masker, feature_names=list(names), seed=seed)
+        kwargs = {"max_evals": 10 * (2 * n_features + 1)}
+        name = "PermutationExplainer"
+    values, bases = [], []
+    total = len(X_explain)
+    for start in range(0, total, chunk):
+        exp = explainer(X_explain[start : start + chunk], silent=True, **kwargs)
+        values.append(np.asarray(exp.values, dtype=np.float64))
+        bases.append(np.asarray(exp.base_values, dtype=np.float64).reshape(-1))
+        if progress is not None:
+            progress(min(start + chunk, total), total)
+    if not values:
+        return np.empty((0, n_features)), np.empty(0), name
+    return np.concatenate(values), np.concatenate(bases), name
+
+
+# ----------------------------------------------------------------------------------------------
+# summaries
+# ----------------------------------------------------------------------------------------------
+
+
+def _percentile_ci(reps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    alpha = (1 - _CONFIDENCE) / 2
+    return np.quantile(reps, alpha, axis=0), np.quantile(reps, 1 - alpha, axis=0)
+
+
+def _boot_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap replicates [n_boot, F] of column means of ``values`` [n, F]."""
+    n = len(values)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    return values[idx].mean(axis=1)
+
+
+def _global_importance(
+    names: Sequence[str], abs_shap: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> tuple[FeatureImportance, ...]:
+    point = abs_shap.mean(axis=0)
+    lo, hi = _percentile_ci(_boot_means(abs_shap, n_boot, rng)) if n_boot else (point, point)
+    items = [
+        FeatureImportance(name, _mv(point[j], lo[j] if n_boot else None, hi[j] if n_boot else None))
+        for j, name in enumerate(names)
+    ]
+    return tuple(sorted(items, key=lambda f: (-(f.mean_abs_shap.value or 0.0), f.feature)))
+
+
+def _suppress(count: int) -> int | None:
+    return None if 0 < count < MIN_CELL else int(count)
+
+
+def _distribution(names: Sequence[str], shap_values: np.ndarray) -> dict[str, Any]:
+    edges = np.asarray(SHAP_BIN_EDGES)
+    features = {}
+    for j, name in enumerate(names):
+        counts, _ = np.histogram(np.clip(shap_values[:, j], edges[0], edges[-1]), bins=edges)
+        features[name] = [_suppress(int(c)) for c in counts]
+    return {"bin_edges": list(SHAP_BIN_EDGES), "min_cell": MIN_CELL, "counts": features}
+
+
+def _dependence(
+    encoding: _Encoding, X_explain: np.ndarray, shap_values: np.ndarray
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for j, name in enumerate(encoding.names):
+        if name in encoding.categories:
+            continue
+        x, phi = X_explain[:, j], shap_values[:, j]
+        ok = np.isfinite(x)
+        x, phi = x[ok], phi[ok]
+        levels = np.unique(x)
+        bins = []
+        if levels.size <= _MAX_DISCRETE_LEVELS:
+            for v in levels:
+                sel = x == v
+                n = int(sel.sum())
+                keep = n >= MIN_CELL
+                bins.append(
+                    {
+                        "value": float(v),
+                        "n": n if keep else None,
+                        "mean_shap": float(phi[sel].mean()) if keep else None,
+                    }
+                )
+            out[name] = {"kind": "levels", "bins": bins}
+            continue
+        qs = np.linspace(0, 1, _N_DEPENDENCE_BINS + 1)[1:-1]
+        inner = np.unique(np.quantile(x, qs))
+        which = np.searchsorted(inner, x, side="right")
+        for b in range(inner.size + 1):
+            sel = which == b
+            n = int(sel.sum())
+            keep = n >= MIN_CELL
+            bins.append(
+                {
+                    # outer edges stay open: the extremes would be single patients' values
+                    "low": float(inner[b - 1]) if b > 0 else None,
+                    "high": float(inner[b]) if b < inner.size else None,
+                    "n": n if keep else None,
+                    "mean_shap": float(phi[sel].mean()) if keep else None,
+                }
+            )
+        out[name] = {"kind": "quantile_bins", "bins": bins}
+    return out
+
+
+def _by_group(
+    names: Sequence[str],
+    abs_shap: np.ndarray,
+    groups: pd.DataFrame | None,
+    reference: dict[str, str],
+    n_boot: int,
+    rng: np.random.Generator,
+) -> tuple[GroupComparison, ...]:
+    if groups is None:
+        return ()
+    out: list[GroupComparison] = []
+    for attr in groups.columns:
+        labels = groups[attr].astype("string")
+        ok = labels.notna().to_numpy()
+        values = labels.to_numpy(dtype=object)
+        uniq, counts = np.unique(values[ok].astype(str), return_counts=True)
+        if uniq.size == 0:
+            continue
+        if attr in reference:
+            ref = str(reference[attr])
+        else:
+            ref = str(uniq[np.lexsort((uniq, -counts))[0]])
+        ref_sel = ok & (values == ref)
+        n_ref = int(ref_sel.sum())
+        if n_ref < MIN_CELL:
+            continue
+        ref_vals = abs_shap[ref_sel]
+        ref_point = ref_vals.mean(axis=0)
+        ref_reps = _boot_means(ref_vals, n_boot, rng) if n_boot else None
+        if ref_reps is not None:
+            ref_lo, ref_hi = _percentile_ci(ref_reps)
+        for g, n in zip(uniq, counts, strict=True):
+            g = str(g)
+            if g == ref:
+                continue
+            if n < MIN_CELL:
+                out.append(GroupComparison(attr, g, ref, None, True))
+                continue
+            vals = abs_shap[ok & (values == g)]
+            point = vals.mean(axis=0)
+            diff = point - ref_point
+            items = []
+            if ref_reps is not None:
+                reps = _boot_means(vals, n_boot, rng)
+                lo, hi = _percentile_ci(reps)
+                dlo, dhi = _percentile_ci(reps - ref_reps)
+            for j, name in enumerate(names):
+                if ref_reps is None:
+                    items.append(
+                        GroupReliance(name, _mv(point[j]), _mv(ref_point[j]), _mv(diff[j]))
+                    )
+                else:
+                    items.append(
+                        GroupReliance(
+                            name,
+                            _mv(point[j], lo[j], hi[j]),
+                            _mv(ref_point[j], ref_lo[j], ref_hi[j]),
+                            _mv(diff[j], dlo[j], dhi[j]),
+                        )
+                    )
+            items.sort(key=lambda r: (-abs(r.difference.value or 0.0), r.feature))
+            out.append(GroupComparison(attr, g, ref, int(n), False, tuple(items)))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# proxies
+# ----------------------------------------------------------------------------------------------
+
+
+def _weighted_auroc(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """AUROC of score ``s`` for binary ``y`` under row weights ``w`` [B, n] (ties count 1/2).
+
+    One sort serves every bootstrap replicate (replicates are multinomial row weights), so the
+    CI costs a few array operations instead of B re-rankings.
+    """
+    order = np.argsort(s, kind="mergesort")
+    s_sorted, y_sorted, w = s[order], y[order].astype(np.float64), w[:, order]
+    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
+    pos = np.add.reduceat(w * y_sorted, starts, axis=1)
+    neg = np.add.reduceat(w * (1 - y_sorted), starts, axis=1)
+    neg_below = np.cumsum(neg, axis=1) - neg
+    num = (pos * (neg_below + 0.5 * neg)).sum(axis=1)
+    den = pos.sum(axis=1) * neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def _boot_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Row 0 all ones (the point estimate), then ``n_boot`` multinomial bootstrap replicates."""
+    return np.vstack([np.ones(n), rng.multinomial(n, np.full(n, 1 / n), size=n_boot)])
+
+
+def _auroc_with_ci(
+    y: np.ndarray, proba: np.ndarray, classes: np.ndarray, n_boot: int, weights: np.ndarray
+) -> MetricValue:
+    if classes.size == 2:
+        aucs = _weighted_auroc(y == classes[1], proba[:, 1], weights)
+    else:
+        aucs = np.nanmean(
+            np.vstack(
+                [_weighted_auroc(y == c, proba[:, k], weights) for k, c in enumerate(classes)]
+            ),
+            axis=0,
+        )
+    if n_boot:
+        lo, hi = _percentile_ci(aucs[1:][np.isfinite(aucs[1:])])
+        return _mv(aucs[0], lo, hi)
+    return _mv(aucs[0])
+
+
+def _proxies(
+    encoding: _Encoding,
+    features: pd.DataFrame,
+    groups: pd.DataFrame | None,
+    *,
+    seed: int,
+    n_boot: int,
+) -> tuple[ProxyStrength, ...]:
+    if groups is None:
+        return ()
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder
+
+    X_all = encoding.encode(features)
+    out: list[ProxyStrength] = []
+    for a, attr in enumerate(groups.columns):
+        rng = np.random.default_rng([seed, 7, a])
+        labels = groups[attr].astype("string")
+        ok = labels.notna().to_numpy()
+        y_all = labels.to_numpy(dtype=object)
+        uniq, counts = np.unique(y_all[ok].astype(str), return_counts=True)
+        keep_classes = uniq[counts >= MIN_CELL]
+        if keep_classes.size < 2:
+            continue
+        rows = np.flatnonzero(ok & np.isin(y_all.astype(str), keep_classes))
+        y_rows = y_all[rows].astype(str)
+        if rows.size > _PROXY_MAX_ROWS:
+            rows = rows[_stratified_sample(pd.factorize(y_rows)[0], _PROXY_MAX_ROWS, rng)]
+            y_rows = y_all[rows].astype(str)
+        classes = np.unique(y_rows)
+        if classes.size < 2 or np.unique(y_rows, return_counts=True)[1].min() < 3:
+            continue
+        weights = _boot_weights(len(rows), n_boot, rng)  # shared: one set per attribute
+        cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+        sets = [(name, [j]) for j, name in enumerate(encoding.names)]
+        sets.append(("(all inputs)", list(range(len(encoding.names)))))
+        for label, cols in sets:
+            X = X_all[np.ix_(rows, cols)]
+            cat_mask = [encoding.names[j] in encoding.categories for j in cols]
+            # One-hot categories and quantile-binned numbers feeding a logistic model: catches
+            # non-monotone links, costs a fraction of a second; additive (no interactions) for
+            # the all-inputs model, which keeps the proxy check fast on big cohorts.
+            parts = []
+            for k, j in enumerate(cols):
+                discrete = cat_mask[k] or np.unique(X[:, k][np.isfinite(X[:, k])]).size <= 10
+                if discrete:
+                    step: Any = make_pipeline(
+                        SimpleImputer(strategy="most_frequent"),
+                        OneHotEncoder(handle_unknown="ignore"),
+                    )
+                else:
+                    step = make_pipeline(
+                        SimpleImputer(strategy="median"),
+                        KBinsDiscretizer(
+                            n_bins=10,
+                            encode="onehot",
+                            strategy="quantile",
+                            quantile_method="averaged_inverted_cdf",
+                        ),
+                    )
+                parts.append((encoding.names[j], step, [k]))
+            clf = make_pipeline(ColumnTransformer(parts), LogisticRegression(max_iter=1000))
+            clf_name = _PROXY_CLASSIFIER
+            proba = cross_val_predict(clf, X, y_rows, cv=cv, method="predict_proba")
+            auroc = _auroc_with_ci(y_rows, proba, classes, n_boot, weights)
+            strong = auroc.value is not None and auroc.value >= PROXY_STRONG_AUROC
+            out.append(ProxyStrength(str(attr), label, auroc, clf_name, bool(strong)))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# public API
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(
+            f"The '{name}' parameter must be an int >= {minimum}. Got {value!r} instead."
+        )
+
+
+def explain_model(
+    model: LoadedModel,
+    features: pd.DataFrame,
+    *,
+    groups: pd.DataFrame | None = None,
+    reference: dict[str, str] | None = None,
+    n_explain: int = 1000,
+    n_background: int = 100,
+    seed: int = 0,
+    n_boot: int = 200,
+    progress: Callable[[int, int], Any] | None = None,
+) -> ExplanationResult:
+    """Explain ``model`` on a cohort with SHAP values on the probability scale, aggregate-only.
+
+    Parameters
+    ----------
+    model:
+        From :func:`cohortaudit.io.load_model` (ONNX or skops).
+    features:
+        The cohort's model inputs (``Cohort.features``); text columns are categorical.
+    groups:
+        Sensitive attributes, one column each, aligned with ``features`` (``Cohort.groups``).
+        Sampling is stratified by their intersection; ``by_group`` and ``proxies`` use them.
+    reference:
+        Reference group per attribute for ``by_group``; default the largest explained group.
+    n_explain, n_background:
+        Explained rows and masker background rows, both seeded stratified samples of the cohort.
+    seed, n_boot:
+        The same seed gives an identical result; ``n_boot`` bootstrap replicates per CI.
+    progress:
+        Called as ``progress(done, total)`` after each chunk of explained rows.
+    """
+    _check_int("n_explain", n_explain, 1)
+    _check_int("n_background", n_background, 1)
+    _check_int("n_boot", n_boot, 0)
+    _check_int("seed", seed, 0)
+    if not isinstance(features, pd.DataFrame) or len(features) == 0:
+        raise ConfigError(
+            f"The 'features' parameter must be a non-empty pandas DataFrame. Got "
+            f"{type(features).__name__} instead."
+        )
+    features = features.reset_index(drop=True)
+    if groups is not None:
+        if len(groups) != len(features):
+            raise ConfigError(
+                f"The 'groups' parameter must have one row per feature row ({len(features)}). "
+                f"Got {len(groups)} rows instead."
+            )
+        groups = groups.reset_index(drop=True)
+    reference = dict(reference or {})
+
+    encoding = _build_encoding(model, features)
+    fast_model = _single_thread_model(model, encoding)
+    predict = _predict_fn(fast_model, encoding)
+
+    strata = _strata(groups, len(features))
+    rng_bg = np.random.default_rng([seed, 1])
+    rng_ex = np.random.default_rng([seed, 2])
+    bg_rows = _stratified_sample(strata, n_background, rng_bg)
+    ex_rows = _stratified_sample(strata, n_explain, rng_ex)
+    X_bg = encoding.encode(features.iloc[bg_rows])
+    X_ex = encoding.encode(features.iloc[ex_rows])
+
+    t0 = time.perf_counter()
+    phi, _base, explainer_name = _shap_values(
+        predict, X_bg, X_ex, encoding.names, seed=seed, progress=progress
+    )
+    seconds = time.perf_counter() - t0
+    abs_phi = np.abs(phi)
+    ex_groups = groups.iloc[ex_rows].reset_index(drop=True) if groups is not None else None
+
+    settings = {
+        "explainer": explainer_name,
+        "model_kind": model.kind,
+        "model_agnostic": True,
+        "fast_path": (
+            "none: sklearn TreeExplainer/LinearExplainer would not give exact Shapley values of "
+            "the probability function, so every model uses the same model-agnostic explainer"
+        ),
+        "scale": "probability",
+        "masker": "Independent (interventional), background sampled from the cohort",
+        "categorical_encoding": "ordinal codes for the masker, decoded before scoring",
+        "categorical_inputs": sorted(encoding.categories),
+        "n_rows": int(len(features)),
+        "n_explain": int(len(ex_rows)),
+        "n_background": int(len(bg_rows)),
+        "n_boot": int(n_boot),
+        "seed": int(seed),
+        "seeds": {"background": [seed, 1], "explain": [seed, 2], "bootstrap": [seed, 3]},
+        "sampling": (
+            "proportional stratified by the intersection of the sensitive attributes"
+            if groups is not None and groups.shape[1]
+            else "simple random without replacement"
+        ),
+        "ort_threads": 1 if model.kind == "onnx" else None,
+        "confidence": _CONFIDENCE,
+        "min_cell": MIN_CELL,
+        "proxy_strong_auroc": PROXY_STRONG_AUROC,
+        "proxy_cv": "3-fold stratified, shuffled with the seed",
+        "proxy_classifier": _PROXY_CLASSIFIER,
+        "proxy_max_rows": _PROXY_MAX_ROWS,
+    }
+    rng_boot = np.random.default_rng([seed, 3])
+    return ExplanationResult(
+        global_importance=_global_importance(encoding.names, abs_phi, n_boot, rng_boot),
+        distribution=_distribution(encoding.names, phi),
+        dependence=_dependence(encoding, X_ex, phi),
+        by_group=_by_group(encoding.names, abs_phi, ex_groups, reference, n_boot, rng_boot),
+        proxies=_proxies(encoding, features, groups, seed=seed, n_boot=n_boot),
+        settings=settings,
+        seconds_shap=seconds,
+    )
+
+
+def local_explanation(
+    model: LoadedModel,
+    features_row: pd.DataFrame,
+    background: pd.DataFrame,
+    *,
+    n_background: int = 100,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """One patient's waterfall for the app (never exported): base value, per-input SHAP.
+
+    ``background`` is the cohort (or a sample of it); categories unseen there are an error.
+    Returns ``{"base_value", "prediction", "scale", "explainer", "features": [{"feature",
+    "value", "shap"}]}`` with features ranked by |SHAP|.
+    """
+    if not isinstance(features_row, pd.DataFrame) or len(features_row) != 1:
+        raise ConfigError(
+            "The 'features_row' parameter must be a pandas DataFrame with exactly one row. "
+            f"Got {type(features_row).__name__} with {len(getattr(features_row, 'index', []))} "
+            "rows instead."
+        )
+    both = pd.concat([background, features_row], ignore_index=True)
+    encoding = _build_encoding(model, both)
+    predict = _predict_fn(_single_thread_model(model, encoding), encoding)
+    rng = np.random.default_rng([seed, 1])
+    bg_rows = _stratified_sample(np.zeros(len(background), dtype=np.int64), n_background, rng)
+    X_bg = encoding.encode(background.iloc[bg_rows])
+    x = encoding.encode(features_row)
+    phi, base, name = _shap_values(predict, X_bg, x, encoding.names, seed=seed)
+    row = features_row.iloc[0]
+    items = [
+        {
+            "feature": f,
+            "value": row[f].item() if hasattr(row[f], "item") else row[f],
+            "shap": float(phi[0, j]),
+        }
+        for j, f in enumerate(encoding.names)
+    ]
+    items.sort(key=lambda d: -abs(d["shap"]))
+    return {
+        "base_value": float(base[0]),
+        "prediction": float(predict(x)[0]),
+        "scale": "probability",
+        "explainer": name,
+        "features": items,
+    }
