@@ -34,6 +34,7 @@ from cohortaudit.metrics.bootstrap import (
     make_score_grid,
     percentile_intervals,
 )
+from cohortaudit.metrics.calibration import VALUE_KEYS as CALIBRATION_VALUE_KEYS
 from cohortaudit.metrics.calibration import CalibrationEstimate, calibration_point
 from cohortaudit.metrics.calibration_boot import (
     CALIBRATION_BOOT_METRICS,
@@ -67,6 +68,9 @@ __all__ = [
     "THRESHOLD_GRID",
 ]
 
+#: Calibration metric keys of the public contract, in the estimator's order.
+CALIBRATION_METRIC_KEYS = tuple(k for k in CALIBRATION_VALUE_KEYS if k != "hosmer_lemeshow_chi2")
+
 #: The metric keys of the public contract, in display order.
 METRIC_KEYS = (
     "auroc",
@@ -83,21 +87,9 @@ METRIC_KEYS = (
     "selection_rate",
     "prevalence",
     "brier",
-    # calibration (issue 3; REFERENCE.md "Calibration", Van Calster hierarchy)
-    "oe_ratio",
-    "citl",
-    "calibration_slope",
-    "recalibration_intercept",
-    "ici",
-    "e50",
-    "e90",
-    "emax",
-    "ece",
-    "spiegelhalter_z",
-    "spiegelhalter_p",
-    "hosmer_lemeshow_p",
-    "scaled_brier",
-    "discrimination_slope",
+    # calibration (issue 3; REFERENCE.md "Calibration", Van Calster hierarchy); the
+    # Hosmer-Lemeshow chi2 goes to the group's calibration block, not the metric table
+    *CALIBRATION_METRIC_KEYS,
 )
 
 #: How each metric's confidence interval is computed (stated in the JSON and the report).

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from cohortaudit.metrics.subgroups import CALIBRATION_METRIC_KEYS
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.results import AuditResult, GroupResult, MetricValue
 
@@ -69,25 +70,7 @@ GROUP_COLORS = [
 _DASHES = ["solid", "dash", "dot", "dashdot"]
 
 #: Calibration and utility metrics (the performance metrics are in ``render.text``).
-CALIBRATION_LABELS = {
-    k: METRIC_LABELS[k]
-    for k in (
-        "oe_ratio",
-        "citl",
-        "calibration_slope",
-        "recalibration_intercept",
-        "ici",
-        "e50",
-        "e90",
-        "emax",
-        "ece",
-        "spiegelhalter_z",
-        "spiegelhalter_p",
-        "hosmer_lemeshow_p",
-        "scaled_brier",
-        "discrimination_slope",
-    )
-}
+CALIBRATION_LABELS = {k: METRIC_LABELS[k] for k in CALIBRATION_METRIC_KEYS}
 _UNITS = {
     "oe_ratio": "ratio; 1 = perfect",
     "citl": "log-odds; 0 = perfect",
