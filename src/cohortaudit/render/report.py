@@ -232,6 +232,11 @@ def _group_name(result: AuditResult, g: GroupResult, *, mark_reference: bool = T
     return label
 
 
+def _metric_value(x: MetricValue | dict | None) -> MetricValue:
+    """A MetricValue from a MetricValue or its dict form (policy and claims carry either)."""
+    return x if isinstance(x, MetricValue) else MetricValue.from_dict(x or {})
+
+
 def _as_dict(x: Any) -> dict[str, Any]:
     if isinstance(x, dict):
         return x
@@ -1135,14 +1140,8 @@ def _claims(result: AuditResult) -> Section:
         rows = []
         for c in claims:
             d = _as_dict(c)
-            cl = d.get("claimed") or {}
-            cv = MetricValue(cl.get("value"), cl.get("ci_low"), cl.get("ci_high"))
-            mv = d.get("measured") or {}
-            mv = (
-                mv
-                if isinstance(mv, MetricValue)
-                else MetricValue(mv.get("value"), mv.get("ci_low"), mv.get("ci_high"))
-            )
+            cv = _metric_value(d.get("claimed"))
+            mv = _metric_value(d.get("measured"))
             rows.append(
                 [
                     metric_name(str(d.get("metric"))),
@@ -1251,12 +1250,7 @@ def _policy(result: AuditResult) -> Section:
     order = {"fail": 0, "insufficient data": 1, "pass": 2}
     rows = []
     for d in sorted(items, key=lambda d: order.get(str(d.get("status")), 3)):
-        ob = d.get("observed") or {}
-        ob = (
-            ob
-            if isinstance(ob, MetricValue)
-            else MetricValue(ob.get("value"), ob.get("ci_low"), ob.get("ci_high"))
-        )
+        ob = _metric_value(d.get("observed"))
         rows.append(
             [
                 str(d.get("rule_id")),
