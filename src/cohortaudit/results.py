@@ -28,7 +28,8 @@ __all__ = [
 ]
 
 #: 1.1.0 added the optional ``policy`` and ``claims`` blocks (a 1.0.0 result still reads).
-SCHEMA_VERSION = "1.1.0"
+#: 1.2.0 added the optional ``explanations``, ``safety`` and ``sites`` blocks (absent or null = not run).
+SCHEMA_VERSION = "1.2.0"
 
 Severity = Literal["info", "warning", "serious"]
 
@@ -464,6 +465,15 @@ class AuditResult:
     policy: tuple[PolicyVerdict, ...] = ()
     #: The model card's claimed metrics checked against the overall estimates; () if none.
     claims: tuple[ClaimCheck, ...] = ()
+    #: SHAP summaries, aggregate-only (``ExplanationResult.to_dict()`` from
+    #: :mod:`cohortaudit.explain`); None when explanations were not run.
+    explanations: dict[str, Any] | None = None
+    #: Shift, intended-use fit, robustness and weak slices (``SafetyResult.to_dict()`` from
+    #: :mod:`cohortaudit.safety`); None when safety checks were not run.
+    safety: dict[str, Any] | None = None
+    #: Multi-site pooling: per-site metrics and random-effects meta-analysis; None for a
+    #: single-site audit.
+    sites: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -481,6 +491,9 @@ class AuditResult:
             "caveats": [c.to_dict() for c in self.caveats],
             "claims": [c.to_dict() for c in self.claims],
             "policy": [v.to_dict() for v in self.policy],
+            "explanations": self.explanations,
+            "safety": self.safety,
+            "sites": self.sites,
             "run": dict(self.run),
         }
 
@@ -511,6 +524,9 @@ class AuditResult:
             run=dict(d.get("run", {})),
             claims=tuple(ClaimCheck.from_dict(x) for x in d.get("claims", ())),
             policy=tuple(PolicyVerdict.from_dict(x) for x in d.get("policy", ())),
+            explanations=d.get("explanations"),
+            safety=d.get("safety"),
+            sites=d.get("sites"),
         )
 
     def subgroup(self, **attributes: str) -> GroupResult:
