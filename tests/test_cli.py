@@ -21,6 +21,7 @@ def _audit(tmp_path, *extra, out="out"):
     return main(
         [
             "audit",
+            "--no-explain",
             "--model",
             str(MODEL),
             "--card",
@@ -50,6 +51,17 @@ def test_audit_of_the_sample_writes_a_valid_result_and_a_summary(tmp_path, capsy
     assert female["metrics"]["sensitivity"]["ci_high"] < male["metrics"]["sensitivity"]["ci_low"]
 
 
+def test_explanations_and_safety_land_in_the_json_and_can_be_turned_off(tmp_path):
+    assert _audit(tmp_path, "--explain", "--explain-rows", "40", out="on") == 0
+    on = json.loads((tmp_path / "on" / "audit.json").read_text())
+    assert on["explanations"]["settings"]["n_explain"] == 40
+    assert on["explanations"]["global"][0]["mean_abs_shap"]["ci_low"] is not None
+    assert on["safety"]["weak_slices"] and on["safety"]["shift"]
+    assert _audit(tmp_path, "--no-safety", out="off") == 0
+    off = json.loads((tmp_path / "off" / "audit.json").read_text())
+    assert off["explanations"] is None and off["safety"] is None
+
+
 def test_rerunning_gives_byte_identical_json_apart_from_the_run_block(tmp_path):
     assert _audit(tmp_path, out="a") == 0
     assert _audit(tmp_path, out="b") == 0
@@ -68,6 +80,7 @@ def test_scores_mode_audits_predictions_already_in_the_cohort(tmp_path, capsys):
     code = main(
         [
             "audit",
+            "--no-explain",
             "--score-column",
             "risk",
             "--cohort",
@@ -101,6 +114,7 @@ def test_a_pickled_model_is_refused_with_advice(tmp_path, capsys):
         capsys,
         [
             "audit",
+            "--no-explain",
             "--model",
             str(path),
             "--cohort",
@@ -128,6 +142,7 @@ def test_bad_options_exit_2_with_one_clear_line(tmp_path, capsys, args, expected
 
     argv = [
         "audit",
+        "--no-explain",
         "--model",
         str(MODEL),
         "--cohort",
@@ -149,6 +164,7 @@ def test_missing_cohort_and_missing_label_say_what_to_do(tmp_path, capsys):
         capsys,
         [
             "audit",
+            "--no-explain",
             "--model",
             str(MODEL),
             "--cohort",
@@ -164,6 +180,7 @@ def test_missing_cohort_and_missing_label_say_what_to_do(tmp_path, capsys):
         capsys,
         [
             "audit",
+            "--no-explain",
             "--model",
             str(MODEL),
             "--cohort",
@@ -189,6 +206,7 @@ def test_a_model_file_that_differs_from_the_cards_hash_is_refused(tmp_path, caps
         capsys,
         [
             "audit",
+            "--no-explain",
             "--model",
             str(swapped),
             "--card",
@@ -209,6 +227,7 @@ def test_a_card_for_another_model_is_refused(tmp_path, capsys):
         capsys,
         [
             "audit",
+            "--no-explain",
             "--model",
             str(SAMPLE / "model_tensor.onnx"),
             "--card",
@@ -264,6 +283,7 @@ def test_card_init_writes_a_card_that_audits(tmp_path, capsys):
         main(
             [
                 "audit",
+                "--no-explain",
                 "--model",
                 str(MODEL),
                 "--card",

@@ -294,6 +294,7 @@ def test_cli_audit_sign_then_verify(tmp_path, keys, capsys):
     (out / "earlier-notes.txt").write_text("in OUT before the audit")  # every file is covered
     args = [
         "audit",
+        "--no-explain",
         "--model",
         str(SAMPLE / "model.onnx"),
         "--card",

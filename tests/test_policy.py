@@ -510,6 +510,7 @@ def test_result_round_trip_keeps_verdicts_and_tolerates_their_absence():
 
 AUDIT = [
     "audit",
+    "--no-explain",
     "--model",
     str(SAMPLE / "model.onnx"),
     "--card",

@@ -64,6 +64,7 @@ def audit_dir(tmp_path_factory) -> Path:
     code = main(
         [
             "audit",
+            "--no-explain",
             "--model",
             str(SAMPLE / "model.onnx"),
             "--card",
@@ -143,6 +144,7 @@ def test_cli_rejects_unknown_format(tmp_path, capsys):
     code = main(
         [
             "audit",
+            "--no-explain",
             "--score-column",
             "s",
             "--cohort",

@@ -355,25 +355,6 @@ def test_midrank_within_matches_scipy():
         assert np.allclose(r[codes == c], rankdata(s[codes == c]))
 
 
-def test_weak_slices_scale():
-    import time
-
-    rng = np.random.default_rng(0)
-    n = 200_000
-    p = rng.uniform(0.01, 0.9, n)
-    y = rng.binomial(1, p)
-    frame = pd.DataFrame(
-        {
-            "a": rng.choice(list("abcde"), n),
-            "b": rng.choice(list("xyz"), n),
-            "c": rng.normal(0, 1, n),
-        }
-    )
-    t = time.perf_counter()
-    safety.weak_slices(y, p, frame, threshold=0.3)
-    assert time.perf_counter() - t < 5
-
-
 # ------------------------------------------------------------------------------------------
 # bundle
 # ------------------------------------------------------------------------------------------

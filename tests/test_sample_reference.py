@@ -51,6 +51,7 @@ def sample_audit(tmp_path_factory):
     code = main(
         [
             "audit",
+            "--no-explain",
             "--model",
             str(SAMPLE / "model.onnx"),
             "--card",
@@ -119,6 +120,7 @@ def test_an_unseen_cohort_from_the_same_simulator_audits_cleanly(tmp_path):
     code = main(
         [
             "audit",
+            "--no-explain",
             "--model",
             str(SAMPLE / "model.onnx"),
             "--card",
@@ -153,6 +155,7 @@ def test_scores_mode_gives_the_same_numbers_as_model_mode(sample_audit, tmp_path
     code = main(
         [
             "audit",
+            "--no-explain",
             "--score-column",
             "risk",
             "--cohort",

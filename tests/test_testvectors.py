@@ -132,6 +132,7 @@ def _audit(model: Path, card: Path, cohort: Path, out: Path) -> int:
     return main(
         [
             "audit",
+            "--no-explain",
             "--model", str(model),
             "--card", str(card),
             "--cohort", str(cohort),

@@ -212,6 +212,29 @@ def run_audit(
         settings["claims_rule"] = CLAIMS_RULE
     if policy is not None:
         settings["policy"] = policy.to_dict()
+    safety_block = None
+    if config.safety:
+        from cohortaudit.checks import run_safety
+
+        safety_block = run_safety(cohort, model, card, config, y_score, threshold, report)
+    explanations = None
+    if config.explain and model is not None and cohort.features is not None:
+        from cohortaudit.checks import explain_reference, run_explanations
+
+        explanations = run_explanations(
+            cohort, model, config, explain_reference(settings), report
+        )
+    elif config.explain:
+        caveats.append(
+            Caveat(
+                code="explanations_need_model",
+                severity="info",
+                message=(
+                    "Explanations were requested but this is a scores-mode audit: SHAP values "
+                    "need the model itself. Audit with --model to explain it."
+                ),
+            )
+        )
     report("done", 1.0)
     result = AuditResult(
         model=model_info,
@@ -234,6 +257,8 @@ def run_audit(
             "packages": _package_versions(),
         },
         claims=claims,
+        explanations=explanations,
+        safety=safety_block,
     )
     if policy is None:
         return result

@@ -47,6 +47,19 @@ class AuditConfig:
         Disclosure-control minimum cell size k.
     confidence:
         Confidence level of every interval.
+    safety:
+        Run the safety checks (shift and intended use need a model card; robustness needs a
+        model). Cheap, so on by default.
+    slice_max_order, slice_fdr:
+        Weak-slice search: largest combination of attributes searched (1-3) and the
+        Benjamini-Hochberg false discovery rate.
+    robustness_rows:
+        Robustness re-scores the cohort once per perturbation; above this many patients a
+        seeded stratified sample of this size is perturbed instead (0 = skip robustness).
+    explain, explain_rows:
+        Compute SHAP explanations on a stratified sample of ``explain_rows`` patients. Off by
+        default in the library (about a minute on 2 cores for 1000 rows of the sample model);
+        the CLI turns it on unless ``--no-explain``.
     """
 
     label: str
@@ -61,6 +74,12 @@ class AuditConfig:
     confidence: float = 0.95
     boot_score_bins: int = DEFAULT_BOOT_SCORE_BINS
     max_intersection_order: int = 3
+    safety: bool = True
+    slice_max_order: int = 2
+    slice_fdr: float = 0.05
+    robustness_rows: int = 20_000
+    explain: bool = False
+    explain_rows: int = 1000
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not self.label:
@@ -91,6 +110,21 @@ class AuditConfig:
         _check_int("seed", self.seed, low=0, high=2**63 - 1)
         _check_int("boot_score_bins", self.boot_score_bins, low=16, high=1_000_000)
         _check_int("max_intersection_order", self.max_intersection_order, low=1, high=5)
+        _check_int("slice_max_order", self.slice_max_order, low=1, high=3)
+        _check_int("robustness_rows", self.robustness_rows, low=0, high=10_000_000)
+        _check_int("explain_rows", self.explain_rows, low=10, high=1_000_000)
+        for name in ("safety", "explain"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(
+                    f"The '{name}' parameter must be True or False. "
+                    f"Got {getattr(self, name)!r} instead."
+                )
+        fdr = self.slice_fdr
+        if isinstance(fdr, bool) or not isinstance(fdr, int | float) or not (0 < fdr < 1):
+            raise ConfigError(
+                f"The 'slice_fdr' parameter must be a float in (0, 1). Got {fdr!r} instead."
+            )
+        object.__setattr__(self, "slice_fdr", float(fdr))
         if not (0.5 < float(self.confidence) < 1):
             raise ConfigError(
                 "The 'confidence' parameter must be a float in (0.5, 1). "

@@ -37,6 +37,8 @@ import pandas as pd
 from cohortaudit.errors import ConfigError, SchemaError
 from cohortaudit.modelspec import InputSpec, LoadedModel
 from cohortaudit.results import MetricValue, _clean_float
+from cohortaudit.sampling import strata_codes as _strata
+from cohortaudit.sampling import stratified_sample as _stratified_sample
 
 __all__ = [
     "EXACT_MAX_FEATURES",
@@ -80,7 +82,10 @@ _MAX_DISCRETE_LEVELS = 10
 #: Rows used to fit the proxy classifiers (seeded stratified subsample above this).
 _PROXY_MAX_ROWS = 5000
 _CONFIDENCE = 0.95
+#: Threads explaining chunks at once (each scores through a single-threaded ORT session).
+_SHAP_THREADS = 2
 _PROXY_CLASSIFIER = "LogisticRegression on one-hot categories and quantile-binned numbers"
+_PROXY_SINGLE = "class shares per value bin (levels, or 10 quantile bins), cross-validated"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -314,33 +319,6 @@ def _predict_fn(model: LoadedModel, encoding: _Encoding) -> Callable[[np.ndarray
 # ----------------------------------------------------------------------------------------------
 
 
-def _strata(groups: pd.DataFrame | None, n: int) -> np.ndarray:
-    if groups is None or groups.shape[1] == 0:
-        return np.zeros(n, dtype=np.int64)
-    key = groups.astype(str).fillna("(missing)").agg("\x1f".join, axis=1)
-    return pd.factorize(key, sort=True)[0].astype(np.int64)
-
-
-def _stratified_sample(strata: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Row positions, proportional allocation per stratum (largest remainder), sorted."""
-    n = strata.size
-    if size >= n:
-        return np.arange(n)
-    labels, counts = np.unique(strata, return_counts=True)
-    exact = counts * size / n
-    alloc = np.floor(exact).astype(np.int64)
-    remainder = size - int(alloc.sum())
-    if remainder:
-        order = np.lexsort((labels, -(exact - alloc)))
-        alloc[order[:remainder]] += 1
-    picked = [
-        rng.choice(np.flatnonzero(strata == lab), size=int(k), replace=False)
-        for lab, k in zip(labels, alloc, strict=True)
-        if k > 0
-    ]
-    return np.sort(np.concatenate(picked))
-
-
 # ----------------------------------------------------------------------------------------------
 # SHAP computation
 # ----------------------------------------------------------------------------------------------
@@ -354,7 +332,41 @@ def _import_shap() -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         import shap
+    _cache_shap_jit()
     return shap
+
+
+#: shap modules whose numba kernels the explainers we use call.
+_SHAP_JIT_MODULES = ("shap.explainers._exact", "shap.utils._masked_model", "shap.maskers._tabular")
+
+
+def _cache_shap_jit() -> None:
+    """Let numba cache shap's compiled kernels on disk (shap compiles them on every run).
+
+    shap decorates its kernels with a plain ``@njit``, so each new process spends ~10 s of a
+    CLI audit compiling them on the first explained row. Re-wrapping the same Python functions
+    with ``njit(cache=True)`` stores the machine code (next to shap's sources, or in numba's
+    per-user cache when those are read-only); the functions and their results are unchanged.
+    Any surprise (a shap that no longer uses numba) leaves shap as it is.
+    """
+    import importlib
+
+    try:
+        import numba
+        from numba.core.registry import CPUDispatcher
+    except ImportError:  # pragma: no cover - numba is a shap dependency
+        return
+    for name in _SHAP_JIT_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # pragma: no cover - shap layout changed
+            continue
+        for attr, obj in list(vars(module).items()):
+            if isinstance(obj, CPUDispatcher) and not obj.targetoptions.get("cache"):
+                try:
+                    setattr(module, attr, numba.njit(cache=True)(obj.py_func))
+                except Exception:  # pragma: no cover - keep shap's own kernel
+                    continue
 
 
 def _shap_values(
@@ -372,25 +384,50 @@ def _shap_values(
 
     masker = shap.maskers.Independent(X_background, max_samples=len(X_background))
     n_features = X_explain.shape[1]
-    if n_features <= EXACT_MAX_FEATURES:
-        explainer = shap.ExactExplainer(predict, masker, feature_names=list(names))
-        kwargs: dict[str, Any] = {}
-        name = "ExactExplainer"
-    else:
-        explainer = shap.PermutationExplainer(predict, masker, feature_names=list(names), seed=seed)
-        kwargs = {"max_evals": 10 * (2 * n_features + 1)}
-        name = "PermutationExplainer"
-    values, bases = [], []
-    total = len(X_explain)
-    for start in range(0, total, chunk):
+    exact = n_features <= EXACT_MAX_FEATURES
+    name = "ExactExplainer" if exact else "PermutationExplainer"
+    kwargs: dict[str, Any] = {} if exact else {"max_evals": 10 * (2 * n_features + 1)}
+
+    def explain_chunk(start: int) -> tuple[np.ndarray, np.ndarray]:
+        # A fresh explainer per chunk: explainers keep per-call state, and a chunk's result
+        # must not depend on which chunks ran before it (or on which thread ran it).
+        if exact:
+            explainer = shap.ExactExplainer(predict, masker, feature_names=list(names))
+        else:
+            explainer = shap.PermutationExplainer(
+                predict, masker, feature_names=list(names), seed=seed
+            )
         exp = explainer(X_explain[start : start + chunk], silent=True, **kwargs)
-        values.append(np.asarray(exp.values, dtype=np.float64))
-        bases.append(np.asarray(exp.base_values, dtype=np.float64).reshape(-1))
-        if progress is not None:
-            progress(min(start + chunk, total), total)
-    if not values:
+        return (
+            np.asarray(exp.values, dtype=np.float64),
+            np.asarray(exp.base_values, dtype=np.float64).reshape(-1),
+        )
+
+    total = len(X_explain)
+    starts = list(range(0, total, chunk))
+    if not starts:
         return np.empty((0, n_features)), np.empty(0), name
-    return np.concatenate(values), np.concatenate(bases), name
+    # ExactExplainer is deterministic and spends most of its time in onnxruntime, which
+    # releases the GIL: two chunks at a time use both cores with single-threaded sessions.
+    # PermutationExplainer seeds numpy's *global* RNG per row, so it must run serially.
+    workers = min(_SHAP_THREADS, len(starts)) if exact else 1
+    results: list[tuple[np.ndarray, np.ndarray]] = []
+    if workers == 1:
+        for done, start in enumerate(starts, 1):
+            results.append(explain_chunk(start))
+            if progress is not None:
+                progress(min(starts[done - 1] + chunk, total), total)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for start, res in zip(starts, pool.map(explain_chunk, starts), strict=True):
+                results.append(res)  # map yields in submission order: deterministic
+                if progress is not None:
+                    progress(min(start + chunk, total), total)
+    values = np.concatenate([r[0] for r in results])
+    bases = np.concatenate([r[1] for r in results])
+    return values, bases, name
 
 
 # ----------------------------------------------------------------------------------------------
@@ -422,21 +459,21 @@ def _global_importance(
     return tuple(sorted(items, key=lambda f: (-(f.mean_abs_shap.value or 0.0), f.feature)))
 
 
-def _suppress(count: int) -> int | None:
-    return None if 0 < count < MIN_CELL else int(count)
+def _suppress(count: int, k: int) -> int | None:
+    return None if 0 < count < k else int(count)
 
 
-def _distribution(names: Sequence[str], shap_values: np.ndarray) -> dict[str, Any]:
+def _distribution(names: Sequence[str], shap_values: np.ndarray, k: int) -> dict[str, Any]:
     edges = np.asarray(SHAP_BIN_EDGES)
     features = {}
     for j, name in enumerate(names):
         counts, _ = np.histogram(np.clip(shap_values[:, j], edges[0], edges[-1]), bins=edges)
-        features[name] = [_suppress(int(c)) for c in counts]
-    return {"bin_edges": list(SHAP_BIN_EDGES), "min_cell": MIN_CELL, "counts": features}
+        features[name] = [_suppress(int(c), k) for c in counts]
+    return {"bin_edges": list(SHAP_BIN_EDGES), "min_cell": k, "counts": features}
 
 
 def _dependence(
-    encoding: _Encoding, X_explain: np.ndarray, shap_values: np.ndarray
+    encoding: _Encoding, X_explain: np.ndarray, shap_values: np.ndarray, k: int
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for j, name in enumerate(encoding.names):
@@ -451,7 +488,7 @@ def _dependence(
             for v in levels:
                 sel = x == v
                 n = int(sel.sum())
-                keep = n >= MIN_CELL
+                keep = n >= k
                 bins.append(
                     {
                         "value": float(v),
@@ -467,7 +504,7 @@ def _dependence(
         for b in range(inner.size + 1):
             sel = which == b
             n = int(sel.sum())
-            keep = n >= MIN_CELL
+            keep = n >= k
             bins.append(
                 {
                     # outer edges stay open: the extremes would be single patients' values
@@ -488,6 +525,7 @@ def _by_group(
     reference: dict[str, str],
     n_boot: int,
     rng: np.random.Generator,
+    k: int,
 ) -> tuple[GroupComparison, ...]:
     if groups is None:
         return ()
@@ -505,7 +543,7 @@ def _by_group(
             ref = str(uniq[np.lexsort((uniq, -counts))[0]])
         ref_sel = ok & (values == ref)
         n_ref = int(ref_sel.sum())
-        if n_ref < MIN_CELL:
+        if n_ref < k:
             continue
         ref_vals = abs_shap[ref_sel]
         ref_point = ref_vals.mean(axis=0)
@@ -516,7 +554,7 @@ def _by_group(
             g = str(g)
             if g == ref:
                 continue
-            if n < MIN_CELL:
+            if n < k:
                 out.append(GroupComparison(attr, g, ref, None, True))
                 continue
             vals = abs_shap[ok & (values == g)]
@@ -592,6 +630,41 @@ def _auroc_with_ci(
     return _mv(aucs[0])
 
 
+def _binned_cv_proba(
+    x: np.ndarray,
+    y_codes: np.ndarray,
+    n_classes: int,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """Cross-validated class probabilities from one input: class shares per value bin.
+
+    For a single input this is what a logistic model on its one-hot bins converges to (the
+    saturated model), computed with bincounts instead of an optimiser: the proxy check then
+    costs milliseconds per input. Bins: the values themselves for inputs with <= 10 levels,
+    else 10 quantile bins; missing values form their own bin. Laplace smoothing (+1) keeps
+    a bin seen only in the test fold at the training prevalence rather than at 0.
+    """
+    finite = np.isfinite(x)
+    levels = np.unique(x[finite])
+    if levels.size <= _MAX_DISCRETE_LEVELS:
+        codes = np.searchsorted(levels, np.where(finite, x, levels[0] if levels.size else 0))
+        n_bins = max(levels.size, 1)
+    else:
+        inner = np.unique(np.quantile(x[finite], np.linspace(0, 1, 11)[1:-1]))
+        codes = np.searchsorted(inner, np.where(finite, x, 0.0), side="right")
+        n_bins = inner.size + 1
+    codes = np.where(finite, codes, n_bins)  # missing values: one more bin
+    n_bins += 1
+    proba = np.zeros((x.size, n_classes))
+    for train, test in folds:
+        counts = np.zeros((n_bins, n_classes))
+        np.add.at(counts, (codes[train], y_codes[train]), 1.0)
+        prior = np.bincount(y_codes[train], minlength=n_classes) / train.size
+        smoothed = counts + prior * 1.0
+        proba[test] = smoothed[codes[test]] / smoothed[codes[test]].sum(axis=1, keepdims=True)
+    return proba
+
+
 def _proxies(
     encoding: _Encoding,
     features: pd.DataFrame,
@@ -599,6 +672,7 @@ def _proxies(
     *,
     seed: int,
     n_boot: int,
+    k: int,
 ) -> tuple[ProxyStrength, ...]:
     if groups is None:
         return ()
@@ -617,7 +691,7 @@ def _proxies(
         ok = labels.notna().to_numpy()
         y_all = labels.to_numpy(dtype=object)
         uniq, counts = np.unique(y_all[ok].astype(str), return_counts=True)
-        keep_classes = uniq[counts >= MIN_CELL]
+        keep_classes = uniq[counts >= k]
         if keep_classes.size < 2:
             continue
         rows = np.flatnonzero(ok & np.isin(y_all.astype(str), keep_classes))
@@ -630,17 +704,25 @@ def _proxies(
             continue
         weights = _boot_weights(len(rows), n_boot, rng)  # shared: one set per attribute
         cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
-        sets = [(name, [j]) for j, name in enumerate(encoding.names)]
-        sets.append(("(all inputs)", list(range(len(encoding.names)))))
-        for label, cols in sets:
+        folds = list(cv.split(np.zeros(len(rows)), y_rows))
+        y_codes = np.searchsorted(classes, y_rows)
+        for j, name in enumerate(encoding.names):
+            if name == attr:
+                continue  # the attribute itself is a model input: direct use, not a proxy
+            proba = _binned_cv_proba(X_all[rows, j], y_codes, classes.size, folds)
+            auroc = _auroc_with_ci(y_rows, proba, classes, n_boot, weights)
+            strong = auroc.value is not None and auroc.value >= PROXY_STRONG_AUROC
+            out.append(ProxyStrength(str(attr), name, auroc, _PROXY_SINGLE, bool(strong)))
+        others = [j for j, name in enumerate(encoding.names) if name != attr]
+        for label, cols in [("(all inputs)", others)] if others else []:
             X = X_all[np.ix_(rows, cols)]
             cat_mask = [encoding.names[j] in encoding.categories for j in cols]
             # One-hot categories and quantile-binned numbers feeding a logistic model: catches
             # non-monotone links, costs a fraction of a second; additive (no interactions) for
             # the all-inputs model, which keeps the proxy check fast on big cohorts.
             parts = []
-            for k, j in enumerate(cols):
-                discrete = cat_mask[k] or np.unique(X[:, k][np.isfinite(X[:, k])]).size <= 10
+            for c, j in enumerate(cols):
+                discrete = cat_mask[c] or np.unique(X[:, c][np.isfinite(X[:, c])]).size <= 10
                 if discrete:
                     step: Any = make_pipeline(
                         SimpleImputer(strategy="most_frequent"),
@@ -656,8 +738,8 @@ def _proxies(
                             quantile_method="averaged_inverted_cdf",
                         ),
                     )
-                parts.append((encoding.names[j], step, [k]))
-            clf = make_pipeline(ColumnTransformer(parts), LogisticRegression(max_iter=1000))
+                parts.append((encoding.names[j], step, [c]))
+            clf = make_pipeline(ColumnTransformer(parts), LogisticRegression(max_iter=1000, tol=1e-3))
             clf_name = _PROXY_CLASSIFIER
             proba = cross_val_predict(clf, X, y_rows, cv=cv, method="predict_proba")
             auroc = _auroc_with_ci(y_rows, proba, classes, n_boot, weights)
@@ -689,6 +771,7 @@ def explain_model(
     seed: int = 0,
     n_boot: int = 200,
     progress: Callable[[int, int], Any] | None = None,
+    min_cell: int = MIN_CELL,
 ) -> ExplanationResult:
     """Explain ``model`` on a cohort with SHAP values on the probability scale, aggregate-only.
 
@@ -707,6 +790,8 @@ def explain_model(
         Explained rows and masker background rows, both seeded stratified samples of the cohort.
     seed, n_boot:
         The same seed gives an identical result; ``n_boot`` bootstrap replicates per CI.
+    min_cell:
+        Disclosure k: counts 1..k-1 are withheld and groups with fewer explained rows skipped.
     progress:
         Called as ``progress(done, total)`` after each chunk of explained rows.
     """
@@ -714,6 +799,7 @@ def explain_model(
     _check_int("n_background", n_background, 1)
     _check_int("n_boot", n_boot, 0)
     _check_int("seed", seed, 0)
+    _check_int("min_cell", min_cell, 1)
     if not isinstance(features, pd.DataFrame) or len(features) == 0:
         raise ConfigError(
             f"The 'features' parameter must be a non-empty pandas DataFrame. Got "
@@ -774,19 +860,28 @@ def explain_model(
         ),
         "ort_threads": 1 if model.kind == "onnx" else None,
         "confidence": _CONFIDENCE,
-        "min_cell": MIN_CELL,
+        "min_cell": int(min_cell),
         "proxy_strong_auroc": PROXY_STRONG_AUROC,
         "proxy_cv": "3-fold stratified, shuffled with the seed",
-        "proxy_classifier": _PROXY_CLASSIFIER,
+        "proxy_classifier": {"single input": _PROXY_SINGLE, "all inputs": _PROXY_CLASSIFIER},
+        "proxy_direct_inputs": sorted(
+            str(a) for a in (groups.columns if groups is not None else []) if a in encoding.names
+        ),
+        "proxy_note": (
+            "a sensitive attribute that is itself a model input (proxy_direct_inputs) is used "
+            "directly; it is left out of its own proxy check and of the all-inputs model"
+        ),
         "proxy_max_rows": _PROXY_MAX_ROWS,
     }
     rng_boot = np.random.default_rng([seed, 3])
     return ExplanationResult(
         global_importance=_global_importance(encoding.names, abs_phi, n_boot, rng_boot),
-        distribution=_distribution(encoding.names, phi),
-        dependence=_dependence(encoding, X_ex, phi),
-        by_group=_by_group(encoding.names, abs_phi, ex_groups, reference, n_boot, rng_boot),
-        proxies=_proxies(encoding, features, groups, seed=seed, n_boot=n_boot),
+        distribution=_distribution(encoding.names, phi, min_cell),
+        dependence=_dependence(encoding, X_ex, phi, min_cell),
+        by_group=_by_group(
+            encoding.names, abs_phi, ex_groups, reference, n_boot, rng_boot, min_cell
+        ),
+        proxies=_proxies(encoding, features, groups, seed=seed, n_boot=n_boot, k=min_cell),
         settings=settings,
         seconds_shap=seconds,
     )

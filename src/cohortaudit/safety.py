@@ -45,11 +45,14 @@ complement: AUROC by a one-sided z-test, slice variance DeLong, complement varia
 Hanley-McNeil (the complement is large, and its exact DeLong placement values would need a
 search per slice); sensitivity by a one-sided pooled two-proportion z-test; O/E by a two-sided
 z-test of ln(O/E_slice / O/E_rest) with SE sqrt(1/O_s + 1/O_r), kept only when the slice is the
-more miscalibrated. Benjamini-Hochberg across every test; ranked by the effect (the gap).
+more miscalibrated. Benjamini-Hochberg across every test; a combined slice whose CI contains the
+value of a flagged sub-slice (same metric) is not reported, as the sub-slice explains it; ranked
+by the effect (the gap).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -121,6 +124,12 @@ SAFETY_SETTINGS: dict[str, Any] = {
         "noise_test": "two-sample chi-square approximation, p < 0.05",
     },
     "unseen_categories": {"notable": 0.0, "serious": 0.05},
+    "group_flags": (
+        "groups are compared with the whole development population (the card has no per-group "
+        "summary), so per group only unit changes and unseen categories are flagged; SMD, "
+        "distance, category and prevalence differences are reported unflagged as possible "
+        "case mix"
+    ),
     "prevalence": {
         "ci": "Wilson (development prevalence fixed)",
         "notable_ratio": [0.8, 1.25],
@@ -143,6 +152,10 @@ SAFETY_SETTINGS: dict[str, Any] = {
         "sensitivity_test": "one-sided pooled two-proportion z",
         "oe_test": "two-sided z on ln(OE_slice/OE_rest), SE sqrt(1/O_s + 1/O_r)",
         "multiplicity": "Benjamini-Hochberg across all tests",
+        "pruning": (
+            "a combined slice is not reported when its CI contains the value of a flagged "
+            "sub-slice on the same metric (after BH; removes reports, not tests)"
+        ),
         "ranking": "effect (gap to the rest), largest first",
     },
 }
@@ -484,7 +497,35 @@ def compute_shift(
             for group, mask in subsets:
                 y = y_all if mask is None else y_all[mask]
                 findings.append(_prevalence_shift(group, y, float(prevalence), z, min_cell))
-    return tuple(findings)
+    units = {(f.feature, tuple(sorted(f.group.items()))) for f in findings if f.unit_factor}
+    return tuple(
+        f if (f.feature, tuple(sorted(f.group.items()))) in units else _case_mix(f)
+        for f in findings
+    )
+
+
+#: Statistics a group may differ on because of who is in it, not because the data shifted.
+_CASE_MIX_STATISTICS = frozenset({"smd", "ks_at_quantiles", "tvd", "prevalence_difference"})
+
+
+def _case_mix(finding: ShiftFinding) -> ShiftFinding:
+    """Unflag a group's distribution difference: the card only describes the whole population.
+
+    Older patients have higher blood pressure and women higher HDL in any population, so a
+    group compared with the *whole* development population differs by construction. Per group,
+    only what case mix cannot explain stays flagged: a likely unit change (and the other
+    statistics of that input in that group), unseen categories.
+    """
+    if not finding.group or finding.statistic not in _CASE_MIX_STATISTICS:
+        return finding
+    if finding.flag == "none":
+        return finding
+    return dataclasses.replace(
+        finding,
+        flag="none",
+        message=finding.message.rstrip(".").rsplit(" (", 1)[0]
+        + " (compared with the whole development population: may be case mix, not flagged).",
+    )
 
 
 def _numeric_shift(
@@ -1066,6 +1107,7 @@ def weak_slices(
     for t, qv in zip(tests, q, strict=True):
         if qv <= fdr and t["worse"]:
             found.append((t, float(qv)))
+    found = _prune_explained(found)
     found.sort(key=lambda tq: (-tq[0]["effect"], tq[1]))
     out = []
     names = {"auroc": "AUROC", "sensitivity": "sensitivity", "oe": "O/E"}
@@ -1090,6 +1132,34 @@ def weak_slices(
             )
         )
     return tuple(out)
+
+
+def _prune_explained(
+    found: list[tuple[dict[str, Any], float]],
+) -> list[tuple[dict[str, Any], float]]:
+    """Drop a combined slice that a significant sub-slice already explains.
+
+    "Women aged 40-49 who never smoked" adds nothing when "women aged 40-49" is flagged on the
+    same metric and the combined slice's CI contains that sub-slice's value: the extra
+    attribute does not make it measurably worse. Pruning happens after Benjamini-Hochberg, so
+    it removes reports, never tests, and cannot raise the false discovery rate.
+    """
+    value = {(frozenset(t["attributes"].items()), t["metric"]): t["value"] for t, _ in found}
+    kept = []
+    for t, qv in found:
+        items = list(t["attributes"].items())
+        lo, hi = t["ci"]
+        explained = False
+        if len(items) > 1:
+            for drop in range(len(items)):
+                parent = frozenset(items[:drop] + items[drop + 1 :])
+                v = value.get((parent, t["metric"]))
+                if v is not None and lo <= v <= hi:
+                    explained = True
+                    break
+        if not explained:
+            kept.append((t, qv))
+    return kept
 
 
 def _slice_tests(
