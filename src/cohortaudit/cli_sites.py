@@ -1,0 +1,195 @@
+"""The multi-site subcommands: ``cohortaudit site-export`` and ``cohortaudit pool``.
+
+Kept out of ``cli.py`` so that the multi-site code is self-contained; ``cli.py`` calls
+:func:`add_site_commands` while building its parser and dispatches to :func:`run_site_command`.
+Errors are raised as :class:`AuditError` and reported by ``cli.main`` (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["SITE_COMMANDS", "add_site_commands", "run_site_command"]
+
+SITE_COMMANDS = ("site-export", "pool")
+_FORMATS = ("json", "pdf", "html")
+
+
+def add_site_commands(sub) -> None:
+    """Add ``site-export`` and ``pool`` to the subparsers ``sub`` of the main parser."""
+    exp = sub.add_parser(
+        "site-export",
+        help="multi-site audit, at a site: write disclosure-safe aggregates to pool elsewhere",
+        description=(
+            "Score the cohort with the shared model and write only aggregate sufficient "
+            "statistics (counts, score histograms whose every count is 0 or >= k, sums), with "
+            "disclosure control applied before anything is written."
+        ),
+    )
+    exp.add_argument("--model", type=Path, required=True, help="ONNX or skops model file")
+    exp.add_argument("--card", type=Path, help="model card (YAML)")
+    exp.add_argument("--cohort", type=Path, required=True, help="CSV or Parquet cohort file")
+    exp.add_argument("--label", required=True, help="binary outcome column (0/1)")
+    exp.add_argument(
+        "--sensitive", action="extend", nargs="+", default=[], metavar="COL",
+        help="sensitive attribute columns",
+    )  # fmt: skip
+    exp.add_argument(
+        "--bins", action="append", default=[], metavar="COL=E1,E2,...",
+        help="bin edges for a continuous attribute, e.g. age=40,50,60,70,80",
+    )  # fmt: skip
+    exp.add_argument(
+        "--threshold", type=float, help="operating threshold (default: the card's, else 0.5)"
+    )
+    exp.add_argument("--min-cell", type=int, default=10, help="disclosure minimum cell k (10)")
+    exp.add_argument(
+        "--max-order", type=int, default=3, help="largest intersection of attributes (3)"
+    )
+    exp.add_argument("--site", required=True, help="name of this site, e.g. DE-Berlin")
+    exp.add_argument(
+        "--where", action="append", default=[], metavar="COL=VALUE",
+        help="keep only the cohort rows where COL equals VALUE (e.g. site=DE-Berlin)",
+    )  # fmt: skip
+    exp.add_argument("--trust", action="append", default=[], metavar="TYPE")
+    exp.add_argument("--out", type=Path, required=True, help="the site file to write (.json)")
+
+    pool = sub.add_parser(
+        "pool",
+        help="multi-site audit, at the coordinator: pool site files into one audit",
+        description=(
+            "Check that the site files come from the same model and settings and are "
+            "unaltered, then write the audit of the pooled cohort with per-site metrics and "
+            "a random-effects meta-analysis."
+        ),
+    )
+    pool.add_argument("files", nargs="+", type=Path, metavar="SITE.json")
+    pool.add_argument("--out", type=Path, required=True, help="output folder")
+    pool.add_argument(
+        "--format", default="json", metavar="FORMATS",
+        help="comma-separated outputs: json, pdf, html (default json)",
+    )  # fmt: skip
+    pool.add_argument("--auditor", help="name of the auditor, for the report cover")
+    pool.add_argument("--quiet", action="store_true", help="print only the output path")
+
+
+def run_site_command(args: argparse.Namespace) -> int:
+    if args.command == "site-export":
+        return _cmd_site_export(args)
+    return _cmd_pool(args)
+
+
+def _cmd_site_export(args: argparse.Namespace) -> int:
+    from cohortaudit.config import AuditConfig, parse_bins
+    from cohortaudit.sites.export import export_site, parse_where, write_site_file
+
+    config = AuditConfig(
+        label=args.label,
+        sensitive_features=tuple(args.sensitive),
+        bins=parse_bins(args.bins),
+        threshold=args.threshold,
+        n_boot=0,
+        min_cell=args.min_cell,
+        max_intersection_order=args.max_order,
+    )
+    where = parse_where(args.where)
+    data = export_site(
+        cohort_path=args.cohort,
+        config=config,
+        model_path=args.model,
+        card_path=args.card,
+        site=args.site,
+        where=where,
+        trusted_types=args.trust,
+    )
+    path = write_site_file(data, args.out)
+    overall = next(g for g in data["groups"] if not g["attributes"])
+    released = sum(not g["suppressed"] for g in data["groups"])
+    size = (
+        "not released (fewer than k)"
+        if overall["suppressed"]
+        else (f"{overall['n']:,} patients, {overall['events']:,} events")
+    )
+    print(
+        f"Site {data['site']}: {size}; {released} of {len(data['groups'])} groups released, "
+        f"{len(data['disclosure_log'])} disclosure-log entries.\n"
+        f"Wrote {path} (aggregates only; content SHA-256 {data['content_sha256'][:16]}...)."
+    )
+    return 0
+
+
+def _cmd_pool(args: argparse.Namespace) -> int:
+    from cohortaudit.errors import ConfigError
+    from cohortaudit.render.json import result_to_json, write_json
+    from cohortaudit.sites.pool import pool_site_files
+
+    wanted = tuple(dict.fromkeys(x.strip().lower() for x in args.format.split(",") if x.strip()))
+    bad = [x for x in wanted if x not in _FORMATS]
+    if not wanted or bad:
+        raise ConfigError(
+            f"--format must be a comma-separated list of {', '.join(_FORMATS)}. Got "
+            f"{args.format!r} instead."
+        )
+    result = pool_site_files(args.files)
+    written: list[Path] = []
+    if "json" in wanted:
+        path = write_json(result, args.out / "audit.json")
+        audit_json = path.read_bytes()
+        written.append(path)
+    else:
+        audit_json = result_to_json(result).encode("utf-8")
+    if "pdf" in wanted:
+        from cohortaudit.render.pdf import render_pdf
+
+        written.append(
+            render_pdf(result, args.out / "audit.pdf", auditor=args.auditor, audit_json=audit_json)
+        )
+    if "html" in wanted:
+        from cohortaudit.render.html import render_html
+
+        written.append(
+            render_html(
+                result, args.out / "audit.html", auditor=args.auditor, audit_json=audit_json
+            )
+        )
+    if args.quiet:
+        print(written[0])
+        return 0
+    print(_pool_summary(result))
+    for path in written:
+        print(f"Wrote {path}")
+    return 0
+
+
+def _pool_summary(result) -> str:
+    from cohortaudit.render.findings import format_estimate
+
+    s = result.sites or {}
+    o = result.overall
+    lines = [
+        f"Pooled {s.get('n_sites', '?')} sites: "
+        + ", ".join(f"{e['name']} (n={e['n']:,})" if e["n"] else e["name"] for e in s["sites"]),
+    ]
+    if not o.suppressed:
+        bound = (s.get("pooled") or {}).get("auroc_bin_error_bound")
+        lines.append(
+            f"All patients: n={o.n:,}, events={o.events:,}; AUROC "
+            f"{format_estimate(o.metrics['auroc'])} (bin error <= {bound:.4f}); O/E "
+            f"{format_estimate(o.metrics['oe_ratio'])}; slope "
+            f"{format_estimate(o.metrics['calibration_slope'])}."
+        )
+    for m in s.get("meta_analysis", []):
+        est = m["estimate"]
+        pi = m["prediction_interval"]
+        if est["value"] is None:
+            continue
+        pi_text = (
+            f"; 95% prediction interval {pi['low']:.3f}-{pi['high']:.3f}"
+            if pi["low"] is not None
+            else ""
+        )
+        lines.append(
+            f"Random effects, {m['metric']}: {est['value']:.3f} ({est['ci_low']:.3f}-"
+            f"{est['ci_high']:.3f}); tau^2 {m['tau2']:.4g}, I^2 {100 * m['i2']:.0f}%{pi_text}."
+        )
+    return "\n".join(lines)
