@@ -209,3 +209,30 @@ def run_explanations(
         min_cell=config.min_cell,
     )
     return result.to_dict()
+
+
+def attach_explanations(
+    result: Any,
+    cohort: Cohort,
+    model: LoadedModel,
+    config: AuditConfig,
+    progress: Callable[[str, float], None] | None = None,
+) -> Any:
+    """``result`` with its ``explanations`` block computed now (the app's "Explain" button).
+
+    The audit's other numbers are untouched; the config recorded in the result says
+    ``explain: true`` and the rows explained, as if the audit had been run with them.
+    """
+    from dataclasses import replace
+
+    from cohortaudit.errors import ConfigError
+
+    if cohort.features is None:
+        raise ConfigError(
+            "This audit has no model inputs (scores mode): SHAP explanations need the model "
+            "and its inputs. Run the audit with a model file to explain it."
+        )
+    block = run_explanations(cohort, model, config, explain_reference(result.settings), progress)
+    recorded = dict(result.config)
+    recorded.update({"explain": True, "explain_rows": int(config.explain_rows)})
+    return replace(result, explanations=block, config=recorded)

@@ -78,7 +78,15 @@ def _svg(fig) -> bytes:
 
 
 def chart_svg(result: AuditResult, kind: str, **params) -> bytes:
-    """One chart of the report as SVG bytes (``kind`` in :data:`CHART_KINDS`)."""
+    """One chart of the report as SVG bytes (``kind`` in :data:`CHART_KINDS`, or a kind of
+    the explanations/safety or multi-site sections, drawn by their own modules)."""
+    from cohortaudit.render.check_charts import CHECK_CHART_KINDS, check_chart_svg
+    from cohortaudit.render.site_section import SITE_CHART_KINDS, site_chart_svg
+
+    if kind in CHECK_CHART_KINDS:
+        return check_chart_svg(result, kind, **params)
+    if kind in SITE_CHART_KINDS:
+        return site_chart_svg(result, kind, **params)
     fn = {
         "roc": _roc,
         "calibration": _calibration,

@@ -227,8 +227,11 @@ class _Html:
 
     def _figures(self, c: Chart) -> list:
         from cohortaudit.render import figures as F
+        from cohortaudit.render.site_section import SITE_CHART_KINDS, site_chart_figures
 
         r = self.result
+        if c.kind in SITE_CHART_KINDS:
+            return site_chart_figures(r, c.kind, **c.params)
         k = (r.settings.get("disclosure") or {}).get("min_cell")
         t = r.settings.get("threshold")
         card = r.model.card or {}

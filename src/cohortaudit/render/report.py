@@ -41,14 +41,12 @@ __all__ = [
     "group_cell",
     "RUN_RECORD_START",
     "RUN_RECORD_END",
-    "NOT_ASSESSED",
     "vector_status_sentence",
 ]
 
 #: Markers around the only text that may differ between reruns (tests strip what lies between).
 RUN_RECORD_START = "RUN RECORD (the only part of this report that differs between reruns)"
 RUN_RECORD_END = "END OF RUN RECORD"
-NOT_ASSESSED = "Not assessed in this audit version"
 
 #: Labels of the calibration and utility metrics (performance metrics are in ``render.text``).
 CAL_LABELS = {
@@ -305,6 +303,9 @@ def build_report(
         from cohortaudit.render.json import result_to_json
 
         audit_json = result_to_json(result).encode("utf-8")
+    from cohortaudit.render.check_sections import explanations_section, safety_sections
+    from cohortaudit.render.site_section import sites_section
+
     digest = hashlib.sha256(audit_json).hexdigest()
     m, c = result.model, result.cohort
     name = " ".join(x for x in (m.name, m.version) if x) or (m.file or "predictions")
@@ -345,13 +346,10 @@ def build_report(
         _calibration(result),
         _utility(result),
         _fairness(result),
-        _not_assessed("9", "Explanations", "which inputs drive the predictions (SHAP summaries)"),
-        _not_assessed(
-            "10",
-            "Safety",
-            "cohort shift against the card's reference data, robustness to input perturbation "
-            "and out-of-range behaviour beyond the caveats in section 13",
-        ),
+        explanations_section(result),
+        safety_sections(result),
+        # a pooled multi-site audit only: "10A" keeps every later section's number stable
+        sites_section(result, "10A"),
         _claims(result),
         _policy(result),
         _limitations(result),
@@ -361,7 +359,8 @@ def build_report(
     ]
     flat: list[Section] = []
     for s in sections:
-        flat.extend(s if isinstance(s, list) else [s])
+        if s is not None:
+            flat.extend(s if isinstance(s, list) else [s])
     return Report(
         title="Audit report",
         model_line=name,
@@ -431,8 +430,7 @@ def _summary(result: AuditResult) -> list[Section]:
         Para(
             f"Model identity: {vector_status_sentence(result)} Caveats: {len(serious)} serious, "
             f"{n_warn} warnings, {len(result.caveats) - len(serious) - n_warn} for information "
-            f"(section 13). Explanations and safety checks were not assessed in this audit "
-            "version (sections 9 and 10)."
+            f"(section 13). {_checks_sentence(result)}"
         )
     )
     keys = [
@@ -468,6 +466,46 @@ def _summary(result: AuditResult) -> list[Section]:
         )
     )
     return [s]
+
+
+def _checks_sentence(result: AuditResult) -> str:
+    """What sections 9 and 10 hold, in one sentence for the summary."""
+    from cohortaudit.render.check_charts import top_reliance_rows
+
+    parts = []
+    sf = result.safety
+    if sf:
+        units = [f for f in sf.get("shift", []) if f["statistic"] == "median_ratio"]
+        n_slices = len(sf.get("weak_slices", []))
+        bits = []
+        if units:
+            bits.append(
+                f"{len(units)} likely unit change"
+                + ("s" if len(units) > 1 else "")
+                + " ("
+                + ", ".join(f"{f['feature']} at {group_label(f['group'])}" for f in units)
+                + ")"
+            )
+        bits.append(f"{n_slices} weak slice{'s' if n_slices != 1 else ''} found by search")
+        parts.append("Safety (section 10): " + "; ".join(bits) + ".")
+    else:
+        parts.append("Safety checks were not run (section 10).")
+    e = result.explanations
+    if e:
+        top = top_reliance_rows(e, 1)
+        if top:
+            r = top[0]
+            more = "more" if r["difference"]["value"] > 0 else "less"
+            parts.append(
+                f"Explanations (section 9): the largest reliance difference is on "
+                f"{r['feature']} for {r['attribute']} {r['group']} ({more} than for "
+                f"{r['reference']})."
+            )
+        else:
+            parts.append("Explanations (section 9): no group relies measurably differently.")
+    else:
+        parts.append("Explanations were not computed (section 9).")
+    return " ".join(parts)
 
 
 # ---------------------------------------------------------------------------- 2 scope
@@ -1108,17 +1146,28 @@ def _fairness(result: AuditResult) -> Section:
 # ---------------------------------------------------------------------------- 9/10
 
 
-def _not_assessed(number: str, title: str, what: str) -> Section:
-    s = Section(number, title, 0)
-    s.blocks.append(
-        Para(
-            f"LIMITATION — {NOT_ASSESSED}. This audit version does not assess {what}. The "
-            "absence of findings in this section is not evidence of their absence; a later "
-            "version of cohortaudit adds this assessment.",
-            "limitation",
+def _check_limitations(result: AuditResult) -> list[str]:
+    out = []
+    e = result.explanations
+    if e:
+        st = e.get("settings", {})
+        out.append(
+            f"Explanations (section 9) rest on a sample of {st.get('n_explain', '?'):,} patients "
+            "and an interventional masker that treats inputs as independent; SHAP values say "
+            "what the model uses, not what causes the outcome."
         )
-    )
-    return s
+    else:
+        out.append("Explanations were not computed (section 9): reliance on inputs not assessed.")
+    if result.safety:
+        out.append(
+            "Shift (section 10.1) is measured against the card's summary of the development "
+            "data only; a card without that summary, or a summary of a different population, "
+            "limits what it can show. The weak-slice search covers the listed attributes and "
+            "inputs, not every possible subgroup."
+        )
+    else:
+        out.append("Safety checks were turned off (section 10): shift and robustness not assessed.")
+    return out
 
 
 # ---------------------------------------------------------------------------- 11 claims
@@ -1310,7 +1359,7 @@ def _limitations(result: AuditResult) -> Section:
                 f"{n_sup} of {len(result.subgroups)} subgroups are not evaluable (disclosure "
                 f"control, fewer than {_k(result)} events or non-events, or withheld so they "
                 "cannot be derived); problems in them cannot be seen.",
-                f"Explanations (section 9) and safety checks (section 10): {NOT_ASSESSED}.",
+                *_check_limitations(result),
                 "Net benefit is reported without confidence intervals.",
                 "The audit measures the model on this cohort only; results transfer to other "
                 "settings only as far as the cohort resembles them.",
@@ -1396,7 +1445,8 @@ def _checklist(result: AuditResult) -> Section:
         ["6a–b", "Setting; eligibility (population)", "2 (card), 3"],
         ["8a", "Outcome definition and horizon", "2"],
         ["9a", "Predictors (model inputs)", "2"],
-        ["11", "Missing data handling", "13 (caveats); 3 (exclusions)"],
+        ["7", "Data preparation; data quality similar across groups", "10.2; 3"],
+        ["11", "Missing data handling", "13 (caveats); 3 (exclusions); 10.2 (missing inputs)"],
         [
             "12e",
             "Performance measures: discrimination, calibration, clinical utility, with rationale",
@@ -1409,7 +1459,11 @@ def _checklist(result: AuditResult) -> Section:
         ],
         ["14", "Fairness: methods to assess it and its results", "4, 8"],
         ["15", "Model output and thresholds", "2, 4, 7"],
-        ["16", "Differences between development and evaluation data", "3 (outcome rates), 11"],
+        [
+            "16",
+            "Differences between development and evaluation data",
+            "10.1 (shift vs the card), 3 (outcome rates), 11",
+        ],
         ["20a–c", "Participants: flow, characteristics by group, comparison with development", "3"],
         ["23a", "Model performance with confidence intervals", "1, 5, 6, 7"],
         ["23b", "Performance across subgroups / heterogeneity", "5.2, 6.2, 8"],
@@ -1439,8 +1493,8 @@ def _checklist(result: AuditResult) -> Section:
         ],
         ["2(g)", "Validation and testing data and their main characteristics", "3"],
         ["2(g)", "Metrics of accuracy", "5, 6, 7, 11"],
-        ["2(g)", "Metrics of robustness", f"10 ({NOT_ASSESSED}); 13 (out-of-range caveats)"],
-        ["2(g)", "Potentially discriminatory impacts", "8, 1"],
+        ["2(g)", "Metrics of robustness", "10.3 (perturbations), 10.4 (weak slices), 13"],
+        ["2(g)", "Potentially discriminatory impacts", "8, 9 (reliance, proxies), 1"],
         ["2(g)", "Test logs", "14 (disclosure log), Annex A (full result), cover run record"],
         [
             "2(g)",

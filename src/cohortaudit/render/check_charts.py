@@ -1,0 +1,172 @@
+"""Static vector charts of the explanations and safety blocks for the PDF (matplotlib -> SVG).
+
+Same conventions as :mod:`cohortaudit.render.charts` (whose SVG writer and style this module
+reuses): Okabe-Ito colours, every axis titled with its unit, withheld values never drawn as
+zero. Each function reads only the result's ``explanations`` / ``safety`` dicts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cohortaudit.render.charts import _GREY, _plt, _svg
+from cohortaudit.results import AuditResult
+
+__all__ = ["CHECK_CHART_KINDS", "check_chart_svg", "top_reliance_rows", "top_slices"]
+
+CHECK_CHART_KINDS = ("shap_global", "shap_groups", "shift_smd", "weak_slices")
+_BLUE, _ORANGE, _VERMILLION, _GREEN = "#0072B2", "#E69F00", "#D55E00", "#009E73"
+_METRIC_WORDS = {"auroc": "AUROC", "sensitivity": "Sensitivity", "oe": "O/E ratio"}
+
+
+def check_chart_svg(result: AuditResult, kind: str, **params: Any) -> bytes:
+    fn = {
+        "shap_global": _shap_global,
+        "shap_groups": _shap_groups,
+        "shift_smd": _shift_smd,
+        "weak_slices": _weak_slices,
+    }[kind]
+    return _svg(fn(result, **params))
+
+
+def top_reliance_rows(explanations: dict[str, Any], limit: int = 10) -> list[dict[str, Any]]:
+    """Group x input differences whose CI excludes 0, largest |difference| first.
+
+    Rows where the input defines the groups (age for age bands) are left out: the model leans
+    on age more for the oldest band by construction, which says nothing about fairness.
+    """
+    rows = []
+    for g in explanations.get("by_group", []):
+        if g.get("suppressed"):
+            continue
+        for f in g.get("features", []):
+            d = f.get("difference") or {}
+            lo, hi, v = d.get("ci_low"), d.get("ci_high"), d.get("value")
+            if f["feature"] == g["attribute"] or v is None or lo is None or hi is None:
+                continue
+            if lo > 0 or hi < 0:
+                rows.append(
+                    {
+                        "attribute": g["attribute"],
+                        "group": g["group"],
+                        "reference": g["reference"],
+                        "feature": f["feature"],
+                        "difference": d,
+                        "mean_abs_shap": f.get("mean_abs_shap") or {},
+                        "reference_mean_abs_shap": f.get("reference_mean_abs_shap") or {},
+                    }
+                )
+    rows.sort(key=lambda r: (-abs(r["difference"]["value"]), r["attribute"], r["group"]))
+    return rows[:limit]
+
+
+def top_slices(safety: dict[str, Any], metric: str, limit: int = 8) -> list[dict[str, Any]]:
+    return [w for w in safety.get("weak_slices", []) if w["metric"] == metric][:limit]
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _shap_global(result: AuditResult):
+    plt = _plt()
+    rows = list((result.explanations or {}).get("global", []))[::-1]
+    fig, ax = plt.subplots(figsize=(6.4, 0.3 * len(rows) + 0.9))
+    h = fig.get_figheight()
+    fig.subplots_adjust(left=0.2, right=0.97, top=1 - 0.15 / h, bottom=0.62 / h)
+    for i, r in enumerate(rows):
+        v = r["mean_abs_shap"]
+        ax.barh(i, v["value"], color=_BLUE, height=0.6)
+        if v.get("ci_low") is not None and v.get("ci_high") is not None:
+            ax.plot([v["ci_low"], v["ci_high"]], [i, i], color="#000000", lw=0.9)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r["feature"] for r in rows])
+    ax.set_xlabel("mean |SHAP| (change in predicted risk, probability 0–1), with 95% CI")
+    ax.grid(axis="y", visible=False)
+    return fig
+
+
+def _shap_groups(result: AuditResult, limit: int = 10):
+    plt = _plt()
+    rows = top_reliance_rows(result.explanations or {}, limit)[::-1]
+    fig, ax = plt.subplots(figsize=(6.8, 0.32 * max(len(rows), 1) + 0.95))
+    h = fig.get_figheight()
+    fig.subplots_adjust(left=0.42, right=0.97, top=1 - 0.15 / h, bottom=0.62 / h)
+    if not rows:
+        ax.text(
+            0.5, 0.5, "no difference with a CI excluding 0", ha="center", transform=ax.transAxes
+        )
+    for i, r in enumerate(rows):
+        d = r["difference"]
+        col = _VERMILLION if d["value"] > 0 else _BLUE
+        ax.plot([d["ci_low"], d["ci_high"]], [i, i], color=col, lw=1.2)
+        ax.plot([d["value"]], [i], "o", color=col, ms=4)
+    ax.axvline(0, color=_GREY, lw=0.7)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(
+        [f"{r['feature']} · {r['attribute']} {r['group']} vs {r['reference']}" for r in rows]
+    )
+    ax.set_xlabel(
+        "difference in mean |SHAP| vs the reference group (probability 0–1), with 95% CI;"
+        " > 0: relies more"
+    )
+    ax.grid(axis="y", visible=False)
+    return fig
+
+
+def _shift_smd(result: AuditResult):
+    plt = _plt()
+    shift = [
+        f
+        for f in (result.safety or {}).get("shift", [])
+        if not f["group"] and f["statistic"] == "smd" and f["value"] is not None
+    ]
+    shift.sort(key=lambda f: abs(f["value"]))
+    fig, ax = plt.subplots(figsize=(6.4, 0.3 * max(len(shift), 1) + 0.95))
+    h = fig.get_figheight()
+    fig.subplots_adjust(left=0.2, right=0.97, top=1 - 0.15 / h, bottom=0.62 / h)
+    colours = {"serious": _VERMILLION, "notable": _ORANGE, "none": _BLUE}
+    for i, f in enumerate(shift):
+        ax.barh(i, abs(f["value"]), color=colours.get(f["flag"], _BLUE), height=0.6)
+    for x, lab in ((0.1, "notable 0.1"), (0.25, "serious 0.25")):
+        ax.axvline(x, color=_GREY, lw=0.7, ls="--")
+        ax.text(x, len(shift) - 0.4, f" {lab}", fontsize=6, color=_GREY, va="bottom")
+    ax.set_yticks(range(len(shift)))
+    ax.set_yticklabels([f["feature"] for f in shift])
+    ax.set_xscale("symlog", linthresh=1.0)
+    # plain tick labels: the default symlog labels are mathtext, which the PDF cannot embed
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.set_xlabel(
+        "|standardised mean difference| vs the development data (SD units; log scale above 1)"
+    )
+    ax.grid(axis="y", visible=False)
+    return fig
+
+
+def _weak_slices(result: AuditResult, limit: int = 6):
+    plt = _plt()
+    safety = result.safety or {}
+    metrics = [m for m in ("auroc", "sensitivity", "oe") if top_slices(safety, m, 1)]
+    n = max(len(metrics), 1)
+    fig, axes = plt.subplots(n, 1, figsize=(6.8, n * (0.3 * limit + 0.75) + 0.3), squeeze=False)
+    h = fig.get_figheight()
+    fig.subplots_adjust(left=0.45, right=0.97, top=1 - 0.2 / h, bottom=0.45 / h, hspace=0.75)
+    for ax, m in zip([a[0] for a in axes], metrics, strict=False):
+        rows = top_slices(safety, m, limit)[::-1]
+        for i, w in enumerate(rows):
+            v = w["value"]
+            ax.plot([v["ci_low"], v["ci_high"]], [i, i], color=_VERMILLION, lw=1.2)
+            ax.plot([v["value"]], [i], "o", color=_VERMILLION, ms=4)
+            if w.get("rest_value") is not None:
+                ax.plot([w["rest_value"]], [i], "|", color=_BLUE, ms=8, mew=1.5)
+        if m == "oe":
+            ax.axvline(1.0, color=_GREY, lw=0.7, ls=":")
+        labels = [" & ".join(f"{a}={v}" for a, v in w["attributes"].items()) for w in rows]
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels(labels, fontsize=6.5)
+        unit = "O/E, 1 = calibrated" if m == "oe" else "0–1"
+        ax.set_xlabel(f"{_METRIC_WORDS[m]} ({unit}): slice ● with 95% CI, rest of cohort |")
+        ax.set_title(f"Weakest slices by {_METRIC_WORDS[m]}", loc="left")
+        ax.grid(axis="y", visible=False)
+    return fig
