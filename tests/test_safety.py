@@ -321,7 +321,7 @@ def test_weak_slices_finds_planted_slice_first():
     assert top.attributes == {"g1": "a", "g2": "x"}
     metrics = {w.metric for w in found if w.attributes == top.attributes}
     assert "auroc" in metrics
-    assert top.description.startswith("g1=a & g2=x: ")
+    assert top.description.startswith("g1 = a, g2 = x: ")
     assert " rest " in top.description
     json.dumps([w.to_dict() for w in found])
 
@@ -339,9 +339,10 @@ def test_weak_slice_statistics_match_direct_computation():
     assert auroc.value.ci_high - auroc.value.value == pytest.approx(
         min(1.959964 * se, 1 - auroc.value.value), rel=1e-4
     )
-    # numeric columns are cut at quartiles
-    num = [w for w in found if "num" in w.attributes]
-    assert all(w.attributes["num"].startswith("[") for w in num)
+    # numeric columns are cut at quartiles, the outer bins open (no cohort minimum or maximum)
+    num = {w.attributes["num"] for w in found if "num" in w.attributes}
+    assert num and all(v[0] in "[<≥" for v in num)
+    assert not any(v.startswith("[") and v.endswith("]") for v in num)
 
 
 def test_midrank_within_matches_scipy():

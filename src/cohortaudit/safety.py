@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -82,6 +83,7 @@ __all__ = [
     "intended_use_fit",
     "robustness",
     "weak_slices",
+    "slice_words",
 ]
 
 Flag = Literal["none", "notable", "serious"]
@@ -935,6 +937,29 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def slice_words(attributes: Mapping[str, str]) -> str:
+    """A slice in words: ``{"sex": "F", "age": "> 80"}`` -> ``"sex = F, age > 80"``.
+
+    Values that are ranges read as ranges ("age [40, 50)" -> "age 40 to under 50"); other
+    values follow their attribute's name.
+    """
+    parts = []
+    for attr, value in attributes.items():
+        v = str(value)
+        m = _RANGE.fullmatch(v)
+        if m:
+            lo, hi, closed = m.group(1), m.group(2), m.group(3) == "]"
+            parts.append(f"{attr} {lo} to {hi}" if closed else f"{attr} {lo} to under {hi}")
+        elif v[:1] in "<>≤≥":
+            parts.append(f"{attr} {v}")
+        else:
+            parts.append(f"{attr} = {v}")
+    return ", ".join(parts)
+
+
+_RANGE = re.compile(r"\[\s*([^,\]\)]+?)\s*,\s*([^,\]\)]+?)\s*([\]\)])")
+
+
 def _encode(frame: pd.DataFrame) -> list[tuple[str, np.ndarray, list[str], list[str]]]:
     """Per column: integer codes 0..L-1, the value labels, and the plain-words labels.
 
@@ -951,20 +976,29 @@ def _encode(frame: pd.DataFrame) -> list[tuple[str, np.ndarray, list[str], list[
             edges = np.unique(np.nanquantile(x, [0.0, 0.25, 0.5, 0.75, 1.0]))
             codes = np.searchsorted(edges[1:-1], x, side="right")
             values = []
-            for i in range(len(edges) - 1):
-                bracket = "]" if i == len(edges) - 2 else ")"
-                values.append(f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])}{bracket}")
-            words = [f"{col} {v}" for v in values]
+            last = len(edges) - 2
+            for i in range(last + 1):
+                # the outer edges are the cohort's minimum and maximum, i.e. single patients'
+                # values: the outer bins are open-ended instead
+                if last == 0:
+                    values.append("any value")
+                elif i == 0:
+                    values.append(f"< {_fmt(edges[1])}")
+                elif i == last:
+                    values.append(f"≥ {_fmt(edges[i])}")
+                else:
+                    values.append(f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])})")
+            words = [slice_words({col: v}) for v in values]
             nan = np.isnan(x)
             if nan.any():
                 codes = np.where(nan, len(values), codes)
                 values.append("missing")
-                words.append(f"{col}=missing")
+                words.append(slice_words({col: "missing"}))
         else:
             labels = s.astype(object).where(s.notna(), "missing").astype(str)
             codes, uniques = pd.factorize(labels, sort=True)
             values = [str(u) for u in uniques]
-            words = [f"{col}={u}" for u in values]
+            words = [slice_words({col: u}) for u in values]
         out.append((str(col), np.asarray(codes, dtype=np.int64), values, words))
     return out
 
@@ -1233,7 +1267,7 @@ def _slice_tests(
         for (col, _, values, labels), d in zip(levels, digits, strict=True):
             attrs[col] = values[d]
             words.append(labels[d])
-        base = {"attributes": attrs, "label": " & ".join(words), "n": int(n_s[s])}
+        base = {"attributes": attrs, "label": ", ".join(words), "n": int(n_s[s])}
         base["events"] = int(m_s[s])
         if np.isfinite(z_auc[s]):
             se = math.sqrt(max(var_s[s], 0.0))

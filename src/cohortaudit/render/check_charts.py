@@ -11,6 +11,7 @@ from typing import Any
 
 from cohortaudit.render.charts import _GREY, _plt, _svg
 from cohortaudit.results import AuditResult
+from cohortaudit.safety import slice_words
 
 __all__ = ["CHECK_CHART_KINDS", "check_chart_svg", "top_reliance_rows", "top_slices"]
 
@@ -103,11 +104,11 @@ def _shap_groups(result: AuditResult, limit: int = 10):
     ax.axvline(0, color=_GREY, lw=0.7)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(
-        [f"{r['feature']} · {r['attribute']} {r['group']} vs {r['reference']}" for r in rows]
+        [f"{r['feature']} · {slice_words({r['attribute']: r['group']})}" for r in rows]
     )
     ax.set_xlabel(
-        "difference in mean |SHAP| vs the reference group (probability 0–1), with 95% CI;"
-        " > 0: relies more"
+        "difference in mean |SHAP| vs the reference group (probability 0–1), 95% CI\n"
+        "> 0: the group relies more on the input; < 0: less"
     )
     ax.grid(axis="y", visible=False)
     return fig
@@ -132,14 +133,18 @@ def _shift_smd(result: AuditResult):
         ax.text(x, len(shift) - 0.4, f" {lab}", fontsize=6, color=_GREY, va="bottom")
     ax.set_yticks(range(len(shift)))
     ax.set_yticklabels([f["feature"] for f in shift])
-    ax.set_xscale("symlog", linthresh=1.0)
-    # plain tick labels: the default symlog labels are mathtext, which the PDF cannot embed
     from matplotlib.ticker import FuncFormatter
 
+    largest = max((abs(f["value"]) for f in shift), default=0.0)
+    if largest > 3:  # a unit change makes one bar 10-1000x the others: log scale above 1
+        ax.set_xscale("symlog", linthresh=1.0)
+        unit = "SD units; log scale above 1"
+    else:
+        ax.set_xlim(0, max(0.3, largest * 1.1))
+        unit = "SD units"
+    # plain tick labels: the default symlog labels are mathtext, which the PDF cannot embed
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-    ax.set_xlabel(
-        "|standardised mean difference| vs the development data (SD units; log scale above 1)"
-    )
+    ax.set_xlabel(f"|standardised mean difference| vs the development data ({unit})")
     ax.grid(axis="y", visible=False)
     return fig
 
@@ -162,7 +167,7 @@ def _weak_slices(result: AuditResult, limit: int = 6):
                 ax.plot([w["rest_value"]], [i], "|", color=_BLUE, ms=8, mew=1.5)
         if m == "oe":
             ax.axvline(1.0, color=_GREY, lw=0.7, ls=":")
-        labels = [" & ".join(f"{a}={v}" for a, v in w["attributes"].items()) for w in rows]
+        labels = [slice_words(w["attributes"]) for w in rows]
         ax.set_yticks(range(len(rows)))
         ax.set_yticklabels(labels, fontsize=6.5)
         unit = "O/E, 1 = calibrated" if m == "oe" else "0–1"

@@ -13,6 +13,7 @@ from typing import Any
 from cohortaudit.render.check_charts import top_reliance_rows, top_slices
 from cohortaudit.render.report import Bullets, Chart, Para, Section, Table, fmt_value
 from cohortaudit.results import AuditResult, MetricValue
+from cohortaudit.safety import slice_words
 
 __all__ = ["explanations_section", "safety_sections"]
 
@@ -120,8 +121,13 @@ def explanations_section(result: AuditResult) -> Section:
     direct = st.get("proxy_direct_inputs") or []
     if direct:
         findings.append(
-            f"{', '.join(direct)} {'is a model input' if len(direct) == 1 else 'are model inputs'}"
-            " itself: the model uses it directly (not a proxy question)."
+            (
+                f"{direct[0]} is itself a model input: the model uses it directly"
+                if len(direct) == 1
+                else f"{', '.join(direct[:-1])} and {direct[-1]} are themselves model inputs: "
+                "the model uses them directly"
+            )
+            + " (a question of direct use, not of proxies)."
         )
     s.blocks.append(Para("Findings", "finding"))
     s.blocks.append(Bullets(findings))
@@ -472,7 +478,7 @@ def _robust_section(sf: dict[str, Any]) -> Section:
             "The model re-scored with controlled errors in its inputs: Gaussian noise on every "
             f"numeric input at once ({', '.join(cols.get('numeric', [])) or 'none'}; SD = level "
             "× the input's SD) and random category flips "
-            f"({', '.join(cols.get('categorical', [])) or 'none'}). Changes are paired "
+            f"({', '.join(cols.get('category_flip', [])) or 'none'}). Changes are paired "
             "(same patients): ΔAUROC with DeLong's paired interval, Δsensitivity at the "
             f"operating threshold {rob.get('threshold')} with a paired Wald interval. Seed "
             f"{rob.get('seed')}; {st.get('robustness_sample') or 'whole cohort'}."
@@ -576,7 +582,7 @@ def _slices_section(sf: dict[str, Any]) -> Section:
                 ["Slice", "n", "Events", f"{_METRIC_WORDS[m]} (95% CI)", "Rest", "q"],
                 [
                     [
-                        " & ".join(f"{a}={v}" for a, v in w["attributes"].items()),
+                        slice_words(w["attributes"]),
                         f"{w['n']:,}",
                         f"{w['events']:,}",
                         fmt_value(_mv(w["value"]), 2),
