@@ -506,13 +506,17 @@ def bootstrap_intervals(
     ]
     rng = np.random.default_rng(seed)
     done = 0
+    # Partitions are independent given a chunk of draws, and their array work releases the
+    # GIL: two at a time use both cores. Results are gathered in partition order, and the
+    # draws come from one generator in one thread, so the output is the same as serially.
+    pool = ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1))
     for draws in iter_replicates(cells, n_boot=n_boot, rng=rng):
         loss_entries = draws * cells.mean_loss[:, None]  # float64: sums of squares
-        for p_index, plan in enumerate(plans):
-            if len(plan[0]) == 0:
-                continue
-            smoother = done < n_smooth
-            reps = _metrics(draws, loss_entries, plan, smoother)
+        smoother = done < n_smooth
+        active = [(i, plan) for i, plan in enumerate(plans) if len(plan[0])]
+        futures = [pool.submit(_metrics, draws, loss_entries, plan, smoother) for _, plan in active]
+        for (p_index, _plan), future in zip(active, futures, strict=True):
+            reps = future.result()
             for m in ALL_BOOT_METRICS:
                 if m in SMOOTHER_METRICS:
                     if smoother:
@@ -522,6 +526,7 @@ def bootstrap_intervals(
         done += draws.shape[1]
         if progress is not None:
             progress(done, n_boot)
+    pool.shutdown()
 
     for p_index, part in enumerate(engine.partitions):
         keep = plans[p_index][0]
