@@ -1,6 +1,11 @@
 """Running an audit from the dashboard (with a progress bar) and the shared sidebar.
 
-Every audit goes through the one library call :func:`cohortaudit.pipeline.audit_files`.
+Every audit goes through the one library call :func:`cohortaudit.pipeline.audit_files`. What
+needs the validated cohort and model *after* the audit (SHAP explanations on demand, one
+patient's waterfall) loads them again from the same files and settings
+(:func:`audit_inputs`): the model through ``st.cache_resource``, the cohort through
+``st.cache_data(scope="session")`` (patient data never enter a cache shared between sessions;
+only the bundled synthetic sample does).
 """
 
 from __future__ import annotations
@@ -18,20 +23,34 @@ from cohortaudit.config import AuditConfig
 from cohortaudit.errors import AuditError
 from cohortaudit.results import AuditResult
 
-_STAGES = {"scoring": (0.0, 0.1), "bootstrap": (0.1, 0.97), "done": (1.0, 1.0)}
+_STAGES = {
+    "scoring": (0.0, 0.1),
+    "bootstrap": (0.1, 0.75),
+    "safety": (0.75, 0.97),
+    "explanations": (0.97, 0.99),
+    "done": (1.0, 1.0),
+}
+#: The Explanations page's button: SHAP is the whole job.
+_EXPLAIN_STAGES = {"explanations": (0.02, 0.99), "done": (1.0, 1.0)}
 _STAGE_TEXT = {
     "scoring": "Scoring the cohort with the model",
     "bootstrap": "Computing subgroup metrics and bootstrap confidence intervals",
+    "safety": "Safety checks: shift, intended use, robustness, weak slices",
+    "explanations": "Computing SHAP explanations",
     "done": "Done",
 }
 
 
-def _progress_callback() -> Callable[[str, float], None]:
-    bar = st.progress(0.0, text="Loading and validating the model, card and cohort")
+def _progress_callback(
+    stages: dict[str, tuple[float, float]] | None = None,
+    text: str = "Loading and validating the model, card and cohort",
+) -> Callable[[str, float], None]:
+    stages = stages or _STAGES
+    bar = st.progress(0.0, text=text)
     last = {"value": -1.0, "t": 0.0}
 
     def report(stage: str, fraction: float) -> None:
-        lo, hi = _STAGES.get(stage, (0.0, 1.0))
+        lo, hi = stages.get(stage, (0.0, 1.0))
         value = min(1.0, max(0.0, lo + (hi - lo) * float(fraction)))
         now = time.monotonic()
         # redraw at most ~10 times a second; the engine may report every replicate
@@ -47,10 +66,32 @@ def run_audit_files(**kwargs: Any) -> AuditResult | None:
     from cohortaudit.pipeline import audit_files
 
     try:
-        return audit_files(progress=_progress_callback(), **kwargs)
+        result = audit_files(progress=_progress_callback(), **kwargs)
     except AuditError as e:
         st.error(f"{type(e).__name__}: {e}")
         return None
+    state.set_audit_source(result, _source(**kwargs))
+    return result
+
+
+def _source(
+    *,
+    cohort_path: Any,
+    config: AuditConfig,
+    model_path: Any = None,
+    card_path: Any = None,
+    trusted_types: Any = (),
+    sample: bool = False,
+    **_: Any,
+) -> state.AuditSource:
+    return state.AuditSource(
+        cohort_path=str(cohort_path),
+        model_path=None if model_path is None else str(model_path),
+        card_path=None if card_path is None else str(card_path),
+        config=config,
+        trusted_types=tuple(trusted_types or ()),
+        sample=sample,
+    )
 
 
 def sample_config(*, n_boot: int | None = None, max_order: int | None = None) -> AuditConfig:
@@ -114,7 +155,179 @@ def run_sample_audit(config: AuditConfig | None = None) -> AuditResult | None:
             seconds=round(time.perf_counter() - started, 2),
         ),
     )
+    state.set_audit_source(
+        result,
+        _source(
+            cohort_path=state.SAMPLE_COHORT,
+            model_path=state.SAMPLE_MODEL,
+            card_path=card,
+            config=config,
+            sample=True,
+        ),
+    )
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# the audit's validated inputs, loaded again on demand (explanations, one patient's waterfall)
+# --------------------------------------------------------------------------------------------
+
+
+def _mtime(path: str | None) -> float:
+    return Path(path).stat().st_mtime if path and Path(path).exists() else 0.0
+
+
+def _config_key(config: AuditConfig) -> str:
+    return repr(sorted(config.to_dict().items()))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _sample_inputs(key: str, _src: state.AuditSource) -> Any:
+    """The bundled *synthetic* sample's validated inputs, shared by all sessions."""
+    from cohortaudit.pipeline import load_inputs
+
+    return load_inputs(
+        cohort_path=_src.cohort_path,
+        config=_src.config,
+        model_path=_src.model_path,
+        card_path=_src.card_path,
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _uploaded_model(
+    model_path: str, model_mtime: float, card_path: str | None, trusted: tuple[str, ...]
+) -> Any:
+    """A model session (no patient data): shared cache, keyed by this session's file path."""
+    from cohortaudit.card import load_card
+    from cohortaudit.io import load_model
+
+    card = load_card(card_path) if card_path else None
+    return load_model(model_path, card=card, trusted_types=trusted)
+
+
+@st.cache_data(scope="session", show_spinner=False, max_entries=2)
+def _uploaded_cohort(
+    cohort_path: str,
+    cohort_mtime: float,
+    model_path: str | None,
+    card_path: str | None,
+    trusted: tuple[str, ...],
+    config_key: str,
+    _config: AuditConfig,
+) -> Any:
+    """The uploaded cohort, validated exactly as the audit did: this session only."""
+    from cohortaudit.pipeline import load_inputs
+
+    return load_inputs(
+        cohort_path=cohort_path,
+        config=_config,
+        model_path=model_path,
+        card_path=card_path,
+        trusted_types=trusted,
+    ).cohort
+
+
+def audit_inputs(result: AuditResult) -> tuple[Any, Any, AuditConfig] | str:
+    """``(cohort, model, config)`` of ``result``'s audit, or why they cannot be had (a message).
+
+    Loaded again from the files and settings the audit used; cached, so only the first call
+    after an audit reads the files.
+    """
+    source = state.get_audit_source(result)
+    if source is None:
+        return (
+            "This result was not computed in this session, so its cohort and model are not at "
+            "hand. Run the audit again on *Start a new audit*."
+        )
+    if source.model_path is None:
+        return (
+            "This is a scores-mode audit (predictions already in the cohort): SHAP values "
+            "need the model itself. Run the audit with a model file to explain it."
+        )
+    try:
+        if source.sample:
+            inputs = _sample_inputs(_config_key(source.config), source)
+            return inputs.cohort, inputs.model, source.config
+        model = _uploaded_model(
+            source.model_path,
+            _mtime(source.model_path),
+            source.card_path,
+            source.trusted_types,
+        )
+        cohort = _uploaded_cohort(
+            source.cohort_path,
+            _mtime(source.cohort_path),
+            source.model_path,
+            source.card_path,
+            source.trusted_types,
+            _config_key(source.config),
+            source.config,
+        )
+    except AuditError as e:
+        return f"{type(e).__name__}: {e}"
+    except FileNotFoundError:
+        return (
+            "The files of this audit are no longer in this session's folder. Run the audit "
+            "again on *Start a new audit*."
+        )
+    return cohort, model, source.config
+
+
+def compute_explanations(result: AuditResult) -> AuditResult | None:
+    """Add the ``explanations`` block to the current result (the library's
+    ``attach_explanations``) with a progress bar, and make it current."""
+    from dataclasses import replace
+
+    from cohortaudit.checks import attach_explanations
+
+    inputs = audit_inputs(result)
+    if isinstance(inputs, str):
+        st.error(inputs)
+        return None
+    cohort, model, config = inputs
+    config = replace(config, explain=True, explain_rows=state.explain_rows())
+    source = state.get_audit_source(result)
+    try:
+        progress = _progress_callback(_EXPLAIN_STAGES, text="Preparing the SHAP explainer")
+        new = attach_explanations(result, cohort, model, config, progress)
+    except AuditError as e:
+        st.error(f"{type(e).__name__}: {e}")
+        return None
+    state.replace_result(new)
+    if source is not None:
+        state.set_audit_source(new, source)
+    return new
+
+
+def local_explanation(result: AuditResult, row: int) -> dict[str, Any] | str:
+    """One patient's waterfall (row ``row``, 0-based, of the validated cohort), computed once
+    per session and patient; on screen only, never stored in the result or exported."""
+    cached = state.get_local_explanation(row)
+    if cached is not None:
+        return cached
+    inputs = audit_inputs(result)
+    if isinstance(inputs, str):
+        return inputs
+    cohort, model, _ = inputs
+    features = cohort.features
+    if features is None:
+        return "This audit has no model inputs (scores mode): there is nothing to explain."
+    if not 0 <= row < len(features):
+        return f"Choose a patient between 1 and {len(features):,}."
+    from cohortaudit.explain import local_explanation as _local
+
+    try:
+        value = _local(model, features.iloc[[row]], background=features)
+    except AuditError as e:
+        return f"{type(e).__name__}: {e}"
+    state.set_local_explanation(row, value)
+    return value
+
+
+def cohort_size(result: AuditResult) -> int | None:
+    """Patients in the validated cohort (the waterfall's row range)."""
+    return result.cohort.n
 
 
 def sidebar() -> None:

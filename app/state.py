@@ -45,6 +45,10 @@ SAMPLE_MAX_ORDER_DEFAULT = 2
 ENV_N_BOOT = "COHORTAUDIT_APP_N_BOOT"
 ENV_MAX_ORDER = "COHORTAUDIT_APP_MAX_ORDER"
 ENV_AUTORUN = "COHORTAUDIT_APP_AUTORUN"
+#: Patients explained by the Explanations page's "Compute explanations" button (the library
+#: default 1000 takes about a minute on 2 cores; the tests use a few dozen).
+ENV_EXPLAIN_ROWS = "COHORTAUDIT_APP_EXPLAIN_ROWS"
+EXPLAIN_ROWS_DEFAULT = 1000
 
 
 def _env_int(name: str, default: int) -> int:
@@ -58,6 +62,10 @@ def sample_n_boot() -> int:
 
 def sample_max_order() -> int:
     return _env_int(ENV_MAX_ORDER, SAMPLE_MAX_ORDER_DEFAULT)
+
+
+def explain_rows() -> int:
+    return max(10, _env_int(ENV_EXPLAIN_ROWS, EXPLAIN_ROWS_DEFAULT))
 
 
 def autorun_enabled() -> bool:
@@ -76,6 +84,8 @@ _AUTORUN_DONE = "ca_autorun_done"
 _WORKDIR = "ca_workdir"
 _JSON_CACHE = "ca_json_cache"
 _UPLOAD_IDS = "ca_upload_ids"
+_SOURCE = "ca_audit_source"
+_LOCAL = "ca_local_explanations"
 
 # widget keys
 K_SOURCE = "w_source"
@@ -108,6 +118,18 @@ K_CAL_BANDS = "w_calibration_bands"
 K_CAL_OVERALL = "w_calibration_overall"
 K_UTIL_THRESHOLD = "w_utility_threshold"
 
+# Explanations page
+K_XAI_ATTR = "w_xai_attribute"
+K_XAI_FEATURE = "w_xai_dependence_feature"
+K_XAI_ROW = "w_xai_patient_row"
+K_XAI_COMPUTE = "w_xai_compute"
+K_XAI_LOCAL = "w_xai_local"
+# Safety page
+K_SAFETY_SHIFT_STAT = "w_safety_shift_statistic"
+K_SAFETY_ROBUST_ATTR = "w_safety_robustness_attribute"
+K_SAFETY_ROBUST_METRIC = "w_safety_robustness_metric"
+K_SAFETY_SLICE_METRIC = "w_safety_slice_metric"
+
 #: Widget values that must survive switching pages (Streamlit drops the state of widgets that
 #: are not drawn on the current page unless it is re-assigned on every run).
 PERSISTENT_KEYS = (
@@ -123,6 +145,13 @@ PERSISTENT_KEYS = (
     K_CAL_BANDS,
     K_CAL_OVERALL,
     K_UTIL_THRESHOLD,
+    K_XAI_ATTR,
+    K_XAI_FEATURE,
+    K_XAI_ROW,
+    K_SAFETY_SHIFT_STAT,
+    K_SAFETY_ROBUST_ATTR,
+    K_SAFETY_ROBUST_METRIC,
+    K_SAFETY_SLICE_METRIC,
 )
 
 
@@ -160,9 +189,70 @@ def set_result(result: AuditResult, info: ResultInfo) -> None:
     st.session_state[_RESULT] = result
     st.session_state[_RESULT_INFO] = info
     st.session_state.pop(_JSON_CACHE, None)
-    # a new audit has its own operating threshold and partitions
-    for key in (K_THRESHOLD, K_PARTITION, K_HEAT_ROW, K_HEAT_COL, K_CURVE_ATTR, K_UTIL_THRESHOLD):
+    st.session_state.pop(_LOCAL, None)  # one patient's waterfall belongs to its audit
+    # a new audit has its own operating threshold, partitions, inputs and patients
+    for key in (
+        K_THRESHOLD,
+        K_PARTITION,
+        K_HEAT_ROW,
+        K_HEAT_COL,
+        K_CURVE_ATTR,
+        K_UTIL_THRESHOLD,
+        K_XAI_ATTR,
+        K_XAI_FEATURE,
+        K_XAI_ROW,
+        K_SAFETY_ROBUST_ATTR,
+    ):
         st.session_state.pop(key, None)
+
+
+def replace_result(result: AuditResult) -> None:
+    """The same audit with a block added (explanations): keep where it came from and every
+    widget choice; only the renderings of the old result are dropped."""
+    st.session_state[_RESULT] = result
+    st.session_state.pop(_JSON_CACHE, None)
+    st.session_state.pop(_REPORT_CACHE, None)
+
+
+@dataclass(frozen=True)
+class AuditSource:
+    """The files and settings an audit was run with, so that its validated cohort and model can
+    be loaded again for what needs them after the audit (SHAP explanations, one patient's
+    waterfall). Paths only: the data stay in their files (uploads in this session's folder).
+    """
+
+    cohort_path: str
+    model_path: str | None
+    card_path: str | None
+    config: Any  # cohortaudit.config.AuditConfig
+    trusted_types: tuple[str, ...] = ()
+    #: The bundled synthetic sample (its loaded inputs may be shared between sessions).
+    sample: bool = False
+
+
+def set_audit_source(result: AuditResult, source: AuditSource) -> None:
+    st.session_state[_SOURCE] = (id(result), source)
+
+
+def get_audit_source(result: AuditResult | None) -> AuditSource | None:
+    """Where ``result`` came from, if this session ran it (None for other results)."""
+    entry = st.session_state.get(_SOURCE)
+    if result is None or entry is None or entry[0] != id(result):
+        return None
+    return entry[1]
+
+
+def get_local_explanation(row: int) -> dict[str, Any] | None:
+    """One patient's waterfall computed in this session for the current result (on screen only)."""
+    cache = st.session_state.get(_LOCAL) or {}
+    return cache.get((id(get_result()), row))
+
+
+def set_local_explanation(row: int, value: dict[str, Any]) -> None:
+    cache = st.session_state.setdefault(_LOCAL, {})
+    if len(cache) >= 20:  # a handful of patients per session is plenty
+        cache.pop(next(iter(cache)))
+    cache[(id(get_result()), row)] = value
 
 
 def get_compare() -> tuple[AuditResult, str] | None:

@@ -21,6 +21,9 @@ PAGES = [
     st.Page("views/subgroups.py", title="Subgroups", icon=":material/groups:"),
     st.Page("views/calibration.py", title="Calibration", icon=":material/tune:"),
     st.Page("views/utility.py", title="Clinical utility", icon=":material/medical_services:"),
+    st.Page("views/explanations.py", title="Explanations", icon=":material/psychology:"),
+    st.Page("views/safety.py", title="Safety", icon=":material/health_and_safety:"),
+    st.Page("views/sites.py", title="Sites", icon=":material/hub:"),
     st.Page("views/report.py", title="Report", icon=":material/download:"),
     st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
 ]

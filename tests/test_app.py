@@ -25,6 +25,9 @@ PAGES = (
     "views/utility.py",
     "views/compare.py",
     "views/report.py",
+    "views/explanations.py",
+    "views/safety.py",
+    "views/sites.py",
     "views/start.py",
 )
 
@@ -156,7 +159,7 @@ def test_start_page_reruns_the_sample_with_new_settings():
 def test_pages_explain_what_to_do_without_an_audit():
     at = _app(**{state.ENV_AUTORUN: "0"})
     try:
-        for page in PAGES[:6]:
+        for page in PAGES[:-1]:
             at.switch_page(page).run()
             assert not at.exception
             assert "No audit yet" in at.info[0].value
@@ -251,3 +254,207 @@ def test_report_page_renders_the_pdf_and_html_for_download():
 def state_report(at, kind, auditor):
     cache = at.session_state["ca_report_cache"] if "ca_report_cache" in at.session_state else {}  # noqa: SIM401 (AppTest's session state has no .get)
     return next((v for (rid, k, a), v in cache.items() if k == kind and a == auditor), None)
+
+
+# --------------------------------------------------------------------------------------------
+# Explanations and Safety pages
+# --------------------------------------------------------------------------------------------
+
+#: Patients explained by the button in these tests (the app's default is 1000, about a minute).
+EXPLAIN_ROWS = "40"
+
+
+@pytest.fixture(scope="module")
+def explained_result():
+    """The sample audit (small bootstrap) with a small explanations block, computed once by the
+    library, so that page tests can inject it instead of waiting for SHAP each time."""
+    import dataclasses
+
+    sys.path.insert(0, str(APP.parent))
+    from cohortaudit.audit import run_audit
+    from cohortaudit.checks import attach_explanations
+    from cohortaudit.config import AuditConfig, parse_bins
+    from cohortaudit.pipeline import load_inputs
+
+    config = AuditConfig(
+        label=state.SAMPLE_LABEL,
+        sensitive_features=state.SAMPLE_SENSITIVE,
+        bins=parse_bins([f"{k}={v}" for k, v in state.SAMPLE_BINS.items()]),
+        n_boot=5,
+        max_intersection_order=2,
+    )
+    inputs = load_inputs(
+        cohort_path=state.SAMPLE_COHORT,
+        config=config,
+        model_path=state.SAMPLE_MODEL,
+        card_path=state.SAMPLE_CARD,
+    )
+    result = run_audit(
+        inputs.cohort,
+        inputs.model,
+        config,
+        card=inputs.card,
+        cohort_sha256=inputs.cohort_sha256,
+        cohort_file=inputs.cohort_file,
+        test_vectors=inputs.test_vectors,
+    )
+    small = dataclasses.replace(config, explain=True, explain_rows=int(EXPLAIN_ROWS))
+    return attach_explanations(result, inputs.cohort, inputs.model, small)
+
+
+def _with(at, result):
+    """Make ``result`` the session's audit (as the Start page would) and re-run."""
+    at.session_state[state._RESULT] = result
+    return at
+
+
+def _text(at) -> str:
+    return "\n".join(
+        [m.value for m in at.markdown]
+        + [c.value for c in at.caption]
+        + [i.value for i in at.info]
+        + [s.value for s in at.subheader]
+    )
+
+
+def test_explanations_page_offers_to_compute_them_when_the_audit_has_none():
+    at = _app()
+    assert at.session_state[state._RESULT].explanations is None  # the autorun leaves them out
+    at.switch_page("views/explanations.py").run()
+    _no_errors(at)
+    assert "Explanations were not computed for this audit" in at.info[0].value
+    assert at.button(key=state.K_XAI_COMPUTE).label == "Compute explanations (about a minute)"
+    assert not at.get("plotly_chart")
+
+
+def test_explanations_button_computes_them_and_one_patient_waterfall(monkeypatch):
+    monkeypatch.setenv(state.ENV_EXPLAIN_ROWS, EXPLAIN_ROWS)
+    at = _app()
+    at.switch_page("views/explanations.py").run()
+    before = at.session_state[state._RESULT]
+    at.button(key=state.K_XAI_COMPUTE).click().run()
+    _no_errors(at)
+    after = at.session_state[state._RESULT]
+    assert after.explanations is not None and before.explanations is None
+    assert after.explanations["settings"]["n_explain"] == int(EXPLAIN_ROWS)
+    assert after.config["explain"] is True and after.config["explain_rows"] == int(EXPLAIN_ROWS)
+    # the audit's other numbers are untouched
+    assert after.overall == before.overall and after.subgroups == before.subgroups
+    text = _text(at)
+    assert "Which inputs drive the predicted risk" in text
+    assert "Could an input stand in for a sensitive attribute?" in text
+    assert "**Direct inputs:** age and sex are model inputs themselves" in text
+    charts = len(at.get("plotly_chart"))
+    assert charts == 5  # global, by group, distribution, dependence, proxies
+    # one patient, on screen only
+    at.number_input(key=state.K_XAI_ROW).set_value(4).run()
+    at.button(key=state.K_XAI_LOCAL).click().run()
+    _no_errors(at)
+    assert len(at.get("plotly_chart")) == charts + 1
+    assert "never stored in the audit result" in _text(at)
+    assert "Predicted risk **" in _text(at)
+    # the waterfall never reaches the result or its JSON
+    from cohortaudit.render.json import result_to_json
+
+    assert "base_value" not in result_to_json(at.session_state[state._RESULT])
+
+
+def test_explanations_page_attribute_and_feature_choices(explained_result):
+    at = _with(_app(), explained_result)
+    at.switch_page("views/explanations.py").run()
+    _no_errors(at)
+    assert at.selectbox(key=state.K_XAI_ATTR).value == "sex"
+    at.selectbox(key=state.K_XAI_ATTR).set_value("age").run()
+    _no_errors(at)
+    text = _text(at)
+    assert "by construction" in text
+    # sentences never use the input that defines the groups
+    assert "relies on **age**" not in text
+    features = at.selectbox(key=state.K_XAI_FEATURE).options
+    assert features[0] == explained_result.explanations["global"][0]["feature"]
+    at.selectbox(key=state.K_XAI_FEATURE).set_value(features[-1]).run()
+    _no_errors(at)
+    at.switch_page("views/overview.py").run()
+    at.switch_page("views/explanations.py").run()
+    assert at.selectbox(key=state.K_XAI_ATTR).value == "age"  # kept across pages
+
+
+def test_explanations_page_in_scores_mode_offers_no_button(explained_result):
+    import dataclasses
+
+    model = dataclasses.replace(explained_result.model, kind="scores")
+    at = _with(_app(), dataclasses.replace(explained_result, model=model, explanations=None))
+    at.switch_page("views/explanations.py").run()
+    _no_errors(at)
+    assert "scores mode" in at.info[0].value
+    assert not at.get("button") or all(b.key != state.K_XAI_COMPUTE for b in at.button)
+
+
+def test_safety_page_verdict_tables_and_controls():
+    at = _app()
+    at.switch_page("views/safety.py").run()
+    _no_errors(at)
+    text = _text(at)
+    assert (
+        "**1 likely unit change:** total_chol at site FI-Tampere looks multiplied by ~38.7 "
+        "(mg/dL vs mmol/L for cholesterol?)." in text
+    )
+    assert "weak slice" in text
+    result = at.session_state[state._RESULT]
+    n_slices = len(result.safety["weak_slices"])
+    assert f"**{n_slices} weak slice" in text
+    frames = [d.value for d in at.dataframe]
+    shift = frames[0]
+    assert shift.columns.tolist() == [
+        "Input",
+        "Statistic",
+        "Value (95% CI)",
+        "Flag",
+        "What it means",
+    ]
+    groups = frames[1]
+    assert "site=FI-Tampere" in set(groups["Group"])
+    use = frames[2]
+    assert use.loc[0, "Group"] == "all patients"
+    assert "fewer than 10" in set(use.to_numpy().ravel()) | set(frames[3].to_numpy().ravel())
+    # the controls only choose what to show
+    at.radio(key=state.K_SAFETY_SHIFT_STAT).set_value("tvd").run()
+    _no_errors(at)
+    at.selectbox(key=state.K_SAFETY_ROBUST_ATTR).set_value("sex").run()
+    at.radio(key=state.K_SAFETY_ROBUST_METRIC).set_value("sensitivity").run()
+    _no_errors(at)
+    robust = next(d.value for d in at.dataframe if "Δ AUROC (95% CI)" in d.value.columns)
+    assert {"all patients", "sex=F", "sex=M"} <= set(robust["Group"])
+    at.segmented_control(key=state.K_SAFETY_SLICE_METRIC).set_value("oe").run()
+    _no_errors(at)
+    slices = next(d.value for d in at.dataframe if "O/E ratio (95% CI)" in d.value.columns)
+    oe = [s for s in result.safety["weak_slices"] if s["metric"] == "oe"]
+    assert len(slices) == min(10, len(oe))
+    assert slices.loc[0, "Description"] == oe[0]["description"]
+    assert at.session_state[state._RESULT] is result  # nothing recomputed
+
+
+def test_safety_page_without_the_block_and_with_skipped_checks():
+    import copy
+    import dataclasses
+
+    at = _app()
+    result = at.session_state[state._RESULT]
+    _with(at, dataclasses.replace(result, safety=None))
+    at.switch_page("views/safety.py").run()
+    _no_errors(at)
+    assert "No safety checks in this audit" in at.info[0].value
+    block = copy.deepcopy(result.safety)
+    block["shift"], block["intended_use"], block["robustness"] = [], None, None
+    reason = "no model card: the development data summary and intended population come from it"
+    block["settings"]["skipped"] = {
+        "shift": reason,
+        "intended_use": reason,
+        "robustness": "scores mode: there is no model to re-score perturbed inputs",
+    }
+    _with(at, dataclasses.replace(result, safety=block)).run()
+    _no_errors(at)
+    infos = [i.value for i in at.info]
+    assert f"Not run: {reason}." in infos
+    assert "Not run: scores mode: there is no model to re-score perturbed inputs." in infos
+    assert "weak slice" in _text(at)

@@ -44,6 +44,9 @@ PAGES = {  # nav label -> a text that only that page shows once it has rendered
     "Compare": "Earlier audit result (audit.json)",
     "Report": "Reproduce this audit",
     "Start a new audit": "Audit settings",
+    "Explanations": "SHAP values",
+    "Safety": "What the safety checks found",
+    "Sites": "Sites and heterogeneity",
 }
 
 
@@ -60,6 +63,7 @@ def server(tmp_path_factory) -> Iterator[str]:
     log = log_path.open("wb")
     env = dict(os.environ)
     env.setdefault("COHORTAUDIT_APP_N_BOOT", "20")
+    env.setdefault("COHORTAUDIT_APP_EXPLAIN_ROWS", "100")  # the Explanations button, quickly
     proc = subprocess.Popen(
         [
             str(STREAMLIT),
@@ -269,3 +273,49 @@ def test_start_page(page):
     _goto(page, "Start a new audit")
     assert page.locator(EXCEPTION).count() == 0
     _shot(page, "5-start", height=1300)
+
+
+def test_safety_page(page):
+    _goto(page, "Safety")
+    assert page.locator(EXCEPTION).count() == 0
+    assert page.get_by_text(
+        "total_chol at site FI-Tampere looks multiplied by ~38.7"
+    ).first.is_visible()
+    _charts(page, 3)  # shift, robustness, weak slices
+    _shot(page, "9-safety", height=4400)
+    page.get_by_test_id("stSelectbox").filter(has_text="Groups by").click()
+    page.get_by_role("option", name="sex").click()
+    # the robustness chart gains one line per sex (plotly legend text, not the tables' cells)
+    page.locator(".legendtext", has_text="sex=F").first.wait_for(state="visible")
+    page.wait_for_selector(STATUS, state="detached")
+    page.get_by_text("O/E ratio (", exact=False).first.click()  # the slice metric buttons
+    _settle(page, "observed / expected events; 1 = perfect")
+    assert page.locator(EXCEPTION).count() == 0
+    _shot(page, "10-safety-controls", height=4400)
+
+
+def test_explanations_page_computes_on_request(page):
+    _goto(page, "Explanations")
+    assert page.locator(EXCEPTION).count() == 0
+    button = page.get_by_role("button", name="Compute explanations (about a minute)")
+    assert button.is_visible()
+    _shot(page, "11-explanations-not-computed", height=900)
+    t0 = time.perf_counter()
+    button.click()
+    _settle(page, "Which inputs drive the predicted risk")
+    print(f"\nexplanations of 100 patients computed in {time.perf_counter() - t0:.1f} s")
+    assert page.locator(EXCEPTION).count() == 0
+    _charts(page, 5)  # global, by group, distribution, dependence, proxies
+    _shot(page, "12-explanations", height=3600)
+    page.get_by_role("button", name="Explain this patient").click()
+    _settle(page, "against a cohort average of")
+    assert page.locator(EXCEPTION).count() == 0
+    _charts(page, 6)
+    page.get_by_text("One patient's prediction, step by step").scroll_into_view_if_needed()
+    _shot(page, "13-explanations-patient", height=3600)
+
+
+def test_sites_page(page):
+    _goto(page, "Sites")
+    assert page.locator(EXCEPTION).count() == 0
+    _shot(page, "14-sites", height=1100)
