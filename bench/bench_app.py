@@ -51,9 +51,16 @@ def main(argv: list[str] | None = None) -> int:
         timings.setdefault(name, []).append(time.perf_counter() - t)
         assert not at.exception, (name, [e.value for e in at.exception])
 
-    pages = ["views/overview.py", "views/subgroups.py", "views/calibration.py",
-             "views/utility.py", "views/explanations.py", "views/safety.py", "views/sites.py",
-             "views/report.py"]
+    pages = [
+        "views/overview.py",
+        "views/subgroups.py",
+        "views/calibration.py",
+        "views/utility.py",
+        "views/explanations.py",
+        "views/safety.py",
+        "views/sites.py",
+        "views/report.py",
+    ]
     # The Explanations page after its block exists: computed once here (the user's button),
     # outside the timings, with a small sample so that the benchmark stays short.
     os.environ.setdefault(state.ENV_EXPLAIN_ROWS, "100")
@@ -61,37 +68,52 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     at.button(key=state.K_XAI_COMPUTE).click().run()
     assert not at.exception, [e.value for e in at.exception]
-    print(f"  explanations on request ({os.environ[state.ENV_EXPLAIN_ROWS]} patients): "
-          f"{time.perf_counter() - t:6.2f} s (not a re-render; the user's button)")
+    print(
+        f"  explanations on request ({os.environ[state.ENV_EXPLAIN_ROWS]} patients): "
+        f"{time.perf_counter() - t:6.2f} s (not a re-render; the user's button)"
+    )
     for _ in range(args.repeats):
         for page in pages:
             timed(f"page {page.split('/')[-1]}", lambda p=page: at.switch_page(p).run())
         at.switch_page("views/subgroups.py").run()
         for t in (0.2, 0.1):
-            timed("threshold change",
-                  lambda t=t: at.select_slider(key=state.K_THRESHOLD).set_value(t).run())
+            timed(
+                "threshold change",
+                lambda t=t: at.select_slider(key=state.K_THRESHOLD).set_value(t).run(),
+            )
         at.switch_page("views/explanations.py").run()
         for attr in ("age", "sex"):
-            timed("explanations: attribute",
-                  lambda a=attr: at.selectbox(key=state.K_XAI_ATTR).set_value(a).run())
+            timed(
+                "explanations: attribute",
+                lambda a=attr: at.selectbox(key=state.K_XAI_ATTR).set_value(a).run(),
+            )
         for feat in ("sbp", "age"):
-            timed("explanations: input",
-                  lambda f=feat: at.selectbox(key=state.K_XAI_FEATURE).set_value(f).run())
+            timed(
+                "explanations: input",
+                lambda f=feat: at.selectbox(key=state.K_XAI_FEATURE).set_value(f).run(),
+            )
         at.switch_page("views/safety.py").run()
         for attr in ("sex", "(all patients only)"):
-            timed("safety: robustness groups",
-                  lambda a=attr: at.selectbox(key=state.K_SAFETY_ROBUST_ATTR).set_value(a).run())
+            timed(
+                "safety: robustness groups",
+                lambda a=attr: at.selectbox(key=state.K_SAFETY_ROBUST_ATTR).set_value(a).run(),
+            )
         for metric in ("oe", "auroc"):
-            timed("safety: slice metric",
-                  lambda m=metric: at.segmented_control(key=state.K_SAFETY_SLICE_METRIC)
-                  .set_value(m).run())
+            timed(
+                "safety: slice metric",
+                lambda m=metric: (
+                    at.segmented_control(key=state.K_SAFETY_SLICE_METRIC).set_value(m).run()
+                ),
+            )
     all_times = []
     for name, values in timings.items():
         all_times.extend(values)
         print(f"  {name:<28} median {statistics.median(values):.3f} s  max {max(values):.3f} s")
     median, worst = statistics.median(all_times), max(all_times)
-    print(f"RESULT first_audit_seconds={first:.2f} rerender_median_seconds={median:.3f} "
-          f"rerender_max_seconds={worst:.3f}")
+    print(
+        f"RESULT first_audit_seconds={first:.2f} rerender_median_seconds={median:.3f} "
+        f"rerender_max_seconds={worst:.3f}"
+    )
     return 0
 
 

@@ -43,8 +43,20 @@ TOLERANCE = 1e-9
 
 #: The engine's metric keys (cohortaudit.metrics.subgroups.METRIC_KEYS), in display order.
 METRICS = (
-    "auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "fpr", "fnr", "accuracy",
-    "balanced_accuracy", "f1", "selection_rate", "prevalence", "brier",
+    "auroc",
+    "auprc",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "fpr",
+    "fnr",
+    "accuracy",
+    "balanced_accuracy",
+    "f1",
+    "selection_rate",
+    "prevalence",
+    "brier",
 )
 
 
@@ -150,7 +162,9 @@ def run_engine(args: argparse.Namespace) -> dict:
             "n": g.n,
             "events": g.events,
             "values": {m: g.metrics[m].value for m in METRICS if m in g.metrics},
-            "ci": {m: (g.metrics[m].ci_low, g.metrics[m].ci_high) for m in METRICS if m in g.metrics},
+            "ci": {
+                m: (g.metrics[m].ci_low, g.metrics[m].ci_high) for m in METRICS if m in g.metrics
+            },
         }
     return {
         "generate_seconds": t_gen,
@@ -215,14 +229,14 @@ def naive_pass(metrics: dict, y: np.ndarray, p: np.ndarray, groups: pd.DataFrame
 
     out: dict[str, dict[str, float]] = {}
     for features in (list(SENSITIVE), *([f] for f in SENSITIVE)):
-        mf = MetricFrame(
-            metrics=metrics, y_true=y, y_pred=p, sensitive_features=groups[features]
-        )
+        mf = MetricFrame(metrics=metrics, y_true=y, y_pred=p, sensitive_features=groups[features])
         if "overall" not in out:
             out["overall"] = {m: float(v) for m, v in mf.overall.items()}
         for key, row in mf.by_group.iterrows():
             key = key if isinstance(key, tuple) else (key,)
-            out[_label(dict(zip(features, key, strict=True)))] = {m: float(v) for m, v in row.items()}
+            out[_label(dict(zip(features, key, strict=True)))] = {
+                m: float(v) for m, v in row.items()
+            }
     return out
 
 
@@ -266,9 +280,18 @@ def run_naive(args: argparse.Namespace) -> dict:
 
 def _child(role: str, args: argparse.Namespace) -> dict:
     cmd = [
-        sys.executable, os.path.abspath(__file__), "--role", role,
-        "--rows", str(args.rows), "--n-boot", str(args.n_boot),
-        "--naive-replicates", str(args.naive_replicates), "--seed", str(args.seed),
+        sys.executable,
+        os.path.abspath(__file__),
+        "--role",
+        role,
+        "--rows",
+        str(args.rows),
+        "--n-boot",
+        str(args.n_boot),
+        "--naive-replicates",
+        str(args.naive_replicates),
+        "--seed",
+        str(args.seed),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -315,8 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--naive-replicates", type=int, default=3)
     ap.add_argument("--seed", type=int, default=20261123)
-    ap.add_argument("--role", choices=("driver", "engine", "naive"), default="driver",
-                    help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--role", choices=("driver", "engine", "naive"), default="driver", help=argparse.SUPPRESS
+    )
     args = ap.parse_args(argv)
 
     if args.role == "engine":
@@ -326,18 +350,28 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_naive(args)))
         return 0
 
-    print(f"cohortaudit engine benchmark: rows={args.rows:,} B={args.n_boot} seed={args.seed} "
-          f"cores={os.cpu_count()} threshold={THRESHOLD}")
+    print(
+        f"cohortaudit engine benchmark: rows={args.rows:,} B={args.n_boot} seed={args.seed} "
+        f"cores={os.cpu_count()} threshold={THRESHOLD}"
+    )
     print(f"sensitive features: {', '.join(SENSITIVE)} (2 x 4 x 3 = 24 intersections)")
     load = os.getloadavg()
-    print(f"load average before start: {load[0]:.2f} (1 min) -- other work on the machine "
-          f"inflates wall times; the CPU time row is less sensitive to it"
-          + (f"; BLAS threads: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}"
-             if "OPENBLAS_NUM_THREADS" in os.environ else ""))
+    print(
+        f"load average before start: {load[0]:.2f} (1 min) -- other work on the machine "
+        f"inflates wall times; the CPU time row is less sensitive to it"
+        + (
+            f"; BLAS threads: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}"
+            if "OPENBLAS_NUM_THREADS" in os.environ
+            else ""
+        )
+    )
     print("running the engine in a fresh process ...", flush=True)
     eng = _child("engine", args)
-    print(f"running the naive fairlearn way in a fresh process "
-          f"(point pass + {args.naive_replicates} replicates) ...", flush=True)
+    print(
+        f"running the naive fairlearn way in a fresh process "
+        f"(point pass + {args.naive_replicates} replicates) ...",
+        flush=True,
+    )
     nai = _child("naive", args)
 
     engine_s = eng["validate_seconds"] + eng["audit_seconds"]
@@ -349,30 +383,42 @@ def main(argv: list[str] | None = None) -> int:
 
     overall = eng["groups"]["overall"]
     print()
-    print(f"cohort: n={overall['n']:,} events={overall['events']:,} "
-          f"(prevalence {overall['events'] / overall['n']:.3f}); engine reports "
-          f"{eng['n_groups']} groups ({eng['n_suppressed']} suppressed); "
-          f"data generation {eng['generate_seconds']:.2f} s (not timed below)")
+    print(
+        f"cohort: n={overall['n']:,} events={overall['events']:,} "
+        f"(prevalence {overall['events'] / overall['n']:.3f}); engine reports "
+        f"{eng['n_groups']} groups ({eng['n_suppressed']} suppressed); "
+        f"data generation {eng['generate_seconds']:.2f} s (not timed below)"
+    )
     print()
     w = 46
     print(f"{'step':<{w}} {'wall time':>12} {'peak RSS':>12}")
     print("-" * (w + 26))
     print(f"{'engine: validate_cohort':<{w}} {_fmt_s(eng['validate_seconds']):>12} {'':>12}")
-    print(f"{'engine: run_audit (B=' + str(args.n_boot) + ')':<{w}} "
-          f"{_fmt_s(eng['audit_seconds']):>12} {'':>12}")
+    print(
+        f"{'engine: run_audit (B=' + str(args.n_boot) + ')':<{w}} "
+        f"{_fmt_s(eng['audit_seconds']):>12} {'':>12}"
+    )
     print(f"{'engine: total':<{w}} {_fmt_s(engine_s):>12} {eng['peak_rss_mb']:>9.0f} MB")
     print(f"{'  (CPU time, user + system)':<{w}} {_fmt_s(eng['cpu_seconds']):>12} {'':>12}")
-    print(f"{'  (process RSS holding the cohort frame)':<{w}} {'':>12} "
-          f"{eng['rss_after_data_mb']:>9.0f} MB")
+    print(
+        f"{'  (process RSS holding the cohort frame)':<{w}} {'':>12} "
+        f"{eng['rss_after_data_mb']:>9.0f} MB"
+    )
     print(f"{'naive: MetricFrame point pass':<{w}} {_fmt_s(nai['point_seconds']):>12} {'':>12}")
-    print(f"{'naive: one replicate (mean of ' + str(len(reps)) + ')':<{w}} "
-          f"{_fmt_s(rep_mean):>12} {nai['peak_rss_mb']:>9.0f} MB")
-    print(f"{'  of which stratified resampling':<{w}} "
-          f"{_fmt_s(float(np.mean(nai['resample_seconds']))):>12} {'':>12}")
+    print(
+        f"{'naive: one replicate (mean of ' + str(len(reps)) + ')':<{w}} "
+        f"{_fmt_s(rep_mean):>12} {nai['peak_rss_mb']:>9.0f} MB"
+    )
+    print(
+        f"{'  of which stratified resampling':<{w}} "
+        f"{_fmt_s(float(np.mean(nai['resample_seconds']))):>12} {'':>12}"
+    )
     print(f"{'naive: extrapolated, point + B x replicate':<{w}} {_fmt_s(naive_total):>12} {'':>12}")
     print("-" * (w + 26))
-    print(f"speed-up vs naive: {ratio:,.0f}x   "
-          f"(replicates timed: {', '.join(f'{r:.1f} s' for r in reps)})")
+    print(
+        f"speed-up vs naive: {ratio:,.0f}x   "
+        f"(replicates timed: {', '.join(f'{r:.1f} s' for r in reps)})"
+    )
     print()
 
     # a readable slice of the results: every intersection, engine value (naive value)
@@ -386,15 +432,21 @@ def main(argv: list[str] | None = None) -> int:
     print()
     n_single = sum(g != "overall" and "&" not in g for g in nai["groups"])
     n_inter = sum("&" in g for g in nai["groups"])
-    print(f"point estimates compared: {n_compared} values = {len(nai['groups'])} groups (overall, "
-          f"{n_single} single-attribute, {n_inter} intersections) x {len(METRICS)} metrics")
-    print(f"max |engine - naive| = {worst:.3g} at {worst_at or '-'} (tolerance {TOLERANCE:g}; "
-          "the engine's values are rounded to 12 significant digits)")
+    print(
+        f"point estimates compared: {n_compared} values = {len(nai['groups'])} groups (overall, "
+        f"{n_single} single-attribute, {n_inter} intersections) x {len(METRICS)} metrics"
+    )
+    print(
+        f"max |engine - naive| = {worst:.3g} at {worst_at or '-'} (tolerance {TOLERANCE:g}; "
+        "the engine's values are rounded to 12 significant digits)"
+    )
     for line in problems[:10]:
         print("  mismatch: " + line)
     ok = worst <= TOLERANCE and not problems
-    print(f"RESULT rows={args.rows} seconds={engine_s:.2f} peak_rss_mb={eng['peak_rss_mb']:.0f} "
-          f"ratio_vs_naive={ratio:.0f}")
+    print(
+        f"RESULT rows={args.rows} seconds={engine_s:.2f} peak_rss_mb={eng['peak_rss_mb']:.0f} "
+        f"ratio_vs_naive={ratio:.0f}"
+    )
     if not ok:
         print("FAILED: point estimates differ", file=sys.stderr)
         return 1

@@ -77,7 +77,13 @@ FULL_CARD: dict[str, Any] = {
     "claimed_metrics": {"auroc": {"value": 0.81, "ci_low": 0.78, "ci_high": 0.84}, "brier": 0.07},
     "training": {"algorithm": "logistic regression", "parameters": {"C": 1.0}},
     "model": {"sha256": "a" * 64, "format": "onnx", "file": "model.onnx"},
-    "test_vectors": {"n": 1, "tolerance": 0.0001, "reference": "self", "inputs": {"age": [50], "sex": ["F"]}, "expected": [0.2]},
+    "test_vectors": {
+        "n": 1,
+        "tolerance": 0.0001,
+        "reference": "self",
+        "inputs": {"age": [50], "sex": ["F"]},
+        "expected": [0.2],
+    },
     "x-local-note": "extensions are allowed",
 }
 

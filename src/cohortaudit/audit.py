@@ -221,9 +221,7 @@ def run_audit(
     if config.explain and model is not None and cohort.features is not None:
         from cohortaudit.checks import explain_reference, run_explanations
 
-        explanations = run_explanations(
-            cohort, model, config, explain_reference(settings), report
-        )
+        explanations = run_explanations(cohort, model, config, explain_reference(settings), report)
     elif config.explain:
         caveats.append(
             Caveat(

@@ -739,7 +739,9 @@ def _proxies(
                         ),
                     )
                 parts.append((encoding.names[j], step, [c]))
-            clf = make_pipeline(ColumnTransformer(parts), LogisticRegression(max_iter=1000, tol=1e-3))
+            clf = make_pipeline(
+                ColumnTransformer(parts), LogisticRegression(max_iter=1000, tol=1e-3)
+            )
             clf_name = _PROXY_CLASSIFIER
             proba = cross_val_predict(clf, X, y_rows, cv=cv, method="predict_proba")
             auroc = _auroc_with_ci(y_rows, proba, classes, n_boot, weights)
