@@ -112,6 +112,8 @@ K_HEAT_COL = "w_heat_col"
 K_HEAT_METRIC = "w_heat_metric"
 K_THRESHOLD = "w_explore_threshold"
 K_COMPARE_UPLOAD = "w_compare_upload"
+K_OPEN_UPLOAD = "w_open_upload"
+K_OPEN_RUN = "w_open_run"
 K_COMPARE_METRIC = "w_compare_metric"
 K_CURVE_ATTR = "w_curve_attribute"  # shared by the Calibration and Clinical utility pages
 K_CAL_BANDS = "w_calibration_bands"
@@ -171,7 +173,7 @@ def keep_widget_state() -> None:
 class ResultInfo:
     """Where the current result came from (for the sidebar and the report page)."""
 
-    source: str  # "sample" | "upload"
+    source: str  # "sample" | "upload" | "file" (an opened audit.json)
     description: str
     card_path: str | None = None
     seconds: float | None = None

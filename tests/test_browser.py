@@ -319,3 +319,36 @@ def test_sites_page(page):
     _goto(page, "Sites")
     assert page.locator(EXCEPTION).count() == 0
     _shot(page, "14-sites", height=1100)
+
+
+def test_a_pooled_multi_site_audit_opens_on_the_sites_page(page, tmp_path):
+    """The coordinator's view: 4 site files pooled, the audit.json opened from the Start page.
+
+    Last in this file: it replaces the session's audit.
+    """
+    from cohortaudit.cli import main
+
+    base = ["--model", str(ROOT / "sample_data" / "model.onnx"), "--card",
+            str(ROOT / "sample_data" / "model.card.yaml"), "--cohort",
+            str(ROOT / "sample_data" / "cohort.csv"), "--label", "cvd_10y", "--sensitive",
+            "sex", "age", "site", "--bins", "age=40,50,60,70,80"]  # fmt: skip
+    files = []
+    for site in ("DE-Berlin", "FR-Lyon", "ES-Valencia", "FI-Tampere"):
+        out = tmp_path / f"{site}.json"
+        assert main(["site-export", *base, "--site", site, "--where", f"site={site}",
+                     "--out", str(out)]) == 0  # fmt: skip
+        files.append(str(out))
+    assert main(["pool", *files, "--out", str(tmp_path / "pooled"), "--quiet"]) == 0
+    _goto(page, "Start a new audit")
+    page.get_by_text("An audit result (audit.json)").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        str(tmp_path / "pooled" / "audit.json")
+    )
+    _settle(page, "pooled from 4 sites")
+    page.get_by_role("button", name="Open this audit").click()
+    _settle(page, PAGES["Overview"])
+    _goto(page, "Sites")
+    assert page.locator(EXCEPTION).count() == 0
+    assert page.get_by_text("FI-Tampere").first.is_visible()
+    _charts(page, 3)  # forest plots: AUROC, O/E, calibration slope
+    _shot(page, "15-sites-pooled", height=2600)

@@ -25,7 +25,7 @@ and the coordinator pools the site files (only aggregates travel):
 cohortaudit pool sites/*.json --out out/pooled --format json,pdf,html
 ```
 
-Open `out/pooled/audit.json` on the Compare page or load it as the audit to see this page.
+Then open `out/pooled/audit.json` on *Start a new audit* → "An audit result (audit.json)" to see this page.
 """
 
 result = state.get_result()

@@ -15,6 +15,7 @@ from cohortaudit.errors import AuditError
 
 SAMPLE = "Bundled synthetic sample"
 UPLOAD = "My own files"
+OPEN = "An audit result (audit.json)"
 LARGEST = "(largest group)"
 
 
@@ -61,7 +62,38 @@ st.markdown(
     "session's private folder and are never shared between users."
 )
 
-source = st.radio("Data", [SAMPLE, UPLOAD], horizontal=True, key=state.K_SOURCE)
+source = st.radio("Data", [SAMPLE, UPLOAD, OPEN], horizontal=True, key=state.K_SOURCE)
+
+if source == OPEN:
+    # A finished audit, e.g. a pooled multi-site audit from `cohortaudit pool`, or one written
+    # by `cohortaudit audit`: every page reads it as it reads a fresh audit.
+    st.caption(
+        "Open an audit.json written by `cohortaudit audit` or `cohortaudit pool` (a multi-site "
+        "audit) to explore it here. It holds aggregates only; nothing is recomputed."
+    )
+    up_json = st.file_uploader("Audit result", type=["json"], key=state.K_OPEN_UPLOAD)
+    if up_json is None:
+        st.stop()
+    from cohortaudit.render.json import read_json_bytes
+
+    try:
+        opened = read_json_bytes(up_json.getvalue(), name=up_json.name)
+    except AuditError as e:
+        st.error(f"{type(e).__name__}: {e}")
+        st.stop()
+    if st.button("Open this audit", type="primary", key=state.K_OPEN_RUN):
+        state.set_result(
+            opened, state.ResultInfo(source="file", description=f"opened {up_json.name}")
+        )
+        st.switch_page("views/overview.py")
+    sites = (opened.sites or {}).get("n_sites")
+    st.info(
+        f"{up_json.name}: {opened.model.name or opened.model.file or 'model'} on "
+        f"{opened.cohort.n:,} patients"
+        + (f", pooled from {sites} sites" if sites else "")
+        + ". Open it to replace the current audit."
+    )
+    st.stop()
 
 model_path = card_path = cohort_path = None
 if source == SAMPLE:
