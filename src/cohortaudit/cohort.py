@@ -838,27 +838,34 @@ def _bin_labels(
 
     caveats: list[Caveat] = []
     n = int(values.shape[0])
-    n_below, n_above = int(below.sum()), int(above.sum())
-    if n_below or n_above:
-        parts = []
-        if n_below:
-            parts.append(f"{n_below} rows are below the first edge and form the group '< {first}'")
-        if n_above:
-            parts.append(f"{n_above} rows are above the last edge and form the group '> {last}'")
-        caveats.append(
-            Caveat(
-                "outside_bins",
-                "warning",
-                f"The sensitive feature '{column}' has values outside its bins: "
-                + "; ".join(parts)
-                + f". Widen the bins (--bins {column}=...) to include them in a regular bin.",
-                {"column": column, "n_below": n_below, "n_above": n_above},
-            )
-        )
+    outside = _outside_bins_caveat(column, first, last, int(below.sum()), int(above.sum()))
+    if outside is not None:
+        caveats.append(outside)
     n_missing = int(missing.sum())
     if n_missing:
         caveats.append(_missing_sensitive_caveat(column, n_missing, n))
     return labels, caveats
+
+
+def _outside_bins_caveat(
+    column: str, first: str, last: str, n_below: int, n_above: int
+) -> Caveat | None:
+    """The warning for values beyond a binned feature's edges (None when there are none)."""
+    if not (n_below or n_above):
+        return None
+    parts = []
+    if n_below:
+        parts.append(f"{n_below} rows are below the first edge and form the group '< {first}'")
+    if n_above:
+        parts.append(f"{n_above} rows are above the last edge and form the group '> {last}'")
+    return Caveat(
+        "outside_bins",
+        "warning",
+        f"The sensitive feature '{column}' has values outside its bins: "
+        + "; ".join(parts)
+        + f". Widen the bins (--bins {column}=...) to include them in a regular bin.",
+        {"column": column, "n_below": n_below, "n_above": n_above},
+    )
 
 
 def _is_plain_numeric(series: pd.Series) -> bool:

@@ -64,6 +64,7 @@ from cohortaudit.streaming import (
     _batch_size,
     _ChunkStats,
     _header,
+    _load_checked_policy,
     _load_model_and_card,
     _make_spec,
     _reduce_chunk,
@@ -398,16 +399,7 @@ def audit_dask(
     (:func:`stream_dask`) and audits the compact cohort locally.
     """
     started = time.perf_counter()
-    policy = None
-    if policy_path is not None:
-        from cohortaudit.policy import check_policy_scope, load_policy
-
-        policy = load_policy(policy_path)
-        check_policy_scope(
-            policy,
-            sensitive_features=config.sensitive_features,
-            max_order=config.max_intersection_order,
-        )
+    policy = _load_checked_policy(policy_path, config)
     card, model, vectors = _load_model_and_card(
         config=config, model_path=model_path, card_path=card_path, trusted_types=trusted_types
     )

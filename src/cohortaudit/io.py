@@ -22,6 +22,7 @@ import re
 import zipfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
@@ -712,13 +713,13 @@ def _read_csv_header(path: Path, sep: str) -> list[str]:
     return first
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    sep = "\t" if ".tsv" in path.name.lower() else ","
-    names = _check_header(_read_csv_header(path, sep), path)
+@contextmanager
+def csv_read_errors(path: Path) -> Iterator[None]:
+    """Turn pandas' CSV reading errors into one clear SchemaError (the whole file or chunks)."""
     try:
-        frame = pd.read_csv(
-            path, sep=sep, keep_default_na=True, low_memory=False, encoding="utf-8-sig"
-        )
+        yield
+    except (SchemaError, InputError):
+        raise
     except pd.errors.EmptyDataError:
         raise SchemaError(f"The cohort file '{path.name}' is empty.") from None
     except pd.errors.ParserError as exc:
@@ -737,6 +738,15 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f"The cohort file '{path.name}' could not be read ({type(exc).__name__}). Check that "
             "it is a complete CSV/TSV file."
         ) from None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    sep = "\t" if ".tsv" in path.name.lower() else ","
+    names = _check_header(_read_csv_header(path, sep), path)
+    with csv_read_errors(path):
+        frame = pd.read_csv(
+            path, sep=sep, keep_default_na=True, low_memory=False, encoding="utf-8-sig"
+        )
     if len(frame.columns) != len(names):
         raise SchemaError(
             f"The cohort file '{path.name}' has {len(names)} header names but pandas read "

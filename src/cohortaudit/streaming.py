@@ -866,22 +866,9 @@ def _bin_categorical(
     caveats: list[Caveat] = []
     n = int(idx.shape[0])
     n_below, n_above, n_missing = (int(counts[n_bins + j]) for j in range(3))
-    if n_below or n_above:
-        parts = []
-        if n_below:
-            parts.append(f"{n_below} rows are below the first edge and form the group '< {first}'")
-        if n_above:
-            parts.append(f"{n_above} rows are above the last edge and form the group '> {last}'")
-        caveats.append(
-            Caveat(
-                "outside_bins",
-                "warning",
-                f"The sensitive feature '{column}' has values outside its bins: "
-                + "; ".join(parts)
-                + f". Widen the bins (--bins {column}=...) to include them in a regular bin.",
-                {"column": column, "n_below": n_below, "n_above": n_above},
-            )
-        )
+    outside = _cv._outside_bins_caveat(column, first, last, n_below, n_above)
+    if outside is not None:
+        caveats.append(outside)
     if n_missing:
         caveats.append(_cv._missing_sensitive_caveat(column, n_missing, n))
     return labels, caveats
@@ -1025,46 +1012,25 @@ def _iter_csv(
     sep = "\t" if ".tsv" in name else ","
     size = max(path.stat().st_size, 1)
     gz = name.endswith(".gz")
-    try:
-        with open(path, "rb") as fh:
-            reader = pd.read_csv(
-                fh,
-                sep=sep,
-                keep_default_na=True,
-                encoding="utf-8-sig",
-                header=0,
-                names=header,
-                usecols=used,
-                dtype={c: str for c in used if c in as_text} or None,
-                low_memory=False,
-                chunksize=chunk_rows,
-                compression="gzip" if gz else None,
-            )
-            with reader:
-                for frame in reader:
-                    yield frame[used], (min(fh.tell() / size, 1.0) if not gz else math.nan)
-    except (SchemaError, InputError):
-        raise
-    except pd.errors.EmptyDataError:
-        raise SchemaError(f"The cohort file '{path.name}' is empty.") from None
-    except pd.errors.ParserError as exc:
-        import re
+    from cohortaudit.io import csv_read_errors
 
-        line = re.search(r"line (\d+)", str(exc))
-        where = f" at line {line.group(1)}" if line else ""
-        raise SchemaError(
-            f"The cohort file '{path.name}' could not be parsed{where}: a row has a different "
-            "number of fields than the header, or quoting is broken. Fix the file and retry."
-        ) from None
-    except UnicodeDecodeError:
-        raise SchemaError(
-            f"The cohort file '{path.name}' is not UTF-8 text. Re-save it as UTF-8 CSV."
-        ) from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise SchemaError(
-            f"The cohort file '{path.name}' could not be read ({type(exc).__name__}). Check "
-            "that it is a complete CSV/TSV file."
-        ) from None
+    with csv_read_errors(path), open(path, "rb") as fh:
+        reader = pd.read_csv(
+            fh,
+            sep=sep,
+            keep_default_na=True,
+            encoding="utf-8-sig",
+            header=0,
+            names=header,
+            usecols=used,
+            dtype={c: str for c in used if c in as_text} or None,
+            low_memory=False,
+            chunksize=chunk_rows,
+            compression="gzip" if gz else None,
+        )
+        with reader:
+            for frame in reader:
+                yield frame[used], (min(fh.tell() / size, 1.0) if not gz else math.nan)
 
 
 class _MixedTypes(Exception):
@@ -1388,6 +1354,22 @@ def _sample_blocks(
     return replace(result, **changes)
 
 
+def _load_checked_policy(policy_path: str | Path | None, config: AuditConfig) -> Any:
+    """The audit policy, read and scope-checked first: a typo should cost a second, not a pass
+    over the file."""
+    if policy_path is None:
+        return None
+    from cohortaudit.policy import check_policy_scope, load_policy
+
+    policy = load_policy(policy_path)
+    check_policy_scope(
+        policy,
+        sensitive_features=config.sensitive_features,
+        max_order=config.max_intersection_order,
+    )
+    return policy
+
+
 def audit_stream(
     *,
     cohort_path: str | Path,
@@ -1407,16 +1389,7 @@ def audit_stream(
     """
     started = time.perf_counter()
     chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else _check_chunk_rows(chunk_rows)
-    policy = None
-    if policy_path is not None:
-        from cohortaudit.policy import check_policy_scope, load_policy
-
-        policy = load_policy(policy_path)
-        check_policy_scope(  # a scope typo should cost a second, not a pass over the file
-            policy,
-            sensitive_features=config.sensitive_features,
-            max_order=config.max_intersection_order,
-        )
+    policy = _load_checked_policy(policy_path, config)
     card, model, vectors = _load_model_and_card(
         config=config, model_path=model_path, card_path=card_path, trusted_types=trusted_types
     )
