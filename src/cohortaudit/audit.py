@@ -87,6 +87,24 @@ _ENVIRONMENT_PACKAGES = (
 )
 
 
+#: Settings of the curves every audit (single-site or pooled) reports, stated once.
+CURVE_SETTINGS: dict[str, Any] = {
+    "risk_histogram": "20 bins of width 0.05, by outcome; 0 < count < k withheld",
+    "curves_for": "the whole cohort and each single-attribute group",
+    "impossibility": (
+        "When base rates differ between groups, calibration within groups and "
+        "equalized odds cannot both hold (Kleinberg 2016; Chouldechova 2017)."
+    ),
+}
+DECISION_CURVE_SETTINGS: dict[str, str] = {
+    "thresholds": "0.01..0.99 step 0.01",
+    "rule": "positive iff p >= t",
+    "net_benefit": "TP/n - FP/n * t/(1-t) (Vickers & Elkin 2006)",
+    "interventions_avoided": "(NB_model - NB_treat_all) / (t/(1-t)) * 100",
+    "standardized": "NB / prevalence",
+}
+
+
 def run_audit(
     cohort: Cohort,
     model: LoadedModel | None,
@@ -516,20 +534,9 @@ def _settings(engine, config: AuditConfig, threshold: float, source: str, refs) 
             ),
             "curve": "smoothed observed risk at predicted risk 0.01..0.99, pointwise Wald band "
             "on the logit scale; reported only where >= k patients lie on each side",
-            "risk_histogram": "20 bins of width 0.05, by outcome; 0 < count < k withheld",
-            "curves_for": "the whole cohort and each single-attribute group",
-            "impossibility": (
-                "When base rates differ between groups, calibration within groups and "
-                "equalized odds cannot both hold (Kleinberg 2016; Chouldechova 2017)."
-            ),
+            **CURVE_SETTINGS,
         },
-        "decision_curve": {
-            "thresholds": "0.01..0.99 step 0.01",
-            "rule": "positive iff p >= t",
-            "net_benefit": "TP/n - FP/n * t/(1-t) (Vickers & Elkin 2006)",
-            "interventions_avoided": "(NB_model - NB_treat_all) / (t/(1-t)) * 100",
-            "standardized": "NB / prevalence",
-        },
+        "decision_curve": dict(DECISION_CURVE_SETTINGS),
     }
 
 

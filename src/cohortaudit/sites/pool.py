@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from cohortaudit import __version__
+from cohortaudit.audit import CURVE_SETTINGS, DECISION_CURVE_SETTINGS
 from cohortaudit.errors import InputError
 from cohortaudit.metrics.performance import (
     THRESHOLD_METRICS,
@@ -1300,20 +1301,9 @@ def _settings(s0: dict[str, Any], engine: _Shim, refs) -> dict[str, Any]:
             "citl": "intercept of logit P(y=1) = a + offset(logit p); > 0: under-prediction; "
             "federated Newton fit on binned logits",
             "ece_bins": 10,
-            "risk_histogram": "20 bins of width 0.05, by outcome; 0 < count < k withheld",
-            "curves_for": "the whole cohort and each single-attribute group",
-            "impossibility": (
-                "When base rates differ between groups, calibration within groups and "
-                "equalized odds cannot both hold (Kleinberg 2016; Chouldechova 2017)."
-            ),
+            **CURVE_SETTINGS,
         },
-        "decision_curve": {
-            "thresholds": "0.01..0.99 step 0.01",
-            "rule": "positive iff p >= t",
-            "net_benefit": "TP/n - FP/n * t/(1-t) (Vickers & Elkin 2006)",
-            "interventions_avoided": "(NB_model - NB_treat_all) / (t/(1-t)) * 100",
-            "standardized": "NB / prevalence",
-        },
+        "decision_curve": dict(DECISION_CURVE_SETTINGS),
         "pooling": {
             "sites": len(engine.estimates[0][0].sites),
             "score_grid": s0["score_grid"]["description"],
