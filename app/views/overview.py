@@ -98,10 +98,17 @@ with st.container(border=True):
                 st.markdown("\n".join(f"- {f.sentence}" for f in cal_more))
     for note in verdict.notes:
         st.markdown(note)
+    if result.safety:
+        from cohortaudit.render.check_figures import safety_verdict
+
+        st.markdown(
+            "\n".join(f"- :red[**safety**] · {line}" for line in safety_verdict(result.safety))
+        )
     st.caption(
         "Each group is compared with its attribute's reference group; explore all groups, "
         "intersections and other thresholds on the Subgroups page, calibration on the "
-        "Calibration page. Calibration is judged against perfect calibration in each group."
+        "Calibration page, the safety checks on the Safety page. Calibration is judged against "
+        "perfect calibration in each group."
     )
 
 # ---- model facts --------------------------------------------------------------------------

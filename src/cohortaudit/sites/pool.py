@@ -23,10 +23,15 @@ What the coordinator can compute from the site files (:mod:`cohortaudit.sites.ex
   smallest sibling group and can be so coarse that the binned fit misses the patient-level fit
   by more than its standard error (measured up to ~3 SE on small intersections of the sample).
   Exact subgroup fits need live federated rounds (sites answering each round), not files.
+* **Bootstrap CIs** (:mod:`cohortaudit.sites.bootstrap`): Brier, balanced accuracy, F1, ECE,
+  scaled Brier, discrimination slope, every disparity (difference and ratio, vs the reference
+  group and vs the whole cohort) and the fairness summaries get percentile CIs from a seeded
+  bootstrap that resamples, per partition, the patients of each site x group as one
+  multinomial draw over that stratum's merged (outcome x score bin) entries. B and the seed are
+  ``n_boot`` / ``seed`` (the :class:`AuditConfig` defaults unless given).
 * **Not computable from aggregates** (``MetricValue(None)`` and a caveat): AUPRC, ICI, E50,
-  E90, Emax (need every prediction), Hosmer-Lemeshow (needs the pooled risk deciles), and every
-  interval the single-site audit takes from the patient bootstrap (Brier, balanced accuracy,
-  F1, ECE, scaled Brier, discrimination slope, disparities, fairness summaries).
+  E90, Emax (need every prediction), Hosmer-Lemeshow (needs the pooled risk deciles); so
+  their disparities, and those of the subgroups' CITL and slope, have no value and no CI.
 
 A group withheld at any site that has it (fewer than k there) is **not** pooled from the other
 sites -- that would silently misstate it -- but reported as not evaluable, with the sites named
@@ -52,7 +57,10 @@ import numpy as np
 
 from cohortaudit import __version__
 from cohortaudit.audit import CURVE_SETTINGS, DECISION_CURVE_SETTINGS
+from cohortaudit.config import AuditConfig
 from cohortaudit.errors import InputError
+from cohortaudit.metrics.bootstrap import percentile_intervals
+from cohortaudit.metrics.fairness import compute_disparities, compute_fairness_summaries
 from cohortaudit.metrics.performance import (
     THRESHOLD_METRICS,
     Confusion,
@@ -66,12 +74,11 @@ from cohortaudit.results import (
     Caveat,
     CohortInfo,
     DisclosureEntry,
-    Disparity,
-    FairnessSummary,
     GroupResult,
     MetricValue,
     ModelInfo,
 )
+from cohortaudit.sites.bootstrap import BOOT_METRICS, Stratum, bootstrap_strata, remainder_bins
 from cohortaudit.sites.export import read_site_file
 from cohortaudit.sites.federated import FederatedFit, SiteRows, federated_logistic
 from cohortaudit.sites.meta import dersimonian_laird
@@ -89,8 +96,8 @@ __all__ = [
 SITE_ATTRIBUTE = "site"
 #: Metrics a coordinator cannot compute from the site files.
 NOT_FROM_AGGREGATES = ("auprc", "ici", "e50", "e90", "emax", "hosmer_lemeshow_p")
-#: Metrics without a CI in a pooled audit (the single-site audit bootstraps them).
-NO_CI = ("brier", "balanced_accuracy", "f1", "ece", "scaled_brier", "discrimination_slope")
+#: Metrics whose CI comes from the pooled bootstrap (the single-site audit bootstraps them too).
+BOOT_CI = ("brier", "balanced_accuracy", "f1", "ece", "scaled_brier", "discrimination_slope")
 #: Metrics meta-analysed across sites, with the scale of the analysis.
 META_METRICS = (
     ("auroc", "logit"),
@@ -98,6 +105,11 @@ META_METRICS = (
     ("calibration_slope", "identity"),
 )
 _IMPRECISE_BELOW = 100
+#: No bootstrap AUROC interval (nor of its disparities) for a group whose binned AUROC has a
+#: bin error bound above this: more than half of its case-control pairs fall in overlapping
+#: bins, so the replicates vary with the binning rather than the model (on the sample, narrow
+#: groups such as age bands sit in one or two merged bins: bound ~0.5, replicates all 0.5).
+AUROC_CI_MAX_BOUND = 0.25
 _CURVES_UP_TO_ORDER = 1
 _ECE_CUTS = np.arange(11) / 10
 _HIST_CUTS = np.round(np.linspace(0.0, 1.0, 21), 2)
@@ -126,8 +138,13 @@ CI_METHODS = {
     "calibration_slope": "Wald, from the federated Newton fit on binned logits",
     "recalibration_intercept": "Wald, from the federated Newton fit on binned logits",
     **{
-        k: "none (a pooled audit has no patient-level bootstrap)"
-        for k in (*NO_CI, "auprc", "ici", "e50", "e90", "emax")
+        k: "pooled stratified bootstrap (site x group strata, merged score bins), percentile, "
+        "replicates shifted to the pooled point estimate"
+        for k in BOOT_CI
+    },
+    **{
+        k: "none (needs every patient's prediction; not computed in a pooled audit)"
+        for k in ("auprc", "ici", "e50", "e90", "emax")
     },
     "spiegelhalter_z": "none (a test statistic; its p-value is spiegelhalter_p)",
     "spiegelhalter_p": "none (a p-value)",
@@ -305,18 +322,30 @@ def _short(x: Any) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def pool_site_files(paths: Sequence[str | Path]) -> AuditResult:
+_DEFAULTS = AuditConfig(label="_", sensitive_features=())
+
+
+def pool_site_files(
+    paths: Sequence[str | Path], *, n_boot: int = _DEFAULTS.n_boot, seed: int = _DEFAULTS.seed
+) -> AuditResult:
     """Read, verify and pool site files (see the module docstring)."""
     if not paths:
         raise InputError("Give at least one site file to pool: cohortaudit pool a.json b.json.")
     data = [read_site_file(p) for p in paths]
-    return pool_sites(data, file_names=[Path(p).name for p in paths])
+    return pool_sites(data, file_names=[Path(p).name for p in paths], n_boot=n_boot, seed=seed)
 
 
 def pool_sites(
-    sites: Sequence[dict[str, Any]], *, file_names: Sequence[str] | None = None
+    sites: Sequence[dict[str, Any]],
+    *,
+    file_names: Sequence[str] | None = None,
+    n_boot: int = _DEFAULTS.n_boot,
+    seed: int = _DEFAULTS.seed,
 ) -> AuditResult:
-    """Pool site-file contents (already read and hash-checked) into one :class:`AuditResult`."""
+    """Pool site-file contents (already read and hash-checked) into one :class:`AuditResult`.
+
+    ``n_boot`` bootstrap replicates with the generator seeded by ``seed`` (0: no bootstrap).
+    """
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     names = list(file_names or [f"site file {i + 1}" for i in range(len(sites))])
@@ -421,13 +450,27 @@ def pool_sites(
                 )
             )
         results.append(row)
+    boot = _Boot(n_boot=0, seed=None)
+    if n_boot > 0:
+        boot = _bootstrap(
+            partitions,
+            per_site,
+            sites,
+            results,
+            hidden,
+            n_boot=n_boot,
+            seed=seed,
+            threshold=threshold,
+            confidence=confidence,
+        )
     overall, subgroups = results[0][0], tuple(g for row in results[1:] for g in row)
 
     refs = _references(engine, hidden)
-    disparities = _disparities(engine, results, hidden, conf_hidden, refs)
-    fairness = _fairness(engine, results, conf_hidden)
+    view = _EngineView(partitions, results, boot)
+    disparities = compute_disparities(view, hidden, conf_hidden, refs, confidence=confidence)
+    fairness = compute_fairness_summaries(view, conf_hidden, confidence=confidence)
     site_block, site_caveats = _sites_block(sites, threshold=threshold, z=z, k=k, conf=confidence)
-    caveats = _caveats(sites, pooled, hidden, conf_hidden, reasons, k) + site_caveats
+    caveats = _caveats(sites, pooled, hidden, conf_hidden, reasons, k, boot, results) + site_caveats
 
     first = sites[0]
     m = first["model"]
@@ -461,15 +504,15 @@ def pool_sites(
         "reference": {},
         "threshold": threshold,
         "score_column": None,
-        "n_boot": 0,
-        "seed": None,
+        "n_boot": boot.n_boot,
+        "seed": boot.seed,
         "min_cell": k,
         "confidence": confidence,
         "boot_score_bins": None,
         "max_intersection_order": max_order,
         "pooled_sites": [d["site"] for d in sites],
     }
-    settings = _settings(settings0, engine, refs)
+    settings = _settings(settings0, engine, refs, boot)
     site_block["pooled"] = {
         "n": overall.n,
         "events": overall.events,
@@ -913,8 +956,222 @@ def _clean(x: Any) -> float | None:
 
 
 # --------------------------------------------------------------------------------------------
-# disparities and fairness summaries (point estimates: no bootstrap on aggregates)
+# bootstrap, disparities and fairness summaries
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Boot:
+    """What the pooled bootstrap produced, in the engine's layout (see ``EngineOutput``)."""
+
+    n_boot: int
+    seed: int | None
+    #: [partition] metric -> (B, G) shifted replicates (NaN for groups not released)
+    replicates: list[dict[str, np.ndarray]] | None = None
+    #: [partition] metric -> (B,) the whole cohort from that partition's draws
+    overall_replicates: list[dict[str, np.ndarray]] | None = None
+    strata: int = 0
+    #: partitions (attribute tuples) whose whole-cohort replicates could not be formed
+    no_overall: tuple[tuple[str, ...], ...] = ()
+    #: partitions that needed a "rest of the site" stratum (a group withheld at a site)
+    rest_used: tuple[tuple[str, ...], ...] = ()
+    #: (group attributes, metric, undefined replicates) for released values
+    undefined: tuple[tuple[dict[str, str], str, int], ...] = ()
+    #: groups (and "whole cohort in partition ...") without an AUROC interval: bins too coarse
+    coarse_auroc: int = 0
+
+
+def _binned_from_arrays(edges: np.ndarray, a: dict[str, np.ndarray]) -> _Binned:
+    return _Binned(
+        lo=edges[:-1],
+        hi=edges[1:],
+        events=a["events"],
+        non_events=a["non_events"],
+        sp1=a["sp1"],
+        sp0=a["sp0"],
+        sl1=a["sl1"],
+        sl0=a["sl0"],
+        sq1=a["sq1"],
+        sq0=a["sq0"],
+    )
+
+
+def _bootstrap(
+    partitions: list[Partition],
+    per_site,
+    sites,
+    results: list[list[GroupResult]],
+    hidden,
+    *,
+    n_boot: int,
+    seed: int,
+    threshold: float,
+    confidence: float,
+) -> _Boot:
+    """Per partition: resample site x group strata, shift, and put CIs on ``results``.
+
+    ``results`` is updated in place (bootstrap CIs of ``BOOT_CI``). Partitions are processed
+    in order from one generator, so the same files and seed give the same replicates.
+    """
+    from dataclasses import replace
+
+    rng = np.random.default_rng(seed)
+    replicates: list[dict[str, np.ndarray]] = []
+    overall_reps: list[dict[str, np.ndarray]] = []
+    no_overall, rest_used, undefined = [], [], []
+    coarse_auroc = 0
+    n_strata = 0
+    overall_released = not hidden[0][0]
+    for p, part in enumerate(partitions):
+        index = {values: g for g, values in enumerate(part.keys)}
+        keep = [g for g in range(len(part.keys)) if not hidden[p][g]]
+        pos = {g: j for j, g in enumerate(keep)}
+        with_overall = p > 0 and overall_released
+        # targets: the released groups, then the whole cohort from this partition's draws
+        # ("joint"), then -- only if some site's bins of this partition straddle the
+        # threshold -- a whole cohort for the threshold metrics that takes such a site's
+        # whole-cohort histogram instead (drawn on its own: no correlation with the groups
+        # there, whose own threshold metrics are then mostly withheld anyway)
+        joint, mixed = len(keep), len(keep) + 1
+        per: list[tuple[dict, list[tuple[int, Any]], bool, Any]] = []
+        for table in per_site:
+            covered, withheld = [], False
+            for (attrs, values), (_, binned) in table.items():
+                if attrs != part.attributes:
+                    continue
+                if binned is None:
+                    withheld = True
+                else:
+                    covered.append((index[values], binned))
+            rest = None
+            if p > 0 and withheld and with_overall:
+                whole = table[((), ())][1]
+                ok, rest = (
+                    remainder_bins(whole, [b for _, b in covered], _binned_from_arrays)
+                    if whole is not None
+                    else (False, None)
+                )
+                if not ok:
+                    with_overall = False
+                elif rest is not None and part.attributes not in rest_used:
+                    rest_used.append(part.attributes)
+            bins = [b for _, b in covered] + ([rest] if rest is not None else [])
+            resolved = all(b.at(threshold) is not None for b in bins)
+            per.append((table, covered, resolved, rest))
+        use_mixed = with_overall and not all(r for _, _, r, _ in per)
+        if p > 0 and overall_released and not with_overall:
+            no_overall.append(part.attributes)
+        strata: list[Stratum] = []
+        for d, (table, covered, resolved, rest) in zip(sites, per, strict=True):
+            wide = (joint,) * with_overall + (mixed,) * (use_mixed and resolved)
+            for g, binned in covered:
+                strata.append(Stratum(d["site"], ((pos[g],) if g in pos else ()) + wide, binned))
+            if rest is not None and wide:
+                strata.append(Stratum(d["site"], wide, rest))
+            if use_mixed and not resolved:
+                strata.append(Stratum(d["site"], (mixed,), table[((), ())][1]))
+        full = {m: np.full((n_boot, len(part.keys)), np.nan) for m in BOOT_METRICS}
+        skip_auroc: set[int] = set()
+        whole_reps = {m: np.full(n_boot, np.nan) for m in BOOT_METRICS}
+        if keep or with_overall:
+            n_strata += len(strata)
+            base, reps = bootstrap_strata(
+                strata,
+                len(keep) + with_overall + use_mixed,
+                threshold=threshold,
+                n_boot=n_boot,
+                rng=rng,
+            )
+            # the engine's shift: replicate - binned point estimate + reported estimate, so
+            # the interval is centred on what the pooled audit reports
+            targets = [results[p][g] for g in keep]
+            targets += [results[0][0]] * (with_overall + use_mixed)
+            for m in BOOT_METRICS:
+                reported = np.array([_value(t.metrics.get(m)) for t in targets], dtype=np.float64)
+                shifted = reps[m] + (reported - base[m])
+                if m == "auroc":
+                    coarse = base["auroc_bin_error_bound"] > AUROC_CI_MAX_BOUND
+                    shifted[:, coarse] = np.nan
+                    coarse_auroc += int(coarse[: len(keep)].sum())
+                    skip_auroc = {g for j, g in enumerate(keep) if coarse[j]}
+                full[m][:, keep] = shifted[:, : len(keep)]
+                if with_overall:
+                    whole_reps[m] = shifted[
+                        :, mixed if use_mixed and m in THRESHOLD_METRICS else joint
+                    ]
+        if p == 0:
+            whole_reps = {m: full[m][:, 0] for m in BOOT_METRICS}
+        replicates.append(full)
+        overall_reps.append(whole_reps)
+        for m in BOOT_METRICS:
+            lo, hi, bad = percentile_intervals(full[m][:, keep], confidence)
+            for j, g in enumerate(keep):
+                mv = results[p][g].metrics.get(m)
+                if mv is None or mv.value is None:
+                    continue
+                if bad[j] and not (m == "auroc" and g in skip_auroc):
+                    undefined.append((dict(results[p][g].attributes), m, int(bad[j])))
+                if m in BOOT_CI:
+                    metrics = dict(results[p][g].metrics)
+                    metrics[m] = MetricValue(mv.value, lo[j], hi[j])
+                    results[p][g] = replace(results[p][g], metrics=metrics)
+    return _Boot(
+        n_boot=n_boot,
+        seed=seed,
+        replicates=replicates,
+        overall_replicates=overall_reps,
+        strata=n_strata,
+        no_overall=tuple(no_overall),
+        rest_used=tuple(rest_used),
+        undefined=tuple(undefined),
+        coarse_auroc=coarse_auroc,
+    )
+
+
+def _value(mv: MetricValue | None) -> float:
+    return math.nan if mv is None or mv.value is None else float(mv.value)
+
+
+@dataclass
+class _Estimate:
+    attributes: dict[str, str]
+    values: dict[str, float]
+    n: int | None
+
+
+class _EngineView:
+    """The pooled groups and replicates shaped as ``EngineOutput``, for metrics.fairness.
+
+    ``compute_disparities`` and ``compute_fairness_summaries`` read only ``partitions``,
+    ``estimates[p][g].values`` / ``.attributes``, ``replicates`` and ``overall_replicates``.
+    Undefined values (None in the result) are NaN there, which gives None again.
+    """
+
+    def __init__(self, partitions: list[Partition], results, boot: _Boot):
+        self.partitions = partitions
+        self.estimates = [
+            [
+                _Estimate(
+                    dict(r.attributes),
+                    {m: _value(r.metrics.get(m)) for m in METRIC_KEYS},
+                    r.n,
+                )
+                for r in row
+            ]
+            for row in results
+        ]
+        self.replicates: list[dict[str, np.ndarray]] = []
+        self.overall_replicates: list[dict[str, np.ndarray]] = []
+        if boot.replicates is None or boot.overall_replicates is None:
+            return
+        from cohortaudit.metrics.fairness import DISPARITY_METRICS
+
+        for p, part in enumerate(partitions):  # metrics without replicates: all NaN
+            nan = np.full((boot.n_boot, len(part.keys)), np.nan)
+            self.replicates.append({m: nan for m in DISPARITY_METRICS} | boot.replicates[p])
+            self.overall_replicates.append(
+                {m: nan[:, 0] for m in DISPARITY_METRICS} | boot.overall_replicates[p]
+            )
 
 
 def _references(engine: _Shim, hidden) -> dict[int, int]:
@@ -926,73 +1183,6 @@ def _references(engine: _Shim, hidden) -> dict[int, int]:
         if released:
             refs[p] = max(released, key=lambda g, p=p: (engine.estimates[p][g].n, -g))
     return refs
-
-
-def _disparities(engine, results, hidden, conf_hidden, refs) -> tuple[Disparity, ...]:
-    from cohortaudit.metrics.fairness import DISPARITY_METRICS
-
-    out: list[Disparity] = []
-    overall = results[0][0]
-    for p, part in enumerate(engine.partitions):
-        if p == 0 or p not in refs:
-            continue
-        ref = results[p][refs[p]]
-        for g in range(len(part.keys)):
-            if hidden[p][g]:
-                continue
-            grp = results[p][g]
-            for metric in DISPARITY_METRICS:
-                thresholdish = metric in THRESHOLD_METRICS
-                if thresholdish and conf_hidden[p][g]:
-                    continue
-                comparisons = []
-                if g != refs[p] and not (thresholdish and conf_hidden[p][refs[p]]):
-                    comparisons.append(("group", ref))
-                if not hidden[0][0] and not (thresholdish and conf_hidden[0][0]):
-                    comparisons.append(("overall", overall))
-                a = grp.metrics[metric].value
-                for kind, other in comparisons:
-                    b = other.metrics[metric].value
-                    diff = None if a is None or b is None else a - b
-                    ratio = None if a is None or not b else a / b
-                    out.append(
-                        Disparity(
-                            metric=metric,
-                            group=dict(grp.attributes),
-                            reference=dict(other.attributes) if kind == "group" else {},
-                            reference_kind=kind,
-                            difference=MetricValue(diff),
-                            ratio=MetricValue(ratio),
-                        )
-                    )
-    return tuple(out)
-
-
-def _fairness(engine, results, conf_hidden) -> tuple[FairnessSummary, ...]:
-    from cohortaudit.metrics.fairness import _SUMMARIES, _spread
-
-    out = []
-    for p, part in enumerate(engine.partitions):
-        if p == 0:
-            continue
-        groups = [g for g in range(len(part.keys)) if not conf_hidden[p][g]]
-        if len(groups) < 2:
-            continue
-        for name, metrics, how in _SUMMARIES:
-            points = [
-                _spread(np.array([results[p][g].metrics[m].value for g in groups]), how)
-                for m in metrics
-            ]
-            point = max(points) if how == "difference" else min(points)
-            out.append(
-                FairnessSummary(
-                    attributes=part.attributes,
-                    metric=name,
-                    value=MetricValue(float(point)),
-                    groups_compared=len(groups),
-                )
-            )
-    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1173,7 +1363,9 @@ def _sites_block(sites, *, threshold: float, z: float, k: int, conf: float):
             "(Higgins 2009), k >= 3",
             "per_site_variances": "logit AUROC: (se / (AUC (1 - AUC)))^2 with DeLong se on "
             "binned scores; ln O/E: 1/O; slope: Wald variance of the binned fit",
-            "not_computable": "AUPRC, ICI, E50, E90, Emax, Hosmer-Lemeshow, bootstrap CIs",
+            "not_computable": "AUPRC, ICI, E50, E90, Emax, Hosmer-Lemeshow",
+            "bootstrap": "per partition, site x group strata resampled over their histogram "
+            "entries (sites.bootstrap); percentile CIs of bootstrap metrics and disparities",
         },
     }
     return block, caveats
@@ -1183,7 +1375,7 @@ def _clean_mv(d: dict[str, Any]) -> dict[str, Any]:
     return MetricValue.from_dict(d).to_dict()
 
 
-def _caveats(sites, pooled, hidden, conf_hidden, reasons, k: int) -> list[Caveat]:
+def _caveats(sites, pooled, hidden, conf_hidden, reasons, k: int, boot, results) -> list[Caveat]:
     out = [
         Caveat(
             "pooled_from_sites",
@@ -1202,15 +1394,21 @@ def _caveats(sites, pooled, hidden, conf_hidden, reasons, k: int) -> list[Caveat
             "prediction (or the pooled risk deciles), which do not leave the sites; they are "
             "not reported in a pooled audit.",
         ),
-        Caveat(
-            "no_bootstrap",
-            "info",
-            "Intervals that a single-site audit takes from the patient bootstrap (Brier, "
-            "balanced accuracy, F1, ECE, scaled Brier, discrimination slope, disparities and "
-            "fairness summaries) are not available: patients cannot be resampled from "
-            "aggregates. Those are point estimates here.",
-        ),
+        _bootstrap_caveat(boot),
     ]
+    for attrs, metric, count in boot.undefined:
+        out.append(
+            Caveat(
+                code="bootstrap_undefined",
+                severity="warning" if count > boot.n_boot * 0.05 else "info",
+                message=(
+                    f"{metric}: {count} of {boot.n_boot} bootstrap replicates were undefined "
+                    "for this group (a replicate drew no patients of one outcome); intervals "
+                    "use the remaining replicates."
+                ),
+                where=attrs or {"group": "overall"},
+            )
+        )
     site_withheld = [
         (p, g) for p, row in enumerate(pooled) for g, est in enumerate(row) if est.withheld_at
     ]
@@ -1244,11 +1442,57 @@ def _caveats(sites, pooled, hidden, conf_hidden, reasons, k: int) -> list[Caveat
     return out
 
 
+def _bootstrap_caveat(boot: _Boot) -> Caveat:
+    if not boot.n_boot:
+        return Caveat(
+            "no_bootstrap",
+            "info",
+            "The pooled bootstrap was not run (n_boot = 0): Brier, balanced accuracy, F1, ECE, "
+            "scaled Brier, discrimination slope, disparities and fairness summaries are point "
+            "estimates here.",
+        )
+    text = (
+        f"Bootstrap intervals (B = {boot.n_boot}, seed = {boot.seed}) resample, for each "
+        "partition separately, the patients of each site x group as one multinomial draw over "
+        "that stratum's merged (outcome x score bin) histogram entries from the site files "
+        f"({boot.strata} strata in all); a group, its reference and the whole cohort come "
+        "from the same draws. Finest cells (all attributes crossed) are not in the site files, "
+        "so strata are coarser than in a single-site audit. Threshold metrics are exact per "
+        "replicate; AUROC, Brier, O/E, ECE and the discrimination slope are computed on the "
+        "merged bins (Brier with each bin's mean squared error estimated from its risk and "
+        "logit sums) and shifted to the reported estimate. They give CIs to Brier, balanced "
+        "accuracy, F1, ECE, scaled Brier, discrimination slope, every disparity and the "
+        "fairness summaries. Still without a CI: AUPRC, ICI, E50, E90, Emax and "
+        "Hosmer-Lemeshow (not computed), and the disparities of CITL and the calibration "
+        "slope (no subgroup value)."
+    )
+    if boot.coarse_auroc:
+        text += (
+            f" {boot.coarse_auroc} groups get no AUROC interval and no interval for their "
+            "AUROC differences and ratios: their score bins are so coarse (bin error bound "
+            f"> {AUROC_CI_MAX_BOUND}) that the binned AUROC is mostly ties and its replicates "
+            "measure the binning, not the model."
+        )
+    if boot.rest_used:
+        text += (
+            " Where a site withheld a group, the rest of that site (its whole cohort minus "
+            "the released groups, on the bins both share) is one more stratum of the whole "
+            "cohort, so comparisons with the whole cohort stay joint."
+        )
+    if boot.no_overall:
+        text += (
+            " No interval for comparisons with the whole cohort in "
+            + ", ".join(" x ".join(a) for a in boot.no_overall)
+            + ": the rest of a site could not be formed from its file."
+        )
+    return Caveat("pooled_bootstrap", "info", text)
+
+
 def _op(sites) -> float:
     return float(sites[0]["settings"]["threshold"])
 
 
-def _settings(s0: dict[str, Any], engine: _Shim, refs) -> dict[str, Any]:
+def _settings(s0: dict[str, Any], engine: _Shim, refs, boot: _Boot) -> dict[str, Any]:
     references = [
         {
             "attributes": list(engine.partitions[p].attributes),
@@ -1267,12 +1511,29 @@ def _settings(s0: dict[str, Any], engine: _Shim, refs) -> dict[str, Any]:
         "threshold_grid": [float(t) for t in THRESHOLD_GRID],
         "confidence_level": float(s0["confidence"]),
         "ci_methods": dict(CI_METHODS),
-        "disparity_ci_method": "none: a pooled audit has no patient-level bootstrap; "
-        "differences and ratios are point estimates",
+        "disparity_ci_method": (
+            "pooled stratified bootstrap, percentile, of the difference (group - reference) "
+            "and the ratio (group / reference) computed on the same replicate"
+            if boot.n_boot
+            else "none: the pooled bootstrap was not run (n_boot = 0); differences and "
+            "ratios are point estimates"
+        ),
         "bootstrap": {
-            "n_boot": 0,
-            "seed": None,
-            "method": "not run: patients cannot be resampled from the sites' aggregates",
+            "n_boot": boot.n_boot,
+            "seed": boot.seed,
+            "strata": "per partition: site x group (the site files hold no finest cells); "
+            "where a site withheld a group, the rest of that site on the bins both grids "
+            "share, feeding the whole cohort only",
+            "method": (
+                "multinomial resampling of patients within each stratum over its merged "
+                "(outcome x score bin) histogram entries from the site files; threshold "
+                "metrics exact, AUROC (pairs in overlapping bins count one half), Brier, O/E, "
+                "ECE and discrimination slope on the merged bins, each replicate shifted by "
+                "(reported - binned point estimate); percentile intervals"
+                if boot.n_boot
+                else "not run (n_boot = 0)"
+            ),
+            "strata_count": boot.strata,
             "score_bins": s0["score_grid"]["bins"],
             "score_bins_exact": False,
             "auroc_bin_error_bound": auc_bound,
