@@ -469,9 +469,12 @@ def test_pooled_disparities_and_bootstrap_metrics_have_cis(pooled_4):
 
     The one stated exception: AUROC (and its differences / ratios) of a group whose merged
     score bins are so coarse that the binned AUROC is mostly ties (bin error bound above
-    AUROC_CI_MAX_BOUND); the caveat says so.
+    AUROC_CI_MAX_BOUND), or, vs the whole cohort, of a partition whose bins make the whole
+    cohort that coarse (listed in the settings); the caveat says so.
     """
     r = pooled_4
+    coarse_whole = {tuple(a) for a in r.settings["bootstrap"]["auroc_vs_overall_without_interval"]}
+    assert ("sex",) not in coarse_whole
     with_ci = {"group": 0, "overall": 0}
     for d in r.disparities:
         for mv in (d.difference, d.ratio):
@@ -482,6 +485,7 @@ def test_pooled_disparities_and_bootstrap_metrics_have_cis(pooled_4):
             coarse = d.metric == "auroc" and (
                 _bound(r, d.group) > AUROC_CI_MAX_BOUND
                 or (d.reference_kind == "group" and _bound(r, d.reference) > AUROC_CI_MAX_BOUND)
+                or (d.reference_kind == "overall" and tuple(d.group) in coarse_whole)
             )
             if coarse:
                 assert mv.ci_low is None and mv.ci_high is None, d

@@ -322,7 +322,8 @@ def _short(x: Any) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-_DEFAULTS = AuditConfig(label="_", sensitive_features=())
+#: B and the seed when the caller gives none: the single-site audit's defaults.
+_DEFAULTS = AuditConfig(label="pooled")
 
 
 def pool_site_files(
@@ -979,6 +980,9 @@ class _Boot:
     undefined: tuple[tuple[dict[str, str], str, int], ...] = ()
     #: groups (and "whole cohort in partition ...") without an AUROC interval: bins too coarse
     coarse_auroc: int = 0
+    #: partitions whose whole-cohort replicates (on the partition's bins) are too coarse for
+    #: AUROC, so AUROC comparisons with the whole cohort there have no interval
+    coarse_overall: tuple[tuple[str, ...], ...] = ()
 
 
 def _binned_from_arrays(edges: np.ndarray, a: dict[str, np.ndarray]) -> _Binned:
@@ -1020,6 +1024,7 @@ def _bootstrap(
     overall_reps: list[dict[str, np.ndarray]] = []
     no_overall, rest_used, undefined = [], [], []
     coarse_auroc = 0
+    coarse_overall: list[tuple[str, ...]] = []
     n_strata = 0
     overall_released = not hidden[0][0]
     for p, part in enumerate(partitions):
@@ -1094,6 +1099,8 @@ def _bootstrap(
                     shifted[:, coarse] = np.nan
                     coarse_auroc += int(coarse[: len(keep)].sum())
                     skip_auroc = {g for j, g in enumerate(keep) if coarse[j]}
+                    if with_overall and coarse[joint]:
+                        coarse_overall.append(part.attributes)
                 full[m][:, keep] = shifted[:, : len(keep)]
                 if with_overall:
                     whole_reps[m] = shifted[
@@ -1125,6 +1132,7 @@ def _bootstrap(
         rest_used=tuple(rest_used),
         undefined=tuple(undefined),
         coarse_auroc=coarse_auroc,
+        coarse_overall=tuple(coarse_overall),
     )
 
 
@@ -1473,6 +1481,12 @@ def _bootstrap_caveat(boot: _Boot) -> Caveat:
             f"> {AUROC_CI_MAX_BOUND}) that the binned AUROC is mostly ties and its replicates "
             "measure the binning, not the model."
         )
+    if boot.coarse_overall:
+        text += (
+            " For the same reason AUROC comparisons with the whole cohort have no interval "
+            "in " + ", ".join(" x ".join(a) for a in boot.coarse_overall) + " (the whole "
+            "cohort is resampled on that partition's bins there)."
+        )
     if boot.rest_used:
         text += (
             " Where a site withheld a group, the rest of that site (its whole cohort minus "
@@ -1534,6 +1548,8 @@ def _settings(s0: dict[str, Any], engine: _Shim, refs, boot: _Boot) -> dict[str,
                 else "not run (n_boot = 0)"
             ),
             "strata_count": boot.strata,
+            "auroc_ci_max_bin_error_bound": AUROC_CI_MAX_BOUND,
+            "auroc_vs_overall_without_interval": [list(a) for a in boot.coarse_overall],
             "score_bins": s0["score_grid"]["bins"],
             "score_bins_exact": False,
             "auroc_bin_error_bound": auc_bound,

@@ -1,0 +1,274 @@
+"""Seeded, stratified bootstrap of a pooled audit, built from the site files' histograms only.
+
+The single-site engine (:mod:`cohortaudit.metrics.bootstrap`) resamples the patients of each
+finest cell as one multinomial draw over the cell's (outcome x score bin) entries and sums
+cells into coarser groups. A site file has no finest cells: it holds one histogram per
+released group of each partition (``sex``, ``sex x age``, ...), and the order-``max_order``
+intersections of different attribute sets do not nest into each other (``sex x age`` and
+``sex x ethnicity`` overlap), so no single level refines every other. What the files do hold
+per partition is a complete, disjoint split of each site's patients: the partition's groups
+at that site (plus, where a group was withheld there, the *rest of the site*, see below), all
+on the partition's shared bins. So each partition is resampled on its own:
+
+* **stratum** = site x group of the partition; one multinomial draw per stratum over its
+  non-empty (outcome x merged score bin) entries, with the engine's ``iter_replicates``
+  (the outcome mix varies within a stratum, as in the engine);
+* every group of the partition and the **whole cohort** (the sum of all strata of the
+  partition) come from the same draws, so a group, its reference group and the whole cohort
+  are resampled jointly and differences keep their correlation (as in the engine, whose
+  ``overall_replicates`` are per partition too);
+* **rest of the site**: where a site withheld a group of the partition (fewer than k there),
+  the site's whole-cohort histogram minus the partition's released groups there, on the
+  coarsest bins both grids share (their common edges), is one more stratum that feeds the whole
+  cohort only. It never leaves the coordinator;
+* where a site's bins of a partition straddle the operating threshold (its groups' threshold
+  metrics are then withheld), the whole cohort's *threshold metrics* take that site's
+  whole-cohort histogram instead, drawn on its own (a second whole-cohort target), so the
+  other groups' comparisons with the whole cohort keep an interval.
+
+Metrics per replicate come from binned counts, vectorised over replicates: threshold metrics
+are exact (the operating threshold is a kept edge); AUROC is :func:`sites.pool.binned_auroc`'s
+formula (bins may differ between sites: pairs in overlapping bins count one half); O/E,
+discrimination slope and ECE use each entry's mean clipped risk (sum p / count, in the file);
+Brier and scaled Brier use each entry's mean of (p - y)^2 estimated from its mean risk and the
+spread of its logits (the file has no sum of p^2). As in the engine, every replicate is then
+shifted by (reported point estimate - binned point estimate), so the percentile interval is
+centred on the reported estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from cohortaudit.metrics.bootstrap import FineCells, iter_replicates
+from cohortaudit.metrics.performance import THRESHOLD_METRICS, _threshold_arrays
+
+__all__ = ["Stratum", "BOOT_METRICS", "bootstrap_strata", "remainder_bins"]
+
+#: Metrics with pooled bootstrap replicates.
+BOOT_METRICS = (
+    "auroc",
+    *THRESHOLD_METRICS,
+    "brier",
+    "oe_ratio",
+    "scaled_brier",
+    "discrimination_slope",
+    "ece",
+)
+_ECE_CUTS = np.arange(11) / 10
+
+
+@dataclass(frozen=True)
+class Stratum:
+    """One unit of resampling: a site's histogram of one group, or of the rest of the site.
+
+    ``targets``: the positions of the targets (groups, whole cohort) its patients count in.
+    """
+
+    site: str
+    targets: tuple[int, ...]
+    binned: Any  # sites.pool._Binned (duck-typed: lo, hi, events, non_events, sp*, sl*, sq*)
+
+
+def remainder_bins(whole: Any, covered: Sequence[Any], make: Any) -> tuple[bool, Any | None]:
+    """The site's patients outside the ``covered`` histograms, on the grids' common edges.
+
+    Returns (ok, binned or None when nothing is left). ``make(edges, arrays)`` builds a binned
+    object. Not ok when a count comes out negative (inconsistent files).
+    """
+    w_edges = np.append(whole.lo, whole.hi[-1])
+    if covered:
+        c_edges = np.append(covered[0].lo, covered[0].hi[-1])
+        common = np.intersect1d(w_edges, c_edges)
+    else:
+        common = w_edges
+    m = len(common) - 1
+    keys = ("events", "non_events", "sp1", "sp0", "sl1", "sl0", "sq1", "sq0")
+
+    def agg(b):
+        idx = np.clip(np.searchsorted(common, b.lo, side="right") - 1, 0, m - 1)
+        return [np.bincount(idx, weights=getattr(b, key), minlength=m) for key in keys]
+
+    total = agg(whole)
+    for b in covered:
+        total = [t - x for t, x in zip(total, agg(b), strict=True)]
+    ev, ne = np.rint(total[0]).astype(np.int64), np.rint(total[1]).astype(np.int64)
+    if np.any(ev < 0) or np.any(ne < 0):
+        return False, None
+    if not ev.any() and not ne.any():
+        return True, None
+    arrays = {"events": ev, "non_events": ne}
+    for key, arr in zip(keys[2:], total[2:], strict=True):
+        count = ev if key.endswith("1") else ne
+        arrays[key] = np.where(count > 0, arr, 0.0)
+    return True, make(common, arrays)
+
+
+class _Plan:
+    """Entries of the strata and the sparse maps from entries to targets' statistics.
+
+    A *membership* is a (target, entry) pair: an entry counts in every target of its stratum.
+    """
+
+    def __init__(self, strata: Sequence[Stratum], n_targets: int, t: float):
+        cols: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("stratum", "y", "lo", "hi", "count", "mp", "ep2")
+        }
+        for s_i, s in enumerate(strata):
+            b = s.binned
+            for label, count, sp, sl, sq in (
+                (0.0, b.non_events, b.sp0, b.sl0, b.sq0),
+                (1.0, b.events, b.sp1, b.sl1, b.sq1),
+            ):
+                use = count > 0
+                n = count[use].astype(np.float64)
+                mp = sp[use] / n
+                # E[p^2] within the entry: mean risk^2 + the variance of p at mean logit +- SD
+                # (the two-point rule sites.pool._Binned.rows uses); the file has no sum p^2
+                mean = sl[use] / n
+                sd = np.sqrt(np.maximum(sq[use] / n - mean * mean, 0.0))
+                pa, pb = 1 / (1 + np.exp(-(mean - sd))), 1 / (1 + np.exp(-(mean + sd)))
+                var = np.maximum((pa * pa + pb * pb) / 2 - ((pa + pb) / 2) ** 2, 0.0)
+                size = int(use.sum())
+                cols["stratum"].append(np.full(size, s_i))
+                cols["y"].append(np.full(size, label))
+                cols["lo"].append(b.lo[use])
+                cols["hi"].append(b.hi[use])
+                cols["count"].append(count[use])
+                cols["mp"].append(mp)
+                cols["ep2"].append(mp * mp + var)
+        e = {k: np.concatenate(v) if v else np.empty(0) for k, v in cols.items()}
+        self.stratum = e["stratum"].astype(np.int64)
+        self.count = e["count"].astype(np.int64)
+        self.n_strata = len(strata)
+        y, lo, hi, mp = e["y"], e["lo"], e["hi"], e["mp"]
+        loss = e["ep2"] - 2 * y * mp + y
+        n_t = self.n_targets = n_targets
+        n_e = len(self.stratum)
+        mt, me = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
+        for s_i, s in enumerate(strata):
+            ents = np.flatnonzero(self.stratum == s_i)
+            for target in s.targets:
+                mt.append(np.full(len(ents), target, dtype=np.int64))
+                me.append(ents)
+        rows, ent = np.concatenate(mt), np.concatenate(me)
+
+        def smat(n_rows, r, c, data):
+            return sparse.csr_matrix((data, (r, c)), shape=(n_rows, n_e))
+
+        above = (lo >= t).astype(np.float64)
+        ym = y[ent]
+        vectors = (ym, 1 - ym, ym * above[ent], (1 - ym) * above[ent], mp[ent], ym * mp[ent])
+        self.sums = sparse.vstack([smat(n_t, rows, ent, v) for v in (*vectors, loss[ent])]).tocsr()
+        # where a target has an entry straddling the threshold / an ECE edge, those metrics
+        # are undefined for it (the pooled point estimate is withheld too)
+        straddle_t = (lo < t) & (hi > t)
+        inner = _ECE_CUTS[1:-1]
+        straddle_e = np.any((lo[:, None] < inner) & (hi[:, None] > inner), axis=1)
+        self.bad_t = np.bincount(rows, weights=straddle_t[ent], minlength=n_t) > 0
+        self.bad_e = np.bincount(rows, weights=straddle_e[ent], minlength=n_t) > 0
+        cbin = np.clip(np.searchsorted(_ECE_CUTS, lo, side="right") - 1, 0, 9)[ent]
+        self.ece = sparse.vstack(
+            [smat(n_t * 10, rows * 10 + cbin, ent, v) for v in (ym, mp[ent])]
+        ).tocsr()
+        # AUROC: controls counted by (target, edge index of their bin's upper / lower edge),
+        # cumulated over edges, read at each case's bin (see sites.pool.binned_auroc)
+        edges = np.unique(np.concatenate([lo, hi]))
+        u = len(edges)
+        lo_i, hi_i = np.searchsorted(edges, lo), np.searchsorted(edges, hi)
+        ctrl, case = ym == 0, ym == 1
+        self.u = u
+        self.ctrl = sparse.vstack(
+            [
+                smat(n_t * u, rows[ctrl] * u + idx[ent[ctrl]], ent[ctrl], np.ones(ctrl.sum()))
+                for idx in (hi_i, lo_i)
+            ]
+        ).tocsr()
+        self.case_rows = rows[case] * u
+        self.case_lo, self.case_hi = lo_i[ent[case]], hi_i[ent[case]] - 1
+        self.case_w = sparse.csr_matrix(
+            (np.ones(case.sum()), (np.arange(case.sum()), ent[case])), shape=(case.sum(), n_e)
+        )
+        self.case_sum = sparse.csr_matrix(
+            (np.ones(case.sum()), (rows[case], np.arange(case.sum()))),
+            shape=(n_t, case.sum()),
+        )
+
+    def metrics(self, draws: np.ndarray) -> dict[str, np.ndarray]:
+        """draws: (entries, r) counts -> metric -> (r, targets).
+
+        Written here rather than calling the engine's ``binned_metrics``: that one needs one
+        bin grid shared by every group ((..., 2, K) counts), while a pooled group's bins differ
+        between sites (and the whole cohort mixes partitions' bins with the rest of a site),
+        so AUROC needs ``binned_auroc``'s overlapping-bin rule. The threshold metrics still
+        come from the engine's ``_threshold_arrays``.
+        """
+        draws = np.asarray(draws, dtype=np.float64)
+        n_t, r = self.n_targets, draws.shape[1]
+        s = (self.sums @ draws).reshape(7, n_t, r)
+        n1, n0, tp, fp, e_sum, s1, loss = s
+        n = n1 + n0
+        ctrl = (self.ctrl @ draws).reshape(2, n_t * self.u, r)
+        cum = np.cumsum(ctrl.reshape(2, n_t, self.u, r), axis=2).reshape(2, n_t * self.u, r)
+        below = cum[0][self.case_rows + self.case_lo]  # controls with upper edge <= case lower
+        less = cum[1][self.case_rows + self.case_hi]  # controls with lower edge < case upper
+        w = self.case_w @ draws
+        ece = (self.ece @ draws).reshape(2, n_t, 10, r)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auc = (self.case_sum @ (0.5 * w * (below + less))) / (n1 * n0)
+            bound = (self.case_sum @ (0.5 * w * (less - below))) / (n1 * n0)
+            brier = loss / n
+            ybar = n1 / n
+            out = {
+                "auroc": auc,
+                "auroc_bin_error_bound": bound,
+                "brier": brier,
+                "oe_ratio": n1 / e_sum,
+                "scaled_brier": 1.0 - brier / (ybar * (1.0 - ybar)),
+                "discrimination_slope": s1 / n1 - (e_sum - s1) / n0,
+                "ece": np.sum(np.abs(ece[0] - ece[1]), axis=1) / n,
+            }
+        out.update(
+            zip(THRESHOLD_METRICS, _threshold_arrays(tp, fp, n0 - fp, n1 - tp), strict=False)
+        )
+        for key in THRESHOLD_METRICS:
+            out[key][self.bad_t] = np.nan
+        out["ece"][self.bad_e] = np.nan
+        return {k: np.ascontiguousarray(v.T) for k, v in out.items()}
+
+
+def bootstrap_strata(
+    strata: Sequence[Stratum],
+    n_targets: int,
+    *,
+    threshold: float,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Binned point estimates (metric -> (targets,)) and raw replicates (metric -> (B, targets)).
+
+    The point estimates include ``auroc_bin_error_bound`` (the binned AUROC's bound, as in
+    :func:`sites.pool.binned_auroc`) so the caller can tell when the bins are too coarse for
+    an AUROC interval to mean anything.
+
+    Resampling reuses the engine's :func:`iter_replicates`: each stratum plays the part of a
+    finest cell, its entries the (outcome x bin) cells. Replicates are not shifted here.
+    """
+    plan = _Plan(strata, n_targets, threshold)
+    base = {k: v[0] for k, v in plan.metrics(plan.count[:, None]).items()}
+    cells = FineCells(
+        cell=plan.stratum,
+        slot=np.zeros(len(plan.count), dtype=np.int64),
+        count=plan.count,
+        mean_loss=np.zeros(len(plan.count)),
+        n_cells=plan.n_strata,
+        n_bins=1,
+    )
+    chunks = [plan.metrics(d) for d in iter_replicates(cells, n_boot=n_boot, rng=rng)]
+    reps = {k: np.concatenate([c[k] for c in chunks]) for k in BOOT_METRICS}
+    return base, reps
