@@ -509,12 +509,17 @@ def bootstrap_intervals(
     # Partitions are independent given a chunk of draws, and their array work releases the
     # GIL: two at a time use both cores. Results are gathered in partition order, and the
     # draws come from one generator in one thread, so the output is the same as serially.
+    # The next chunk is drawn while the pool works on this one (same generator, same thread,
+    # same order: the draws do not change, they only stop waiting for the metrics).
     pool = ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1))
-    for draws in iter_replicates(cells, n_boot=n_boot, rng=rng):
+    chunks = iter_replicates(cells, n_boot=n_boot, rng=rng)
+    draws = next(chunks, None)
+    while draws is not None:
         loss_entries = draws * cells.mean_loss[:, None]  # float64: sums of squares
         smoother = done < n_smooth
         active = [(i, plan) for i, plan in enumerate(plans) if len(plan[0])]
         futures = [pool.submit(_metrics, draws, loss_entries, plan, smoother) for _, plan in active]
+        next_draws = next(chunks, None)
         for (p_index, _plan), future in zip(active, futures, strict=True):
             reps = future.result()
             for m in ALL_BOOT_METRICS:
@@ -526,6 +531,7 @@ def bootstrap_intervals(
         done += draws.shape[1]
         if progress is not None:
             progress(done, n_boot)
+        draws = next_draws
     pool.shutdown()
 
     for p_index, part in enumerate(engine.partitions):
