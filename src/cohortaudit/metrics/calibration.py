@@ -229,10 +229,9 @@ def _coarse_rows(lp: np.ndarray, n_pos: int) -> tuple[np.ndarray, np.ndarray, np
 
 
 def _mu_only(eta: np.ndarray) -> np.ndarray:
-    """expit(eta) without overflow (the likelihood is not needed)."""
-    e = np.exp(-np.abs(eta))
-    inv = 1.0 / (1.0 + e)
-    return np.where(eta >= 0, inv, e * inv)
+    """expit(eta) without overflow (the likelihood is not needed): scipy's one-pass ufunc,
+    about twice as fast as the four numpy passes of the shared-exponential form above."""
+    return special.expit(eta)
 
 
 #: Rows per block of the information matrix product: bounds its temporary to p x this.

@@ -343,6 +343,8 @@ def compute_point_estimates(
     pool = ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1))
     for p_index, part in enumerate(partitions):
         key = part.cell_to_group[cell_sorted] * 2 + y_sorted
+        if 2 * len(part.keys) <= np.iinfo(np.int16).max:
+            key = key.astype(np.int16)  # numpy's stable sort is a radix sort for 16-bit keys
         by_key = np.argsort(key, kind="stable")
         sizes = np.bincount(key, minlength=2 * len(part.keys))
         blocks = np.split(s_sorted[by_key], np.cumsum(sizes)[:-1])
