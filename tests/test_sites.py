@@ -20,6 +20,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cohortaudit.audit import card_facts, run_audit
@@ -33,6 +34,7 @@ from cohortaudit.sites.bootstrap import Stratum, bootstrap_strata, remainder_bin
 from cohortaudit.sites.export import (
     build_site_export,
     content_sha256,
+    export_site,
     read_site_file,
     site_json,
     write_site_file,
@@ -639,3 +641,58 @@ def test_bootstrap_building_blocks(by_site):
     assert rest.non_events.sum() == m.non_events.sum()
     assert rest.sp1.sum() == pytest.approx(m.sp1.sum())
     assert binned_auroc([rest])[0] == pytest.approx(binned_auroc([m])[0], abs=0.05)
+
+
+# ------------------------------------------------------------------ the shipped sample sites
+
+
+SHIPPED_SITES = ("DE-Berlin", "ES-Valencia", "FI-Tampere", "FR-Lyon")
+
+
+def _integers(node):
+    """Every integer in a JSON tree, in document order (booleans excluded)."""
+    if isinstance(node, bool):
+        return
+    if isinstance(node, int):
+        yield node
+    elif isinstance(node, dict):
+        for v in node.values():
+            yield from _integers(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _integers(v)
+
+
+def test_the_shipped_sample_sites_pool_in_one_command(tmp_path, capsys):
+    """README: `cohortaudit pool sample_data/sites/*.json --out out/pooled` works as shipped."""
+    files = [str(SAMPLE / "sites" / f"{s}.json") for s in SHIPPED_SITES]
+    assert main(["pool", *files, "--out", str(tmp_path / "pooled"), "--quiet"]) == 0
+    pooled = json.loads((tmp_path / "pooled" / "audit.json").read_text())
+    assert pooled["cohort"]["n"] == len(pd.read_csv(SAMPLE / "cohort.csv"))
+    assert pooled["sites"]["n_sites"] == 4
+
+
+def test_the_shipped_sample_sites_are_current(tmp_path):
+    """Each shipped file is what the README's export command writes today (every count equal,
+    every other number to 1e-9: a different CPU may round a score's last bit differently)."""
+    config = AuditConfig(
+        label="cvd_10y",
+        sensitive_features=("sex", "age", "ethnicity", "deprivation", "site"),
+        bins={"age": (40, 50, 60, 70, 80)},
+        max_intersection_order=2,
+    )
+    for site in ("FI-Tampere",):  # the smallest site: one export keeps the test quick
+        fresh = export_site(
+            cohort_path=SAMPLE / "cohort.csv",
+            config=config,
+            model_path=SAMPLE / "model.onnx",
+            card_path=SAMPLE / "model.card.yaml",
+            site=site,
+            where={"site": site},
+        )
+        shipped = read_site_file(SAMPLE / "sites" / f"{site}.json")
+        assert shipped["model"] == fresh["model"] and shipped["settings"] == fresh["settings"]
+        assert list(_integers(shipped["groups"])) == list(_integers(fresh["groups"])), (
+            "sample_data/sites is stale: re-run the README's site-export loop with "
+            "--out sample_data/sites/$s.json"
+        )
