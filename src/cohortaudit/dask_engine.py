@@ -43,7 +43,6 @@ import math
 import os
 import re
 import threading
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -64,12 +63,10 @@ from cohortaudit.streaming import (
     _batch_size,
     _ChunkStats,
     _header,
-    _load_checked_policy,
-    _load_model_and_card,
     _make_spec,
     _reduce_chunk,
     _Spec,
-    audit_streamed,
+    audit_reduced,
 )
 
 if TYPE_CHECKING:
@@ -398,29 +395,22 @@ def audit_dask(
     :func:`cohortaudit.pipeline.audit_files`, reduces the partitions on the workers
     (:func:`stream_dask`) and audits the compact cohort locally.
     """
-    started = time.perf_counter()
-    policy = _load_checked_policy(policy_path, config)
-    card, model, vectors = _load_model_and_card(
-        config=config, model_path=model_path, card_path=card_path, trusted_types=trusted_types
-    )
-    streamed = stream_dask(
-        dataset,
+    return audit_reduced(
+        lambda model, card: stream_dask(
+            dataset,
+            config=config,
+            model=model,
+            card=card,
+            trusted_types=trusted_types,
+            scheduler=scheduler,
+            client=client,
+            sample_rows=sample_rows,
+            progress=progress,
+        ),
         config=config,
-        model=model,
-        card=card,
+        model_path=model_path,
+        card_path=card_path,
         trusted_types=trusted_types,
-        scheduler=scheduler,
-        client=client,
-        sample_rows=sample_rows,
         progress=progress,
-    )
-    return audit_streamed(
-        streamed,
-        model,
-        config,
-        card=card,
-        test_vectors=vectors,
-        progress=progress,
-        policy=policy,
-        started=started,
+        policy_path=policy_path,
     )

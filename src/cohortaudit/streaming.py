@@ -1387,23 +1387,46 @@ def audit_stream(
     ``chunk_rows`` defaults to :data:`DEFAULT_CHUNK_ROWS`. The result equals ``audit_files``'s
     byte for byte in JSON, apart from the volatile ``run`` block (see the module docstring).
     """
-    started = time.perf_counter()
     chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else _check_chunk_rows(chunk_rows)
+    return audit_reduced(
+        lambda model, card: stream_cohort(
+            cohort_path,
+            config=config,
+            model=model,
+            card=card,
+            chunk_rows=chunk_rows,
+            sample_rows=sample_rows,
+            progress=progress,
+        ),
+        config=config,
+        model_path=model_path,
+        card_path=card_path,
+        trusted_types=trusted_types,
+        progress=progress,
+        policy_path=policy_path,
+    )
+
+
+def audit_reduced(
+    reduce: Callable[[LoadedModel | None, ModelCard | None], StreamedCohort],
+    *,
+    config: AuditConfig,
+    model_path: str | Path | None,
+    card_path: str | Path | None,
+    trusted_types: Sequence[str],
+    progress: ProgressCallback | None,
+    policy_path: str | Path | None,
+) -> AuditResult:
+    """The shared frame of the streamed and Dask audits: policy, card and model first (so a
+    bad one fails before any pass over the data), then ``reduce(model, card)`` reads the
+    cohort into compact arrays, then :func:`audit_streamed`."""
+    started = time.perf_counter()
     policy = _load_checked_policy(policy_path, config)
     card, model, vectors = _load_model_and_card(
         config=config, model_path=model_path, card_path=card_path, trusted_types=trusted_types
     )
-    streamed = stream_cohort(
-        cohort_path,
-        config=config,
-        model=model,
-        card=card,
-        chunk_rows=chunk_rows,
-        sample_rows=sample_rows,
-        progress=progress,
-    )
     return audit_streamed(
-        streamed,
+        reduce(model, card),
         model,
         config,
         card=card,

@@ -59,6 +59,25 @@ _WEAK_METRICS = {
 # --------------------------------------------------------------------------------------------
 
 
+def _legend_above(fig: go.Figure, *, y: float, title: str | None = None) -> None:
+    """A horizontal legend above the plot area, left-aligned (one look for every figure)."""
+    legend: dict[str, Any] = dict(orientation="h", yanchor="bottom", y=y, x=0, xanchor="left")
+    if title is not None:
+        legend["title"] = dict(text=title)
+    fig.update_layout(legend=legend)
+
+
+def _input_rows(fig: go.Figure, labels: Sequence[str], *, top: float) -> None:
+    """A y axis of one row per model input, first at the top (``top`` leaves headroom)."""
+    fig.update_yaxes(
+        title_text="Model input",
+        tickvals=list(range(len(labels))),
+        ticktext=list(labels),
+        range=[len(labels) - 0.5, top],
+        showgrid=False,
+    )
+
+
 def _v(mv: Mapping[str, Any] | None, key: str = "value") -> float | None:
     if not mv:
         return None
@@ -415,23 +434,8 @@ def group_reliance_plot(explanations: Mapping[str, Any], attribute: str) -> go.F
         "(change in predicted risk, probability scale)",
         zeroline=False,
     )
-    fig.update_yaxes(
-        title_text="Model input",
-        tickvals=list(range(len(order))),
-        ticktext=ticks,
-        range=[len(order) - 0.5, -0.5],
-        showgrid=False,
-    )
-    fig.update_layout(
-        legend=dict(
-            orientation="h",
-            yanchor="bottom",
-            y=1.02,
-            x=0,
-            xanchor="left",
-            title=dict(text=f"{attribute}:"),
-        )
-    )
+    _input_rows(fig, ticks, top=-0.5)
+    _legend_above(fig, y=1.02, title=f"{attribute}:")
     if hidden:
         fig.add_annotation(
             text="Not shown: "
@@ -564,23 +568,8 @@ def proxy_plot(
         title_text="How well the input predicts the attribute: cross-validated AUROC (0.5–1)",
         range=[max(0.0, lo - 0.02), 1.0],
     )
-    fig.update_yaxes(
-        title_text="Model input",
-        tickvals=list(range(len(order))),
-        ticktext=order,
-        range=[len(order) - 0.5, -1.0],
-        showgrid=False,
-    )
-    fig.update_layout(
-        legend=dict(
-            orientation="h",
-            yanchor="bottom",
-            y=1.06,
-            x=0,
-            xanchor="left",
-            title=dict(text="Sensitive attribute:"),
-        )
-    )
+    _input_rows(fig, order, top=-1.0)
+    _legend_above(fig, y=1.06, title="Sensitive attribute:")
     fig = _layout(fig, height=max(320, 160 + 44 * len(order)))
     fig.update_layout(margin=dict(t=70))
     return fig
@@ -721,10 +710,8 @@ def shift_plot(safety: Mapping[str, Any], *, statistic: str = "smd") -> go.Figur
     fig.update_yaxes(
         title_text="Model input", autorange="reversed", type="category", ticksuffix="  "
     )
-    fig.update_layout(
-        barmode="overlay",
-        legend=dict(orientation="h", yanchor="bottom", y=1.08, x=0, xanchor="left"),
-    )
+    fig.update_layout(barmode="overlay")
+    _legend_above(fig, y=1.08)
     fig = _layout(fig, height=max(280, 150 + 34 * len(rows)))
     fig.update_layout(margin=dict(t=70))
     return fig
@@ -897,7 +884,7 @@ def weak_slice_plot(safety: Mapping[str, Any], *, metric: str, top: int = 10) ->
         fig.add_vline(x=1, line=dict(color=OKABE_ITO["black"], width=1, dash="dot"))
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text="Slice", autorange="reversed", type="category")
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left"))
+    _legend_above(fig, y=1.02)
     fig = _layout(fig, height=max(280, 120 + 34 * len(slices)))
     fig.update_layout(margin=dict(t=50))
     return fig
