@@ -116,6 +116,8 @@ def run_audit(
     progress: ProgressCallback | None = None,
     test_vectors: TestVectorReport | None = None,
     policy: Policy | None = None,
+    scores: np.ndarray | None = None,
+    feature_cohort: Cohort | None = None,
 ) -> AuditResult:
     """Audit ``model`` on ``cohort``; ``model`` is None in scores mode.
 
@@ -125,6 +127,10 @@ def run_audit(
     so no audit with a card skips them. A failing vector raises :class:`CardError`.
     ``policy`` rules are judged last, on the finished result (``result.policy``); the card's
     claimed metrics are checked against the overall estimates (``result.claims``).
+
+    Streamed and Dask audits (:mod:`cohortaudit.streaming`) keep no feature frame: they pass
+    the model's ``scores``, already computed chunk by chunk, and a ``feature_cohort`` (a seeded
+    sample with features and scores) on which the safety checks and explanations run.
     """
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -144,7 +150,14 @@ def run_audit(
         from cohortaudit.testvectors import check_test_vectors
 
         test_vectors = check_test_vectors(card, model)
-    if model is not None:
+    if model is not None and scores is not None:
+        y_score = np.asarray(scores, dtype=np.float64)
+        if y_score.shape != (len(cohort.y_true),):
+            raise ConfigError(
+                f"The 'scores' parameter must hold one score per patient ({len(cohort.y_true)}). "
+                f"Got shape {y_score.shape}."
+            )
+    elif model is not None:
         from cohortaudit.scoring import score
 
         y_score = score(model, cohort.features)
@@ -234,12 +247,19 @@ def run_audit(
     if config.safety:
         from cohortaudit.checks import run_safety
 
-        safety_block = run_safety(cohort, model, card, config, y_score, threshold, report)
+        if feature_cohort is None:
+            safety_block = run_safety(cohort, model, card, config, y_score, threshold, report)
+        else:
+            sample_scores = np.asarray(feature_cohort.y_score, dtype=np.float64)
+            safety_block = run_safety(
+                feature_cohort, model, card, config, sample_scores, threshold, report
+            )
     explanations = None
-    if config.explain and model is not None and cohort.features is not None:
+    checked = cohort if feature_cohort is None else feature_cohort
+    if config.explain and model is not None and checked.features is not None:
         from cohortaudit.checks import explain_reference, run_explanations
 
-        explanations = run_explanations(cohort, model, config, explain_reference(settings), report)
+        explanations = run_explanations(checked, model, config, explain_reference(settings), report)
     elif config.explain:
         caveats.append(
             Caveat(

@@ -1241,37 +1241,41 @@ def audit_streamed(
 ) -> AuditResult:
     """Run :func:`~cohortaudit.audit.run_audit` on a streamed cohort whose scores are known.
 
-    ``run_audit`` scores ``cohort.features`` when given a model, and streaming has no feature
-    frame, so it is called in scores mode (model None, the scores in ``cohort.y_score``) and the
-    result's ``model`` block is then filled from the real model, exactly as ``run_audit`` fills
-    it. Everything else (threshold from the card, claims, policy) takes the same path.
+    The model scored the chunks already (``scores``); the safety checks and explanations run
+    on the seeded feature sample (``feature_cohort``), and their blocks say so in their
+    settings unless the sample holds the whole cohort. Everything else is the in-memory path.
     """
-    from cohortaudit import audit as _audit
+    from cohortaudit.audit import run_audit
 
     t0 = time.perf_counter() if started is None else started
-    sampled = model is not None and streamed.sample is not None
-    result = _audit.run_audit(
+    sub, note = None, None
+    if model is not None and streamed.sample is not None:
+        sub, whole = _sample_cohort(streamed)
+        if not whole:
+            note = (
+                f"streaming: computed on a seeded uniform sample of {sub.n_rows} of "
+                f"{streamed.cohort.n_rows} patients (the feature rows were not kept)"
+            )
+    result = run_audit(
         streamed.cohort,
-        None,
-        replace(config, safety=False, explain=False) if sampled else config,
+        model,
+        config,
         card=card,
         cohort_sha256=streamed.sha256,
         cohort_file=streamed.file,
         progress=progress,
+        test_vectors=test_vectors,
         policy=policy,
+        scores=streamed.cohort.y_score if model is not None else None,
+        feature_cohort=sub,
     )
-    if model is not None:
-        result = replace(
-            result,
-            model=_audit._model_info(model, card, config, test_vectors=test_vectors),
-            config=config.to_dict(),
-        )
-        if sampled and (config.safety or config.explain):
-            result = _sample_blocks(result, streamed, model, card, config, progress)
-        if policy is not None:  # rules judge the final result
-            from cohortaudit.policy import evaluate_policy
-
-            result = replace(result, policy=evaluate_policy(policy, result))
+    if note is not None:
+        blocks = {
+            name: {**block, "settings": {**block.get("settings", {}), "sample": note}}
+            for name, block in (("safety", result.safety), ("explanations", result.explanations))
+            if block is not None
+        }
+        result = replace(result, **blocks)
     run = dict(result.run)
     run["duration_seconds"] = round(time.perf_counter() - t0, 3)
     run["engine"] = {
@@ -1306,52 +1310,6 @@ def _sample_cohort(streamed: StreamedCohort) -> tuple[Cohort, bool]:
         caveats=(),
     )
     return cohort, whole
-
-
-def _sample_blocks(
-    result: AuditResult,
-    streamed: StreamedCohort,
-    model: LoadedModel,
-    card: ModelCard | None,
-    config: AuditConfig,
-    progress: ProgressCallback | None,
-) -> AuditResult:
-    """Safety checks and explanations on the feature sample (the rows were not kept).
-
-    When the cohort has no more rows than the sample, the sample *is* the cohort (same rows,
-    same order) and the blocks equal the in-memory ones; otherwise their settings say so.
-    """
-    from cohortaudit.checks import explain_reference, run_explanations, run_safety
-
-    sub, whole = _sample_cohort(streamed)
-    note = (
-        None
-        if whole
-        else (
-            f"streaming: computed on a seeded uniform sample of {sub.n_rows} of "
-            f"{streamed.cohort.n_rows} patients (the feature rows were not kept)"
-        )
-    )
-    changes: dict[str, Any] = {}
-    if config.safety:
-        block = run_safety(
-            sub,
-            model,
-            card,
-            config,
-            np.asarray(sub.y_score),
-            result.settings["threshold"],
-            progress,
-        )
-        if note is not None:
-            block.setdefault("settings", {})["sample"] = note
-        changes["safety"] = block
-    if config.explain:
-        block = run_explanations(sub, model, config, explain_reference(result.settings), progress)
-        if note is not None:
-            block.setdefault("settings", {})["sample"] = note
-        changes["explanations"] = block
-    return replace(result, **changes)
 
 
 def _load_checked_policy(policy_path: str | Path | None, config: AuditConfig) -> Any:
