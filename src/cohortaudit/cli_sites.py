@@ -53,14 +53,23 @@ def add_site_commands(sub) -> None:
     )  # fmt: skip
     exp.add_argument("--trust", action="append", default=[], metavar="TYPE")
     exp.add_argument("--out", type=Path, required=True, help="the site file to write (.json)")
+    exp.add_argument(
+        "--sign", type=Path, metavar="KEY",
+        help="Ed25519 private key (PEM, from 'cohortaudit keygen'): also write OUT.sig, a "
+        "detached signature of the file's content, so the coordinator can check with "
+        "'pool --public-key SITE=KEY.pub' that this site wrote it",
+    )  # fmt: skip
 
     pool = sub.add_parser(
         "pool",
         help="multi-site audit, at the coordinator: pool site files into one audit",
         description=(
             "Check that the site files come from the same model and settings and are "
-            "unaltered, then write the audit of the pooled cohort with per-site metrics and "
-            "a random-effects meta-analysis."
+            "unaltered, that each file agrees with itself (totals = sums of their parts), "
+            "releases no count below k and holds no patients another file holds, and that "
+            "every site given a --public-key signed its file; then write the audit of the "
+            "pooled cohort with per-site metrics and a random-effects meta-analysis. A file "
+            "failing any check is refused, naming the file and what is wrong (exit 2)."
         ),
     )
     pool.add_argument("files", nargs="+", type=Path, metavar="SITE.json")
@@ -70,6 +79,16 @@ def add_site_commands(sub) -> None:
         help="comma-separated outputs: json, pdf, html (default json)",
     )  # fmt: skip
     pool.add_argument("--auditor", help="name of the auditor, for the report cover")
+    pool.add_argument(
+        "--min-cell", type=int, metavar="K",
+        help="disclosure minimum cell k; a file releasing a count below max(K, its own k) is "
+        "refused (default: the files' own k)",
+    )  # fmt: skip
+    pool.add_argument(
+        "--public-key", action="append", default=[], metavar="SITE=PUB.pem",
+        help="Ed25519 public key of a site (repeatable): that site's file must come with a "
+        "valid signature FILE.sig (site-export --sign), else it is refused",
+    )  # fmt: skip
     pool.add_argument("--quiet", action="store_true", help="print only the output path")
 
 
@@ -81,8 +100,11 @@ def run_site_command(args: argparse.Namespace) -> int:
 
 def _cmd_site_export(args: argparse.Namespace) -> int:
     from cohortaudit.config import AuditConfig, parse_bins
+    from cohortaudit.integrity import load_private_key, public_key_sha256
     from cohortaudit.sites.export import export_site, parse_where, write_site_file
+    from cohortaudit.sites.signature import remove_site_signature, write_site_signature
 
+    key = load_private_key(args.sign) if args.sign else None  # a bad key fails before scoring
     config = AuditConfig(
         label=args.label,
         sensitive_features=tuple(args.sensitive),
@@ -103,6 +125,15 @@ def _cmd_site_export(args: argparse.Namespace) -> int:
         trusted_types=args.trust,
     )
     path = write_site_file(data, args.out)
+    if key is not None:
+        sig = write_site_signature(data, path, key)
+        signed = (
+            f"\nWrote {sig} (Ed25519 signature; public key SHA-256 "
+            f"{public_key_sha256(key.public_key())[:16]}...)."
+        )
+    else:
+        remove_site_signature(path)
+        signed = ""
     overall = next(g for g in data["groups"] if not g["attributes"])
     released = sum(not g["suppressed"] for g in data["groups"])
     size = (
@@ -114,14 +145,17 @@ def _cmd_site_export(args: argparse.Namespace) -> int:
         f"Site {data['site']}: {size}; {released} of {len(data['groups'])} groups released, "
         f"{len(data['disclosure_log'])} disclosure-log entries.\n"
         f"Wrote {path} (aggregates only; content SHA-256 {data['content_sha256'][:16]}...)."
+        + signed
     )
     return 0
 
 
 def _cmd_pool(args: argparse.Namespace) -> int:
     from cohortaudit.errors import ConfigError
+    from cohortaudit.integrity import load_public_key
     from cohortaudit.render.json import result_to_json, write_json
     from cohortaudit.sites.pool import pool_site_files
+    from cohortaudit.sites.signature import parse_public_key_specs
 
     wanted = tuple(dict.fromkeys(x.strip().lower() for x in args.format.split(",") if x.strip()))
     bad = [x for x in wanted if x not in _FORMATS]
@@ -130,7 +164,11 @@ def _cmd_pool(args: argparse.Namespace) -> int:
             f"--format must be a comma-separated list of {', '.join(_FORMATS)}. Got "
             f"{args.format!r} instead."
         )
-    result = pool_site_files(args.files)
+    keys = {
+        site: load_public_key(path)
+        for site, path in parse_public_key_specs(args.public_key).items()
+    }
+    result = pool_site_files(args.files, min_cell=args.min_cell, public_keys=keys)
     written: list[Path] = []
     if "json" in wanted:
         path = write_json(result, args.out / "audit.json")
@@ -156,6 +194,8 @@ def _cmd_pool(args: argparse.Namespace) -> int:
         print(written[0])
         return 0
     print(_pool_summary(result))
+    if keys:
+        print("Signatures verified for: " + ", ".join(sorted(keys)) + ".")
     for path in written:
         print(f"Wrote {path}")
     return 0

@@ -47,7 +47,7 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,7 +58,7 @@ import numpy as np
 from cohortaudit import __version__
 from cohortaudit.audit import CURVE_SETTINGS, DECISION_CURVE_SETTINGS
 from cohortaudit.config import AuditConfig
-from cohortaudit.errors import InputError
+from cohortaudit.errors import ConfigError, InputError
 from cohortaudit.metrics.bootstrap import percentile_intervals
 from cohortaudit.metrics.fairness import compute_disparities, compute_fairness_summaries
 from cohortaudit.metrics.performance import (
@@ -79,9 +79,11 @@ from cohortaudit.results import (
     ModelInfo,
 )
 from cohortaudit.sites.bootstrap import BOOT_METRICS, Stratum, bootstrap_strata, remainder_bins
+from cohortaudit.sites.checks import check_no_duplicate_cohorts, check_site_file
 from cohortaudit.sites.export import read_site_file
 from cohortaudit.sites.federated import FederatedFit, SiteRows, federated_logistic
 from cohortaudit.sites.meta import dersimonian_laird
+from cohortaudit.sites.signature import verify_site_signatures
 
 __all__ = [
     "pool_site_files",
@@ -327,13 +329,30 @@ _DEFAULTS = AuditConfig(label="pooled")
 
 
 def pool_site_files(
-    paths: Sequence[str | Path], *, n_boot: int = _DEFAULTS.n_boot, seed: int = _DEFAULTS.seed
+    paths: Sequence[str | Path],
+    *,
+    n_boot: int = _DEFAULTS.n_boot,
+    seed: int = _DEFAULTS.seed,
+    min_cell: int | None = None,
+    public_keys: Mapping[str, Any] | None = None,
 ) -> AuditResult:
-    """Read, verify and pool site files (see the module docstring)."""
+    """Read, verify and pool site files (see the module docstring).
+
+    ``public_keys`` maps a site name to its Ed25519 public key: that site's file must come
+    with a valid detached signature (``FILE.sig``, :mod:`cohortaudit.sites.signature`).
+    ``min_cell`` is the coordinator's k (see :func:`pool_sites`).
+    """
     if not paths:
         raise InputError("Give at least one site file to pool: cohortaudit pool a.json b.json.")
     data = [read_site_file(p) for p in paths]
-    return pool_sites(data, file_names=[Path(p).name for p in paths], n_boot=n_boot, seed=seed)
+    verify_site_signatures(data, [Path(p) for p in paths], dict(public_keys or {}))
+    return pool_sites(
+        data,
+        file_names=[Path(p).name for p in paths],
+        n_boot=n_boot,
+        seed=seed,
+        min_cell=min_cell,
+    )
 
 
 def pool_sites(
@@ -342,22 +361,32 @@ def pool_sites(
     file_names: Sequence[str] | None = None,
     n_boot: int = _DEFAULTS.n_boot,
     seed: int = _DEFAULTS.seed,
+    min_cell: int | None = None,
 ) -> AuditResult:
     """Pool site-file contents (already read and hash-checked) into one :class:`AuditResult`.
 
     ``n_boot`` bootstrap replicates with the generator seeded by ``seed`` (0: no bootstrap).
+    Before any pooling maths every file is checked on its own and against the others
+    (:mod:`cohortaudit.sites.checks`: structure, internal consistency, disclosure, duplicate
+    cohorts); the first problem is raised as an :class:`InputError` naming the file.
+    Disclosure control uses k = ``min_cell`` when it is larger than the files' own k.
     """
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     names = list(file_names or [f"site file {i + 1}" for i in range(len(sites))])
     if not sites:
         raise InputError("Give at least one site file to pool.")
+    if min_cell is not None and (not isinstance(min_cell, int) or min_cell < 1):
+        raise ConfigError(f"--min-cell must be an integer >= 1. Got {min_cell!r} instead.")
+    for d, f in zip(sites, names, strict=True):
+        check_site_file(d, file_name=f, min_cell=min_cell)
     _check_compatible(list(sites), names)
+    check_no_duplicate_cohorts(sites, names)
     order = sorted(range(len(sites)), key=lambda i: sites[i]["site"])
     sites = [sites[i] for i in order]
     names = [names[i] for i in order]
     settings0 = sites[0]["settings"]
-    k = int(settings0["min_cell"])
+    k = max(int(settings0["min_cell"]), min_cell or 0)
     confidence = float(settings0["confidence"])
     z = _z(confidence)
     threshold = float(settings0["threshold"])
@@ -513,7 +542,7 @@ def pool_sites(
         "max_intersection_order": max_order,
         "pooled_sites": [d["site"] for d in sites],
     }
-    settings = _settings(settings0, engine, refs, boot)
+    settings = _settings(settings0, engine, refs, boot, k=k)
     site_block["pooled"] = {
         "n": overall.n,
         "events": overall.events,
@@ -1506,7 +1535,7 @@ def _op(sites) -> float:
     return float(sites[0]["settings"]["threshold"])
 
 
-def _settings(s0: dict[str, Any], engine: _Shim, refs, boot: _Boot) -> dict[str, Any]:
+def _settings(s0: dict[str, Any], engine: _Shim, refs, boot: _Boot, *, k: int) -> dict[str, Any]:
     references = [
         {
             "attributes": list(engine.partitions[p].attributes),
@@ -1555,7 +1584,7 @@ def _settings(s0: dict[str, Any], engine: _Shim, refs, boot: _Boot) -> dict[str,
             "auroc_bin_error_bound": auc_bound,
         },
         "disclosure": {
-            "min_cell": int(s0["min_cell"]),
+            "min_cell": k,
             "rules": [
                 "1: a group is released only with >= k events and >= k non-events (and only "
                 "when no site withheld it)",
