@@ -343,9 +343,17 @@ def test_tampered_and_mismatched_files_are_rejected(tmp_path, by_site):
 
 def test_cli_site_export_and_pool(tmp_path, capsys, by_site):
     out = tmp_path / "fi.json"
+    assert main(["keygen", "--out", str(tmp_path / "fi")]) == 0
     rc = main(["site-export", *CLI_BASE, "--site", "FI-Tampere", "--where", "site=FI-Tampere",
-               "--out", str(out)])  # fmt: skip
+               "--out", str(out), "--sign", str(tmp_path / "fi.key")])  # fmt: skip
     assert rc == 0, capsys.readouterr().err
+    assert "Wrote " + str(out) + ".sig (Ed25519 signature" in capsys.readouterr().out
+    signed = out.read_bytes()
+    capsys.readouterr()
+    rc = main(["pool", str(out), "--out", str(tmp_path / "signed"),
+               "--public-key", f"FI-Tampere={tmp_path / 'fi.pub'}"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    assert "Signatures verified for: FI-Tampere." in capsys.readouterr().out
     exported = read_site_file(out)
     in_process = next(d for d in by_site if d["site"] == "FI-Tampere")
     assert exported["groups"] == in_process["groups"]
@@ -354,7 +362,8 @@ def test_cli_site_export_and_pool(tmp_path, capsys, by_site):
     first = out.read_bytes()
     assert main(["site-export", *CLI_BASE, "--site", "FI-Tampere", "--where",
                  "site=FI-Tampere", "--out", str(out)]) == 0  # fmt: skip
-    assert out.read_bytes() == first  # byte-identical on a re-run
+    assert out.read_bytes() == first == signed  # byte-identical on a re-run, signed or not
+    assert not (tmp_path / "fi.json.sig").exists()  # an unsigned re-export drops the old .sig
     others = [write_site_file(d, tmp_path / f"{d['site']}.json") for d in by_site[:3]]
     capsys.readouterr()
     rc = main(["pool", *map(str, others), str(out), "--out", str(tmp_path / "pooled")])

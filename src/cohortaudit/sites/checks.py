@@ -253,14 +253,14 @@ def _check_groups(
 def _below_k(where: _Where, what: str, value: int, k_file: int, k: int) -> InputError:
     if value < k_file:
         return where.fail(
-            f"{what} = {value}, a count between 1 and {k_file - 1} that the file's own "
+            f"{what} {value}, a count between 1 and {k_file - 1} that the file's own "
             f"minimum cell (min_cell = {k_file}) forbids; a correct 'cohortaudit site-export' "
             "never writes one",
             "Refused without pooling (a count below k may identify patients): ask the site "
             "for a file written by 'cohortaudit site-export'.",
         )
     return where.fail(
-        f"{what} = {value}, below this pool's --min-cell {k} (the site exported with "
+        f"{what} {value}, below this pool's --min-cell {k} (the site exported with "
         f"min_cell = {k_file})",
         f"Ask every site to re-export with --min-cell {k}, or pool with the sites' k.",
     )
@@ -277,7 +277,7 @@ def _check_released_group(
         raise where.fail(f"{label} says events = {events} but n = {n}")
     for field, v in (("events", events), ("non-events (n - events)", n - events)):
         if v < k:
-            raise _below_k(where, f"{label} is released with {field}", v, k_file, k)
+            raise _below_k(where, f"{label} is released with {field} =", v, k_file, k)
     sums, hist = rec.get("sums"), rec.get("histogram")
     if not isinstance(sums, dict) or set(sums) != set(SUM_KEYS):
         raise where.fail(f"{label}: 'sums' must hold exactly {', '.join(SUM_KEYS)}")
@@ -297,8 +297,8 @@ def _check_released_group(
             )
         counts_key = key in _COUNT_KEYS
         if not all(check(x) and not (counts_key and not 0 <= x <= n) for x in values):
-            kind = f"integer in [0, n = {n}]" if counts_key else "finite number"
-            raise where.fail(f"{label}: 'histogram.{key}' holds a value that is not a {kind}")
+            kind = f"an integer in [0, n = {n}]" if counts_key else "a finite number"
+            raise where.fail(f"{label}: 'histogram.{key}' holds a value that is not {kind}")
     counts = {key: np.asarray(hist[key], dtype=np.int64) for key in _COUNT_KEYS}
     # disclosure first: a count below k is refused as such, whatever else is wrong
     _check_bins_disclosure(counts, where, label, edges, k_file=k_file, k=k)
