@@ -215,6 +215,14 @@ _TAMPERINGS = {
         _edit(("groups", 0, "histogram", "events"), lambda c: c[:-1]),
         r"the whole cohort: 'histogram.events' must be a list of \d+ values",
     ),
+    "a setting of the wrong type": (
+        _edit(("settings", "confidence"), lambda c: "95%"),
+        r"'settings.confidence' must be a number in \(0, 1\)",
+    ),
+    "value order of the wrong type": (
+        _edit(("value_order", "sex"), lambda v: 3),
+        r"'value_order.sex' is not a list of texts",
+    ),
     "a group of no partition": (
         _edit(("groups", 1, "attributes"), lambda a: {"colour": "red"}),
         r"group colour=red: there is no partition colour",

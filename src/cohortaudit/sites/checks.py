@@ -113,15 +113,31 @@ def check_site_file(data: dict[str, Any], *, file_name: str, min_cell: int | Non
     where = _Where(file_name, data.get("site"))
     if not isinstance(data.get("site"), str) or not data["site"].strip():
         raise where.fail("'site' is not a non-empty text")
-    for key in ("model", "settings", "value_order"):
+    for key in ("model", "settings", "value_order", "tool"):
         if not isinstance(data.get(key), dict):
             raise where.fail(f"'{key}' is not an object")
+    _check_facts(data, where)
     _check_cohort_facts(data.get("cohort"), where)
     k_file, threshold, features, max_order = _check_settings(data["settings"], where)
     k = max(k_file, min_cell or 0)
     edges = _check_partitions(data.get("partitions"), where, threshold, features, max_order)
     released = _check_groups(data.get("groups"), where, edges, k_file=k_file, k=k)
     _check_partition_totals(edges, released, where)
+
+
+def _check_facts(data: dict[str, Any], where: _Where) -> None:
+    """The identity facts pooling copies into the result have the types it expects."""
+    model = data["model"]
+    for key in ("kind", "sha256"):
+        if not isinstance(model.get(key), str):
+            raise where.fail(f"'model.{key}' is not a text")
+    if not isinstance(model.get("card") or {}, dict):
+        raise where.fail("'model.card' is not an object")
+    if not isinstance(data["tool"].get("version"), str):
+        raise where.fail("'tool.version' is not a text")
+    for col, values in data["value_order"].items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise where.fail(f"'value_order.{col}' is not a list of texts")
 
 
 def _check_cohort_facts(cohort: Any, where: _Where) -> None:
@@ -154,9 +170,18 @@ def _check_settings(settings: dict[str, Any], where: _Where) -> tuple[int, float
         raise where.fail(
             f"'settings.max_intersection_order' must be an integer >= 1. Got {order!r} instead"
         )
-    for key in ("label", "confidence", "clip", "score_grid", "bins"):
-        if key not in settings:
-            raise where.fail(f"'settings' lacks '{key}'")
+    conf = settings.get("confidence")
+    if not _is_number(conf) or not 0.0 < conf < 1.0:
+        raise where.fail(f"'settings.confidence' must be a number in (0, 1). Got {conf!r}")
+    if not _is_number(settings.get("clip")):
+        raise where.fail("'settings.clip' is not a number")
+    if not isinstance(settings.get("label"), str):
+        raise where.fail("'settings.label' is not a text")
+    if not isinstance(settings.get("bins"), dict):
+        raise where.fail("'settings.bins' is not an object")
+    grid = settings.get("score_grid")
+    if not isinstance(grid, dict) or not _is_int(grid.get("bins")):
+        raise where.fail("'settings.score_grid' is not an object with an integer 'bins'")
     return k, float(t), features, order
 
 

@@ -37,6 +37,12 @@ A group withheld at any site that has it (fewer than k there) is **not** pooled 
 sites -- that would silently misstate it -- but reported as not evaluable, with the sites named
 in the reason. Disclosure control (rules 1-3) is applied again to the pooled result.
 
+Nothing is pooled from a file that fails a check (:mod:`cohortaudit.sites.checks`): each file
+must agree with itself (totals = sums of their parts, sums inside their bins' ranges), release
+no count below k (its own, or ``min_cell`` when larger), and hold no patients another file
+holds (same cohort SHA-256 with overlapping ``--where``, or identical numbers); a site given a
+public key must have signed its file (:mod:`cohortaudit.sites.signature`).
+
 Sites are processed in order of their names, so the result does not depend on the order of
 the files on the command line; the same files give a byte-identical ``audit.json`` (bar ``run``).
 """
