@@ -288,6 +288,15 @@ def test_a_released_group_below_k_and_a_withheld_group_with_numbers_are_refused(
         check_site_file(leaky, file_name="f.json")
 
 
+def test_a_cohort_caveat_counting_fewer_than_k_rows_is_refused():
+    data = _sample("DE-Berlin")
+    data["cohort"]["caveats"][0]["where"]["n_below"] = 2
+    with pytest.raises(
+        InputError, match=r"the cohort caveat 'outside_bins' states n_below = 2, a count between"
+    ):
+        check_site_file(data, file_name="b.json")
+
+
 def test_the_coordinators_larger_min_cell_refuses_counts_the_site_allowed(tmp_path, capsys):
     files = [SAMPLE_SITES / f"{s}.json" for s in NAMES]
     rc, err = _pool(tmp_path, capsys, files, "--min-cell", "20")

@@ -23,7 +23,7 @@ against each other:
 * **disclosure** (rules 1 and 4, applied again to what was received) -- a released group has
   at least k events and k non-events; every histogram count, and every count above or below a
   bin edge (the confusion counts pooling derives), is 0 or at least k; a withheld group
-  carries no numbers. k is the file's own ``min_cell``, or the coordinator's ``--min-cell``
+  carries no numbers; a cohort caveat states no row count below k. k is the file's own ``min_cell``, or the coordinator's ``--min-cell``
   when that is larger. A count below the file's own k means the file was not written by a
   correct ``site-export``, so the file is refused rather than patched;
 * **duplicates** -- two files with the same cohort file SHA-256 whose ``--where`` selections
@@ -120,6 +120,7 @@ def check_site_file(data: dict[str, Any], *, file_name: str, min_cell: int | Non
     _check_cohort_facts(data.get("cohort"), where)
     k_file, threshold, features, max_order = _check_settings(data["settings"], where)
     k = max(k_file, min_cell or 0)
+    _check_cohort_caveats(data.get("cohort") or {}, where, k_file=k_file, k=k)
     edges = _check_partitions(data.get("partitions"), where, threshold, features, max_order)
     released = _check_groups(data.get("groups"), where, edges, k_file=k_file, k=k)
     _check_partition_totals(edges, released, where)
@@ -153,6 +154,20 @@ def _check_cohort_facts(cohort: Any, where: _Where) -> None:
         isinstance(c, str) and isinstance(v, str) for c, v in sel.items()
     ):
         raise where.fail("'cohort.where' is not an object of COLUMN: VALUE texts")
+
+
+def _check_cohort_caveats(cohort: dict, where: _Where, *, k_file: int, k: int) -> None:
+    """The cohort caveats a site file carries state no count below k (export sends only those)."""
+    caveats = cohort.get("caveats", [])
+    if not isinstance(caveats, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("where", {}), dict) for c in caveats
+    ):
+        raise where.fail("'cohort.caveats' is not a list of caveats")
+    for c in caveats:
+        for key, value in c.get("where", {}).items():
+            if _is_int(value) and 0 < value < k:
+                what = f"the cohort caveat {c.get('code')!r} states {key} ="
+                raise _below_k(where, what, value, k_file, k)
 
 
 def _check_settings(settings: dict[str, Any], where: _Where) -> tuple[int, float, list, int]:
