@@ -6,6 +6,7 @@ untrusted text. Every renderer shows them through one of three functions here:
 * :func:`for_markup` -- HTML (the report, its tables) and plotly (titles, axis and tick labels,
   legend entries, hover text, annotations). plotly renders a subset of HTML in every label
   (``<a href>``, ``<b>``, ``<br>``...), and decodes entities, so an escaped name shows literally.
+  :func:`for_plotly` also turns ``%`` into an entity, for hover templates.
 * :func:`for_matplotlib` -- static charts: ``$`` starts mathtext in matplotlib, so it is
   escaped and a name like ``$\\alpha$`` renders as typed.
 * :func:`for_terminal` -- everything printed on stdout / stderr: control characters (C0, C1,
@@ -22,7 +23,15 @@ import html
 import re
 from typing import Any
 
-__all__ = ["echo", "for_markup", "for_matplotlib", "for_terminal", "strip_controls"]
+__all__ = [
+    "echo",
+    "for_markdown",
+    "for_markup",
+    "for_plotly",
+    "for_matplotlib",
+    "for_terminal",
+    "strip_controls",
+]
 
 # ESC sequences first (CSI "ESC [ ... final", OSC "ESC ] ... BEL|ESC \", two-byte "ESC x"),
 # so "\x1b[2J" disappears whole instead of leaving "[2J" behind; also the 8-bit CSI / OSC.
@@ -66,7 +75,24 @@ def for_markup(s: Any) -> str:
     ``& < > " '`` are escaped and control characters removed, so no name becomes a tag, an
     attribute or an entity. plotly decodes these entities, so the name shows as typed.
     """
-    return html.escape(strip_controls(s), quote=True)
+    # numeric references for quotes: plotly.js decodes only &amp; &lt; &gt; and numeric ones
+    return html.escape(strip_controls(s), quote=True).replace("&quot;", "&#34;")
+
+
+def for_plotly(s: Any) -> str:
+    """:func:`for_markup`, and ``%`` as ``&#37;`` so a name cannot inject a ``%{...}``
+    placeholder into a hover template (plotly decodes the entity after filling templates)."""
+    return for_markup(s).replace("%", "&#37;")
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def for_markdown(s: Any) -> str:
+    """Text that Streamlit's markdown shows literally: every ASCII punctuation character is
+    backslash-escaped (CommonMark allows it), so no name becomes a link, emphasis, ``$`` math,
+    a ``:colour[...]`` directive or HTML; controls removed."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", strip_controls(s))
 
 
 def for_matplotlib(s: Any) -> str:
