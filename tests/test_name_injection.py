@@ -248,4 +248,46 @@ def test_matplotlib_draws_dollar_names_literally():
 
 
 def test_markdown_makes_links_and_emphasis_literal():
-    assert for_markdown("[x](https://evil) **b**") == r"\[x\]\(https\:\/\/evil\) \*\*b\*\*"
+    assert for_markdown("[x](https://evil) **b**") == r"\[x\](https://evil) \*\*b\*\*"
+
+
+# ------------------------------------------------------------------ the dashboard
+
+
+def test_the_dashboard_shows_hostile_names_as_text(audit):
+    """Every page of the Streamlit app on the hostile audit: names never become markdown
+    (links, emphasis, $ math) and the charts use the same escaped plotly builders."""
+    from streamlit.testing.v1 import AppTest
+
+    from cohortaudit.results import AuditResult
+
+    sys.path.insert(0, str(ROOT / "app"))
+    import state
+
+    _, out = audit
+    result = AuditResult.from_dict(json.loads((out / "audit.json").read_text(encoding="utf-8")))
+    os.environ[state.ENV_N_BOOT] = "5"
+    os.environ[state.ENV_MAX_ORDER] = "1"
+    at = AppTest.from_file(str(ROOT / "app" / "streamlit_app.py"), default_timeout=180)
+    at.run()
+    texts: list[str] = []
+    n_charts = 0
+    for page in ("overview", "subgroups", "calibration", "utility", "safety", "report"):
+        at.session_state[state._RESULT] = result
+        at.switch_page(f"views/{page}.py").run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        texts += [e.value for kind in ("markdown", "caption", "subheader", "title", "info")
+                  for e in getattr(at, kind)]  # fmt: skip
+        for chart in at.get("plotly_chart"):
+            n_charts += 1
+            spec = json.dumps(json.loads(chart.proto.spec))  # every string, decoded
+            for raw in (BOLD, SCRIPT, LINK, "<b>eth</b>"):
+                assert raw.replace('"', '\\"') not in spec, (page, raw)
+    assert n_charts > 5  # the pages' charts were checked
+    shown = "\n".join(texts)
+    assert "bold" in shown and "evil" in shown  # the hostile groups are on the pages
+    for t in texts:
+        assert not re.search(r"(?<!\\)\$", t), t  # every $ escaped: no math from a name
+        assert not re.search(r"(?<!\\)\[x(?<!\\)\]", t), t  # no [x](...) link from a name
+        assert not re.search(r"(?<!\\)<b>", t), t
+        assert "\x1b" not in t and "\u202e" not in t, repr(t)

@@ -85,14 +85,24 @@ def for_plotly(s: Any) -> str:
     return for_markup(s).replace("%", "&#37;")
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+# The characters that open markdown constructs mid-line (emphasis, code, links and images,
+# Streamlit's :colour[...] directives, $ math, HTML, tables, strikethrough, headings); list and
+# quote markers only matter at the start of the text.
+# ("_" only at a word boundary: CommonMark never reads an intraword "_" as emphasis, so
+# total_chol stays as typed.)
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>$~|&#]|(?<!\w)_|_(?!\w))")
+_MARKDOWN_LEADING = re.compile(r"^(\s*)([-+>=]|\d+[.)])")
 
 
 def for_markdown(s: Any) -> str:
-    """Text that Streamlit's markdown shows literally: every ASCII punctuation character is
+    """Text that Streamlit's markdown shows literally: the characters that start markdown are
     backslash-escaped (CommonMark allows it), so no name becomes a link, emphasis, ``$`` math,
-    a ``:colour[...]`` directive or HTML; controls removed."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", strip_controls(s))
+    a ``:colour[...]`` directive, a heading or HTML; controls removed. Ordinary punctuation
+    (``-``, ``.``, ``:``) stays as it is, so names read as typed."""
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", strip_controls(s))
+    return _MARKDOWN_LEADING.sub(
+        lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], text
+    )
 
 
 def for_matplotlib(s: Any) -> str:

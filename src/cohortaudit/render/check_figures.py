@@ -946,9 +946,9 @@ def _unit_meaning(factor: float) -> str:
     return "a unit conversion"
 
 
-def unit_changes(safety: Mapping[str, Any]) -> list[str]:
+def unit_changes(safety: Mapping[str, Any], *, name: Callable[[Any], str] = str) -> list[str]:
     """Plain sentences for every likely unit change, e.g. "total_chol at site FI-Tampere looks
-    multiplied by ~38.7 (mg/dL vs mmol/L for cholesterol?)"."""
+    multiplied by ~38.7 (mg/dL vs mmol/L for cholesterol?)"; ``name`` formats each name."""
     out = []
     for f in safety.get("shift") or []:
         factor = f.get("unit_factor")
@@ -959,18 +959,21 @@ def unit_changes(safety: Mapping[str, Any]) -> list[str]:
         where = (
             "in the whole cohort"
             if not group
-            else "at " + " & ".join(f"{k} {v}" for k, v in group.items())
+            else "at " + " & ".join(f"{name(k)} {name(v)}" for k, v in group.items())
         )
         out.append(
-            f"{f['feature']} {where} looks {verb} by ~{shown:.3g} ({_unit_meaning(factor)}?)"
+            f"{name(f['feature'])} {where} looks {verb} by ~{shown:.3g} ({_unit_meaning(factor)}?)"
         )
     return out
 
 
 def safety_verdict(safety: Mapping[str, Any]) -> list[str]:
-    """The Safety page's first lines, in plain words, from the stored findings only."""
+    """The Safety page's first lines, in plain words, from the stored findings only.
+
+    Markdown (for Streamlit): names are escaped with :func:`~cohortaudit.textsafe.for_markdown`.
+    """
     lines = []
-    units = unit_changes(safety)
+    units = unit_changes(safety, name=for_markdown)
     if units:
         n = len(units)
         lines.append(f"**{n} likely unit change{'s' if n > 1 else ''}:** " + "; ".join(units) + ".")
@@ -986,9 +989,9 @@ def safety_verdict(safety: Mapping[str, Any]) -> list[str]:
         notable = sorted({f["feature"] for f in overall if f["flag"] == "notable"} - set(serious))
         parts = []
         if serious:
-            parts.append("serious for " + ", ".join(serious))
+            parts.append("serious for " + ", ".join(map(for_markdown, serious)))
         if notable:
-            parts.append("notable for " + ", ".join(notable))
+            parts.append("notable for " + ", ".join(map(for_markdown, notable)))
         lines.append("**Cohort shift vs the development data:** " + "; ".join(parts) + ".")
     elif safety.get("shift"):
         lines.append("**Cohort shift:** no input of the whole cohort is flagged.")
@@ -1008,7 +1011,7 @@ def safety_verdict(safety: Mapping[str, Any]) -> list[str]:
             lines.append(
                 f"**Intended use:** {out:,} of {whole['n']:,} patients "
                 f"({out / whole['n']:.1%}) are outside the card's population"
-                + (f" ({rule})" if rule else "")
+                + (f" ({for_markdown(rule)})" if rule else "")
                 + "."
             )
         elif out == 0:

@@ -304,8 +304,9 @@ def forest_plot(
     ref_text = _m(axis_label(ref, short=False)) if ref else "the whole cohort"
     n_rows = len(ys) + len(notes)
     fig.update_xaxes(
-        title_text=x_title
-        or f"Difference in {metric_label(metric).lower()}, group − {ref_text} "
+        title_text=_m(x_title)
+        if x_title
+        else f"Difference in {metric_label(metric).lower()}, group − {ref_text} "
         f"({metric_unit(metric)} scale)",
         zeroline=False,
     )
