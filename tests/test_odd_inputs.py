@@ -124,10 +124,12 @@ def parquet_cohort(tmp_path_factory) -> Path:
     [
         (b"\xff" * 8, False, "does not speak the Dask protocol"),  # a 16 EiB frame "length"
         (struct.pack("<Q", 2**40) + b"x", False, "does not speak the Dask protocol"),  # 1 TiB
+        (struct.pack("<Q", 100), False, f"no Dask handshake within {TIMEOUT} s"),  # stalls
+        (struct.pack("<Q", 100) + b"\xc1" * 100, False, "does not speak the Dask protocol"),
         (None, False, f"no Dask handshake within {TIMEOUT} s"),  # accepts, says nothing
         (None, True, f"no Dask handshake within {TIMEOUT} s"),  # an HTTP server
     ],
-    ids=["ff-bytes", "huge-length", "silent", "http"],
+    ids=["ff-bytes", "huge-length", "stalls", "garbage-message", "silent", "http"],
 )
 def test_a_scheduler_address_that_is_not_dask_fails_fast_with_exit_2(
     tmp_path, parquet_cohort, greeting, http, why
@@ -177,7 +179,10 @@ def test_a_real_scheduler_still_connects():
     distributed = pytest.importorskip("distributed")
     from cohortaudit.dask_engine import _client
 
-    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, processes=False, dashboard_address=":0", protocol="tcp://"
+    ) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://")  # the probed transport
         client, close = _client(cluster.scheduler_address, timeout=TIMEOUT)
         try:
             assert client.submit(sum, [40, 2]).result(timeout=30) == 42

@@ -289,13 +289,15 @@ def _not_a_scheduler(scheduler: str, why: str) -> ConfigError:
 def _probe_scheduler(scheduler: str, timeout: float) -> None:
     """Check that a ``tcp://`` address answers like a Dask scheduler, before distributed does.
 
-    A scheduler sends its handshake as soon as a connection is accepted: an 8-byte frame length
-    and a small message. distributed itself would wait without end for a silent server and
-    allocate whatever length a garbage answer spells (``0xff...`` is 16 EiB), so a plain TCP
-    or HTTP server is refused here, within ``timeout`` seconds, with nothing allocated.
+    A scheduler sends its handshake as soon as a connection is accepted: an 8-byte length, then
+    a small msgpack message (a dict of comm settings). distributed itself waits without end for
+    a silent or stalling server, and allocates whatever length a garbage answer spells
+    (``0xff...`` is 16 EiB), so the handshake is read here first -- at most 1 MiB, within
+    ``timeout`` seconds overall -- and anything else is refused with nothing allocated.
     """
     import socket
     import struct
+    import time
 
     from distributed.comm.addressing import parse_address, parse_host_port
 
@@ -306,28 +308,57 @@ def _probe_scheduler(scheduler: str, timeout: float) -> None:
         host, port = parse_host_port(location)
     except (ValueError, TypeError):
         raise _not_a_scheduler(scheduler, "the address is not host:port") from None
+    deadline = time.monotonic() + timeout
+
+    def read(sock: socket.socket, n: int) -> bytes:
+        data = bytearray()
+        while len(data) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            sock.settimeout(left)
+            chunk = sock.recv(min(n - len(data), 65536))
+            if not chunk:
+                raise _not_a_scheduler(scheduler, "the server closed the connection")
+            data += chunk
+        return bytes(data)
+
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            header = b""
-            while len(header) < 8:
-                chunk = sock.recv(8 - len(header))
-                if not chunk:
-                    raise _not_a_scheduler(scheduler, "the server closed the connection")
-                header += chunk
+            (length,) = struct.unpack("<Q", read(sock, 8))
+            if not 0 < length <= _MAX_HANDSHAKE_BYTES:
+                raise _not_a_scheduler(
+                    scheduler,
+                    "the server does not speak the Dask protocol (its first message is not "
+                    "a Dask handshake)",
+                )
+            payload = read(sock, length)
     except TimeoutError:
         raise _not_a_scheduler(
             scheduler, f"no Dask handshake within {timeout:g} s (is it a Dask scheduler?)"
         ) from None
     except OSError as exc:
         raise _not_a_scheduler(scheduler, exc.strerror or type(exc).__name__) from None
-    (length,) = struct.unpack("<Q", header)
-    if not 0 < length <= _MAX_HANDSHAKE_BYTES:
+    if not isinstance(_decode_handshake(payload), dict):
         raise _not_a_scheduler(
             scheduler,
-            "the server does not speak the Dask protocol (its first message is not "
-            "a Dask handshake)",
+            "the server does not speak the Dask protocol (its first message is not a Dask "
+            "handshake)",
         )
+
+
+def _decode_handshake(payload: bytes) -> Any:
+    """The handshake message in ``payload`` (bounded bytes), or None if it is not one."""
+    from distributed.protocol.core import loads
+    from distributed.protocol.utils import unpack_frames
+
+    try:
+        frames, missing = unpack_frames(payload, partial=True)
+        if missing:  # a handshake fits in one message; more frames is something else
+            return None
+        return loads(frames, deserialize=False)
+    except Exception:  # noqa: BLE001 - any decoding failure means "not a handshake"
+        return None
 
 
 def _client(
@@ -362,10 +393,9 @@ def _client(
     _probe_scheduler(scheduler, timeout)
     seconds = f"{timeout:g}s"
     try:
-        # connect and handshake bounded too (a server can pass the probe and then stall)
-        with dask.config.set(
-            {"distributed.comm.timeouts.connect": seconds, "distributed.comm.timeouts.tcp": seconds}
-        ):
+        # connect and handshake bounded too (a server can pass the probe and then stall);
+        # not 'distributed.comm.timeouts.tcp': distributed refuses values below its keep-alive
+        with dask.config.set({"distributed.comm.timeouts.connect": seconds}):
             client = Client(scheduler, timeout=seconds)
     except TimeoutError:
         raise _not_a_scheduler(scheduler, f"no Dask handshake within {timeout:g} s") from None
