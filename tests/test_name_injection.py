@@ -272,7 +272,8 @@ def test_the_dashboard_shows_hostile_names_as_text(audit):
     at.run()
     texts: list[str] = []
     n_charts = 0
-    for page in ("overview", "subgroups", "calibration", "utility", "safety", "report"):
+    pages = ("overview", "subgroups", "calibration", "utility", "explanations", "safety", "report")
+    for page in pages:
         at.session_state[state._RESULT] = result
         at.switch_page(f"views/{page}.py").run()
         assert not at.exception, (page, [e.value for e in at.exception])
