@@ -292,3 +292,9 @@ def test_the_dashboard_shows_hostile_names_as_text(audit):
         assert not re.search(r"(?<!\\)\[x(?<!\\)\]", t), t  # no [x](...) link from a name
         assert not re.search(r"(?<!\\)<b>", t), t
         assert "\x1b" not in t and "\u202e" not in t, repr(t)
+
+
+def test_markdown_escapes_line_start_markers_only_where_they_would_act():
+    assert for_markdown("- a") == r"\- a" and for_markdown("1. x") == r"1\. x"
+    assert for_markdown("0.05 to 0.2") == "0.05 to 0.2"  # a number is not a list item
+    assert for_markdown("total_chol at FI-Tampere") == "total_chol at FI-Tampere"

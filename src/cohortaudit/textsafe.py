@@ -91,7 +91,7 @@ def for_plotly(s: Any) -> str:
 # ("_" only at a word boundary: CommonMark never reads an intraword "_" as emphasis, so
 # total_chol stays as typed.)
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>$~|&#]|(?<!\w)_|_(?!\w))")
-_MARKDOWN_LEADING = re.compile(r"^(\s*)([-+>=]|\d+[.)])")
+_MARKDOWN_LEADING = re.compile(r"^(\s*)(>|[-+](?=\s|$)|\d+[.)](?=\s|$))")
 
 
 def for_markdown(s: Any) -> str:
