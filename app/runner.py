@@ -22,6 +22,7 @@ import state
 from cohortaudit.config import AuditConfig
 from cohortaudit.errors import AuditError
 from cohortaudit.results import AuditResult
+from cohortaudit.textsafe import for_markdown as md
 
 _STAGES = {
     "scoring": (0.0, 0.1),
@@ -68,7 +69,7 @@ def run_audit_files(**kwargs: Any) -> AuditResult | None:
     try:
         result = audit_files(progress=_progress_callback(), **kwargs)
     except AuditError as e:
-        st.error(f"{type(e).__name__}: {e}")
+        st.error(f"{type(e).__name__}: {md(e)}")
         return None
     state.set_audit_source(result, _source(**kwargs))
     return result
@@ -292,7 +293,7 @@ def compute_explanations(result: AuditResult) -> AuditResult | None:
         progress = _progress_callback(_EXPLAIN_STAGES, text="Preparing the SHAP explainer")
         new = attach_explanations(result, cohort, model, config, progress)
     except AuditError as e:
-        st.error(f"{type(e).__name__}: {e}")
+        st.error(f"{type(e).__name__}: {md(e)}")
         return None
     state.replace_result(new)
     if source is not None:
@@ -341,11 +342,11 @@ def sidebar() -> None:
             return
         m, c, s = result.model, result.cohort, result.settings
         name = " ".join(x for x in (m.name, m.version) if x) or (m.file or "predictions")
-        st.markdown(f"**Model** {name}")
+        st.markdown(f"**Model** {md(name)}")
         if c.n is not None:
-            st.markdown(f"**Cohort** {c.file} · {c.n:,} patients · {c.events:,} events")
+            st.markdown(f"**Cohort** {md(c.file)} · {c.n:,} patients · {c.events:,} events")
         else:
-            st.markdown(f"**Cohort** {c.file}")
+            st.markdown(f"**Cohort** {md(c.file)}")
         st.markdown(
             f"**Threshold** {s['threshold']:g} ({s['threshold_source']})  \n"
             f"**Bootstrap** {s['bootstrap']['n_boot']} replicates · **k** = "
@@ -386,7 +387,7 @@ def card_facts(result: AuditResult) -> dict[str, Any]:
     try:
         return _card_facts_from_file(info.card_path)
     except AuditError as e:
-        st.error(f"{type(e).__name__}: {e}")
+        st.error(f"{type(e).__name__}: {md(e)}")
         return {}
 
 

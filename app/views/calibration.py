@@ -22,6 +22,7 @@ from cohortaudit.render.figures import (
 )
 from cohortaudit.render.findings import calibration_findings, format_estimate, group_label
 from cohortaudit.results import GroupResult, MetricValue
+from cohortaudit.textsafe import for_markdown as md
 
 #: (metric key, row label, what perfect calibration gives)
 TABLE = (
@@ -81,7 +82,7 @@ ref = reference_for(result, (attr,))
 # ---- curves -------------------------------------------------------------------------------
 left, right = st.columns([3, 2], gap="large")
 with left:
-    st.subheader(f"Observed vs predicted risk by {attr}")
+    st.subheader(f"Observed vs predicted risk by {md(attr)}")
     c1, c2 = st.columns(2)
     state.init_widget(state.K_CAL_BANDS, True)
     state.init_widget(state.K_CAL_OVERALL, True)
@@ -102,7 +103,7 @@ with right:
     st.subheader("What it shows")
     found = calibration_findings(result)
     mine = [f for f in found if not f.group or tuple(f.group) == (attr,)]
-    lines = [f.sentence for f in mine if f.kind == "mean"]
+    lines = [md(f.sentence) for f in mine if f.kind == "mean"]
     for direction, what in (
         (
             "too_extreme",
@@ -112,24 +113,24 @@ with right:
     ):
         slopes = [f for f in mine if f.kind == "slope" and f.direction == direction]
         if len(slopes) <= 2:
-            lines += [f.sentence for f in slopes]
+            lines += [md(f.sentence) for f in slopes]
         else:
             order = {group_label(g.attributes): i for i, g in enumerate(groups)}
             slopes.sort(key=lambda f: order.get(group_label(f.group), -1))  # all patients first
             names = ", ".join(
-                "all patients" if not f.group else group_label(f.group) for f in slopes
+                "all patients" if not f.group else md(group_label(f.group)) for f in slopes
             )
             lines.append(f"Predictions are {what} for {names}: see *Calibration slope* below.")
     if lines:
         st.markdown("\n".join(f"- {line}" for line in lines))
     else:
         st.markdown(
-            f"- For all patients and every {attr} group the {confidence:.0%} intervals of O/E, "
+            f"- For all patients and every {md(attr)} group the {confidence:.0%} intervals of O/E, "
             "CITL and the calibration slope include perfect calibration."
         )
     n_sup = sum(g.suppressed for g in groups)
     if n_sup:
-        st.markdown(f"- {n_sup} {attr} group(s) are {not_evaluable} and not shown.")
+        st.markdown(f"- {n_sup} {md(attr)} group(s) are {not_evaluable} and not shown.")
     note = next((c for c in result.caveats if c.code == "fairness_impossibility"), None)
     text = (
         note.message
@@ -137,7 +138,7 @@ with right:
         else result.settings.get("calibration", {}).get("impossibility", "")
     )
     if text:
-        st.info(f"**Calibration and equal error rates cannot both hold.** {text}")
+        st.info(f"**Calibration and equal error rates cannot both hold.** {md(text)}")
 
 # ---- histogram ----------------------------------------------------------------------------
 st.subheader("How many patients at each predicted risk")
@@ -184,7 +185,7 @@ for key, label, perfect in TABLE:
     for name, g in columns:
         row[name] = _cell(g, key)
     rows.append(row)
-st.subheader(f"Calibration metrics by {attr}")
+st.subheader(f"Calibration metrics by {md(attr)}")
 st.dataframe(
     pd.DataFrame(rows),
     hide_index=True,
@@ -218,7 +219,7 @@ for i, (col, (metric, title)) in enumerate(zip(cols, FOREST, strict=True)):
         fig.update_layout(showlegend=False)  # the caption explains the two colours
         st.plotly_chart(fig, width="stretch", key=f"cal_forest_{metric}")
 st.caption(
-    f"Group − reference ({group_label(ref) if ref else 'the whole cohort'}) with bootstrap "
+    f"Group − reference ({md(group_label(ref)) if ref else 'the whole cohort'}) with bootstrap "
     f"{confidence:.0%} intervals. Vermillion: the interval excludes 0; blue: it includes 0."
 )
 

@@ -14,6 +14,7 @@ from cohortaudit.render.findings import format_estimate, group_label
 from cohortaudit.render.json import read_json_bytes
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.results import AuditResult, MetricValue
+from cohortaudit.textsafe import for_markdown as md
 
 OVERALL = ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "selection_rate", "brier")
 
@@ -57,7 +58,7 @@ if up is None:
 try:
     other = _parse(up.getvalue(), up.name)
 except AuditError as e:
-    st.error(f"{type(e).__name__}: {e}")
+    st.error(f"{type(e).__name__}: {md(e)}")
     st.stop()
 
 names = (f"This audit: {_name(result)}", f"Earlier: {_name(other)} ({up.name})")
@@ -76,10 +77,10 @@ if notes:
 cols = st.columns(2)
 for col, r, title in zip(cols, (result, other), names, strict=True):
     with col, st.container(border=True):
-        st.markdown(f"**{title}**")
+        st.markdown(f"**{md(title)}**")
         st.markdown(
-            f"- Model {r.model.file}, SHA-256 `{(r.model.sha256 or 'n/a')[:12]}…`\n"
-            f"- Cohort {r.cohort.file}, SHA-256 `{(r.cohort.sha256 or 'n/a')[:12]}…`: "
+            f"- Model {md(r.model.file)}, SHA-256 `{(r.model.sha256 or 'n/a')[:12]}…`\n"
+            f"- Cohort {md(r.cohort.file)}, SHA-256 `{(r.cohort.sha256 or 'n/a')[:12]}…`: "
             f"{_count(r.cohort.n)} patients, {_count(r.cohort.events)} events\n"
             f"- Threshold {r.settings['threshold']:g}, "
             f"{r.settings['bootstrap']['n_boot']} bootstrap replicates, "

@@ -24,6 +24,7 @@ from cohortaudit.render.check_figures import (
     reliance_sentences,
     shap_distribution_plot,
 )
+from cohortaudit.textsafe import for_markdown as md
 
 result = state.get_result()
 st.title("Explanations")
@@ -85,12 +86,12 @@ with right:
     top = expl.get("global") or []
     if top:
         lines = [
-            f"**{g['feature']}** moves the predicted risk by "
+            f"**{md(g['feature'])}** moves the predicted risk by "
             f"{g['mean_abs_shap']['value'] * 100:.1f} percentage points on average"
             for g in top[:3]
         ]
         st.markdown("\n".join(f"- {line}" for line in lines))
-        low = [g["feature"] for g in top[3:] if (g["mean_abs_shap"]["value"] or 0) < 0.005]
+        low = [md(g["feature"]) for g in top[3:] if (g["mean_abs_shap"]["value"] or 0) < 0.005]
         if low:
             st.markdown(f"- Little effect (under 0.5 points on average): {', '.join(low)}.")
 
@@ -108,7 +109,7 @@ else:
         st.plotly_chart(group_reliance_plot(expl, attr), width="stretch", key="xai_by_group")
         ref = next((c["reference"] for c in by_group if c["attribute"] == attr), "")
         st.caption(
-            f"Each group's mean |SHAP| minus the reference group's ({attr}={ref}), with "
+            f"Each group's mean |SHAP| minus the reference group's ({md(attr)}={md(ref)}), with "
             f"bootstrap {confidence:.0%} intervals. Filled: the interval excludes 0. A grey "
             "row marks the input that defines the groups: there a difference is expected "
             "(by construction), not a finding."
@@ -123,7 +124,7 @@ else:
                     st.markdown("\n".join(f"- {s}" for s in sentences[len(shown) :]))
         else:
             st.markdown(
-                f"- For every {attr} group, every difference in reliance from the reference "
+                f"- For every {md(attr)} group, every difference in reliance from the reference "
                 f"has a {confidence:.0%} interval that includes 0 (inputs that define the "
                 "groups aside)."
             )
@@ -131,7 +132,7 @@ else:
         if hidden:
             st.markdown(
                 f"- Not evaluable (fewer than {k} explained patients): "
-                + ", ".join(f"{attr}={g}" for g in hidden)
+                + ", ".join(f"{md(attr)}={md(g)}" for g in hidden)
                 + "."
             )
 
@@ -169,22 +170,25 @@ else:
     lines = []
     if strong:
         for p in strong:
-            what = "all inputs together" if p["feature"] == "(all inputs)" else p["feature"]
+            what = "all inputs together" if p["feature"] == "(all inputs)" else md(p["feature"])
             lines.append(
-                f"**Strong proxy:** {what} predicts **{p['attribute']}** with AUROC "
+                f"**Strong proxy:** {what} predicts **{md(p['attribute'])}** with AUROC "
                 f"{p['auroc']['value']:.2f} ({p['auroc']['ci_low']:.2f} to "
                 f"{p['auroc']['ci_high']:.2f}): the model can treat groups differently "
                 "through it even without the attribute."
             )
     else:
         best = max(proxies, key=lambda p: p["auroc"]["value"] or 0.0)
-        what = "all inputs together" if best["feature"] == "(all inputs)" else best["feature"]
+        what = "all inputs together" if best["feature"] == "(all inputs)" else md(best["feature"])
         lines.append(
             f"No strong proxy (AUROC ≥ {cut:g}). The closest: {what} predicts "
-            f"{best['attribute']} with AUROC {best['auroc']['value']:.2f}."
+            f"{md(best['attribute'])} with AUROC {best['auroc']['value']:.2f}."
         )
     if direct:
-        names = " and ".join([", ".join(direct[:-1]), direct[-1]] if len(direct) > 1 else direct)
+        direct_md = [md(d) for d in direct]
+        names = " and ".join(
+            [", ".join(direct_md[:-1]), direct_md[-1]] if len(direct_md) > 1 else direct_md
+        )
         lines.append(
             f"**Direct inputs:** {names} "
             + ("is a model input itself" if len(direct) == 1 else "are model inputs themselves")

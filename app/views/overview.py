@@ -12,6 +12,7 @@ import state
 from cohortaudit.render.figures import groups_for
 from cohortaudit.render.findings import format_estimate, verdict_summary
 from cohortaudit.render.text import METRIC_LABELS
+from cohortaudit.textsafe import for_markdown as md
 
 KEY_METRICS = ("auroc", "sensitivity", "specificity", "ppv", "npv", "brier")
 SEVERITY = {
@@ -42,11 +43,11 @@ k = s["disclosure"]["min_cell"]
 not_evaluable = f"not evaluable (fewer than {k})"
 
 name = " ".join(x for x in (m.name, m.version) if x) or (m.file or "predictions")
-st.title(f"Audit of {name}")
+st.title(f"Audit of {md(name)}")
 st.caption(
-    f"Cohort {c.file} · {c.n:,} patients, {c.events:,} events"
+    f"Cohort {md(c.file)} · {c.n:,} patients, {c.events:,} events"
     if c.n is not None
-    else f"Cohort {c.file}"
+    else f"Cohort {md(c.file)}"
 )
 
 # ---- headline metrics --------------------------------------------------------------------
@@ -76,28 +77,28 @@ more = [f for f in verdict_more.findings if f not in verdict.findings]
 
 def _bullets(findings) -> str:
     return "\n".join(
-        f"- {':orange[**worse**]' if f.worse else ':blue[**better**]'} · {f.sentence}"
+        f"- {':orange[**worse**]' if f.worse else ':blue[**better**]'} · {md(f.sentence)}"
         for f in findings
     )
 
 
 with st.container(border=True):
-    st.markdown(verdict.headline)
+    st.markdown(md(verdict.headline))
     st.markdown(_bullets(verdict.findings))
     if more:
         with st.expander(f"{len(more)} more findings"):
             st.markdown(_bullets(more))
     if verdict.calibration_headline:
-        st.markdown(verdict.calibration_headline)
+        st.markdown(md(verdict.calibration_headline))
         st.markdown(
-            "\n".join(f"- :violet[**calibration**] · {f.sentence}" for f in verdict.calibration)
+            "\n".join(f"- :violet[**calibration**] · {md(f.sentence)}" for f in verdict.calibration)
         )
         cal_more = [f for f in verdict_more.calibration if f not in verdict.calibration]
         if cal_more:
             with st.expander(f"{len(cal_more)} more calibration findings"):
-                st.markdown("\n".join(f"- {f.sentence}" for f in cal_more))
+                st.markdown("\n".join(f"- {md(f.sentence)}" for f in cal_more))
     for note in verdict.notes:
-        st.markdown(note)
+        st.markdown(md(note))
     if result.safety:
         from cohortaudit.render.check_figures import safety_verdict
 
@@ -138,7 +139,7 @@ with st.container(border=True):
         else:
             rows.append(("Model card", "none supplied: intended use and population unknown"))
         rows.append(("Inputs", ", ".join(m.inputs) or "n/a"))
-        st.markdown("\n".join(f"- **{a}:** {b}" for a, b in rows))
+        st.markdown("\n".join(f"- **{a}:** {md(b)}" for a, b in rows))
         tv = m.test_vectors
         if tv:
             st.success(
@@ -230,4 +231,4 @@ if not result.caveats:
 for severity, (title, box) in SEVERITY.items():
     items = [cv for cv in result.caveats if cv.severity == severity]
     if items:
-        box(f"**{title} ({len(items)})**\n\n" + "\n".join(f"- {cv.message}" for cv in items))
+        box(f"**{title} ({len(items)})**\n\n" + "\n".join(f"- {md(cv.message)}" for cv in items))

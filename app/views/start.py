@@ -12,6 +12,7 @@ import runner
 import state
 from cohortaudit.config import AuditConfig, parse_bins
 from cohortaudit.errors import AuditError
+from cohortaudit.textsafe import for_markdown as md
 
 SAMPLE = "Bundled synthetic sample"
 UPLOAD = "My own files"
@@ -51,7 +52,7 @@ def _columns_or_error(path: Path, *, shared: bool) -> dict[str, Any] | None:
             return _sample_columns(str(path))
         return _upload_columns(str(path), path.stat().st_mtime)
     except AuditError as e:
-        st.error(f"{type(e).__name__}: {e}")
+        st.error(f"{type(e).__name__}: {md(e)}")
         return None
 
 
@@ -79,7 +80,7 @@ if source == OPEN:
     try:
         opened = read_json_bytes(up_json.getvalue(), name=up_json.name)
     except AuditError as e:
-        st.error(f"{type(e).__name__}: {e}")
+        st.error(f"{type(e).__name__}: {md(e)}")
         st.stop()
     if st.button("Open this audit", type="primary", key=state.K_OPEN_RUN):
         state.set_result(
@@ -88,7 +89,7 @@ if source == OPEN:
         st.switch_page("views/overview.py")
     sites = (opened.sites or {}).get("n_sites")
     st.info(
-        f"{up_json.name}: {opened.model.name or opened.model.file or 'model'} on "
+        f"{md(up_json.name)}: {md(opened.model.name or opened.model.file or 'model')} on "
         f"{opened.cohort.n:,} patients"
         + (f", pooled from {sites} sites" if sites else "")
         + ". Open it to replace the current audit."
@@ -153,7 +154,7 @@ if sensitive:
         with cols[i % len(cols)]:
             if col in info["numeric"] and len(info["categories"].get(col, range(99))) > 12:
                 edges = st.text_input(
-                    f"Bin edges for {col}",
+                    f"Bin edges for {md(col)}",
                     value=state.SAMPLE_BINS.get(col, ""),
                     key=state.K_BINS_PREFIX + col,
                     help="Comma-separated, e.g. 40,50,60,70,80. Groups are [40, 50), …; "
@@ -241,7 +242,7 @@ if run:
             max_intersection_order=int(max_order),
         )
     except AuditError as e:
-        st.error(f"{type(e).__name__}: {e}")
+        st.error(f"{type(e).__name__}: {md(e)}")
         st.stop()
     if source == SAMPLE:
         result = runner.run_sample_audit(config)

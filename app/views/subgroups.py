@@ -24,6 +24,7 @@ from cohortaudit.render.figures import (
 from cohortaudit.render.findings import format_estimate, group_label
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.results import GroupResult, MetricValue
+from cohortaudit.textsafe import for_markdown as md
 
 try:  # the threshold grid arrived with the engine; older results fall back gracefully
     from cohortaudit import explore as _explore
@@ -127,7 +128,7 @@ for g in [result.overall, *groups]:
     row["Note"] = "; ".join(flags)
     rows.append(row)
 
-st.subheader(f"Metrics by {' × '.join(part)}")
+st.subheader(f"Metrics by {md(' × '.join(part))}")
 st.dataframe(
     pd.DataFrame(rows),
     hide_index=True,
@@ -191,7 +192,7 @@ with c2:
         forest_plot(result, metric=plot_metric, attributes=part), width="stretch", key="forest_plot"
     )
     st.caption(
-        f"Group − reference ({group_label(ref) if ref else 'all patients'}) at the operating "
+        f"Group − reference ({md(group_label(ref)) if ref else 'all patients'}) at the operating "
         f"threshold {operating:g}, with bootstrap 95% intervals. Vermillion: the interval "
         "excludes 0."
     )

@@ -21,6 +21,7 @@ from cohortaudit.render.figures import (
     roc_plot,
 )
 from cohortaudit.render.findings import group_label
+from cohortaudit.textsafe import for_markdown as md
 
 result = state.get_result()
 st.title("Clinical utility")
@@ -69,7 +70,7 @@ else:
     )
 
 # ---- decision curves ----------------------------------------------------------------------
-st.subheader(f"Decision curves by {attr}")
+st.subheader(f"Decision curves by {md(attr)}")
 st.plotly_chart(
     decision_curve_plot(labelled, k=k, relevant_range=crr, operating_threshold=operating),
     width="stretch",

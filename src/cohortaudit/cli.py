@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cohortaudit import __version__
 from cohortaudit.errors import AuditError
+from cohortaudit.textsafe import echo, for_terminal
 
 __all__ = ["main", "build_parser"]
 
@@ -257,15 +258,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_site_command(args)
     except AuditError as exc:
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        echo(f"{type(exc).__name__}: {for_terminal(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
+        echo("Interrupted.", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: one line, no patient data, trace only on request
         if os.environ.get("COHORTAUDIT_DEBUG"):
             raise
-        print(
+        echo(
             f"InternalError: {type(exc).__name__} inside cohortaudit. This is a bug; please "
             "report it with the command you ran (set COHORTAUDIT_DEBUG=1 to see the trace).",
             file=sys.stderr,
@@ -356,16 +357,16 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         close()
     written = _write_outputs(result, args.out, formats, auditor=args.auditor)
     if args.quiet:
-        print(written[0])
+        echo(written[0])
     else:
-        print(summary_text(result))
-        print("")
+        echo(summary_text(result))
+        echo("")
         for path in written:
-            print(f"Wrote {path}")
+            echo(f"Wrote {path}")
     # Keep this last: the manifest hashes every file in --out, so all outputs come before it.
     manifest = write_manifest(args.out, result, private_key=signing_key)
     if not args.quiet:
-        print(f"Wrote {manifest}" + (" and manifest.sig (signed)" if signing_key else ""))
+        echo(f"Wrote {manifest}" + (" and manifest.sig (signed)" if signing_key else ""))
     return _report_policy(result, quiet=args.quiet)
 
 
@@ -425,14 +426,17 @@ def _report_policy(result, *, quiet: bool) -> int:
     rules = {v.rule_id for v in result.policy}
     failed = [v for v in result.policy if v.status == "fail"]
     if not quiet:
-        print(
+        echo(
             f"Policy: {len(rules)} rules over {len(result.policy)} groups: "
             f"{counts['pass']} pass, {counts['fail']} fail, "
             f"{counts['insufficient data']} insufficient data."
         )
     for v in failed:
         where = " & ".join(f"{k}={x}" for k, x in v.group.items()) or "overall"
-        print(f"PolicyFailed: rule '{v.rule_id}' for {where}: {v.reason}", file=sys.stderr)
+        echo(
+            for_terminal(f"PolicyFailed: rule '{v.rule_id}' for {where}: {v.reason}"),
+            file=sys.stderr,
+        )
     return EXIT_POLICY_FAILED if failed else EXIT_OK
 
 
@@ -444,14 +448,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     report = verify_dir(args.dir, public_key=key)
     if not report.ok:
         for problem in report.problems:
-            print(f"{ReportError.__name__}: {problem}", file=sys.stderr)
+            echo(f"{ReportError.__name__}: {for_terminal(problem)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     signature = {
         "valid": "signature valid",
         "not checked": "signature present but not checked (give --public-key)",
         "unsigned": "not signed",
     }[report.signature]
-    print(f"OK: {report.files_checked} files match manifest.json; {signature}.")
+    echo(f"OK: {report.files_checked} files match manifest.json; {signature}.")
     return EXIT_OK
 
 
@@ -459,7 +463,7 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     from cohortaudit.integrity import generate_keypair
 
     key, pub = generate_keypair(args.out)
-    print(
+    echo(
         f"Wrote private key {key} (keep it secret; sign with 'audit --sign {key}') and public "
         f"key {pub} (share it; check with 'verify DIR --public-key {pub}')."
     )
@@ -478,7 +482,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if card is not None:
         check_card_matches(card, model)
         report = check_test_vectors(card, model)
-    print(model_text(model, card, test_vectors=report))
+    echo(model_text(model, card, test_vectors=report))
     return EXIT_OK
 
 
@@ -534,7 +538,7 @@ def _cmd_card_init(args: argparse.Namespace) -> int:
             else f" {tv['n']} test vectors record this model's own outputs (no --reference-model)."
         )
     path = write_card(card, args.out)
-    print(f"Wrote model card skeleton {path}.{note} Fill in the fields marked TODO before sharing.")
+    echo(f"Wrote model card skeleton {path}.{note} Fill in the fields marked TODO before sharing.")
     return EXIT_OK
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cohortaudit.textsafe import echo, for_terminal
+
 __all__ = ["SITE_COMMANDS", "add_site_commands", "run_site_command"]
 
 SITE_COMMANDS = ("site-export", "pool")
@@ -141,8 +143,8 @@ def _cmd_site_export(args: argparse.Namespace) -> int:
         if overall["suppressed"]
         else (f"{overall['n']:,} patients, {overall['events']:,} events")
     )
-    print(
-        f"Site {data['site']}: {size}; {released} of {len(data['groups'])} groups released, "
+    echo(
+        f"Site {for_terminal(data['site'])}: {size}; {released} of {len(data['groups'])} groups released, "
         f"{len(data['disclosure_log'])} disclosure-log entries.\n"
         f"Wrote {path} (aggregates only; content SHA-256 {data['content_sha256'][:16]}...)."
         + signed
@@ -191,13 +193,13 @@ def _cmd_pool(args: argparse.Namespace) -> int:
             )
         )
     if args.quiet:
-        print(written[0])
+        echo(written[0])
         return 0
-    print(_pool_summary(result))
+    echo(_pool_summary(result))
     if keys:
-        print("Signatures verified for: " + ", ".join(sorted(keys)) + ".")
+        echo("Signatures verified for: " + ", ".join(map(for_terminal, sorted(keys))) + ".")
     for path in written:
-        print(f"Wrote {path}")
+        echo(f"Wrote {path}")
     return 0
 
 
@@ -208,7 +210,10 @@ def _pool_summary(result) -> str:
     o = result.overall
     lines = [
         f"Pooled {s.get('n_sites', '?')} sites: "
-        + ", ".join(f"{e['name']} (n={e['n']:,})" if e["n"] else e["name"] for e in s["sites"]),
+        + ", ".join(
+            f"{for_terminal(e['name'])} (n={e['n']:,})" if e["n"] else for_terminal(e["name"])
+            for e in s["sites"]
+        ),
     ]
     if not o.suppressed:
         bound = (s.get("pooled") or {}).get("auroc_bin_error_bound")
@@ -232,4 +237,4 @@ def _pool_summary(result) -> str:
             f"Random effects, {m['metric']}: {est['value']:.3f} ({est['ci_low']:.3f}-"
             f"{est['ci_high']:.3f}); tau^2 {m['tau2']:.4g}, I^2 {100 * m['i2']:.0f}%{pi_text}."
         )
-    return "\n".join(lines)
+    return "\n".join(for_terminal(line) for line in lines)

@@ -495,7 +495,15 @@ def _check_both_classes(y: np.ndarray, label: str, n_dropped: int) -> None:
 
 def _factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Codes per row (-1 for NA) and the distinct values as a plain numpy array."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # unhashable cells: a Parquet struct / list / map column
+        raise SchemaError(
+            f"The cohort column '{series.name}' holds nested values (a Parquet struct, list or "
+            "map column), which the audit cannot use as a label, score, sensitive attribute or "
+            "model input. Flatten it into plain columns (one value per row), or use another "
+            "column. Unused nested columns are ignored."
+        ) from None
     values = np.asarray(uniques)
     if values.dtype.kind not in "biuf":
         values = np.asarray(uniques, dtype=object)

@@ -77,6 +77,12 @@ __all__ = ["audit_dask", "dataset_files", "dataset_sha256", "reduce_partition", 
 
 #: Smaller batches are padded to this many rows before scoring (see the module docstring).
 MIN_SCORE_BATCH = 128
+#: Seconds to wait for a ``--scheduler`` to connect and answer its handshake
+#: (``COHORTAUDIT_SCHEDULER_TIMEOUT`` overrides it).
+SCHEDULER_TIMEOUT = 10.0
+#: A Dask scheduler's first message (its handshake) is a few hundred bytes; a "length" above
+#: this is a server speaking another protocol, and is never allocated.
+_MAX_HANDSHAKE_BYTES = 1 << 20
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 ProgressCallback = Callable[[str, float], None]
@@ -256,8 +262,113 @@ def reduce_partition(
 # --------------------------------------------------------------------------------------------
 
 
-def _client(scheduler: str | None) -> tuple[Any, Callable[[], None]]:
-    """A distributed client for ``scheduler`` (None: no client, the threaded scheduler)."""
+def _scheduler_timeout() -> float:
+    raw = os.environ.get("COHORTAUDIT_SCHEDULER_TIMEOUT")
+    if raw is None:
+        return SCHEDULER_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(
+            "COHORTAUDIT_SCHEDULER_TIMEOUT must be a number of seconds above 0. Got "
+            f"{raw!r} instead."
+        )
+    return value
+
+
+def _not_a_scheduler(scheduler: str, why: str) -> ConfigError:
+    return ConfigError(
+        f"Could not connect to the Dask scheduler at '{scheduler}': {why}. Check the address "
+        "(e.g. tcp://host:8786) and that a dask.distributed scheduler is running there, or "
+        "leave out --scheduler to use this machine."
+    )
+
+
+def _probe_scheduler(scheduler: str, timeout: float) -> None:
+    """Check that a ``tcp://`` address answers like a Dask scheduler, before distributed does.
+
+    A scheduler sends its handshake as soon as a connection is accepted: an 8-byte length, then
+    a small msgpack message (a dict of comm settings). distributed itself waits without end for
+    a silent or stalling server, and allocates whatever length a garbage answer spells
+    (``0xff...`` is 16 EiB), so the handshake is read here first -- at most 1 MiB, within
+    ``timeout`` seconds overall -- and anything else is refused with nothing allocated.
+    """
+    import socket
+    import struct
+    import time
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(scheduler, strict=False)
+        if scheme != "tcp":  # tls:// and others: the handshake is inside the transport
+            return
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError):
+        raise _not_a_scheduler(scheduler, "the address is not host:port") from None
+    deadline = time.monotonic() + timeout
+
+    def read(sock: socket.socket, n: int) -> bytes:
+        data = bytearray()
+        while len(data) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            sock.settimeout(left)
+            chunk = sock.recv(min(n - len(data), 65536))
+            if not chunk:
+                raise _not_a_scheduler(scheduler, "the server closed the connection")
+            data += chunk
+        return bytes(data)
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            (length,) = struct.unpack("<Q", read(sock, 8))
+            if not 0 < length <= _MAX_HANDSHAKE_BYTES:
+                raise _not_a_scheduler(
+                    scheduler,
+                    "the server does not speak the Dask protocol (its first message is not "
+                    "a Dask handshake)",
+                )
+            payload = read(sock, length)
+    except TimeoutError:
+        raise _not_a_scheduler(
+            scheduler, f"no Dask handshake within {timeout:g} s (is it a Dask scheduler?)"
+        ) from None
+    except OSError as exc:
+        raise _not_a_scheduler(scheduler, exc.strerror or type(exc).__name__) from None
+    if not isinstance(_decode_handshake(payload), dict):
+        raise _not_a_scheduler(
+            scheduler,
+            "the server does not speak the Dask protocol (its first message is not a Dask "
+            "handshake)",
+        )
+
+
+def _decode_handshake(payload: bytes) -> Any:
+    """The handshake message in ``payload`` (bounded bytes), or None if it is not one."""
+    from distributed.protocol.core import loads
+    from distributed.protocol.utils import unpack_frames
+
+    try:
+        frames, missing = unpack_frames(payload, partial=True)
+        if missing:  # a handshake fits in one message; more frames is something else
+            return None
+        return loads(frames, deserialize=False)
+    except Exception:  # noqa: BLE001 - any decoding failure means "not a handshake"
+        return None
+
+
+def _client(
+    scheduler: str | None, *, timeout: float | None = None
+) -> tuple[Any, Callable[[], None]]:
+    """A distributed client for ``scheduler`` (None: no client, the threaded scheduler).
+
+    An address must answer like a Dask scheduler within ``timeout`` seconds (default
+    :data:`SCHEDULER_TIMEOUT`, or ``COHORTAUDIT_SCHEDULER_TIMEOUT``), else ConfigError.
+    """
     if scheduler is None:
         return None, lambda: None
     from distributed import Client, LocalCluster
@@ -276,13 +387,21 @@ def _client(scheduler: str | None) -> tuple[Any, Callable[[], None]]:
             cluster.close()
 
         return client, close
+    import dask
+
+    timeout = _scheduler_timeout() if timeout is None else timeout
+    _probe_scheduler(scheduler, timeout)
+    seconds = f"{timeout:g}s"
     try:
-        client = Client(scheduler, timeout="20s")
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise ConfigError(
-            f"Could not connect to the Dask scheduler at '{scheduler}' ({type(exc).__name__}). "
-            "Check the address (e.g. tcp://host:8786) and that the scheduler is running, or "
-            "leave out --scheduler to use this machine."
+        # connect and handshake bounded too (a server can pass the probe and then stall);
+        # not 'distributed.comm.timeouts.tcp': distributed refuses values below its keep-alive
+        with dask.config.set({"distributed.comm.timeouts.connect": seconds}):
+            client = Client(scheduler, timeout=seconds)
+    except TimeoutError:
+        raise _not_a_scheduler(scheduler, f"no Dask handshake within {timeout:g} s") from None
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is the address's fault
+        raise _not_a_scheduler(
+            scheduler, f"its answer is not a Dask handshake ({type(exc).__name__})"
         ) from None
     return client, client.close
 

@@ -680,11 +680,40 @@ def _check_header(names: Sequence[str], path: Path) -> list[str]:
     return stripped
 
 
+#: Longest header row read (a 6,000-column header is ~100 KiB; this allows ~100,000 columns).
+_MAX_HEADER_BYTES = 16 * 2**20
+
+
+def _header_record(fh: Any, head: bytes, path: Path) -> bytes:
+    """The bytes of the header record (quoted line breaks included), at most 16 MiB.
+
+    ``head`` is the first 64 KiB of the file; a wider header (thousands of columns) is read on
+    from ``fh`` until its line ends outside quotes, so it is never cut at a buffer boundary.
+    """
+    buf = bytearray()
+    rest = _stdio.BytesIO(head)
+    while len(buf) < _MAX_HEADER_BYTES:
+        line = rest.readline() or fh.readline(_MAX_HEADER_BYTES - len(buf))
+        if not line:
+            break
+        buf += line
+        if buf.endswith(b"\n") and buf.count(b'"') % 2 == 0:
+            break
+    else:
+        raise SchemaError(
+            f"The header row of the cohort file '{path.name}' is longer than "
+            f"{_mb(_MAX_HEADER_BYTES)} (or has an unclosed quote). Check the file's quoting, "
+            "or drop columns the audit does not need."
+        )
+    return bytes(buf)
+
+
 def _read_csv_header(path: Path, sep: str) -> list[str]:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as fh:
             head = fh.read(64 * 1024)
+            record = _header_record(fh, head, path)
     except (OSError, EOFError):
         raise SchemaError(
             f"The cohort file '{path.name}' could not be read as (gzip-compressed) text. "
@@ -701,15 +730,27 @@ def _read_csv_header(path: Path, sep: str) -> list[str]:
             "a CSV/TSV text file (UTF-8) or a Parquet file with a .parquet extension."
         )
     try:
-        text = head.decode("utf-8-sig")
+        head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not just a multi-byte character cut by the 64 KiB read
             raise SchemaError(
                 f"The cohort file '{path.name}' is not UTF-8 text (undecodable byte at offset "
                 f"{exc.start}). Re-save it as UTF-8 CSV."
             ) from None
-        text = head[: exc.start].decode("utf-8-sig")
-    first = next(csv.reader(_stdio.StringIO(text), delimiter=sep), [])
+    try:
+        text = record.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SchemaError(
+            f"The header row of the cohort file '{path.name}' is not UTF-8 text (undecodable "
+            f"byte at offset {exc.start}). Re-save it as UTF-8 CSV."
+        ) from None
+    try:
+        first = next(csv.reader(_stdio.StringIO(text), delimiter=sep), [])
+    except csv.Error:
+        raise SchemaError(
+            f"The header row of the cohort file '{path.name}' could not be parsed (a column "
+            "name longer than 128 KiB, or broken quoting). Fix the header row and retry."
+        ) from None
     return first
 
 

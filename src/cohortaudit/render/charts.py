@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 
 from cohortaudit.results import AuditResult, GroupResult
+from cohortaudit.textsafe import for_matplotlib
 
 __all__ = ["OKABE_ITO", "chart_svg", "CHART_KINDS"]
 
@@ -167,7 +168,15 @@ def _roc(result: AuditResult):
     t = result.settings.get("threshold")
     panels = [("All patients", [("all patients", result.overall)])]
     for a in attrs:
-        panels.append((a, [(next(iter(g.attributes.values())), g) for g in _single(result, a)]))
+        panels.append(
+            (
+                for_matplotlib(a),
+                [
+                    (for_matplotlib(next(iter(g.attributes.values()))), g)
+                    for g in _single(result, a)
+                ],
+            )
+        )
     for ax, (title, groups) in zip(axes, panels, strict=False):
         ax.plot([0, 1], [0, 1], color=_GREY, lw=0.6, ls=":")
         hidden = []
@@ -334,7 +343,7 @@ def _calibration_groups(result: AuditResult):
         hidden = []
         i = 0
         for g in _single(result, a):
-            name = next(iter(g.attributes.values()))
+            name = for_matplotlib(next(iter(g.attributes.values())))
             cc = g.calibration_curve or {}
             x, y = _clean(cc.get("predicted", []), cc.get("observed", []))
             if g.suppressed or not x:
@@ -351,7 +360,7 @@ def _calibration_groups(result: AuditResult):
         ax.set_xlim(0, xmax * 100)
         ax.set_ylim(0, xmax * 100)
         ax.set_aspect("equal")
-        ax.set_title(f"by {a}", loc="left")
+        ax.set_title(f"by {for_matplotlib(a)}", loc="left")
         ax.legend(loc="upper left", frameon=False)
         if hidden:
             ax.text(
@@ -428,14 +437,14 @@ def _forest(result: AuditResult, metrics: Sequence[str] = ("auroc", "sensitivity
     }
     rows: list[tuple[str, GroupResult | None, str]] = []  # label, group, kind
     for a in attrs:
-        rows.append((a, None, "header"))
+        rows.append((for_matplotlib(a), None, "header"))
         for g in _single(result, a):
             kind = (
                 "suppressed"
                 if g.suppressed
                 else ("reference" if refs.get((a,)) == g.attributes else "group")
             )
-            rows.append((next(iter(g.attributes.values())), g, kind))
+            rows.append((for_matplotlib(next(iter(g.attributes.values()))), g, kind))
     n = len(rows)
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(7.2, 0.17 * n + 0.9), sharey=True, squeeze=False

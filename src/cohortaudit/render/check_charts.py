@@ -12,6 +12,7 @@ from typing import Any
 from cohortaudit.render.charts import _GREY, _plt, _svg
 from cohortaudit.results import AuditResult
 from cohortaudit.safety import slice_words
+from cohortaudit.textsafe import for_matplotlib
 
 __all__ = ["CHECK_CHART_KINDS", "check_chart_svg", "top_reliance_rows", "top_slices"]
 
@@ -80,7 +81,7 @@ def _shap_global(result: AuditResult):
         if v.get("ci_low") is not None and v.get("ci_high") is not None:
             ax.plot([v["ci_low"], v["ci_high"]], [i, i], color="#000000", lw=0.9)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([r["feature"] for r in rows])
+    ax.set_yticklabels([for_matplotlib(r["feature"]) for r in rows])
     ax.set_xlabel("mean |SHAP| (change in predicted risk, probability 0–1), with 95% CI")
     ax.grid(axis="y", visible=False)
     return fig
@@ -104,7 +105,10 @@ def _shap_groups(result: AuditResult, limit: int = 10):
     ax.axvline(0, color=_GREY, lw=0.7)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(
-        [f"{r['feature']} · {slice_words({r['attribute']: r['group']})}" for r in rows]
+        [
+            for_matplotlib(f"{r['feature']} · {slice_words({r['attribute']: r['group']})}")
+            for r in rows
+        ]
     )
     ax.set_xlabel(
         "difference in mean |SHAP| vs the reference group (probability 0–1), 95% CI\n"
@@ -132,7 +136,7 @@ def _shift_smd(result: AuditResult):
         ax.axvline(x, color=_GREY, lw=0.7, ls="--")
         ax.text(x, len(shift) - 0.4, f" {lab}", fontsize=6, color=_GREY, va="bottom")
     ax.set_yticks(range(len(shift)))
-    ax.set_yticklabels([f["feature"] for f in shift])
+    ax.set_yticklabels([for_matplotlib(f["feature"]) for f in shift])
     from matplotlib.ticker import FuncFormatter
 
     largest = max((abs(f["value"]) for f in shift), default=0.0)
@@ -167,7 +171,7 @@ def _weak_slices(result: AuditResult, limit: int = 6):
                 ax.plot([w["rest_value"]], [i], "|", color=_BLUE, ms=8, mew=1.5)
         if m == "oe":
             ax.axvline(1.0, color=_GREY, lw=0.7, ls=":")
-        labels = [slice_words(w["attributes"]) for w in rows]
+        labels = [for_matplotlib(slice_words(w["attributes"])) for w in rows]
         ax.set_yticks(range(len(rows)))
         ax.set_yticklabels(labels, fontsize=6.5)
         unit = "O/E, 1 = calibrated" if m == "oe" else "0–1"

@@ -13,15 +13,17 @@ measured and in which unit, withheld counts shown as "fewer than k", never as ze
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 # the shared style helpers: one look for every figure of the dashboard
 from cohortaudit.render.figures import _GREY, OKABE_ITO, _layout, group_color
+from cohortaudit.textsafe import for_markdown, for_plotly
 
 __all__ = [
     "SHAP_AXIS",
@@ -107,6 +109,33 @@ def _ci_text(mv: Mapping[str, Any] | None, digits: int = 3) -> str:
     return f"{v:.{digits}f} ({lo:.{digits}f} to {hi:.{digits}f})"
 
 
+def _escape_all(x: Any) -> Any:
+    """Every string in ``x`` (mapping keys included) escaped for plotly; numbers untouched."""
+    if isinstance(x, str):
+        return for_plotly(x)
+    if isinstance(x, Mapping):
+        return {_escape_all(k): _escape_all(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_escape_all(v) for v in x)
+    return x
+
+
+_F = TypeVar("_F", bound=Callable[..., go.Figure])
+
+
+def _escapes_names(builder: _F) -> _F:
+    """The figure builder sees its inputs with every name escaped (input, attribute and group
+    names, messages), so nothing from the cohort, model or card becomes plotly markup. Internal
+    keys and enum values (``"smd"``, ``"auroc"``) have no special characters and are unchanged.
+    """
+
+    @functools.wraps(builder)
+    def wrapper(*args: Any, **kwargs: Any) -> go.Figure:
+        return builder(*_escape_all(args), **_escape_all(kwargs))
+
+    return wrapper  # type: ignore[return-value]
+
+
 def group_label(group: Mapping[str, str] | None) -> str:
     """``{}`` → "all patients"; ``{"site": "FI-Tampere"}`` → "site=FI-Tampere"."""
     if not group:
@@ -151,6 +180,7 @@ def by_construction(attribute: str, feature: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+@_escapes_names
 def global_importance_plot(explanations: Mapping[str, Any]) -> go.Figure:
     """Mean |SHAP| per model input with its bootstrap CI, most important on top."""
     rows = list(explanations.get("global") or [])
@@ -200,6 +230,7 @@ def _bin_labels(edges: Sequence[float]) -> list[str]:
     return labels
 
 
+@_escapes_names
 def shap_distribution_plot(explanations: Mapping[str, Any]) -> go.Figure:
     """A beeswarm without per-patient points: explained patients per (input, fixed SHAP bin).
 
@@ -291,6 +322,7 @@ def _dependence_label(b: Mapping[str, Any]) -> str:
     return f"{lo:g} to {hi:g}"
 
 
+@_escapes_names
 def dependence_plot(
     explanations: Mapping[str, Any], feature: str, *, unit: str | None = None
 ) -> go.Figure:
@@ -360,6 +392,7 @@ def _offsets(n: int, spread: float = 0.7) -> list[float]:
     return [-spread / 2 + i * step for i in range(n)]
 
 
+@_escapes_names
 def group_reliance_plot(explanations: Mapping[str, Any], attribute: str) -> go.Figure:
     """Per input, each group's mean |SHAP| minus the reference group's, with its CI.
 
@@ -462,6 +495,7 @@ def reliance_sentences(explanations: Mapping[str, Any], attribute: str) -> list[
     Largest |difference| first; the input that defines the groups (by construction) is skipped.
     """
     found = []
+    md = for_markdown
     for c in explanations.get("by_group") or []:
         if c.get("attribute") != attribute or c.get("suppressed"):
             continue
@@ -473,8 +507,9 @@ def reliance_sentences(explanations: Mapping[str, Any], attribute: str) -> list[
             found.append(
                 (
                     -abs(value),
-                    f"The model relies on **{f['feature']}** {'more' if value > 0 else 'less'} "
-                    f"for **{attribute}={c['group']}** than for {attribute}={c['reference']}: "
+                    f"The model relies on **{md(f['feature'])}** {'more' if value > 0 else 'less'} "
+                    f"for **{md(attribute)}={md(c['group'])}** than for "
+                    f"{md(attribute)}={md(c['reference'])}: "
                     f"mean |SHAP| {_v(f['mean_abs_shap']):.3f} vs "
                     f"{_v(f['reference_mean_abs_shap']):.3f}, difference {value:+.3f} "
                     f"({_v(d, 'ci_low'):+.3f} to {_v(d, 'ci_high'):+.3f}).",
@@ -483,6 +518,7 @@ def reliance_sentences(explanations: Mapping[str, Any], attribute: str) -> list[
     return [s for _, s in sorted(found, key=lambda t: t[0])]
 
 
+@_escapes_names
 def proxy_plot(
     explanations: Mapping[str, Any], attributes: Sequence[str] | None = None
 ) -> go.Figure:
@@ -575,6 +611,7 @@ def proxy_plot(
     return fig
 
 
+@_escapes_names
 def local_waterfall_plot(local: Mapping[str, Any]) -> go.Figure:
     """One patient: from the average predicted risk, each input's SHAP step to this prediction.
 
@@ -631,6 +668,7 @@ _STAT_TITLES = {
 }
 
 
+@_escapes_names
 def shift_plot(safety: Mapping[str, Any], *, statistic: str = "smd") -> go.Figure:
     """The whole cohort's shift per input (``statistic``: smd, ks_at_quantiles or tvd) with the
     documented notable/serious thresholds; colour = the engine's flag."""
@@ -729,6 +767,7 @@ _PERTURBATIONS = {
 }
 
 
+@_escapes_names
 def robustness_plot(
     safety: Mapping[str, Any], *, attribute: str | None = None, metric: str = "auroc"
 ) -> go.Figure:
@@ -821,11 +860,14 @@ def robustness_plot(
 def slice_name(s: Mapping[str, Any]) -> str:
     attrs = s.get("attributes") or {}
     return " & ".join(
-        f"{k}={v}" if not str(v).startswith(("[", "(", "<", ">", "≥", "≤")) else f"{k} {v}"
+        f"{k}={v}"
+        if not str(v).startswith(("[", "(", "<", ">", "≥", "≤", "&lt;", "&gt;"))
+        else f"{k} {v}"
         for k, v in attrs.items()
     )
 
 
+@_escapes_names
 def weak_slice_plot(safety: Mapping[str, Any], *, metric: str, top: int = 10) -> go.Figure:
     """The ``top`` weak slices on ``metric`` (as the engine ranked them): the slice's value with
     its CI (vermillion) against the rest of the cohort (grey diamond)."""
@@ -904,9 +946,9 @@ def _unit_meaning(factor: float) -> str:
     return "a unit conversion"
 
 
-def unit_changes(safety: Mapping[str, Any]) -> list[str]:
+def unit_changes(safety: Mapping[str, Any], *, name: Callable[[Any], str] = str) -> list[str]:
     """Plain sentences for every likely unit change, e.g. "total_chol at site FI-Tampere looks
-    multiplied by ~38.7 (mg/dL vs mmol/L for cholesterol?)"."""
+    multiplied by ~38.7 (mg/dL vs mmol/L for cholesterol?)"; ``name`` formats each name."""
     out = []
     for f in safety.get("shift") or []:
         factor = f.get("unit_factor")
@@ -917,18 +959,21 @@ def unit_changes(safety: Mapping[str, Any]) -> list[str]:
         where = (
             "in the whole cohort"
             if not group
-            else "at " + " & ".join(f"{k} {v}" for k, v in group.items())
+            else "at " + " & ".join(f"{name(k)} {name(v)}" for k, v in group.items())
         )
         out.append(
-            f"{f['feature']} {where} looks {verb} by ~{shown:.3g} ({_unit_meaning(factor)}?)"
+            f"{name(f['feature'])} {where} looks {verb} by ~{shown:.3g} ({_unit_meaning(factor)}?)"
         )
     return out
 
 
 def safety_verdict(safety: Mapping[str, Any]) -> list[str]:
-    """The Safety page's first lines, in plain words, from the stored findings only."""
+    """The Safety page's first lines, in plain words, from the stored findings only.
+
+    Markdown (for Streamlit): names are escaped with :func:`~cohortaudit.textsafe.for_markdown`.
+    """
     lines = []
-    units = unit_changes(safety)
+    units = unit_changes(safety, name=for_markdown)
     if units:
         n = len(units)
         lines.append(f"**{n} likely unit change{'s' if n > 1 else ''}:** " + "; ".join(units) + ".")
@@ -944,9 +989,9 @@ def safety_verdict(safety: Mapping[str, Any]) -> list[str]:
         notable = sorted({f["feature"] for f in overall if f["flag"] == "notable"} - set(serious))
         parts = []
         if serious:
-            parts.append("serious for " + ", ".join(serious))
+            parts.append("serious for " + ", ".join(map(for_markdown, serious)))
         if notable:
-            parts.append("notable for " + ", ".join(notable))
+            parts.append("notable for " + ", ".join(map(for_markdown, notable)))
         lines.append("**Cohort shift vs the development data:** " + "; ".join(parts) + ".")
     elif safety.get("shift"):
         lines.append("**Cohort shift:** no input of the whole cohort is flagged.")
@@ -966,7 +1011,7 @@ def safety_verdict(safety: Mapping[str, Any]) -> list[str]:
             lines.append(
                 f"**Intended use:** {out:,} of {whole['n']:,} patients "
                 f"({out / whole['n']:.1%}) are outside the card's population"
-                + (f" ({rule})" if rule else "")
+                + (f" ({for_markdown(rule)})" if rule else "")
                 + "."
             )
         elif out == 0:

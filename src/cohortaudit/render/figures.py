@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from cohortaudit.metrics.subgroups import CALIBRATION_METRIC_KEYS
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.results import AuditResult, GroupResult, MetricValue
+from cohortaudit.textsafe import for_plotly as _m
 
 __all__ = [
     "OKABE_ITO",
@@ -170,6 +171,11 @@ def axis_label(attributes: dict[str, str], *, short: bool = True) -> str:
     return " & ".join(f"{k}={v}" for k, v in attributes.items())
 
 
+def _escaped(groups: Sequence[tuple[str, GroupResult]]) -> list[tuple[str, GroupResult]]:
+    """Caller labels (cohort names) escaped once, on entry: plotly renders HTML in labels."""
+    return [(_m(label), g) for label, g in groups]
+
+
 def _fmt(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
@@ -205,7 +211,7 @@ def forest_plot(
     ys, xs, lo, hi, colors, hover, notes = [], [], [], [], [], [], []
     order: list[str] = []
     for g in groups_for(result, attrs):
-        label = axis_label(g.attributes)
+        label = _m(axis_label(g.attributes))
         if g.attributes == ref:
             label = f"{label} (reference)"
             order.append(label)
@@ -235,7 +241,7 @@ def forest_plot(
         )
         colors.append(OKABE_ITO["vermillion"] if excludes else OKABE_ITO["blue"])
         hover.append(
-            f"{axis_label(g.attributes, short=False)}<br>{metric_label(metric)} "
+            f"{_m(axis_label(g.attributes, short=False))}<br>{metric_label(metric)} "
             f"{_fmt(g.metrics.get(metric, MetricValue(None)).value)}"
             f"<br>difference {_fmt(diff.value)} ({_fmt(diff.ci_low)} to {_fmt(diff.ci_high)})"
             + ("" if not g.imprecise else "<br>imprecise: few events or non-events")
@@ -295,16 +301,17 @@ def forest_plot(
         )
     )
     fig.add_vline(x=0, line=dict(color=OKABE_ITO["black"], width=1, dash="dot"))
-    ref_text = axis_label(ref, short=False) if ref else "the whole cohort"
+    ref_text = _m(axis_label(ref, short=False)) if ref else "the whole cohort"
     n_rows = len(ys) + len(notes)
     fig.update_xaxes(
-        title_text=x_title
-        or f"Difference in {metric_label(metric).lower()}, group − {ref_text} "
+        title_text=_m(x_title)
+        if x_title
+        else f"Difference in {metric_label(metric).lower()}, group − {ref_text} "
         f"({metric_unit(metric)} scale)",
         zeroline=False,
     )
     fig.update_yaxes(
-        title_text=" × ".join(attrs) if show_groups_title else None,
+        title_text=_m(" × ".join(attrs)) if show_groups_title else None,
         autorange="reversed",
         type="category",
         categoryorder="array",
@@ -337,18 +344,20 @@ def intersection_heatmap(result: AuditResult, *, metric: str, rows: str, cols: s
             if g is None:
                 zr.append(None)
                 tr.append("")
-                hr.append(f"{rows}={r} & {cols}={c}<br>no patients")
+                hr.append(f"{_m(rows)}={_m(r)} &amp; {_m(cols)}={_m(c)}<br>no patients")
             elif g.suppressed or v is None or v.value is None:
                 why = f"not evaluable<br>(fewer than {k})" if g.suppressed else "withheld"
                 zr.append(None)
                 tr.append(why)
-                hr.append(f"{rows}={r} & {cols}={c}<br>{why.replace('<br>', ' ')}")
+                hr.append(
+                    f"{_m(rows)}={_m(r)} &amp; {_m(cols)}={_m(c)}<br>{why.replace('<br>', ' ')}"
+                )
             else:
                 zr.append(v.value)
                 flag = " *" if g.imprecise else ""
                 tr.append(f"{v.value:.2f}{flag}")
                 hr.append(
-                    f"{rows}={r} & {cols}={c}<br>{metric_label(metric)} {v.value:.3f} "
+                    f"{_m(rows)}={_m(r)} &amp; {_m(cols)}={_m(c)}<br>{metric_label(metric)} {v.value:.3f} "
                     f"({_fmt(v.ci_low)} to {_fmt(v.ci_high)})<br>n={g.n}, events={g.events}"
                     + ("<br>imprecise (few events or non-events)" if g.imprecise else "")
                 )
@@ -358,8 +367,8 @@ def intersection_heatmap(result: AuditResult, *, metric: str, rows: str, cols: s
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=col_vals,
-            y=row_vals,
+            x=[_m(c) for c in col_vals],
+            y=[_m(r) for r in row_vals],
             text=text,
             texttemplate="%{text}",
             textfont=dict(size=12),
@@ -375,8 +384,8 @@ def intersection_heatmap(result: AuditResult, *, metric: str, rows: str, cols: s
             hoverongaps=False,
         )
     )
-    fig.update_xaxes(title_text=cols, type="category", side="bottom")
-    fig.update_yaxes(title_text=rows, type="category", autorange="reversed")
+    fig.update_xaxes(title_text=_m(cols), type="category", side="bottom")
+    fig.update_yaxes(title_text=_m(rows), type="category", autorange="reversed")
     fig.update_layout(plot_bgcolor="#efefef")
     return _layout(fig, height=max(300, 120 + 44 * len(row_vals)))
 
@@ -395,7 +404,7 @@ def group_estimates_plot(
     for label, v in rows:
         if v is None or v.value is None:
             continue
-        ys.append(label)
+        ys.append(_m(label))
         xs.append(v.value)
         lo.append(v.value - v.ci_low if v.ci_low is not None else 0.0)
         hi.append(v.ci_high - v.value if v.ci_high is not None else 0.0)
@@ -422,12 +431,16 @@ def group_estimates_plot(
         fig.add_vline(
             x=reference_value,
             line=dict(color=OKABE_ITO["orange"], width=2, dash="dash"),
-            annotation_text=reference_name,
+            annotation_text=_m(reference_name),
             annotation_position="top",
         )
     fig.update_xaxes(title_text=f"{metric_label(metric)} ({metric_unit(metric)})")
-    fig.update_yaxes(autorange="reversed", type="category", title_text=groups_title)
-    return _layout(fig, height=max(240, 90 + 32 * len(ys)), title=title)
+    fig.update_yaxes(
+        autorange="reversed",
+        type="category",
+        title_text=_m(groups_title) if groups_title is not None else None,
+    )
+    return _layout(fig, height=max(240, 90 + 32 * len(ys)), title=_m(title) if title else title)
 
 
 def compare_overall_plot(
@@ -436,8 +449,8 @@ def compare_overall_plot(
     """Overall metrics of two audits side by side (dots with CIs, one colour per audit)."""
     fig = go.Figure()
     for result, name, color, offset in (
-        (a, names[0], OKABE_ITO["blue"], -0.15),
-        (b, names[1], OKABE_ITO["orange"], 0.15),
+        (a, _m(names[0]), OKABE_ITO["blue"], -0.15),
+        (b, _m(names[1]), OKABE_ITO["orange"], 0.15),
     ):
         xs, ys, lo, hi = [], [], [], []
         for i, m in enumerate(metrics):
@@ -530,6 +543,7 @@ def calibration_plot(
     Points outside a group's k-safe support are None in the result and are not drawn; groups
     without a curve are listed in the legend with the reason.
     """
+    groups = _escaped(groups)
     fig = go.Figure()
     drawn: list[float | None] = []
     missing: list[tuple[str, GroupResult]] = []
@@ -624,6 +638,7 @@ def risk_histogram_plot(
     Bins whose count is withheld (0 < count < k) are marked with a grey × on the axis, never
     drawn as zero.
     """
+    groups = _escaped(groups)
     from plotly.subplots import make_subplots
 
     shown = [(label, g) for label, g in groups if not g.suppressed and g.risk_histogram]
@@ -738,6 +753,7 @@ def decision_curve_plot(
     Treating no one has net benefit 0 (the black line). The clinically relevant range of
     thresholds from the model card is shaded.
     """
+    groups = _escaped(groups)
     fig = go.Figure()
     x_top = x_max if x_max is not None else _utility_x_max(relevant_range)
     missing, visible = [], []
@@ -839,6 +855,7 @@ def interventions_avoided_plot(
     x_max: float | None = None,
 ) -> go.Figure:
     """Net reduction in interventions per 100 patients, compared with treating everyone."""
+    groups = _escaped(groups)
     fig = go.Figure()
     x_top = x_max if x_max is not None else _utility_x_max(relevant_range)
     lo_x = relevant_range[0] * _PCT if relevant_range else 0.0
@@ -904,6 +921,7 @@ def _grid_curve_traces(
     """One line per group from a fixed-grid curve (ROC or PR), a dot at the operating
     threshold, and ``extra(fig, label, g, color)`` for per-group additions; returns the groups
     without a curve (suppressed or withheld)."""
+    groups = _escaped(groups)
     missing = []
     for i, (label, g) in enumerate(groups):
         c = getattr(g, curve)

@@ -8,7 +8,6 @@ figure cannot be built, the static SVG chart of the PDF is inlined instead.
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from cohortaudit.render.report import (
     build_report,
 )
 from cohortaudit.results import AuditResult
+from cohortaudit.textsafe import for_markup, for_plotly
 
 __all__ = ["render_html", "html_text"]
 
@@ -83,7 +83,7 @@ def render_html(
 
 
 def _e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
+    return for_markup(x)
 
 
 def _anchor(s: Section) -> str:
@@ -245,7 +245,8 @@ class _Html:
         if c.kind == "roc":
             figs = [F.roc_plot(overall, k=k, operating_threshold=t)]
             figs += [F.roc_plot(groups(a), k=k, operating_threshold=t) for a in attrs]
-            for f, title in zip(figs, ["All patients", *[f"by {a}" for a in attrs]], strict=False):
+            titles = ["All patients", *[f"by {for_plotly(a)}" for a in attrs]]
+            for f, title in zip(figs, titles, strict=False):
                 f.update_layout(title=dict(text=title, x=0, xanchor="left"), height=420)
             return figs
         if c.kind == "calibration":
@@ -253,7 +254,7 @@ class _Html:
         if c.kind == "calibration_groups":
             figs = [F.calibration_plot(groups(a), k=k, overall=r.overall) for a in attrs]
             for f, a in zip(figs, attrs, strict=False):
-                f.update_layout(title=dict(text=f"by {a}", x=0, xanchor="left"))
+                f.update_layout(title=dict(text=f"by {for_plotly(a)}", x=0, xanchor="left"))
             return figs
         if c.kind == "decision_curve":
             return [
@@ -270,7 +271,9 @@ class _Html:
                 for a in attrs:
                     f = F.forest_plot(r, metric=m, attributes=[a], min_cell=k)
                     f.update_layout(
-                        title=dict(text=f"{F.metric_label(m)} by {a}", x=0, xanchor="left")
+                        title=dict(
+                            text=f"{F.metric_label(m)} by {for_plotly(a)}", x=0, xanchor="left"
+                        )
                     )
                     figs.append(f)
             return figs

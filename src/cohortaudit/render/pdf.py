@@ -13,6 +13,7 @@ the cover's run record box.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from cohortaudit.render.report import (
     build_report,
 )
 from cohortaudit.results import AuditResult
+from cohortaudit.textsafe import strip_controls
 
 __all__ = ["render_pdf", "pdf_bytes", "FONT_DIR"]
 
@@ -110,8 +112,28 @@ def pdf_bytes(
         from cohortaudit.render.json import result_to_json
 
         audit_json = result_to_json(result).encode("utf-8")
-    report = build_report(result, auditor=auditor, audit_json=audit_json)
+    report = _printable(build_report(result, auditor=auditor, audit_json=audit_json))
     return bytes(_Writer(result, report, audit_json).build())
+
+
+def _printable(x: Any) -> Any:
+    """The report with control, bidi-override and zero-width characters removed from every
+    text (names come from the cohort). fpdf2 draws text literally (no markup is parsed), but
+    such characters have no glyph and could reorder a line."""
+    if isinstance(x, str):
+        return strip_controls(x, keep_newlines=True)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        changes = {
+            f.name: _printable(getattr(x, f.name))
+            for f in dataclasses.fields(x)
+            if f.init and f.name != "params"  # a chart's parameters are keys, not text
+        }
+        return dataclasses.replace(x, **changes)
+    if isinstance(x, list):
+        return [_printable(v) for v in x]
+    if isinstance(x, tuple):
+        return tuple(_printable(v) for v in x)
+    return x
 
 
 def render_pdf(

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from cohortaudit.render.figures import OKABE_ITO, _layout, metric_label, metric_unit
 from cohortaudit.results import AuditResult
+from cohortaudit.textsafe import for_plotly
 
 __all__ = ["SITE_FOREST_METRICS", "site_forest_plot", "site_table_rows"]
 
@@ -50,12 +51,12 @@ def site_forest_plot(result: AuditResult, *, metric: str) -> go.Figure:
         mv = (e.get("metrics") or {}).get(metric) or {}
         if mv.get("value") is None:
             continue
-        ys.append(e["name"])
+        ys.append(for_plotly(e["name"]))
         xs.append(mv["value"])
         lo.append(mv["value"] - mv["ci_low"] if mv.get("ci_low") is not None else 0.0)
         hi.append(mv["ci_high"] - mv["value"] if mv.get("ci_high") is not None else 0.0)
         hover.append(
-            f"{e['name']}: n={e.get('n'):,}, events={e.get('events'):,}<br>"
+            f"{for_plotly(e['name'])}: n={e.get('n'):,}, events={e.get('events'):,}<br>"
             f"{metric_label(metric)} {mv['value']:.3f} ({mv.get('ci_low') or 0:.3f} to "
             f"{mv.get('ci_high') or 0:.3f})"
         )

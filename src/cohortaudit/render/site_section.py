@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from cohortaudit.render.report import Bullets, Chart, Para, Section, Table
 from cohortaudit.results import AuditResult
+from cohortaudit.textsafe import for_matplotlib
 
 __all__ = ["SITE_CHART_KINDS", "sites_section", "site_chart_svg", "site_chart_figures"]
 
@@ -161,7 +162,7 @@ def site_chart_svg(result: AuditResult, kind: str, **params) -> bytes:
     s = result.sites or {}
     sites = s.get("sites", [])
     fig, axes = plt.subplots(1, 3, figsize=(7.2, 0.45 * (len(sites) + 2) + 1.0))
-    labels = [e["name"] for e in sites] + ["pooled (RE)"]
+    labels = [for_matplotlib(e["name"]) for e in sites] + ["pooled (RE)"]
     meta = {m["metric"]: m for m in s.get("meta_analysis", [])}
     for ax, (key, title, _) in zip(axes, _METRICS, strict=True):
         for i, e in enumerate(sites):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cohortaudit.results import AuditResult, MetricValue
+from cohortaudit.textsafe import for_terminal
 
 __all__ = ["summary_text", "model_text", "format_metric", "METRIC_LABELS"]
 
@@ -120,7 +121,7 @@ def summary_text(result: AuditResult, *, top: int = 6) -> str:
         for cv in result.caveats:
             if cv.severity == "serious":
                 lines.append(f"  ! {cv.message}")
-    return "\n".join(lines)
+    return _terminal_lines(lines)
 
 
 def _provenance_lines(md: dict[str, Any], indent: str = "") -> list[str]:
@@ -206,7 +207,13 @@ def model_text(model: Any, card: Any | None, *, test_vectors: Any | None = None)
             lines.append(f"  test vectors: {vectors.get('n')} (not run)")
         else:
             lines.append("  test vectors: none in the card (the model's behaviour is unchecked)")
-    return "\n".join(lines)
+    return _terminal_lines(lines)
+
+
+def _terminal_lines(lines: list[str]) -> str:
+    """One printed line per entry: names from the cohort, model or card cannot add a line,
+    move the cursor or reorder text (control, bidi and zero-width characters removed)."""
+    return "\n".join(for_terminal(line) for line in lines)
 
 
 def _short_reference(reference: str | None) -> str:
