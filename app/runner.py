@@ -21,6 +21,7 @@ import streamlit as st
 import state
 from cohortaudit.config import AuditConfig
 from cohortaudit.errors import AuditError
+from cohortaudit.outputs import write_output
 from cohortaudit.results import AuditResult
 from cohortaudit.textsafe import for_markdown as md
 
@@ -412,12 +413,16 @@ def curve_attribute(result: AuditResult) -> str | None:
 
 def save_upload(uploaded: Any) -> Path:
     """Write an uploaded file into this session's private folder; return its path."""
-    name = Path(uploaded.name).name or "upload"
+    # The browser sends the name: keep its last component only, never "." or "..", and write
+    # through the one safe writer so nothing lands outside this session's folder.
+    name = Path(str(uploaded.name).replace("\\", "/")).name
+    if name in ("", ".", ".."):
+        name = "upload"
     path = state.workdir() / name
     data = uploaded.getbuffer()
     # rewrite only when the upload changed: reruns must not copy a 1 GB cohort each time
     file_id = str(getattr(uploaded, "file_id", "") or len(data))
     if not path.exists() or path.stat().st_size != len(data) or state.upload_id(name) != file_id:
-        path.write_bytes(data)
+        path = write_output(state.workdir(), name, data)
         state.set_upload_id(name, file_id)
     return path

@@ -41,6 +41,7 @@ import yaml
 
 from cohortaudit.errors import CardError, SchemaError
 from cohortaudit.modelspec import LoadedModel
+from cohortaudit.outputs import write_output
 
 __all__ = [
     "CARD_SCHEMA_VERSION",
@@ -729,5 +730,5 @@ def write_card(card: dict[str, Any], path: str | Path) -> Path:
     if todo:
         header += f"# TODO before sharing: add {', '.join(todo)}.\n"
     text = header + body
-    path.write_text(text, encoding="utf-8", newline="\n")
+    write_output(path.parent, path.name, text)
     return path

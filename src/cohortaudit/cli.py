@@ -317,10 +317,11 @@ def _progress_bar(enabled: bool):
 def _cmd_audit(args: argparse.Namespace) -> int:
     from cohortaudit.config import AuditConfig, parse_bins, parse_reference
     from cohortaudit.integrity import load_private_key, write_manifest
+    from cohortaudit.render.bundle import parse_formats, render_bundle, write_bundle
     from cohortaudit.render.text import summary_text
     from cohortaudit.streaming import audit_with_engine
 
-    formats = _parse_formats(args.format)
+    formats = parse_formats(args.format)
     config = AuditConfig(
         label=args.label,
         sensitive_features=tuple(args.sensitive),
@@ -355,7 +356,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         )
     finally:
         close()
-    written = _write_outputs(result, args.out, formats, auditor=args.auditor)
+    # Render every file in memory first: a renderer that fails leaves nothing half-written.
+    written = write_bundle(args.out, render_bundle(result, formats, auditor=args.auditor))
     if args.quiet:
         echo(written[0])
     else:
@@ -368,52 +370,6 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if not args.quiet:
         echo(f"Wrote {manifest}" + (" and manifest.sig (signed)" if signing_key else ""))
     return _report_policy(result, quiet=args.quiet)
-
-
-_FORMATS = ("json", "pdf", "html", "csv")
-
-
-def _parse_formats(value: str) -> tuple[str, ...]:
-    from cohortaudit.errors import ConfigError
-
-    wanted = tuple(dict.fromkeys(x.strip().lower() for x in value.split(",") if x.strip()))
-    bad = [x for x in wanted if x not in _FORMATS]
-    if not wanted or bad:
-        raise ConfigError(
-            f"--format must be a comma-separated list of {', '.join(_FORMATS)}. Got "
-            f"{value!r} instead."
-        )
-    return wanted
-
-
-def _write_outputs(result, out: Path, formats: tuple[str, ...], *, auditor: str | None):
-    """Write the requested formats; the PDF embeds the exported JSON byte for byte."""
-    from cohortaudit.render.json import result_to_json, write_json
-
-    written: list[Path] = []
-    if "json" in formats:
-        path = write_json(result, out / "audit.json")
-        audit_json = path.read_bytes()  # exactly the bytes on disk, for the PDF's attachment
-        written.append(path)
-    else:
-        audit_json = result_to_json(result).encode("utf-8")
-    if "pdf" in formats:
-        from cohortaudit.render.pdf import render_pdf
-
-        written.append(
-            render_pdf(result, out / "audit.pdf", auditor=auditor, audit_json=audit_json)
-        )
-    if "html" in formats:
-        from cohortaudit.render.html import render_html
-
-        written.append(
-            render_html(result, out / "audit.html", auditor=auditor, audit_json=audit_json)
-        )
-    if "csv" in formats:
-        from cohortaudit.render.csv import write_csv_tables
-
-        written.extend(write_csv_tables(result, out / "tables"))
-    return written
 
 
 def _report_policy(result, *, quiet: bool) -> int:

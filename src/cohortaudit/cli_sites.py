@@ -153,45 +153,18 @@ def _cmd_site_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_pool(args: argparse.Namespace) -> int:
-    from cohortaudit.errors import ConfigError
     from cohortaudit.integrity import load_public_key
-    from cohortaudit.render.json import result_to_json, write_json
+    from cohortaudit.render.bundle import parse_formats, render_bundle, write_bundle
     from cohortaudit.sites.pool import pool_site_files
     from cohortaudit.sites.signature import parse_public_key_specs
 
-    wanted = tuple(dict.fromkeys(x.strip().lower() for x in args.format.split(",") if x.strip()))
-    bad = [x for x in wanted if x not in _FORMATS]
-    if not wanted or bad:
-        raise ConfigError(
-            f"--format must be a comma-separated list of {', '.join(_FORMATS)}. Got "
-            f"{args.format!r} instead."
-        )
+    wanted = parse_formats(args.format, allowed=_FORMATS)
     keys = {
         site: load_public_key(path)
         for site, path in parse_public_key_specs(args.public_key).items()
     }
     result = pool_site_files(args.files, min_cell=args.min_cell, public_keys=keys)
-    written: list[Path] = []
-    if "json" in wanted:
-        path = write_json(result, args.out / "audit.json")
-        audit_json = path.read_bytes()
-        written.append(path)
-    else:
-        audit_json = result_to_json(result).encode("utf-8")
-    if "pdf" in wanted:
-        from cohortaudit.render.pdf import render_pdf
-
-        written.append(
-            render_pdf(result, args.out / "audit.pdf", auditor=args.auditor, audit_json=audit_json)
-        )
-    if "html" in wanted:
-        from cohortaudit.render.html import render_html
-
-        written.append(
-            render_html(
-                result, args.out / "audit.html", auditor=args.auditor, audit_json=audit_json
-            )
-        )
+    written = write_bundle(args.out, render_bundle(result, wanted, auditor=args.auditor))
     if args.quiet:
         echo(written[0])
         return 0

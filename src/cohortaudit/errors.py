@@ -15,6 +15,7 @@ class only and print ``ErrorType: message``. Nothing else in the package defines
     │   └── ModelSignatureError           inputs/outputs the auditor cannot map to the cohort
     ├── ComputationError                  a computation failed in a way that is not the input's fault
     └── ReportError                       a report could not be rendered or verified
+        └── OutputPathError               an output would be written through a link or outside --out
 
 Messages follow one shape: what is wrong, where, what was expected, what was received, and what
 to do next. They name columns, counts and types -- **never row values**, because rows may be
@@ -35,6 +36,7 @@ __all__ = [
     "ModelSignatureError",
     "ComputationError",
     "ReportError",
+    "OutputPathError",
 ]
 
 
@@ -76,3 +78,8 @@ class ComputationError(AuditError):
 
 class ReportError(AuditError):
     """A report could not be rendered, written or verified."""
+
+
+class OutputPathError(ReportError):
+    """An output cannot be written safely: a symbolic link or a non-file is in its way, or the
+    folder is not writable. Raised before anything is written (see :mod:`cohortaudit.outputs`)."""

@@ -25,6 +25,7 @@ from typing import Any
 
 from cohortaudit import __version__
 from cohortaudit.errors import ConfigError, ReportError
+from cohortaudit.outputs import OutputFolder, write_output
 from cohortaudit.results import AuditResult
 
 __all__ = [
@@ -127,24 +128,16 @@ def write_manifest(
     """Write ``manifest.json`` (and ``manifest.sig`` when ``private_key`` is given) in
     ``out_dir``. A signature left by an earlier run is removed, so it cannot vouch for this one."""
     out_dir = Path(out_dir)
-    sig_path = out_dir / SIGNATURE_NAME
     pub_sha = public_key_sha256(private_key.public_key()) if private_key is not None else None
     manifest = build_manifest(out_dir, result, public_key_sha256=pub_sha)
-    path = out_dir / MANIFEST_NAME
-    try:
-        sig_path.unlink(missing_ok=True)
-        path.write_text(
-            json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n",
-            encoding="utf-8",
-        )
-        if private_key is not None:
-            signature = private_key.sign(canonical_bytes(manifest))
-            sig_path.write_text(base64.b64encode(signature).decode("ascii") + "\n")
-    except OSError as exc:
-        raise ReportError(
-            f"Could not write the manifest in '{out_dir}': {exc.strerror}. "
-            "Choose a writable --out folder."
-        ) from None
+    folder = OutputFolder(out_dir)
+    folder.remove(SIGNATURE_NAME)
+    path = folder.write(
+        MANIFEST_NAME, json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    )
+    if private_key is not None:
+        signature = private_key.sign(canonical_bytes(manifest))
+        folder.write(SIGNATURE_NAME, base64.b64encode(signature).decode("ascii") + "\n")
     return path
 
 
@@ -328,7 +321,7 @@ def generate_keypair(prefix: str | Path) -> tuple[Path, Path]:
     key_path = prefix.with_name(prefix.name + ".key")
     pub_path = prefix.with_name(prefix.name + ".pub")
     for p in (key_path, pub_path):
-        if p.exists():
+        if p.exists() or p.is_symlink():
             raise ConfigError(
                 f"'{p}' already exists; keygen never overwrites a key. Choose another --out "
                 "prefix or move the old key away."
@@ -348,7 +341,7 @@ def generate_keypair(prefix: str | Path) -> tuple[Path, Path]:
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(private_pem)
-        pub_path.write_bytes(public_pem)
+        write_output(pub_path.parent, pub_path.name, public_pem)
     except OSError as exc:
         raise ConfigError(f"Could not write the key pair at '{prefix}': {exc.strerror}.") from None
     return key_path, pub_path

@@ -1,6 +1,6 @@
 """CSV tables of an audit result, safe to open in a spreadsheet.
 
-``write_csv_tables(result, folder)`` writes ``metrics_by_group.csv`` (long format: one row per
+``csv_tables(result)`` renders (and ``write_csv_tables(result, folder)`` writes) ``metrics_by_group.csv`` (long format: one row per
 group and metric), ``disparities.csv``, ``fairness.csv``, ``disclosure_log.csv`` and
 ``caveats.csv``. Numbers are written as numbers; every text cell that a spreadsheet would read
 as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) is prefixed with a
@@ -11,14 +11,15 @@ they are untrusted input.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cohortaudit.errors import ReportError
+from cohortaudit.outputs import OutputFolder
 from cohortaudit.results import AuditResult, MetricValue
 
-__all__ = ["write_csv_tables", "safe_cell", "CSV_FILES"]
+__all__ = ["csv_tables", "write_csv_tables", "safe_cell", "CSV_FILES"]
 
 CSV_FILES = (
     "metrics_by_group.csv",
@@ -50,19 +51,13 @@ def _label(attributes: dict[str, str]) -> str:
     return " & ".join(f"{k}={v}" for k, v in attributes.items())
 
 
-def _write(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
-    try:
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            w = csv.writer(fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-            w.writerow(header)
-            for row in rows:
-                w.writerow([safe_cell(c) for c in row])
-    except OSError as exc:
-        raise ReportError(
-            f"Could not write the CSV table '{path}': {exc.strerror}. Choose a writable "
-            "output folder."
-        ) from None
-    return path
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    fh = io.StringIO()
+    w = csv.writer(fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    w.writerow(header)
+    for row in rows:
+        w.writerow([safe_cell(c) for c in row])
+    return fh.getvalue()
 
 
 def _mv(v: MetricValue | None) -> list[Any]:
@@ -72,14 +67,14 @@ def _mv(v: MetricValue | None) -> list[Any]:
 
 
 def write_csv_tables(result: AuditResult, folder: str | Path) -> list[Path]:
-    """Write the CSV tables into ``folder`` (created if needed); return their paths."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ReportError(
-            f"Could not create the folder '{folder}' for the CSV tables: {exc.strerror}."
-        ) from None
+    """Write the CSV tables into ``folder`` (created if needed) through the one safe output
+    writer (:mod:`cohortaudit.outputs`); return their paths."""
+    out = OutputFolder(folder)
+    return [out.write(name, text) for name, text in csv_tables(result).items()]
+
+
+def csv_tables(result: AuditResult) -> dict[str, str]:
+    """The CSV tables as ``{file name: text}``, in :data:`CSV_FILES` order."""
     k = (result.settings.get("disclosure") or {}).get("min_cell")
     keys = list(result.overall.metrics)
 
@@ -121,9 +116,8 @@ def write_csv_tables(result: AuditResult, folder: str | Path) -> list[Path]:
                     status = "undefined"
                 yield [label, attrs, g.n, g.events, m, *_mv(v), status]
 
-    paths = [
-        _write(
-            folder / "metrics_by_group.csv",
+    return {
+        "metrics_by_group.csv": _table(
             [
                 "group",
                 "attributes",
@@ -137,8 +131,7 @@ def write_csv_tables(result: AuditResult, folder: str | Path) -> list[Path]:
             ],
             metric_rows(),
         ),
-        _write(
-            folder / "disparities.csv",
+        "disparities.csv": _table(
             [
                 "metric",
                 "group",
@@ -163,23 +156,19 @@ def write_csv_tables(result: AuditResult, folder: str | Path) -> list[Path]:
                 for d in result.disparities
             ),
         ),
-        _write(
-            folder / "fairness.csv",
+        "fairness.csv": _table(
             ["attributes", "metric", "value", "ci_low", "ci_high", "groups_compared"],
             (
                 [" x ".join(f.attributes), f.metric, *_mv(f.value), f.groups_compared]
                 for f in result.fairness
             ),
         ),
-        _write(
-            folder / "disclosure_log.csv",
+        "disclosure_log.csv": _table(
             ["where", "rule", "action", "reason"],
             ([_label(e.where), e.rule, e.action, e.reason] for e in result.disclosure_log),
         ),
-        _write(
-            folder / "caveats.csv",
+        "caveats.csv": _table(
             ["code", "severity", "message"],
             ([c.code, c.severity, c.message] for c in result.caveats),
         ),
-    ]
-    return paths
+    }

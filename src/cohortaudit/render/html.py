@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cohortaudit.errors import ReportError
+from cohortaudit.outputs import write_output
 from cohortaudit.render.report import (
     RUN_RECORD_END,
     RUN_RECORD_START,
@@ -71,14 +72,7 @@ def render_html(
     """Write the self-contained HTML report to ``path`` and return it."""
     text = html_text(result, auditor=auditor, audit_json=audit_json)
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(
-            f"Could not write the HTML report to '{path}': {exc.strerror}. Choose a writable "
-            "output folder."
-        ) from None
+    write_output(path.parent, path.name, text)
     return path
 
 

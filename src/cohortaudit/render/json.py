@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cohortaudit.errors import ReportError
+from cohortaudit.outputs import write_output
 from cohortaudit.results import AuditResult
 
 __all__ = [
@@ -28,16 +28,9 @@ def result_to_json(result: AuditResult) -> str:
 
 
 def write_json(result: AuditResult, path: str | Path) -> Path:
+    """Write ``audit.json`` through the one safe output writer (:mod:`cohortaudit.outputs`)."""
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(result_to_json(result), encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(
-            f"Could not write the audit result to '{path}': {exc.strerror}. "
-            "Choose a writable --out folder."
-        ) from None
-    return path
+    return write_output(path.parent, path.name, result_to_json(result))
 
 
 def read_json(path: str | Path) -> AuditResult:

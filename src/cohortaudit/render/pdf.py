@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cohortaudit.errors import ReportError
+from cohortaudit.outputs import write_output
 from cohortaudit.render.report import (
     RUN_RECORD_END,
     RUN_RECORD_START,
@@ -150,14 +151,7 @@ def render_pdf(
     """
     data = pdf_bytes(result, auditor=auditor, audit_json=audit_json)
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    except OSError as exc:
-        raise ReportError(
-            f"Could not write the PDF report to '{path}': {exc.strerror}. Choose a writable "
-            "output folder."
-        ) from None
+    write_output(path.parent, path.name, data)
     return path
 
 

@@ -57,6 +57,7 @@ from cohortaudit.config import AuditConfig
 from cohortaudit.errors import ConfigError, InputError, ReportError
 from cohortaudit.metrics.calibration import CLIP
 from cohortaudit.metrics.subgroups import THRESHOLD_GRID
+from cohortaudit.outputs import write_output
 
 __all__ = [
     "SITE_FORMAT",
@@ -432,14 +433,9 @@ def site_json(data: dict[str, Any]) -> str:
 
 
 def write_site_file(data: dict[str, Any], path: str | Path) -> Path:
+    """Write the site file through the one safe output writer (:mod:`cohortaudit.outputs`)."""
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(site_json(data), encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(
-            f"Could not write the site file to '{path}': {exc.strerror}. Choose a writable --out."
-        ) from None
+    write_output(path.parent, path.name, site_json(data))
     return path
 
 

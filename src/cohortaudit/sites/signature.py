@@ -19,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cohortaudit.errors import ConfigError, InputError, ReportError
+from cohortaudit.errors import ConfigError, InputError
 from cohortaudit.integrity import canonical_bytes, public_key_sha256
+from cohortaudit.outputs import OutputFolder, write_output
 
 __all__ = [
     "SIGNATURE_SUFFIX",
@@ -44,25 +45,14 @@ def write_site_signature(data: dict[str, Any], site_path: str | Path, private_ke
     """Sign the site file's content with ``private_key`` and write ``SITE_PATH.sig``."""
     path = signature_path(site_path)
     signature = private_key.sign(canonical_bytes(data))
-    try:
-        path.write_text(base64.b64encode(signature).decode("ascii") + "\n", encoding="ascii")
-    except OSError as exc:
-        raise ReportError(
-            f"Could not write the signature '{path}': {exc.strerror}. Choose a writable --out."
-        ) from None
+    write_output(path.parent, path.name, base64.b64encode(signature).decode("ascii") + "\n")
     return path
 
 
 def remove_site_signature(site_path: str | Path) -> None:
     """Remove a signature left by an earlier export, so it cannot seem to vouch for this one."""
     path = signature_path(site_path)
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:
-        raise ReportError(
-            f"Could not remove the old signature '{path}': {exc.strerror}. Remove it by hand: "
-            "it belongs to an earlier export."
-        ) from None
+    OutputFolder(path.parent).remove(path.name)
 
 
 def parse_public_key_specs(specs: Sequence[str] | None) -> dict[str, Path]:
