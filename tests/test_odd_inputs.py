@@ -299,3 +299,43 @@ def test_the_header_reader_keeps_quoted_line_breaks_and_bounds_its_read(tmp_path
         fh.write(b'"a,b\n' + b"x" * (17 * 2**20))
     with pytest.raises(SchemaError, match="header row .* is longer than 16.0 MB"):
         _read_csv_header(broken, ",")
+
+
+# ------------------------------------------------------------------ very long group names
+
+
+def test_group_names_of_thousands_of_characters_give_a_readable_pdf(tmp_path):
+    """A 3,000-character value and a 2,800-character multi-word one: the report is written
+    (with its manifest), the summary stays short and names are shortened with a note;
+    audit.json keeps the names in full."""
+    frame = pd.read_csv(SAMPLE / "cohort.csv").head(1500).reset_index(drop=True)
+    long_sex, long_site = "x" * 3000, "Berlin " * 400
+    frame.loc[frame["sex"] == "M", "sex"] = long_sex
+    frame.loc[frame["site"] == "DE-Berlin", "site"] = long_site
+    path = tmp_path / "long.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "out"
+    code, _, err, _ = _audit(path, out, "--sensitive", "sex", "site", "--format", "json,pdf,html")
+    assert code == 0, err
+    assert {p.name for p in out.iterdir()} == {
+        "audit.json",
+        "audit.pdf",
+        "audit.html",
+        "manifest.json",
+    }
+    data = json.loads((out / "audit.json").read_text())
+    values = {v for g in data["subgroups"] for v in g["attributes"].values()}
+    assert long_sex in values and long_site.strip() in {v.strip() for v in values}
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(out / "audit.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    pages = text.split("\f")
+    summary = next(p for p in pages if "1 Summary of findings" in p and "Contents" not in p)
+    assert "x" * 200 not in summary and "Berlin " * 20 not in summary
+    assert "x" * 200 not in text  # no table cell, chart label or sentence holds the full name
+    assert "this report shortens them" in " ".join(text.split())
+    start = pages.index(summary)  # the summary spills at most onto one more page
+    assert any("2 Scope and intended use" in p for p in pages[start + 1 : start + 3])

@@ -68,6 +68,7 @@ from cohortaudit.card import ModelCard
 from cohortaudit.errors import ConfigError, SchemaError
 from cohortaudit.metrics.performance import wilson_interval
 from cohortaudit.results import MetricValue, _clean_float
+from cohortaudit.textsafe import short_name
 
 __all__ = [
     "SAFETY_SETTINGS",
@@ -944,8 +945,8 @@ def slice_words(attributes: Mapping[str, str]) -> str:
     values follow their attribute's name.
     """
     parts = []
-    for attr, value in attributes.items():
-        v = str(value)
+    for name, value in attributes.items():
+        attr, v = short_name(name), short_name(value)
         m = _RANGE.fullmatch(v)
         if m:
             lo, hi, closed = m.group(1), m.group(2), m.group(3) == "]"

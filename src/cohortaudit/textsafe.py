@@ -30,6 +30,8 @@ __all__ = [
     "for_plotly",
     "for_matplotlib",
     "for_terminal",
+    "short_name",
+    "shorten",
     "strip_controls",
 ]
 
@@ -105,9 +107,31 @@ def for_markdown(s: Any) -> str:
     )
 
 
-def for_matplotlib(s: Any) -> str:
-    """Text that matplotlib draws literally: ``$`` (mathtext) escaped, controls removed."""
-    return strip_controls(s).replace("$", r"\$")
+#: A chart label longer than this is cut: a 3,000-character group name would otherwise push
+#: the plot off the figure. The JSON keeps every name in full.
+CHART_LABEL_CHARS = 80
+
+
+def shorten(s: str, limit: int) -> str:
+    """``s`` cut to ``limit`` characters, ending in an ellipsis when it was cut."""
+    return s if len(s) <= limit else s[: max(limit - 1, 0)].rstrip() + "…"
+
+
+#: A name (group value, column) in a sentence is cut to this many characters, so that one
+#: 3,000-character name cannot fill the report's one-page summary. Data (JSON attributes,
+#: CSV tables) keeps names in full.
+NAME_CHARS = 80
+
+
+def short_name(s: Any) -> str:
+    """A cohort name for prose: cut to :data:`NAME_CHARS` characters (see :func:`shorten`)."""
+    return shorten(str(s), NAME_CHARS)
+
+
+def for_matplotlib(s: Any, *, limit: int = CHART_LABEL_CHARS) -> str:
+    """Text that matplotlib draws literally: ``$`` (mathtext) escaped, controls removed, and
+    cut to ``limit`` characters (a label, not a paragraph)."""
+    return shorten(strip_controls(s), limit).replace("$", r"\$")
 
 
 def echo(text: Any = "", *, file: Any = None) -> None:

@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 
 # the shared style helpers: one look for every figure of the dashboard
 from cohortaudit.render.figures import _GREY, OKABE_ITO, _layout, group_color
-from cohortaudit.textsafe import for_markdown, for_plotly
+from cohortaudit.textsafe import for_markdown, for_plotly, short_name
 
 __all__ = [
     "SHAP_AXIS",
@@ -140,7 +140,7 @@ def group_label(group: Mapping[str, str] | None) -> str:
     """``{}`` → "all patients"; ``{"site": "FI-Tampere"}`` → "site=FI-Tampere"."""
     if not group:
         return "all patients"
-    return " & ".join(f"{k}={v}" for k, v in group.items())
+    return " & ".join(f"{short_name(k)}={short_name(v)}" for k, v in group.items())
 
 
 def _empty(message: str, *, height: int = 220) -> go.Figure:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.results import AuditResult, Disparity, GroupResult, MetricValue
+from cohortaudit.textsafe import short_name
 
 __all__ = [
     "CalibrationFinding",
@@ -74,7 +75,7 @@ def group_label(attributes: dict[str, str]) -> str:
     """``sex=F & age=[40, 50)``; ``overall`` for the whole cohort."""
     if not attributes:
         return "overall"
-    return " & ".join(f"{k}={v}" for k, v in attributes.items())
+    return " & ".join(f"{short_name(k)}={short_name(v)}" for k, v in attributes.items())
 
 
 def _num(x: float, digits: int) -> str:

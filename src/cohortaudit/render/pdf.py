@@ -35,7 +35,7 @@ from cohortaudit.render.report import (
     build_report,
 )
 from cohortaudit.results import AuditResult
-from cohortaudit.textsafe import strip_controls
+from cohortaudit.textsafe import shorten, strip_controls
 
 __all__ = ["render_pdf", "pdf_bytes", "FONT_DIR"]
 
@@ -520,6 +520,7 @@ class _Writer:
         from fpdf.fonts import FontFace
 
         pdf = self.pdf
+        t = _short_cells(t)
         size, widths = self._fit(t)
         self._room(6 + 4 * (2 * size * 0.46 + 1.8))  # caption, header and the first rows
         if t.caption:
@@ -532,6 +533,21 @@ class _Writer:
         pdf.set_draw_color(190, 190, 190)
         pdf.set_fill_color(255, 255, 255)
         pdf.set_line_width(0.15)
+        try:
+            self._draw_table(t, size, widths, heading, align)
+        except ValueError as e:  # fpdf2: a row taller than a page
+            name = t.caption or ", ".join(t.header)
+            raise ReportError(
+                f"The PDF report could not lay out the table '{name}': {e}. No output was "
+                "written; the other formats (--format json,html,csv) do not have this limit."
+            ) from None
+        pdf.set_line_width(0.2)
+        pdf.ln(3)
+
+    def _draw_table(self, t: Table, size: float, widths, heading, align) -> None:
+        from fpdf.fonts import FontFace
+
+        pdf = self.pdf
         with pdf.table(
             cell_fill_color=(247, 247, 247),
             cell_fill_mode="ROWS",
@@ -563,8 +579,6 @@ class _Writer:
                         row.cell(str(c), style=FontFace(family="DejaVuMono"))
                     else:
                         row.cell(str(c))
-        pdf.set_line_width(0.2)
-        pdf.ln(3)
 
     def _chart(self, c: Chart) -> None:
         from cohortaudit.render.charts import chart_svg
@@ -593,6 +607,37 @@ class _Writer:
         pdf.multi_cell(self.ew, 3.8, c.caption, new_x="LMARGIN", new_y="NEXT")
         pdf.set_text_color(0, 0, 0)
         pdf.ln(3)
+
+
+#: A table cell longer than this is cut (group names come from the cohort; a 3,000-character
+#: one would make a row taller than a page). audit.json keeps every name in full.
+TABLE_CELL_CHARS = 200
+
+
+def _short_cells(t: Table) -> Table:
+    """``t`` with every text cell cut to :data:`TABLE_CELL_CHARS`, and a caption that says so
+    when anything was cut (a reader must not mistake a shortened name for the real one)."""
+    cut = False
+
+    def short(c: Any) -> Any:
+        nonlocal cut
+        if isinstance(c, Span):
+            return c
+        text = str(c)
+        if len(text) <= TABLE_CELL_CHARS:
+            return c
+        cut = True
+        return shorten(text, TABLE_CELL_CHARS)
+
+    rows = [[short(c) for c in row] for row in t.rows]
+    if not cut:
+        return t
+    note = (
+        f"Entries longer than {TABLE_CELL_CHARS} characters are shortened (…); "
+        "audit.json holds them in full."
+    )
+    caption = f"{t.caption} {note}" if t.caption else note
+    return dataclasses.replace(t, rows=rows, caption=caption)
 
 
 def _svg_size(svg: bytes) -> tuple[float, float]:

@@ -27,6 +27,7 @@ from cohortaudit.render.findings import (
 )
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.results import AuditResult, GroupResult, MetricValue
+from cohortaudit.textsafe import NAME_CHARS, short_name
 
 __all__ = [
     "Para",
@@ -361,6 +362,7 @@ def build_report(
     for s in sections:
         if s is not None:
             flat.extend(s if isinstance(s, list) else [s])
+    flat = _shorten_long_names(flat, result)
     return Report(
         title="Audit report",
         model_line=name,
@@ -372,6 +374,62 @@ def build_report(
         audit_id=digest[:16],
         footer=f"cohortaudit audit report · {name}",
     )
+
+
+def _long_names(result: AuditResult) -> list[str]:
+    """Group values, attribute and site names longer than :data:`NAME_CHARS`, longest first."""
+    names: set[str] = set(result.cohort.sensitive_features)
+    for g in result.subgroups:
+        for k, v in g.attributes.items():
+            names.update((str(k), str(v)))
+    for e in (result.sites or {}).get("sites", []):
+        names.add(str(e.get("name", "")))
+    return sorted((n for n in names if len(n) > NAME_CHARS), key=len, reverse=True)
+
+
+def _shorten_long_names(sections: list[Section], result: AuditResult) -> list[Section]:
+    """Every section with each over-long cohort name cut to :data:`NAME_CHARS` characters.
+
+    Names are the cohort's, so their length is a stranger's choice: one 3,000-character group
+    name would otherwise fill the one-page summary and every table row. Sentences are built in
+    many places; replacing the known long names once, here, covers all of them. Section 3 says
+    that names were shortened and that audit.json holds them in full.
+    """
+    long = _long_names(result)
+    if not long:
+        return sections
+    short = {n: short_name(n) for n in long}
+
+    def walk(x: Any) -> Any:
+        if isinstance(x, str):
+            for n in long:
+                if n in x:
+                    x = x.replace(n, short[n])
+            return x
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            changes = {
+                f.name: walk(getattr(x, f.name))
+                for f in dataclasses.fields(x)
+                if f.init and f.name != "params"  # a chart's parameters are keys, not text
+            }
+            return dataclasses.replace(x, **changes)
+        if isinstance(x, list):
+            return [walk(v) for v in x]
+        if isinstance(x, tuple):
+            return tuple(walk(v) for v in x)
+        return x
+
+    out = [walk(s) for s in sections]
+    note = Para(
+        f"{len(long)} group or attribute name(s) are longer than {NAME_CHARS} characters; this "
+        "report shortens them (…). audit.json and the CSV tables hold them in full.",
+        "note",
+    )
+    for s in out:
+        if s.number == "3":
+            s.blocks.insert(0, note)
+            break
+    return out
 
 
 # ---------------------------------------------------------------------------- 1 summary
