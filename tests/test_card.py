@@ -276,7 +276,7 @@ def test_card_file_problems(tmp_path, monkeypatch):
     with pytest.raises(CardError, match="is not UTF-8 text"):
         load_card(tmp_path / "bin.yaml")
     monkeypatch.setattr(card_mod, "MAX_CARD_BYTES", 10)
-    with pytest.raises(CardError, match="above the limit of 0 MB. A card is a short YAML file"):
+    with pytest.raises(CardError, match="above the limit of 10 bytes. A card is a short YAML file"):
         load_card(_write(tmp_path, FULL_CARD))
 
 

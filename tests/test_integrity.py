@@ -172,8 +172,11 @@ def test_an_edited_manifest_path_is_reported_not_followed(tmp_path):
     ("content", "message"),
     [
         (None, "No manifest.json in '{out}'."),
-        (b"{not json", "'{out}/manifest.json' is not a readable manifest (JSONDecodeError"),
-        (b'{"files": [], "files": []}', "'{out}/manifest.json' is not a readable manifest"),
+        (b"{not json", "The manifest '{out}/manifest.json' is not valid JSON at line 1, column 2"),
+        (
+            b'{"files": [], "files": []}',
+            "The manifest '{out}/manifest.json' gives the key 'files' twice",
+        ),
         (b'{"files": [{"path": 1}]}', "'{out}/manifest.json' does not have the manifest layout"),
     ],
 )

@@ -42,6 +42,7 @@ import yaml
 from cohortaudit.errors import CardError, SchemaError
 from cohortaudit.modelspec import LoadedModel
 from cohortaudit.outputs import write_output
+from cohortaudit.safeload import parse_yaml, read_limited
 
 __all__ = [
     "CARD_SCHEMA_VERSION",
@@ -384,35 +385,20 @@ def card_from_dict(raw: Any, *, source: str = "model card") -> ModelCard:
 
 
 def load_card(path: str | Path) -> ModelCard:
-    """Read, parse (``yaml.safe_load`` only) and validate a model card file."""
+    """Read, parse (:func:`cohortaudit.safeload.parse_yaml`: safe, aliases refused, depth and
+    size bounded) and validate a model card file."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CardError(f"Model card not found: '{path}'. Check the path, or run without a card.")
-    size = path.stat().st_size
-    if size > MAX_CARD_BYTES:
-        raise CardError(
-            f"The model card '{path.name}' is {size / 2**20:.1f} MB, above the limit of "
-            f"{MAX_CARD_BYTES / 2**20:.0f} MB. A card is a short YAML file; check you gave the "
-            "card and not the model or the data."
-        )
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise CardError(
-            f"The model card '{path.name}' is not UTF-8 text. Expected a YAML file; re-save it "
-            "as UTF-8."
-        ) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise CardError(
-            f"The model card '{path.name}' is not valid YAML{where}: {problem}. Fix the YAML "
-            "syntax (indentation, colons, quotes)."
-        ) from None
+    what = f"The model card '{path.name}'"
+    data = read_limited(
+        path,
+        max_bytes=MAX_CARD_BYTES,
+        what=what,
+        error=CardError,
+        hint="A card is a short YAML file; check you gave the card and not the model or the data.",
+    )
+    raw = parse_yaml(data, what=what, error=CardError)
     if raw is None:
         raise CardError(f"The model card '{path.name}' is empty. Expected a YAML mapping.")
     raw = validate_card_dict(raw, source=f"model card '{path.name}'")

@@ -27,6 +27,7 @@ from cohortaudit import __version__
 from cohortaudit.errors import ConfigError, ReportError
 from cohortaudit.outputs import OutputFolder, write_output
 from cohortaudit.results import AuditResult
+from cohortaudit.safeload import parse_json, read_limited
 
 __all__ = [
     "MANIFEST_NAME",
@@ -46,6 +47,9 @@ __all__ = [
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.sig"
 MANIFEST_VERSION = "1.0"
+#: A manifest lists a handful of files; a signature and a PEM key are a few hundred bytes.
+MAX_MANIFEST_BYTES = 1 * 2**20
+_MAX_KEY_BYTES = 64 * 2**10
 _CHUNK = 1 << 20
 
 
@@ -159,29 +163,25 @@ class VerifyReport:
         return not self.problems
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise ValueError("duplicate key")
-    return dict(pairs)
-
-
 def _read_manifest(dir_: Path) -> dict[str, Any]:
     path = dir_ / MANIFEST_NAME
+    damaged = "It is damaged or was edited; the outputs cannot be verified."
     try:
-        manifest = json.loads(
-            path.read_bytes().decode("utf-8"), object_pairs_hook=_reject_duplicate_keys
+        data = read_limited(
+            path, max_bytes=MAX_MANIFEST_BYTES, what=f"'{path}'", error=ReportError, hint=damaged
         )
     except FileNotFoundError:
         raise ReportError(
             f"No {MANIFEST_NAME} in '{dir_}'. Give the --out folder of 'cohortaudit audit' "
             "(version 0.1 or later writes a manifest there)."
         ) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ReportError(
-            f"'{path}' is not a readable manifest ({type(exc).__name__}: it is damaged or was "
-            "edited). The outputs cannot be verified."
-        ) from None
+    manifest = parse_json(
+        data,
+        what=f"The manifest '{path}'",
+        error=ReportError,
+        hint=damaged,
+        reject_duplicate_keys=True,
+    )
     if (
         not isinstance(manifest, dict)
         or not isinstance(manifest.get("files"), list)
@@ -272,8 +272,11 @@ def _check_signature(
     if public_key is None:
         return "not checked"
     try:
-        signature = base64.b64decode(sig_path.read_bytes().strip(), validate=True)
-    except (OSError, ValueError):
+        sig = read_limited(
+            sig_path, max_bytes=_MAX_KEY_BYTES, what=SIGNATURE_NAME, error=ReportError
+        )
+        signature = base64.b64decode(sig.strip(), validate=True)
+    except (OSError, ValueError, ReportError):
         problems.append(f"{SIGNATURE_NAME} is not base64 text; it is damaged or was edited.")
         return "invalid"
     try:
@@ -413,8 +416,12 @@ def _key_kind(key: Any) -> str:
 
 def _read_key_file(path: str | Path, kind: str) -> bytes:
     try:
-        return Path(path).read_bytes()
+        return read_limited(
+            path,
+            max_bytes=_MAX_KEY_BYTES,
+            what=f"The {kind} key file '{path}'",
+            error=ConfigError,
+            hint="A key file is a short PEM file written by 'cohortaudit keygen'.",
+        )
     except FileNotFoundError:
         raise ConfigError(f"No {kind} key file at '{path}'.") from None
-    except OSError as exc:
-        raise ConfigError(f"Could not read the {kind} key file '{path}': {exc.strerror}.") from None

@@ -45,6 +45,7 @@ from typing import Any
 
 from cohortaudit.errors import ConfigError
 from cohortaudit.results import AuditResult, GroupResult, MetricValue, PolicyVerdict
+from cohortaudit.safeload import parse_yaml, read_limited
 
 __all__ = [
     "BOUNDS",
@@ -60,6 +61,9 @@ __all__ = [
 
 #: What a rule compares. ``abs_*`` read magnitudes (for differences that may be signed);
 #: ``ci_within`` / ``ci_overlaps`` take ``between`` and test the whole interval.
+#: A policy is a few dozen rules; anything above this is not a policy.
+MAX_POLICY_BYTES = 1 * 2**20
+
 BOUNDS = {
     "value": "the point estimate",
     "ci_low": "the lower CI bound",
@@ -175,25 +179,23 @@ class Policy:
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Read (``yaml.safe_load`` only) and validate a policy file; ConfigError names the problem."""
-    import yaml
-
+    """Read (:func:`cohortaudit.safeload.parse_yaml`: safe, aliases refused, depth and size
+    bounded) and validate a policy file; ConfigError names the problem."""
     path = Path(path)
+    what = f"The policy file '{path.name}'"
     try:
-        data = path.read_bytes()
+        data = read_limited(
+            path,
+            max_bytes=MAX_POLICY_BYTES,
+            what=what,
+            error=ConfigError,
+            hint="A policy is a short YAML file of rules; check you gave the policy.",
+        )
     except FileNotFoundError:
         raise ConfigError(
             f"No policy file at '{path}'. Give the path of a policy YAML (--policy policy.yaml)."
         ) from None
-    except OSError as exc:
-        raise ConfigError(f"Could not read the policy file '{path}': {exc.strerror}.") from None
-    try:
-        raw = yaml.safe_load(data.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(
-            f"The policy file '{path.name}' is not readable YAML ({type(exc).__name__}). "
-            "Check its indentation and quoting."
-        ) from None
+    raw = parse_yaml(data, what=what, error=ConfigError, hint="Check its indentation and quoting.")
     policy = policy_from_dict(raw, source=path.name)
     return Policy(
         rules=policy.rules,
@@ -201,6 +203,12 @@ def load_policy(path: str | Path) -> Policy:
         file=path.name,
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def _one_of(value: Any, options: Iterable[str]) -> bool:
+    """``value`` is one of the string ``options`` (a list or mapping from YAML is not: it
+    would not even be hashable)."""
+    return isinstance(value, str) and value in options
 
 
 def policy_from_dict(raw: Any, *, source: str = "policy") -> Policy:
@@ -271,17 +279,17 @@ def _parse_rule(
         raise bad("description", "a string", description)
 
     disparity = r.get("disparity")
-    if disparity is not None and disparity not in DISPARITY_KINDS:
+    if disparity is not None and not _one_of(disparity, DISPARITY_KINDS):
         raise bad("disparity", f"one of {', '.join(DISPARITY_KINDS)}", disparity)
     metric = r.get("metric")
     allowed = tuple(disparity_metrics) if disparity else tuple(metric_keys)
-    if metric not in allowed:
+    if not _one_of(metric, allowed):
         what = "a metric with disparities" if disparity else "a metric key"
         raise bad("metric", f"{what} ({', '.join(allowed)})", metric)
     reference = r.get("reference", "group")
     if "reference" in r and disparity is None:
         raise ConfigError(f"{where}: field 'reference' only applies with 'disparity'. Remove it.")
-    if reference not in REFERENCE_KINDS:
+    if not _one_of(reference, REFERENCE_KINDS):
         raise bad("reference", f"one of {', '.join(REFERENCE_KINDS)}", reference)
 
     scope = r.get("scope")
@@ -297,7 +305,7 @@ def _parse_rule(
         )
 
     bound = r.get("bound")
-    if bound not in BOUNDS:
+    if not _one_of(bound, BOUNDS):
         raise bad("bound", f"one of {', '.join(BOUNDS)}", bound)
 
     has_op = "op" in r or "threshold" in r
@@ -320,7 +328,7 @@ def _parse_rule(
         between = (float(b[0]), float(b[1]))
     else:
         op = r.get("op")
-        if op not in OPS:
+        if not _one_of(op, OPS):
             raise bad("op", f"one of {', '.join(repr(o) for o in OPS)} (quote it in YAML)", op)
         threshold = r.get("threshold")
         if not _is_number(threshold):

@@ -13,6 +13,7 @@ from typing import Any
 
 from cohortaudit.outputs import write_output
 from cohortaudit.results import AuditResult
+from cohortaudit.safeload import parse_json, read_limited
 
 __all__ = [
     "result_to_json",
@@ -20,7 +21,13 @@ __all__ = [
     "read_json",
     "read_json_bytes",
     "validate_result_dict",
+    "MAX_AUDIT_JSON_BYTES",
 ]
+
+#: An audit.json is aggregates only: about 1 MB for the sample, a few MB for a large pooled
+#: audit. Far above that it is not one (and the dashboard would hold it in memory).
+MAX_AUDIT_JSON_BYTES = 200 * 2**20
+_NOT_A_RESULT = "Give an audit.json written by 'cohortaudit audit'."
 
 
 def result_to_json(result: AuditResult) -> str:
@@ -38,30 +45,42 @@ def read_json(path: str | Path) -> AuditResult:
     from cohortaudit.errors import InputError
 
     path = Path(path)
+    what = f"'{path}'"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_limited(
+            path, max_bytes=MAX_AUDIT_JSON_BYTES, what=what, error=InputError, hint=_NOT_A_RESULT
+        )
     except FileNotFoundError:
         raise InputError(f"No audit result at '{path}'. Give the path of an audit.json.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"'{path}' is not a readable audit.json ({type(exc).__name__}). "
-            "Give a file written by 'cohortaudit audit'."
-        ) from None
-    validate_result_dict(data)
-    return AuditResult.from_dict(data)
+    return _result_from_bytes(raw, what=what, hint="Give a file written by 'cohortaudit audit'.")
 
 
 def read_json_bytes(data: bytes, *, name: str) -> AuditResult:
     """Read an ``audit.json`` from bytes (an upload); ``name`` is used in messages only."""
     from cohortaudit.errors import InputError
 
-    try:
-        raw = json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"'{name}' is not a readable audit.json ({type(exc).__name__}). "
-            "Give a file written by 'cohortaudit audit' or downloaded from the Report page."
-        ) from None
+    what = f"'{name}'"
+    if len(data) > MAX_AUDIT_JSON_BYTES:
+        raise InputError(_too_big_message(what, len(data)))
+    return _result_from_bytes(
+        bytes(data),
+        what=what,
+        hint="Give a file written by 'cohortaudit audit' or downloaded from the Report page.",
+    )
+
+
+def _too_big_message(what: str, size: int) -> str:
+    return (
+        f"{what} is {size / 2**20:.1f} MB, above the limit of "
+        f"{MAX_AUDIT_JSON_BYTES / 2**20:.0f} MB for an audit.json. {_NOT_A_RESULT}"
+    )
+
+
+def _result_from_bytes(data: bytes, *, what: str, hint: str) -> AuditResult:
+    """Parse (bounded depth, no duplicate keys), check against the schema, build the result."""
+    from cohortaudit.errors import InputError
+
+    raw = parse_json(data, what=what, error=InputError, hint=hint, reject_duplicate_keys=True)
     validate_result_dict(raw)
     return AuditResult.from_dict(raw)
 

@@ -58,6 +58,7 @@ from cohortaudit.errors import ConfigError, InputError, ReportError
 from cohortaudit.metrics.calibration import CLIP
 from cohortaudit.metrics.subgroups import THRESHOLD_GRID
 from cohortaudit.outputs import write_output
+from cohortaudit.safeload import parse_json, read_limited
 
 __all__ = [
     "SITE_FORMAT",
@@ -75,6 +76,8 @@ __all__ = [
 
 SITE_FORMAT = "cohortaudit-site-export"
 SITE_FORMAT_VERSION = "1.0.0"
+#: A site file holds aggregates (about 300 KB for the sample); far above that it is not one.
+MAX_SITE_FILE_BYTES = 64 * 2**20
 #: Equal-width bins of predicted risk on [0, 1] before coarsening.
 SCORE_BINS = 1000
 
@@ -442,17 +445,21 @@ def write_site_file(data: dict[str, Any], path: str | Path) -> Path:
 def read_site_file(path: str | Path) -> dict[str, Any]:
     """Read a site file and check its format and content hash (an edited file is refused)."""
     path = Path(path)
+    what = f"The site file '{path.name}'"
+    advice = "Give a file written by 'cohortaudit site-export'."
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_limited(
+            path,
+            max_bytes=MAX_SITE_FILE_BYTES,
+            what=what,
+            error=InputError,
+            hint=f"A site file holds aggregates only (about 300 KB). {advice}",
+        )
     except FileNotFoundError:
         raise InputError(
             f"No site file at '{path}'. Give the files written by 'cohortaudit site-export'."
         ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"'{path.name}' is not a readable site file ({type(exc).__name__}). Give a file "
-            "written by 'cohortaudit site-export'."
-        ) from None
+    data = parse_json(raw, what=what, error=InputError, hint=advice, reject_duplicate_keys=True)
     if not isinstance(data, dict) or data.get("format") != SITE_FORMAT:
         raise InputError(
             f"'{path.name}' is not a cohortaudit site file (its 'format' is not "
