@@ -332,6 +332,18 @@ def cohort_size(result: AuditResult) -> int | None:
     return result.cohort.n
 
 
+def disclosure_banner() -> None:
+    """On every page, above its content: the banner of an audit run with disclosure control
+    off (k = 0), so no screen of it can be mistaken for a releasable one."""
+    result = state.get_result()
+    if result is not None and result.disclosure_banner:
+        st.warning(
+            f"**{result.disclosure_banner.upper()}.** This audit ran with disclosure control "
+            "off (k = 0): small groups and zero cells are shown.",
+            icon=":material/gpp_bad:",
+        )
+
+
 def sidebar() -> None:
     """What is being audited, on every page."""
     result = state.get_result()
@@ -352,6 +364,7 @@ def sidebar() -> None:
             f"**Threshold** {s['threshold']:g} ({s['threshold_source']})  \n"
             f"**Bootstrap** {s['bootstrap']['n_boot']} replicates · **k** = "
             f"{s['disclosure']['min_cell']}"
+            + (" (disclosure control off)" if not result.disclosure_controlled else "")
         )
         if info is not None and info.source == "sample":
             n_boot = s["bootstrap"]["n_boot"]

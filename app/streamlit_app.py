@@ -39,4 +39,5 @@ if state.get_result() is None and not state.autorun_done() and state.autorun_ena
     slot.empty()
 
 runner.sidebar()
+runner.disclosure_banner()
 page.run()

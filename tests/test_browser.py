@@ -257,7 +257,7 @@ def test_compare_page_with_an_uploaded_audit_and_a_bad_file(page, tmp_path):
     bad = tmp_path / "broken.json"
     bad.write_text("{not json")
     uploader.set_input_files(str(bad))
-    _settle(page, "InputError: 'broken.json' is not a readable audit.json")
+    _settle(page, "InputError: 'broken.json' is not valid JSON")
     assert page.locator(EXCEPTION).count() == 0
     good = SHOTS / "downloaded-audit.json"
     if not good.exists():

@@ -144,14 +144,24 @@ def _by_group(verdicts):
 
 @pytest.mark.parametrize(
     ("threshold", "status"),
-    [(0.70, "pass"), (0.6999, "pass"), (0.7001, "fail"), (0.85, "fail")],
+    # CI 0.70 to 0.80: a floor inside it is straddled (too wide to decide), above it a fail
+    [(0.70, "pass"), (0.6999, "pass"), (0.7001, "insufficient data"), (0.85, "fail")],
 )
 def test_ci_low_floor_on_the_whole_cohort_is_inclusive(threshold, status):
     (v,) = _verdicts(_rule(threshold=threshold))
     assert v.status == status
     assert v.group == {} and v.rule_id == "r1"
     assert v.observed == MetricValue(0.75, 0.70, 0.80)
-    assert "CI low 0.7" in v.reason and (("not met" in v.reason) == (status == "fail"))
+    if status == "insufficient data":
+        assert v.insufficient_reason == "ci_too_wide" and v.counts_as == "fail"
+        assert v.reason == (
+            "auroc for overall: CI 0.7 to 0.8 straddles the rule's limit ('ci_low >= 0.7001'): "
+            "too wide to decide either way."
+        )
+    else:
+        assert "CI low 0.7" in v.reason and (("not met" in v.reason) == (status == "fail"))
+        assert v.insufficient_reason is None and v.counts_as is None
+    assert policy_failed([v]) == (status != "pass")  # on_insufficient defaults to fail
 
 
 def test_subgroups_scope_covers_every_group_and_suppressed_ones_are_insufficient_data():
@@ -169,23 +179,59 @@ def test_subgroups_scope_covers_every_group_and_suppressed_ones_are_insufficient
 
 def test_a_withheld_metric_and_a_missing_ci_are_insufficient_data():
     vs = _by_group(_verdicts(_rule(metric="sensitivity", scope="attribute:site")))
-    assert vs["site=A"].status == "fail"  # CI low 0.6 < 0.7
+    assert vs["site=A"].status == "insufficient data"  # CI 0.6 to 0.8 straddles 0.7
+    assert vs["site=A"].insufficient_reason == "ci_too_wide"
     assert vs["site=B"].status == "insufficient data"
+    assert vs["site=B"].insufficient_reason == "withheld"
     assert vs["site=B"].reason == (
         "sensitivity is withheld for site=B (a confusion-matrix cell below k)."
     )
     vs = _by_group(_verdicts(_rule(scope="attribute:site")))
     assert vs["site=B"].status == "insufficient data"
+    assert vs["site=B"].insufficient_reason == "no_ci"
     assert "has no confidence interval" in vs["site=B"].reason
     (v,) = _verdicts(_rule(metric="spiegelhalter_p", bound="ci_high", op="<=", threshold=1))
-    assert v.status == "insufficient data"
+    assert v.status == "insufficient data" and v.insufficient_reason == "no_ci"
+    vs = _by_group(_verdicts(_rule(scope="attribute:sex", bound="value")))
+    assert vs["sex=X"].insufficient_reason == "suppressed"
 
 
-def test_insufficient_data_alone_does_not_fail_the_policy():
-    vs = _verdicts(_rule(scope="attribute:site", bound="ci_high", op=">=", threshold=0.5))
+@pytest.mark.parametrize(
+    ("on_insufficient", "failed", "outcome"),
+    [
+        (None, True, "fail"),
+        ("fail", True, "fail"),
+        ("warn", False, "warn"),
+        ("pass", False, "pass"),
+    ],
+)
+def test_on_insufficient_decides_what_insufficient_data_counts_as(on_insufficient, failed, outcome):
+    extra = {} if on_insufficient is None else {"on_insufficient": on_insufficient}
+    rule = _rule(scope="attribute:site", bound="ci_high", op=">=", threshold=0.5, **extra)
+    vs = _verdicts(rule)
     assert [v.status for v in vs] == ["pass", "insufficient data"]
-    assert not policy_failed(vs)
-    assert policy_failed(_verdicts(_rule(threshold=0.9)))
+    assert [v.outcome for v in vs] == ["pass", outcome]
+    assert vs[1].counts_as == outcome and vs[0].counts_as is None
+    assert policy_failed(vs) is failed
+    assert policy_failed(_verdicts(_rule(threshold=0.9)))  # a clear fail fails regardless
+    d = vs[1].to_dict()
+    assert (d["insufficient_reason"], d["counts_as"]) == ("no_ci", outcome)
+    assert "counts_as" not in vs[0].to_dict()  # pass and fail verdicts are as before
+    assert PolicyVerdict.from_dict(d) == vs[1]
+
+
+def test_a_verdict_from_an_older_result_counts_insufficient_data_as_a_warning():
+    old = {
+        "rule_id": "r1",
+        "description": "",
+        "group": {},
+        "status": "insufficient data",
+        "observed": {"value": None, "ci_low": None, "ci_high": None},
+        "reason": "suppressed",
+    }
+    v = PolicyVerdict.from_dict(old)
+    assert v.outcome == "warn" and not policy_failed([v])
+    assert v.to_dict() == old
 
 
 def test_disparity_rule_reads_the_gap_vs_the_reference_group_and_skips_the_reference():
@@ -214,7 +260,8 @@ def test_disparity_rule_reads_the_gap_vs_the_reference_group_and_skips_the_refer
     ("bound", "threshold", "status"),
     [
         ("abs_ci_high", 0.15, "pass"),  # max(|-0.15|, |-0.05|) = 0.15
-        ("abs_ci_high", 0.149, "fail"),
+        ("abs_ci_high", 0.149, "insufficient data"),  # |CI| 0.05 to 0.15 straddles 0.149
+        ("abs_ci_high", 0.04, "fail"),  # the whole CI is further than 0.04 from 0
         ("abs_value", 0.10, "pass"),
         ("abs_value", 0.099, "fail"),
     ],
@@ -241,9 +288,10 @@ def test_abs_bounds_read_magnitudes_of_negative_gaps(bound, threshold, status):
     ("metric", "disparity", "threshold", "status"),
     [
         ("sensitivity", "ratio", 0.9, "pass"),  # ratio CI low 0.9
-        ("sensitivity", "ratio", 0.91, "fail"),
+        ("sensitivity", "ratio", 0.91, "insufficient data"),  # CI 0.9 to 1.1 straddles 0.91
+        ("sensitivity", "ratio", 1.2, "fail"),  # the whole CI is below 1.2
         ("auroc", "difference", -0.03, "pass"),  # difference CI -0.03 to 0.09 spans zero
-        ("auroc", "difference", -0.02, "fail"),
+        ("auroc", "difference", -0.02, "insufficient data"),
     ],
 )
 def test_ratio_and_difference_disparities_with_ci_low(metric, disparity, threshold, status):
@@ -257,7 +305,8 @@ def test_ratio_and_difference_disparities_with_ci_low(metric, disparity, thresho
     )
     by = _by_group(_verdicts(rule))
     assert by["sex=M"].status == status
-    assert by["sex=M"].reason.startswith(f"{metric} {disparity} vs sex=F for sex=M: CI low ")
+    start = "CI " if status == "insufficient data" else "CI low "
+    assert by["sex=M"].reason.startswith(f"{metric} {disparity} vs sex=F for sex=M: {start}")
 
 
 @pytest.mark.parametrize(
@@ -266,7 +315,8 @@ def test_ratio_and_difference_disparities_with_ci_low(metric, disparity, thresho
         ("value", [0.9, 1.0], "pass"),  # 0.95
         ("value", [0.96, 1.2], "fail"),
         ("ci_within", [0.85, 1.05], "pass"),  # CI 0.85-1.05, inclusive
-        ("ci_within", [0.9, 1.2], "fail"),
+        ("ci_within", [0.9, 1.2], "insufficient data"),  # CI partly inside: too wide
+        ("ci_within", [1.06, 1.2], "fail"),  # the whole CI is outside
         ("ci_overlaps", [1.05, 1.3], "pass"),  # touches at 1.05
         ("ci_overlaps", [1.06, 1.3], "fail"),
         ("ci_overlaps", [0.5, 0.84], "fail"),
@@ -275,6 +325,7 @@ def test_ratio_and_difference_disparities_with_ci_low(metric, disparity, thresho
 def test_between_ranges(bound, between, status):
     (v,) = _verdicts(_rule(metric="calibration_slope", bound=bound, between=between))
     assert v.status == status
+    assert (v.insufficient_reason == "ci_too_wide") == (status == "insufficient data")
 
 
 def test_verdicts_follow_rule_order_then_group_order():
@@ -338,7 +389,7 @@ W = "Policy rule 'r1' (rules[0]) in 'policy'"
         (
             {"rules": [_rule(treshold=0.7)]},
             f"{W}: unknown field(s) ['treshold']. Allowed fields: id, description, metric, "
-            "scope, bound, op, threshold, between, disparity, reference.",
+            "scope, bound, op, threshold, between, disparity, reference, on_insufficient.",
         ),
         ({"rules": [_rule(metric="AUC")]}, f"{W}: field 'metric' must be a metric key ("),
         (
@@ -356,6 +407,11 @@ W = "Policy rule 'r1' (rules[0]) in 'policy'"
         (
             {"rules": [_rule(disparity="difference", scope="subgroups", reference="best")]},
             f"{W}: field 'reference' must be one of group, overall. Got 'best' instead.",
+        ),
+        (
+            {"rules": [_rule(on_insufficient="ignore")]},
+            f"{W}: field 'on_insufficient' must be one of fail, warn, pass (what a verdict of "
+            "insufficient data counts as; default fail). Got 'ignore' instead.",
         ),
         (
             {"rules": [_rule(scope="attribute:")]},
@@ -450,6 +506,7 @@ def test_the_shipped_schema_accepts_the_sample_and_rejects_malformed_rules():
         _rule(reference="overall"),
         _rule(disparity="difference"),
         _rule(scope="sex"),
+        _rule(on_insufficient="warning"),
     ):
         assert list(validator.iter_errors({"rules": [bad]})), bad
 
@@ -539,9 +596,18 @@ def test_cli_exits_1_on_the_sample_policy_after_writing_outputs(tmp_path, capsys
     out = tmp_path / "out"
     assert main([*AUDIT, "--out", str(out), "--policy", str(SAMPLE_POLICY)]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 2, err
+    assert len(err) == 4, err
     assert err[0].startswith("PolicyFailed: rule 'sensitivity-gap' for sex=M: ")
     assert err[1].startswith("PolicyFailed: rule 'calibration-deprivation' for deprivation=5: ")
+    # slope-age has on_insufficient: warn: its small age bands are shown, do not fail
+    assert err[2].startswith(
+        "PolicyWarning: rule 'slope-age' for age=< 40: insufficient data (suppressed, "
+        "on_insufficient: warn): "
+    )
+    assert err[3].startswith(
+        "PolicyWarning: rule 'slope-age' for age=> 80: insufficient data (withheld, "
+        "on_insufficient: warn): "
+    )
     assert (out / "audit.json").is_file() and (out / "manifest.json").is_file()
     result = read_json(out / "audit.json")  # validates against the shipped result schema
     assert AuditResult.from_dict(result.to_dict()) == result

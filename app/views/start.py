@@ -201,12 +201,13 @@ n_boot = c2.number_input(
 )
 min_cell = c3.number_input(
     "Minimum cell size k",
-    min_value=1,
+    min_value=0,
     max_value=1000,
     value=10,
     key=state.K_MIN_CELL,
     help="Groups with fewer than k events or non-events are not "
-    "evaluable and their numbers are suppressed.",
+    "evaluable and their numbers are suppressed. 0 turns disclosure control off (an "
+    "authorised reproduction only): every output is then marked not for release.",
 )
 max_order = c4.selectbox(
     "Intersections of up to",

@@ -21,7 +21,7 @@ import numpy as np
 
 from cohortaudit import __version__
 from cohortaudit.config import AuditConfig
-from cohortaudit.disclosure import apply_disclosure_control
+from cohortaudit.disclosure import apply_disclosure_control, disclosure_profile
 from cohortaudit.errors import ConfigError
 from cohortaudit.metrics.curves import (
     calibration_curve,
@@ -529,6 +529,7 @@ def _settings(engine, config: AuditConfig, threshold: float, source: str, refs) 
                 "2: confusion counts and threshold metrics withheld when a cell is < k",
                 "3: secondary suppression of siblings so withheld groups cannot be derived",
             ],
+            **disclosure_profile(config.min_cell),
         },
         "references": references,
         "max_intersection_order": config.max_intersection_order,

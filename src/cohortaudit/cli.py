@@ -373,26 +373,47 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _report_policy(result, *, quiet: bool) -> int:
-    """Policy summary on stdout, one stderr line per failed rule and group; exit 1 on any fail."""
+    """Policy summary on stdout; one stderr line per verdict that fails the policy
+    (``PolicyFailed``) or is insufficient data counted as a warning (``PolicyWarning``); exit 1
+    on any fail, insufficient data under ``on_insufficient: fail`` included."""
     if not result.policy:
         return EXIT_OK
     from collections import Counter
 
     counts = Counter(v.status for v in result.policy)
+    why = Counter(
+        v.insufficient_reason or "unstated"
+        for v in result.policy
+        if v.status == "insufficient data"
+    )
+    as_ = Counter(v.outcome for v in result.policy if v.status == "insufficient data")
     rules = {v.rule_id for v in result.policy}
-    failed = [v for v in result.policy if v.status == "fail"]
+    failed = [v for v in result.policy if v.outcome == "fail"]
+    warned = [v for v in result.policy if v.outcome == "warn"]
     if not quiet:
+        detail = ""
+        if counts["insufficient data"]:
+            reasons = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(why.items()))
+            effect = ", ".join(f"{n} as {k}" for k, n in sorted(as_.items()))
+            detail = f" ({reasons}; counted {effect})"
         echo(
             f"Policy: {len(rules)} rules over {len(result.policy)} groups: "
             f"{counts['pass']} pass, {counts['fail']} fail, "
-            f"{counts['insufficient data']} insufficient data."
+            f"{counts['insufficient data']} insufficient data{detail}."
         )
-    for v in failed:
-        where = " & ".join(f"{k}={x}" for k, x in v.group.items()) or "overall"
-        echo(
-            for_terminal(f"PolicyFailed: rule '{v.rule_id}' for {where}: {v.reason}"),
-            file=sys.stderr,
-        )
+    for label, verdicts in (("PolicyFailed", failed), ("PolicyWarning", warned)):
+        for v in verdicts:
+            where = " & ".join(f"{k}={x}" for k, x in v.group.items()) or "overall"
+            what = (
+                f"insufficient data ({(v.insufficient_reason or 'unstated').replace('_', ' ')}, "
+                f"on_insufficient: {v.outcome}): "
+                if v.status == "insufficient data"
+                else ""
+            )
+            echo(
+                for_terminal(f"{label}: rule '{v.rule_id}' for {where}: {what}{v.reason}"),
+                file=sys.stderr,
+            )
     return EXIT_POLICY_FAILED if failed else EXIT_OK
 
 

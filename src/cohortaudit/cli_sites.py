@@ -143,6 +143,10 @@ def _cmd_site_export(args: argparse.Namespace) -> int:
         if overall["suppressed"]
         else (f"{overall['n']:,} patients, {overall['events']:,} events")
     )
+    if config.min_cell == 0:
+        from cohortaudit.results import NOT_CONTROLLED_BANNER
+
+        echo(f"!! {NOT_CONTROLLED_BANNER.upper()} (--min-cell 0: nothing withheld) !!")
     echo(
         f"Site {for_terminal(data['site'])}: {size}; {released} of {len(data['groups'])} groups released, "
         f"{len(data['disclosure_log'])} disclosure-log entries.\n"
@@ -181,7 +185,8 @@ def _pool_summary(result) -> str:
 
     s = result.sites or {}
     o = result.overall
-    lines = [
+    lines = [f"!! {result.disclosure_banner.upper()} !!"] if result.disclosure_banner else []
+    lines += [
         f"Pooled {s.get('n_sites', '?')} sites: "
         + ", ".join(
             f"{for_terminal(e['name'])} (n={e['n']:,})" if e["n"] else for_terminal(e["name"])

@@ -106,7 +106,7 @@ class AuditConfig:
                 )
             object.__setattr__(self, "threshold", float(t))
         _check_int("n_boot", self.n_boot, low=0, high=100_000)
-        _check_int("min_cell", self.min_cell, low=1, high=10_000)
+        _check_int("min_cell", self.min_cell, low=0, high=10_000)
         _check_int("seed", self.seed, low=0, high=2**63 - 1)
         _check_int("boot_score_bins", self.boot_score_bins, low=16, high=1_000_000)
         _check_int("max_intersection_order", self.max_intersection_order, low=1, high=5)

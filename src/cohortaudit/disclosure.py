@@ -16,6 +16,17 @@ individual can be singled out from them:
    the parent. This repeats until nothing changes.
 
 The log never contains a count: it says what was withheld, where, and under which rule.
+
+Profiles (the value of k):
+
+- k >= 2 (default 10): the rules above.
+- k = 1: groups need one event and one non-event; a confusion-matrix cell of zero still
+  withholds the group's threshold metrics (the zero-cell rule, :data:`ZERO_CELL_RULE`): a
+  released zero says "no patient in this group is X", which is itself a disclosure, and with
+  n and events it gives back the other cells.
+- k = 0: disclosure control is off (an authorised reproduction outside a secure environment):
+  nothing is withheld, zero cells included, and every output carries
+  :data:`~cohortaudit.results.NOT_CONTROLLED_BANNER`.
 """
 
 from __future__ import annotations
@@ -23,9 +34,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cohortaudit.metrics.subgroups import EngineOutput
-from cohortaudit.results import DisclosureEntry
+from cohortaudit.results import NOT_CONTROLLED_BANNER, DisclosureEntry
 
-__all__ = ["DisclosureDecision", "apply_disclosure_control"]
+__all__ = [
+    "ZERO_CELL_RULE",
+    "DisclosureDecision",
+    "apply_disclosure_control",
+    "disclosure_profile",
+]
+
+#: The zero-cell rule and its reason, stated in ``settings.disclosure`` wherever it decides
+#: something a reader might not expect (k = 1, where the only cells below k are zeros).
+ZERO_CELL_RULE = (
+    "a confusion-matrix cell of 0 is below k and is withheld like any other small cell: a "
+    "released zero says that no patient in the group has that outcome and prediction, which "
+    "is itself disclosive, and with n and events it gives back the other cells"
+)
+_ZERO_CELL_OFF = "released: disclosure control is off (k = 0), nothing is withheld"
+
+
+def disclosure_profile(k: int) -> dict[str, object]:
+    """Fields added to ``settings.disclosure`` beside ``min_cell`` and ``rules``.
+
+    Empty for k >= 2, so results at the default k are unchanged; at k = 1 the zero-cell rule and
+    its reason; at k = 0 ``controlled: false``, the zero-cell statement and the banner.
+    """
+    if k >= 2:
+        return {}
+    if k == 1:
+        return {"zero_cells": ZERO_CELL_RULE}
+    return {"controlled": False, "zero_cells": _ZERO_CELL_OFF, "banner": NOT_CONTROLLED_BANNER}
 
 
 @dataclass(frozen=True)

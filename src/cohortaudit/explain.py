@@ -801,7 +801,7 @@ def explain_model(
     _check_int("n_background", n_background, 1)
     _check_int("n_boot", n_boot, 0)
     _check_int("seed", seed, 0)
-    _check_int("min_cell", min_cell, 1)
+    _check_int("min_cell", min_cell, 0)
     if not isinstance(features, pd.DataFrame) or len(features) == 0:
         raise ConfigError(
             f"The 'features' parameter must be a non-empty pandas DataFrame. Got "

@@ -19,10 +19,17 @@ A policy is a YAML file of rules (schema: ``schemas/policy.schema.json``)::
         threshold: 0.10
 
 Each rule is applied to every group in its scope and gives one :class:`PolicyVerdict`:
-``pass``, ``fail``, or ``insufficient data`` when the group is suppressed, the metric is
-withheld or undefined, or the bound the rule reads has no value. Insufficient data is reported,
-never silently passed, but does not by itself fail the policy: small groups are a disclosure
-fact, not a model defect. The CLI exits 1 when any verdict is ``fail``. A disparity rule
+``pass``, ``fail``, or ``insufficient data``, which always says why
+(:data:`INSUFFICIENT_REASONS`): the group is ``suppressed`` (fewer than k events or
+non-events), the number is ``withheld`` (a small cell, or secondary suppression so that a
+withheld group cannot be derived), the metric is ``undefined`` in the group, the estimate has
+``no_ci`` (for example ``--n-boot 0``), or the CI is ``ci_too_wide``: it straddles the rule's
+limit, so the data decide neither way. (A CI wholly on the wrong side is a ``fail``.)
+
+What insufficient data counts as is the rule's ``on_insufficient``: ``fail`` (the default: a
+gate should not pass on missing evidence), ``warn`` (shown in every output, does not fail) or
+``pass`` (the policy author accepts the gap; still shown). The CLI exits 1 when any verdict
+counts as a fail. A disparity rule
 (``reference: group``, the default) gives no verdict for the reference group itself: its gap is
 0 by definition, and the gap is judged on the other groups.
 
@@ -44,7 +51,13 @@ from pathlib import Path
 from typing import Any
 
 from cohortaudit.errors import ConfigError
-from cohortaudit.results import AuditResult, GroupResult, MetricValue, PolicyVerdict
+from cohortaudit.results import (
+    INSUFFICIENT_REASONS,
+    AuditResult,
+    GroupResult,
+    MetricValue,
+    PolicyVerdict,
+)
 from cohortaudit.safeload import parse_yaml, read_limited
 
 __all__ = [
@@ -57,6 +70,8 @@ __all__ = [
     "check_policy_scope",
     "evaluate_policy",
     "policy_failed",
+    "ON_INSUFFICIENT",
+    "INSUFFICIENT_REASONS",
 ]
 
 #: What a rule compares. ``abs_*`` read magnitudes (for differences that may be signed);
@@ -102,7 +117,11 @@ _RULE_KEYS = (
     "between",
     "disparity",
     "reference",
+    "on_insufficient",
 )
+#: What a verdict of insufficient data counts as (the rule's ``on_insufficient``).
+ON_INSUFFICIENT = ("fail", "warn", "pass")
+
 _TOP_KEYS = ("version", "name", "description", "rules")
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -121,6 +140,7 @@ class PolicyRule:
     between: tuple[float, float] | None = None
     disparity: str | None = None
     reference: str = "group"
+    on_insufficient: str = "fail"
 
     @property
     def attributes(self) -> frozenset[str] | None:
@@ -152,6 +172,7 @@ class PolicyRule:
         else:
             d["op"] = self.op
             d["threshold"] = self.threshold
+        d["on_insufficient"] = self.on_insufficient
         return d
 
 
@@ -339,6 +360,13 @@ def _parse_rule(
                 f"{where}: bound '{bound}' tests an interval against a range, so it needs "
                 "'between: [low, high]' instead of 'op' and 'threshold'."
             )
+    on_insufficient = r.get("on_insufficient", "fail")
+    if not _one_of(on_insufficient, ON_INSUFFICIENT):
+        raise ConfigError(
+            f"{where}: field 'on_insufficient' must be one of {', '.join(ON_INSUFFICIENT)} "
+            "(what a verdict of insufficient data counts as; default fail). "
+            f"Got {on_insufficient!r} instead."
+        )
     return PolicyRule(
         id=rid,
         description=description,
@@ -350,6 +378,7 @@ def _parse_rule(
         between=between,
         disparity=disparity,
         reference=reference if disparity else "group",
+        on_insufficient=on_insufficient,
     )
 
 
@@ -434,8 +463,9 @@ def evaluate_policy(policy: Policy, result: AuditResult) -> tuple[PolicyVerdict,
 
 
 def policy_failed(verdicts: Iterable[PolicyVerdict]) -> bool:
-    """True when any verdict is ``fail`` (the CLI then exits 1)."""
-    return any(v.status == "fail" for v in verdicts)
+    """True when any verdict counts as a fail -- ``fail``, or insufficient data under a rule
+    with ``on_insufficient: fail`` (the CLI then exits 1)."""
+    return any(v.outcome == "fail" for v in verdicts)
 
 
 def _groups_in_scope(rule: PolicyRule, result: AuditResult) -> list[GroupResult]:
@@ -455,7 +485,9 @@ def _is_reference(group: GroupResult, result: AuditResult) -> bool:
 
 
 def _judge(rule: PolicyRule, group: GroupResult, result: AuditResult) -> PolicyVerdict:
-    def verdict(status: str, observed: MetricValue, reason: str) -> PolicyVerdict:
+    def verdict(
+        status: str, observed: MetricValue, reason: str, why: str | None = None
+    ) -> PolicyVerdict:
         return PolicyVerdict(
             rule_id=rule.id,
             description=rule.description,
@@ -463,21 +495,26 @@ def _judge(rule: PolicyRule, group: GroupResult, result: AuditResult) -> PolicyV
             status=status,  # type: ignore[arg-type]
             observed=observed,
             reason=reason,
+            insufficient_reason=why,
+            counts_as=rule.on_insufficient if why else None,
         )
 
     empty = MetricValue(None)
     if group.suppressed:
+        why = _suppression_kind(group)
         return verdict(
             "insufficient data",
             empty,
-            f"{group.label} is suppressed by disclosure control "
+            f"{group.label} is {why} by disclosure control "
             f"({group.suppression_reason or 'suppressed'}); no numbers to judge.",
+            why,
         )
     if rule.metric in group.withheld:
         return verdict(
             "insufficient data",
             empty,
             f"{rule.metric} is withheld for {group.label} (a confusion-matrix cell below k).",
+            "withheld",
         )
     what = rule.metric
     if rule.disparity:
@@ -492,12 +529,14 @@ def _judge(rule: PolicyRule, group: GroupResult, result: AuditResult) -> PolicyV
             None,
         )
         if disp is None:
+            why = _missing_disparity_kind(rule, group, result)
             return verdict(
                 "insufficient data",
                 empty,
                 f"No {rule.metric} {rule.disparity} for {group.label} vs its "
                 f"{'reference group' if rule.reference == 'group' else 'whole cohort'} "
-                "(the metric or the reference is undefined, suppressed or withheld).",
+                f"({INSUFFICIENT_REASONS[why]}).",
+                why,
             )
         observed = disp.difference if rule.disparity == "difference" else disp.ratio
         ref_label = " & ".join(f"{k}={v}" for k, v in disp.reference.items()) or "the whole cohort"
@@ -507,12 +546,21 @@ def _judge(rule: PolicyRule, group: GroupResult, result: AuditResult) -> PolicyV
 
     x = _read_bound(rule.bound, observed)
     if x is None:
-        needed = "value" if rule.bound in ("value", "abs_value") else "confidence interval"
+        if observed.value is None:
+            return verdict(
+                "insufficient data",
+                observed,
+                f"{what} for {group.label} has no value (undefined in this group), so "
+                f"'{rule.criterion}' cannot be judged.",
+                "undefined",
+            )
         return verdict(
             "insufficient data",
             observed,
-            f"{what} for {group.label} has no {needed} (undefined in this group), so "
-            f"'{rule.criterion}' cannot be judged.",
+            f"{what} for {group.label} has no confidence interval (bootstrap off with "
+            f"--n-boot 0, or too few defined replicates), so '{rule.criterion}' cannot be "
+            "judged.",
+            "no_ci",
         )
     ok = _compare(rule, x)
     name = _BOUND_NAMES[rule.bound]
@@ -520,6 +568,15 @@ def _judge(rule: PolicyRule, group: GroupResult, result: AuditResult) -> PolicyV
         shown = f"CI {_fmt(x[0])} to {_fmt(x[1])}"
     else:
         shown = f"{name} {_fmt(float(x))}"
+    if not ok and _straddles(rule, observed):
+        return verdict(
+            "insufficient data",
+            observed,
+            f"{what} for {group.label}: CI {_fmt(observed.ci_low)} to "  # type: ignore[arg-type]
+            f"{_fmt(observed.ci_high)} straddles the rule's limit ('{rule.criterion}'): "  # type: ignore[arg-type]
+            "too wide to decide either way.",
+            "ci_too_wide",
+        )
     if rule.between is not None:
         lo, hi = rule.between
         needs = {
@@ -533,6 +590,61 @@ def _judge(rule: PolicyRule, group: GroupResult, result: AuditResult) -> PolicyV
         observed,
         f"{what} for {group.label}: {shown}; the rule needs {needs}{'' if ok else ' -- not met'}.",
     )
+
+
+def _suppression_kind(group: GroupResult) -> str:
+    """``withheld`` for secondary suppression (the group is big enough but would let a withheld
+    group be derived), ``suppressed`` for a group below k itself."""
+    reason = (group.suppression_reason or "").lower()
+    return "withheld" if ("secondary" in reason or "derived" in reason) else "suppressed"
+
+
+def _missing_disparity_kind(rule: PolicyRule, group: GroupResult, result: AuditResult) -> str:
+    """Why a disparity is absent: the reference group (or the metric in it) is withheld, or
+    the metric is undefined on one side."""
+    if rule.reference == "group":
+        ref = next(
+            (
+                r["reference"]
+                for r in result.settings.get("references", ())
+                if set(r["attributes"]) == set(group.attributes)
+            ),
+            None,
+        )
+        ref_group = next((g for g in result.subgroups if g.attributes == ref), None)
+    else:
+        ref_group = result.overall
+    if ref_group is not None:
+        if ref_group.suppressed:
+            return _suppression_kind(ref_group)
+        if rule.metric in ref_group.withheld:
+            return "withheld"
+        mv = ref_group.metrics.get(rule.metric)
+        if mv is not None and mv.value is not None and mv.ci_low is None:
+            return "no_ci"
+    mine = group.metrics.get(rule.metric)
+    if mine is not None and mine.value is not None and mine.ci_low is None:
+        return "no_ci"
+    return "undefined"
+
+
+def _straddles(rule: PolicyRule, mv: MetricValue) -> bool:
+    """True when a CI-reading rule failed but the CI reaches the passing side: the interval is
+    too wide to decide. False when the whole CI fails the rule (a clear fail), and for rules
+    that read the point estimate."""
+    if rule.bound in ("value", "abs_value") or mv.ci_low is None or mv.ci_high is None:
+        return False
+    lo, hi = mv.ci_low, mv.ci_high
+    if rule.bound == "ci_overlaps":
+        return False  # fails only when no part of the CI is inside: always clear
+    if rule.bound == "ci_within":
+        a, b = rule.between  # type: ignore[misc]
+        return hi >= a and lo <= b  # partly inside, partly outside
+    if rule.bound == "abs_ci_high":
+        nearest = 0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))
+        return _compare(rule, nearest)
+    # ci_low / ci_high: the other end of the CI meets the rule
+    return _compare(rule, hi) or _compare(rule, lo)
 
 
 def _read_bound(bound: str, mv: MetricValue) -> float | tuple[float, float] | None:

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 __all__ = [
     "SCHEMA_VERSION",
+    "NOT_CONTROLLED_BANNER",
+    "INSUFFICIENT_REASONS",
     "Caveat",
     "MetricValue",
     "GroupResult",
@@ -29,7 +31,25 @@ __all__ = [
 
 #: 1.1.0 added the optional ``policy`` and ``claims`` blocks (a 1.0.0 result still reads).
 #: 1.2.0 added the optional ``explanations``, ``safety`` and ``sites`` blocks (absent or null = not run).
-SCHEMA_VERSION = "1.2.0"
+#: 1.3.0 added, for disclosure profiles (issue 14), ``settings.disclosure.controlled``, ``zero_cells`` and
+#: ``banner`` (at k <= 1 only) and, on policy verdicts of insufficient data, ``insufficient_reason`` and
+#: ``counts_as``: insufficient data can now fail a policy (``on_insufficient``), so readers must
+#: be able to tell.
+SCHEMA_VERSION = "1.3.0"
+
+#: What every output of an audit run with disclosure control off (``--min-cell 0``) says on its
+#: first page and in its summary. One phrase for every renderer, the CLI and the dashboard.
+NOT_CONTROLLED_BANNER = "not disclosure-controlled: not for release from a secure environment"
+
+#: Why a policy verdict is ``insufficient data``: code -> what a reader is told. The policy
+#: engine sets the code; every renderer explains it with these words.
+INSUFFICIENT_REASONS = {
+    "suppressed": "the group has fewer than k events or non-events (suppressed)",
+    "withheld": "withheld by disclosure control (a small cell, or secondary suppression)",
+    "undefined": "the metric is undefined in the group",
+    "no_ci": "no confidence interval (for example --n-boot 0)",
+    "ci_too_wide": "the CI straddles the rule's limit: too wide to decide",
+}
 
 Severity = Literal["info", "warning", "serious"]
 
@@ -376,7 +396,10 @@ class PolicyVerdict:
 
     ``group`` is the group's attributes ({} for the whole cohort). ``observed`` is the quantity
     the rule reads -- the group's metric, or its disparity vs the reference -- with its CI, and
-    ``reason`` says in words which number was compared with what.
+    ``reason`` says in words which number was compared with what. Insufficient data also says
+    why (``insufficient_reason``: suppressed, withheld, undefined, no_ci, ci_too_wide) and what
+    the rule counts it as (``counts_as``: fail, warn or pass; added in 1.3.0, so a verdict read
+    from an older result has None and counts as a warning, as it did then).
     """
 
     rule_id: str
@@ -385,9 +408,18 @@ class PolicyVerdict:
     status: Literal["pass", "fail", "insufficient data"]
     observed: MetricValue
     reason: str
+    insufficient_reason: str | None = None
+    counts_as: Literal["fail", "warn", "pass"] | None = None
+
+    @property
+    def outcome(self) -> Literal["pass", "fail", "warn"]:
+        """What the verdict does to the policy: ``fail`` fails it, ``warn`` is shown only."""
+        if self.status != "insufficient data":
+            return self.status  # type: ignore[return-value]
+        return self.counts_as or "warn"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "rule_id": self.rule_id,
             "description": self.description,
             "group": dict(self.group),
@@ -395,6 +427,10 @@ class PolicyVerdict:
             "observed": self.observed.to_dict(),
             "reason": self.reason,
         }
+        if self.status == "insufficient data" and self.insufficient_reason is not None:
+            d["insufficient_reason"] = self.insufficient_reason
+            d["counts_as"] = self.counts_as
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PolicyVerdict:
@@ -405,6 +441,8 @@ class PolicyVerdict:
             status=d["status"],
             observed=MetricValue.from_dict(d["observed"]),
             reason=d["reason"],
+            insufficient_reason=d.get("insufficient_reason"),
+            counts_as=d.get("counts_as"),
         )
 
 
@@ -528,6 +566,20 @@ class AuditResult:
             safety=d.get("safety"),
             sites=d.get("sites"),
         )
+
+    @property
+    def disclosure_controlled(self) -> bool:
+        """False when the audit ran with disclosure control off (k = 0, ``--min-cell 0``).
+
+        Results written before 1.3.0 have no ``controlled`` field; they always ran with k >= 1.
+        """
+        d = self.settings.get("disclosure") or {}
+        return bool(d.get("controlled", True)) and d.get("min_cell") != 0
+
+    @property
+    def disclosure_banner(self) -> str | None:
+        """The banner every output shows when disclosure control was off, else None."""
+        return None if self.disclosure_controlled else NOT_CONTROLLED_BANNER
 
     def subgroup(self, **attributes: str) -> GroupResult:
         """The subgroup with exactly these attributes, e.g. ``result.subgroup(sex="F")``."""

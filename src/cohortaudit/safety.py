@@ -188,8 +188,8 @@ def _plain(x: Any) -> Any:
 
 
 def _check_k(min_cell: int) -> None:
-    if not isinstance(min_cell, int | np.integer) or min_cell < 1:
-        raise ConfigError(f"The 'min_cell' parameter must be an integer >= 1. Got {min_cell!r}.")
+    if not isinstance(min_cell, int | np.integer) or min_cell < 0:
+        raise ConfigError(f"The 'min_cell' parameter must be an integer >= 0. Got {min_cell!r}.")
 
 
 # --------------------------------------------------------------------------------------------

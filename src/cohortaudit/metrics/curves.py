@@ -51,8 +51,12 @@ def _suppress_small(counts: np.ndarray, k: int) -> list[bool]:
 
 
 def curve_support(pos: np.ndarray, neg: np.ndarray, k: int) -> tuple[float, float]:
-    """The k-th smallest and k-th largest prediction of the group (never exported)."""
+    """The k-th smallest and k-th largest prediction of the group (never exported).
+
+    k = 0 (disclosure control off) gives the whole range, as k = 1 does.
+    """
     scores = np.concatenate([pos, neg])
+    k = max(int(k), 1)
     if len(scores) < 2 * k:
         return math.inf, -math.inf
     lo = np.partition(scores, k - 1)[k - 1]

@@ -165,6 +165,11 @@ def _min_cell(block: Mapping[str, Any] | None) -> int | None:
     return int(k) if k is not None else None
 
 
+def _first_k(*candidates: int | None) -> int:
+    """The first stated k (0 included: disclosure control off), else the default 10."""
+    return next((int(k) for k in candidates if k is not None), 10)
+
+
 def _feature_order(explanations: Mapping[str, Any]) -> list[str]:
     """Inputs ranked by global mean |SHAP| (the engine's order)."""
     return [g["feature"] for g in explanations.get("global") or []]
@@ -241,7 +246,7 @@ def shap_distribution_plot(explanations: Mapping[str, Any]) -> go.Figure:
     edges = dist.get("bin_edges") or []
     if not counts or len(edges) < 2:
         return _empty("No SHAP distribution in this result.")
-    k = dist.get("min_cell") or _min_cell(explanations) or 10
+    k = _first_k(dist.get("min_cell"), _min_cell(explanations))
     order = [f for f in _feature_order(explanations) if f in counts]
     order += [f for f in counts if f not in order]
     labels = _bin_labels(edges)
@@ -330,7 +335,7 @@ def dependence_plot(
     entry = (explanations.get("dependence") or {}).get(feature)
     if not entry or not entry.get("bins"):
         return _empty(f"No dependence summary for {feature} (categorical inputs have none).")
-    k = _min_cell(explanations) or 10
+    k = _first_k(_min_cell(explanations))
     bins = entry["bins"]
     labels = [_dependence_label(b) for b in bins]
     shown = [
@@ -402,7 +407,7 @@ def group_reliance_plot(explanations: Mapping[str, Any], attribute: str) -> go.F
     comps = [c for c in explanations.get("by_group") or [] if c.get("attribute") == attribute]
     if not comps:
         return _empty(f"No group comparison for {attribute} in this result.")
-    k = _min_cell(explanations) or 10
+    k = _first_k(_min_cell(explanations))
     shown = [c for c in comps if not c.get("suppressed") and c.get("features")]
     hidden = [c["group"] for c in comps if c.get("suppressed") or not c.get("features")]
     order = _feature_order(explanations)

@@ -73,6 +73,14 @@ def write_csv_tables(result: AuditResult, folder: str | Path) -> list[Path]:
     return [out.write(name, text) for name, text in csv_tables(result).items()]
 
 
+def _banner_rows(result: AuditResult) -> list[list[Any]]:
+    """With disclosure control off (k = 0) the log's first row says so: a table opened on its
+    own still carries the banner."""
+    if result.disclosure_controlled:
+        return []
+    return [["all", "k = 0", "nothing withheld", result.disclosure_banner]]
+
+
 def csv_tables(result: AuditResult) -> dict[str, str]:
     """The CSV tables as ``{file name: text}``, in :data:`CSV_FILES` order."""
     k = (result.settings.get("disclosure") or {}).get("min_cell")
@@ -165,7 +173,10 @@ def csv_tables(result: AuditResult) -> dict[str, str]:
         ),
         "disclosure_log.csv": _table(
             ["where", "rule", "action", "reason"],
-            ([_label(e.where), e.rule, e.action, e.reason] for e in result.disclosure_log),
+            [
+                *_banner_rows(result),
+                *([_label(e.where), e.rule, e.action, e.reason] for e in result.disclosure_log),
+            ],
         ),
         "caveats.csv": _table(
             ["code", "severity", "message"],

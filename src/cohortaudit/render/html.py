@@ -128,6 +128,11 @@ class _Html:
             '<header class="cover">'
             '<div class="sub">cohortaudit · bias and safety audit of a shared medical AI model'
             f'</div><h1>{_e(r.title)}</h1><div style="font-size:22px">{_e(r.model_line)}</div>'
+            + (
+                f'<p class="limitation banner" role="alert">{_e(r.banner.upper())}</p>'
+                if r.banner
+                else ""
+            )
             + (f'<div class="sub">Model developer: {_e(dev)}</div>' if dev else "")
             + f"<h3>What was audited</h3><table>{rows}</table>"
             '<h3>Sign-off</h3><p class="small sub">The responsible person signs and dates this '

@@ -225,6 +225,8 @@ class _Writer:
         pdf.cell(0, 12, r.title, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("DejaVu", "", 15)
         pdf.multi_cell(0, 7.5, r.model_line, new_x="LMARGIN", new_y="NEXT")
+        if r.banner:
+            self._banner(r.banner)
         dev = (self.result.model.card or {}).get("developer")
         if dev:
             pdf.set_font("DejaVu", "", 9.5)
@@ -307,6 +309,20 @@ class _Writer:
             "identical for the same inputs, settings and seed.",
         )
         pdf.set_text_color(0, 0, 0)
+
+    def _banner(self, text: str) -> None:
+        """The k = 0 banner: a full-width orange box, bold, on the cover."""
+        pdf = self.pdf
+        pdf.ln(3)
+        y0 = pdf.get_y()
+        pdf.set_fill_color(213, 94, 0)
+        pdf.rect(_MARGIN, y0, self.ew, 11, style="F")
+        pdf.set_xy(_MARGIN + 3, y0 + 3)
+        pdf.set_font("DejaVu", "B", 10)
+        pdf.set_text_color(255, 255, 255)
+        pdf.cell(self.ew - 6, 5, text.upper(), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+        pdf.set_y(y0 + 13)
 
     # ------------------------------------------------------------------ contents
 

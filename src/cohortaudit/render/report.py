@@ -26,7 +26,7 @@ from cohortaudit.render.findings import (
     verdict_summary,
 )
 from cohortaudit.render.text import METRIC_LABELS
-from cohortaudit.results import AuditResult, GroupResult, MetricValue
+from cohortaudit.results import INSUFFICIENT_REASONS, AuditResult, GroupResult, MetricValue
 from cohortaudit.textsafe import NAME_CHARS, short_name
 
 __all__ = [
@@ -152,6 +152,9 @@ class Report:
     sections: list[Section]
     audit_id: str
     footer: str
+    #: Set when disclosure control was off (k = 0): shown on the cover, the summary page and
+    #: in every page footer, so no page of the report can leave without it.
+    banner: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,7 +375,12 @@ def build_report(
         run_record=run_record,
         sections=flat,
         audit_id=digest[:16],
-        footer=f"cohortaudit audit report · {name}",
+        footer=(
+            f"cohortaudit audit report · {result.disclosure_banner.upper()}"
+            if result.disclosure_banner
+            else f"cohortaudit audit report · {name}"
+        ),
+        banner=result.disclosure_banner,
     )
 
 
@@ -440,6 +448,15 @@ def _summary(result: AuditResult) -> list[Section]:
     conf = float(result.settings.get("confidence_level", 0.95))
     name = " ".join(x for x in (result.model.name, result.model.version) if x) or "the model"
     s = Section("1", "Summary of findings", 0, new_page=True)
+    if result.disclosure_banner:
+        s.blocks.append(
+            Para(
+                f"{result.disclosure_banner.upper()}. This audit ran with disclosure control off "
+                "(k = 0, --min-cell 0): small groups, small cells and zero cells are released "
+                "(section 14). It is meant for an authorised reproduction only.",
+                "limitation",
+            )
+        )
     s.blocks.append(
         Para(
             f"This report audits {name} on {_int(c.n)} patients ({_int(c.events)} with the "
@@ -451,7 +468,7 @@ def _summary(result: AuditResult) -> list[Section]:
     )
     policy = getattr(result, "policy", None)
     if policy:
-        fails = [p for p in policy if _as_dict(p).get("status") == "fail"]
+        fails = [p for p in policy if p.outcome == "fail"]
         s.blocks.append(
             Para(
                 f"Audit policy: {len(fails)} of {len(policy)} rule-and-group verdicts fail"
@@ -686,9 +703,14 @@ def _data(result: AuditResult) -> Section:
     )
     s.blocks.append(
         Para(
-            f"Table 3.2 describes each group of one sensitive attribute. Groups with fewer than "
-            f"{k} patients with or without the outcome are not evaluable and their counts are "
-            "suppressed (disclosure control, section 14). † marks a group with fewer than "
+            "Table 3.2 describes each group of one sensitive attribute. "
+            + (
+                f"Groups with fewer than {k} patients with or without the outcome are not "
+                "evaluable and their counts are suppressed (disclosure control, section 14). "
+                if result.disclosure_controlled
+                else "Disclosure control was off (k = 0): every group is shown (section 14). "
+            )
+            + "† marks a group with fewer than "
             f"{result.settings.get('imprecise_below_events', 100)} events or non-events "
             "(imprecise estimates).",
             "small",
@@ -1327,12 +1349,22 @@ def _policy(result: AuditResult) -> Section:
     for d in items:
         counts[str(d.get("status"))] = counts.get(str(d.get("status")), 0) + 1
     rules = {str(d.get("rule_id")) for d in items}
-    n_fail = counts.get("fail", 0)
+    n_fail = sum(p.outcome == "fail" for p in policy)
+    n_insufficient = counts.get("insufficient data", 0)
+    as_counts: dict[str, int] = {}
+    for p in policy:
+        if p.status == "insufficient data":
+            as_counts[p.outcome] = as_counts.get(p.outcome, 0) + 1
+    counted = (
+        " (counted as " + ", ".join(f"{n} {k}" for k, n in sorted(as_counts.items())) + ")"
+        if n_insufficient
+        else ""
+    )
     s.blocks.append(
         Para(
             f"The audit policy has {len(rules)} rule(s), applied to {len(items)} rule-and-group "
-            f"combinations: {counts.get('pass', 0)} pass, {n_fail} fail, "
-            f"{counts.get('insufficient data', 0)} insufficient data. "
+            f"combinations: {counts.get('pass', 0)} pass, {counts.get('fail', 0)} fail, "
+            f"{n_insufficient} insufficient data{counted}. "
             + (
                 "VERDICT: the model FAILS the audit policy."
                 if n_fail
@@ -1354,15 +1386,26 @@ def _policy(result: AuditResult) -> Section:
             caption="Table 12.1 Rules of the audit policy.",
         )
     )
+    if n_insufficient:
+        s.blocks.append(
+            Para(
+                "Insufficient data says why: "
+                + "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in INSUFFICIENT_REASONS.items())
+                + ". Each rule's on_insufficient (fail by default, warn or pass) decides what it "
+                "counts as; the Verdict column shows both.",
+                "note",
+            )
+        )
     order = {"fail": 0, "insufficient data": 1, "pass": 2}
     rows = []
-    for d in sorted(items, key=lambda d: order.get(str(d.get("status")), 3)):
+    for p in sorted(policy, key=lambda p: (order.get(p.outcome, 1), order.get(p.status, 3))):
+        d = _as_dict(p)
         ob = _metric_value(d.get("observed"))
         rows.append(
             [
                 str(d.get("rule_id")),
                 group_label(d.get("group") or {}),
-                str(d.get("status")).upper(),
+                _verdict_cell(p),
                 fmt_value(ob),
                 str(d.get("reason", "")),
             ]
@@ -1378,6 +1421,14 @@ def _policy(result: AuditResult) -> Section:
         )
     )
     return s
+
+
+def _verdict_cell(p: Any) -> str:
+    """``FAIL``, ``PASS``, or ``INSUFFICIENT DATA (no ci) → warn``."""
+    if p.status != "insufficient data":
+        return str(p.status).upper()
+    why = (p.insufficient_reason or "").replace("_", " ")
+    return f"INSUFFICIENT DATA{f' ({why})' if why else ''} → {p.outcome}"
 
 
 # ---------------------------------------------------------------------------- 13 limitations
@@ -1416,7 +1467,11 @@ def _limitations(result: AuditResult) -> Section:
             [
                 f"{n_sup} of {len(result.subgroups)} subgroups are not evaluable (disclosure "
                 f"control, fewer than {_k(result)} events or non-events, or withheld so they "
-                "cannot be derived); problems in them cannot be seen.",
+                "cannot be derived); problems in them cannot be seen."
+                if result.disclosure_controlled
+                else "Disclosure control was off (k = 0): every group is released, however "
+                "small; estimates in small groups are imprecise, and this report must not leave "
+                "a secure environment.",
                 *_check_limitations(result),
                 "Net benefit is reported without confidence intervals.",
                 "The audit measures the model on this cohort only; results transfer to other "
@@ -1436,14 +1491,27 @@ def _limitations(result: AuditResult) -> Section:
 def _disclosure(result: AuditResult) -> Section:
     s = Section("14", "Disclosure log", 0, new_page=True)
     d = result.settings.get("disclosure", {}) or {}
-    s.blocks.append(
-        Para(
-            f"Small-cell disclosure control with k = {d.get('min_cell')}. Rules: "
-            + "; ".join(d.get("rules", []))
-            + ". Every action taken is listed below; "
-            "suppressed values appear in the report as 'not evaluable (fewer than k)'."
+    if not result.disclosure_controlled:
+        s.blocks.append(
+            Para(
+                f"{(result.disclosure_banner or '').upper()}. Disclosure control was off "
+                "(k = 0, --min-cell 0): no group, cell, count or curve point was withheld, zero "
+                "cells included. k = 0 is meant for an authorised reproduction outside a secure "
+                "environment (for example re-deriving a published decision curve).",
+                "limitation",
+            )
         )
-    )
+    else:
+        s.blocks.append(
+            Para(
+                f"Small-cell disclosure control with k = {d.get('min_cell')}. Rules: "
+                + "; ".join(d.get("rules", []))
+                + ". Every action taken is listed below; "
+                "suppressed values appear in the report as 'not evaluable (fewer than k)'."
+            )
+        )
+    if d.get("zero_cells") and result.disclosure_controlled:
+        s.blocks.append(Para(f"Zero cells: {d['zero_cells']}.", "note"))
     log = result.disclosure_log
     if not log:
         s.blocks.append(Para("No value was withheld.", "note"))

@@ -56,6 +56,8 @@ def summary_text(result: AuditResult, *, top: int = 6) -> str:
     m, c, s = result.model, result.cohort, result.settings
     name = " ".join(x for x in (m.name, m.version) if x) or (m.file or "predictions")
     lines = [f"cohortaudit {result.tool['version']}: audit of {name}"]
+    if result.disclosure_banner:
+        lines.append(f"  !! {result.disclosure_banner.upper()} !!")
     if m.sha256:
         lines.append(f"  model   {m.file}  sha256 {m.sha256[:16]}...")
         tv = getattr(m, "test_vectors", None)
@@ -108,10 +110,16 @@ def summary_text(result: AuditResult, *, top: int = 6) -> str:
         lines.append("No single-attribute disparity whose 95% CI excludes 0.")
     n_sup = sum(g.suppressed for g in result.subgroups)
     lines.append("")
-    lines.append(
-        f"Subgroups: {len(result.subgroups) - n_sup} evaluated, {n_sup} not evaluable "
-        f"(suppressed, fewer than {s['disclosure']['min_cell']} events or non-events)"
-    )
+    if result.disclosure_controlled:
+        lines.append(
+            f"Subgroups: {len(result.subgroups) - n_sup} evaluated, {n_sup} not evaluable "
+            f"(suppressed, fewer than {s['disclosure']['min_cell']} events or non-events)"
+        )
+    else:
+        lines.append(
+            f"Subgroups: {len(result.subgroups)} evaluated; disclosure control off (k = 0), "
+            f"nothing withheld: {result.disclosure_banner}"
+        )
     by_sev: dict[str, int] = {}
     for cv in result.caveats:
         by_sev[cv.severity] = by_sev.get(cv.severity, 0) + 1

@@ -172,8 +172,8 @@ def _check_cohort_caveats(cohort: dict, where: _Where, *, k_file: int, k: int) -
 
 def _check_settings(settings: dict[str, Any], where: _Where) -> tuple[int, float, list, int]:
     k = settings.get("min_cell")
-    if not _is_int(k) or k < 1:
-        raise where.fail(f"'settings.min_cell' must be an integer >= 1. Got {k!r} instead")
+    if not _is_int(k) or k < 0:
+        raise where.fail(f"'settings.min_cell' must be an integer >= 0. Got {k!r} instead")
     t = settings.get("threshold")
     if not _is_number(t) or not 0.0 <= t <= 1.0:
         raise where.fail(f"'settings.threshold' must be a number in [0, 1]. Got {t!r} instead")

@@ -64,6 +64,7 @@ import numpy as np
 from cohortaudit import __version__
 from cohortaudit.audit import CURVE_SETTINGS, DECISION_CURVE_SETTINGS
 from cohortaudit.config import AuditConfig
+from cohortaudit.disclosure import disclosure_profile
 from cohortaudit.errors import ConfigError, InputError
 from cohortaudit.metrics.bootstrap import percentile_intervals
 from cohortaudit.metrics.fairness import compute_disparities, compute_fairness_summaries
@@ -382,8 +383,10 @@ def pool_sites(
     names = list(file_names or [f"site file {i + 1}" for i in range(len(sites))])
     if not sites:
         raise InputError("Give at least one site file to pool.")
-    if min_cell is not None and (not isinstance(min_cell, int) or min_cell < 1):
-        raise ConfigError(f"--min-cell must be an integer >= 1. Got {min_cell!r} instead.")
+    if min_cell is not None and (
+        isinstance(min_cell, bool) or not isinstance(min_cell, int) or min_cell < 0
+    ):
+        raise ConfigError(f"--min-cell must be an integer >= 0. Got {min_cell!r} instead.")
     for d, f in zip(sites, names, strict=True):
         check_site_file(d, file_name=f, min_cell=min_cell)
     _check_compatible(list(sites), names)
@@ -1598,6 +1601,7 @@ def _settings(s0: dict[str, Any], engine: _Shim, refs, boot: _Boot, *, k: int) -
                 "3: secondary suppression of siblings so withheld groups cannot be derived",
                 "4: site files carry score histograms whose every count is 0 or >= k",
             ],
+            **disclosure_profile(k),
         },
         "references": references,
         "max_intersection_order": int(s0["max_intersection_order"]),
