@@ -33,6 +33,7 @@ from cohortaudit.render.report import (
     Span,
     Table,
     build_report,
+    map_text,
 )
 from cohortaudit.results import AuditResult
 from cohortaudit.textsafe import shorten, strip_controls
@@ -121,20 +122,7 @@ def _printable(x: Any) -> Any:
     """The report with control, bidi-override and zero-width characters removed from every
     text (names come from the cohort). fpdf2 draws text literally (no markup is parsed), but
     such characters have no glyph and could reorder a line."""
-    if isinstance(x, str):
-        return strip_controls(x, keep_newlines=True)
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        changes = {
-            f.name: _printable(getattr(x, f.name))
-            for f in dataclasses.fields(x)
-            if f.init and f.name != "params"  # a chart's parameters are keys, not text
-        }
-        return dataclasses.replace(x, **changes)
-    if isinstance(x, list):
-        return [_printable(v) for v in x]
-    if isinstance(x, tuple):
-        return tuple(_printable(v) for v in x)
-    return x
+    return map_text(x, lambda s: strip_controls(s, keep_newlines=True))
 
 
 def render_pdf(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -395,6 +395,30 @@ def _long_names(result: AuditResult) -> list[str]:
     return sorted((n for n in names if len(n) > NAME_CHARS), key=len, reverse=True)
 
 
+def map_text(x: Any, fn: Callable[[str], str]) -> Any:
+    """``x`` (a report, section, block, or a list or tuple of them) with ``fn`` applied to every
+    text in it; dataclasses are rebuilt, not changed in place.
+
+    One walker for the passes that must reach every sentence and table cell of a built report
+    (shortening long names here, stripping control characters in the PDF renderer). A chart's
+    ``params`` are keys for the chart code, not text, and are left as they are.
+    """
+    if isinstance(x, str):
+        return fn(x)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        changes = {
+            f.name: map_text(getattr(x, f.name), fn)
+            for f in dataclasses.fields(x)
+            if f.init and f.name != "params"
+        }
+        return dataclasses.replace(x, **changes)
+    if isinstance(x, list):
+        return [map_text(v, fn) for v in x]
+    if isinstance(x, tuple):
+        return tuple(map_text(v, fn) for v in x)
+    return x
+
+
 def _shorten_long_names(sections: list[Section], result: AuditResult) -> list[Section]:
     """Every section with each over-long cohort name cut to :data:`NAME_CHARS` characters.
 
@@ -408,26 +432,13 @@ def _shorten_long_names(sections: list[Section], result: AuditResult) -> list[Se
         return sections
     short = {n: short_name(n) for n in long}
 
-    def walk(x: Any) -> Any:
-        if isinstance(x, str):
-            for n in long:
-                if n in x:
-                    x = x.replace(n, short[n])
-            return x
-        if dataclasses.is_dataclass(x) and not isinstance(x, type):
-            changes = {
-                f.name: walk(getattr(x, f.name))
-                for f in dataclasses.fields(x)
-                if f.init and f.name != "params"  # a chart's parameters are keys, not text
-            }
-            return dataclasses.replace(x, **changes)
-        if isinstance(x, list):
-            return [walk(v) for v in x]
-        if isinstance(x, tuple):
-            return tuple(walk(v) for v in x)
-        return x
+    def shorten_in(text: str) -> str:
+        for n in long:
+            if n in text:
+                text = text.replace(n, short[n])
+        return text
 
-    out = [walk(s) for s in sections]
+    out = [map_text(s, shorten_in) for s in sections]
     note = Para(
         f"{len(long)} group or attribute name(s) are longer than {NAME_CHARS} characters; this "
         "report shortens them (…). audit.json and the CSV tables hold them in full.",
