@@ -798,16 +798,9 @@ class _Accumulator:
                 "broader groups before the audit, or check that this is the right column."
             )
         caveats: list[Caveat] = []
-        missing = codes < 0
-        n_missing = int(missing.sum())
+        n_missing = int((codes < 0).sum())
+        labels, codes = _cv._with_missing_group(labels, codes, counts, col)
         if n_missing:
-            label_list = labels.tolist()
-            if _cv.MISSING_GROUP in label_list:
-                missing_code = label_list.index(_cv.MISSING_GROUP)
-            else:
-                labels = np.append(labels, np.array([_cv.MISSING_GROUP], dtype=object))
-                missing_code = len(labels) - 1
-            codes = np.where(missing, missing_code, codes)
             caveats.append(_cv._missing_sensitive_caveat(col, n_missing, int(codes.shape[0])))
         counts = np.bincount(codes, minlength=len(labels))
         present = sorted(str(labels[i]) for i in np.flatnonzero(counts))
