@@ -598,7 +598,9 @@ def init_card(
     for pos, spec in enumerate(model.inputs):
         extra = dict(overrides.get(spec.name, {}))
         entry: dict[str, Any] = {"name": spec.name}
-        if spec.kind == "string":
+        # A skops model records no input types (spec.assumed): a text column is categorical.
+        text = spec.assumed and not pd.api.types.is_numeric_dtype(dev[spec.name].dtype)
+        if spec.kind == "string" or text:
             ref, cats = _categorical_reference(dev[spec.name])
             entry.update(type="categorical", categories=cats)
         else:

@@ -429,6 +429,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     signature = {
         "valid": "signature valid",
+        "self-consistent": "signature self-consistent (signer not verified: pass --public-key)",
         "not checked": "signature present but not checked (give --public-key)",
         "unsigned": "not signed",
     }[report.signature]
@@ -491,6 +492,8 @@ def _cmd_card_init(args: argparse.Namespace) -> int:
     card = init_card(
         model, frame, label=args.label, metadata=metadata, operating_threshold=args.threshold
     )
+    if any(spec.assumed for spec in model.inputs):  # skops: input types now come from the card
+        model = load_model(args.model, card=card_from_dict(card), trusted_types=args.trust)
     note = ""
     if args.vectors:
         reference = None
