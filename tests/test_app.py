@@ -206,6 +206,9 @@ def test_dashboard_says_disparities_were_not_tested_without_bootstrap():
     text = "\n".join(m.value for m in at.markdown)
     assert "Disparities were not tested: no confidence intervals were computed" in text
     assert "shows a difference whose 95% confidence interval excludes zero" not in text
+    at.switch_page("views/subgroups.py").run()
+    _no_errors(at)
+    assert any("Disparities were not tested" in c.value for c in at.caption)
 
 
 def test_pages_explain_what_to_do_without_an_audit():

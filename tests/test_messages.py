@@ -74,9 +74,36 @@ def test_a_semicolon_separated_cohort_is_named_as_such_not_as_missing_columns(
     assert err.startswith(
         "SchemaError: The cohort file 'cohort.csv' looks semicolon-separated: its header reads "
         "as a single column containing 11 ';' characters, but the file is read as "
-        "comma-separated (.csv). Re-save it comma-separated"
+        "comma-separated (.csv). Pass --delimiter ';', or re-save it comma-separated"
     )
     assert "missing" not in err
+
+
+@pytest.mark.parametrize("chunks", [[], ["--chunk-rows", "200"]], ids=["memory", "streamed"])
+def test_delimiter_reads_a_semicolon_separated_cohort_as_its_comma_twin(
+    tmp_path, capsys, sample, chunks
+):
+    comma, semi = tmp_path / "comma.csv", tmp_path / "semi.csv"
+    sample.head(2000).to_csv(comma, index=False)
+    sample.head(2000).to_csv(semi, sep=";", index=False)
+    assert audit(tmp_path, "--sensitive", "sex", "--quiet", *chunks, cohort=comma, out="a") == 0
+    extra = ["--delimiter", ";", "--sensitive", "sex", "--quiet", *chunks]
+    assert audit(tmp_path, *extra, cohort=semi, out="b") == 0
+    a, b = (json.loads((tmp_path / o / "audit.json").read_text()) for o in "ab")
+    assert a["overall"] == b["overall"] and a["subgroups"] == b["subgroups"]
+
+
+def test_a_bad_delimiter_and_a_delimiter_for_parquet_are_refused(tmp_path, capsys):
+    assert audit(tmp_path, "--delimiter", "ab") == 2
+    assert capsys.readouterr().err.strip() == (
+        "ConfigError: The 'delimiter' parameter (--delimiter) must be one character that is "
+        "not a letter, digit or quote, e.g. ';' or '|', or 'tab'. Got 'ab' instead."
+    )
+    assert audit(tmp_path, "--delimiter", ";", cohort=SAMPLE / "cohort.parquet") == 2
+    assert capsys.readouterr().err.strip() == (
+        "ConfigError: --delimiter applies to CSV/TSV cohorts, but 'cohort.parquet' is a Parquet "
+        "file. Drop --delimiter."
+    )
 
 
 def test_a_tab_separated_file_named_csv_is_told_to_be_a_tsv(tmp_path, capsys, sample):
@@ -84,10 +111,12 @@ def test_a_tab_separated_file_named_csv_is_told_to_be_a_tsv(tmp_path, capsys, sa
     sample.head(500).to_csv(path, sep="\t", index=False)
     assert audit(tmp_path, cohort=path) == 2
     err = capsys.readouterr().err
-    assert "'export.csv' looks tab-separated" in err and "Rename it to .tsv" in err
-    tsv = tmp_path / "export.tsv"  # following the advice works
+    assert "'export.csv' looks tab-separated" in err
+    assert "Pass --delimiter tab, or rename it to .tsv (tab-separated)." in err
+    tsv = tmp_path / "export.tsv"  # following either advice works
     shutil.copy(path, tsv)
     assert audit(tmp_path, "--quiet", cohort=tsv) == 0
+    assert audit(tmp_path, "--quiet", "--delimiter", "tab", cohort=path) == 0
 
 
 # ---- (b) a hash mismatch shows hashes that differ --------------------------------------------

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_COHORT_BYTES",
     "DEFAULT_MAX_MODEL_BYTES",
+    "csv_delimiter",
     "load_cohort",
     "load_model",
     "sha256_file",
@@ -822,15 +823,17 @@ def _check_delimiter(header: Sequence[str], sep: str, path: Path) -> None:
         return
     name, shown = _DELIMITERS[likely]
     if likely == "\t":
-        fix = "Rename it to .tsv (tab-separated), or re-save it comma-separated."
+        fix = "Pass --delimiter tab, or rename it to .tsv (tab-separated)."
     elif likely == ",":
-        fix = "Rename it to .csv (comma-separated), or re-save it tab-separated."
+        fix = "Pass --delimiter ',', or rename it to .csv (comma-separated)."
     else:
         fix = (
-            "Re-save it comma-separated (in a spreadsheet: Save as 'CSV (comma delimited)'), "
-            "or as a .tsv with tabs."
+            f"Pass --delimiter '{likely}', or re-save it comma-separated (in a spreadsheet: "
+            "Save as 'CSV (comma delimited)')."
         )
-    kind = "tab-separated (.tsv)" if sep == "\t" else "comma-separated (.csv)"
+    kind = {"\t": "tab-separated (.tsv)", ",": "comma-separated (.csv)"}.get(
+        sep, f"'{sep}'-separated (--delimiter)"
+    )
     raise SchemaError(
         f"The cohort file '{path.name}' looks {name}-separated: its header reads as a single "
         f"column containing {counts[likely]} {shown} characters, but the file is read as "
@@ -865,8 +868,31 @@ def csv_read_errors(path: Path) -> Iterator[None]:
         ) from None
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    sep = "\t" if ".tsv" in path.name.lower() else ","
+def csv_delimiter(path: str | Path, delimiter: str | None = None) -> str:
+    """The field delimiter of a CSV/TSV cohort: ``delimiter`` if given, else by extension.
+
+    ``delimiter`` is one character (``";"``, ``"|"``) or ``"tab"``; it exists because many
+    spreadsheets export semicolon-separated "CSV" and re-saving patient data is a chore.
+    """
+    path = Path(path)
+    if delimiter is None:
+        return "\t" if ".tsv" in path.name.lower() else ","
+    if path.name.lower().endswith(_PARQUET_SUFFIXES):
+        raise ConfigError(
+            f"--delimiter applies to CSV/TSV cohorts, but '{path.name}' is a Parquet file. "
+            "Drop --delimiter."
+        )
+    sep = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
+    if len(sep) != 1 or sep in '"\r\n' or sep.isalnum():
+        raise ConfigError(
+            "The 'delimiter' parameter (--delimiter) must be one character that is not a "
+            f"letter, digit or quote, e.g. ';' or '|', or 'tab'. Got {delimiter[:20]!r} instead."
+        )
+    return sep
+
+
+def _read_csv(path: Path, delimiter: str | None = None) -> pd.DataFrame:
+    sep = csv_delimiter(path, delimiter)
     names = _check_header(_read_csv_header(path, sep), path)
     with csv_read_errors(path):
         frame = pd.read_csv(
@@ -903,14 +929,17 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return frame
 
 
-def load_cohort(path: str | Path, *, max_bytes: int | None = None) -> tuple[pd.DataFrame, str]:
+def load_cohort(
+    path: str | Path, *, max_bytes: int | None = None, delimiter: str | None = None
+) -> tuple[pd.DataFrame, str]:
     """Read a cohort file and return the frame and the file's SHA-256.
 
     CSV (``.csv``, ``.csv.gz``, ``.tsv``) and Parquet (``.parquet``, ``.pq``). Duplicate column
     names are an error rather than pandas' silent ``x.1`` renaming, because an auditor must
     never score the wrong column. Column names are stripped of surrounding spaces.
     ``max_bytes`` defaults to ``COHORTAUDIT_MAX_COHORT_MB`` (MiB) if set, else
-    :data:`DEFAULT_MAX_COHORT_BYTES`.
+    :data:`DEFAULT_MAX_COHORT_BYTES`. ``delimiter`` overrides the CSV delimiter the extension
+    implies (see :func:`csv_delimiter`).
     """
     path = Path(path)
     if not path.exists():
@@ -931,7 +960,11 @@ def load_cohort(path: str | Path, *, max_bytes: int | None = None) -> tuple[pd.D
             f"The cohort file '{path.name}' is empty. Expected a header row and one row per "
             "patient."
         )
-    frame = _read_parquet(path) if name.endswith(_PARQUET_SUFFIXES) else _read_csv(path)
+    if name.endswith(_PARQUET_SUFFIXES):
+        csv_delimiter(path, delimiter)  # refuses a delimiter for Parquet
+        frame = _read_parquet(path)
+    else:
+        frame = _read_csv(path, delimiter)
     if len(frame) == 0:
         raise SchemaError(
             f"The cohort file '{path.name}' has {len(frame.columns)} columns but no rows. "
