@@ -33,6 +33,8 @@ SAMPLE_COHORT = SAMPLE_DIR / "cohort.csv"
 SAMPLE_LABEL = "cvd_10y"
 SAMPLE_SENSITIVE = ("sex", "age", "ethnicity", "deprivation", "site")
 SAMPLE_BINS = {"age": "40,50,60,70,80"}
+#: The sample's column of sites (the Start page counts them from the data).
+SAMPLE_SITE_COLUMN = "site"
 
 #: Bootstrap replicates of the automatic sample audit. 1000 is the library default; with it the
 #: first load took about 20 s on 2 cores (bench/bench_app.py), right at the issue's limit, so the
@@ -97,6 +99,9 @@ K_SENSITIVE = "w_sensitive"
 K_BINS_PREFIX = "w_bins__"
 K_REFERENCE_PREFIX = "w_reference__"
 K_USE_CARD_THRESHOLD = "w_use_card_threshold"
+#: The same checkbox drawn disabled and unticked when no card was given (its own key, so the
+#: ticked state of the card's checkbox is neither kept nor warned about).
+K_USE_CARD_THRESHOLD_NO_CARD = "w_use_card_threshold_no_card"
 K_THRESHOLD_INPUT = "w_threshold_input"
 K_N_BOOT = "w_n_boot"
 K_MIN_CELL = "w_min_cell"

@@ -156,6 +156,61 @@ def test_start_page_reruns_the_sample_with_new_settings():
     assert "0 replicates" in "\n".join(m.value for m in at.sidebar.markdown)
 
 
+def test_start_page_counts_the_samples_sites_and_patients_from_the_data():
+    import pandas as pd
+
+    frame = pd.read_csv(state.SAMPLE_COHORT)
+    at = _app()
+    at.switch_page("views/start.py").run()
+    _no_errors(at)
+    n_sites = frame[state.SAMPLE_SITE_COLUMN].nunique()
+    assert n_sites == 4
+    assert any(
+        f"synthetic cohort of {len(frame):,} patients from {n_sites} sites." in c.value
+        for c in at.caption
+    ), [c.value for c in at.caption]
+    assert not any("5 sites" in c.value for c in at.caption)
+    assert at.checkbox(key=state.K_USE_CARD_THRESHOLD).value is True  # the sample has a card
+
+
+def test_without_a_card_the_card_threshold_box_is_unticked_and_disabled():
+    at = _app()
+    at.switch_page("views/start.py").run()
+    at.radio(key=state.K_SOURCE).set_value("My own files").run()
+    at.file_uploader(key=state.K_MODEL_UPLOAD).upload(
+        "model.onnx", state.SAMPLE_MODEL.read_bytes()
+    ).run()
+    at.file_uploader(key=state.K_COHORT_UPLOAD).upload(
+        "cohort.csv", state.SAMPLE_COHORT.read_bytes(), "text/csv"
+    ).run()
+    _no_errors(at)
+    box = at.checkbox(key=state.K_USE_CARD_THRESHOLD_NO_CARD)
+    assert box.label == "Card's operating threshold"
+    assert box.value is False and box.disabled
+    assert not [c for c in at.checkbox if c.key == state.K_USE_CARD_THRESHOLD]
+    assert at.number_input(key=state.K_THRESHOLD_INPUT).value == 0.5  # own threshold, shown
+    at.number_input(key=state.K_N_BOOT).set_value(0).run()
+    at.button(key=state.K_RUN).click().run()
+    _no_errors(at)
+    assert any(
+        "score is ≥ 0.5 (threshold from the configuration)" in c.value for c in at.caption
+    ), [c.value for c in at.caption]
+
+
+def test_dashboard_says_disparities_were_not_tested_without_bootstrap():
+    at = _app()
+    at.switch_page("views/start.py").run()
+    at.number_input(key=state.K_N_BOOT).set_value(0).run()
+    at.button(key=state.K_RUN).click().run()
+    _no_errors(at)
+    text = "\n".join(m.value for m in at.markdown)
+    assert "Disparities were not tested: no confidence intervals were computed" in text
+    assert "shows a difference whose 95% confidence interval excludes zero" not in text
+    at.switch_page("views/subgroups.py").run()
+    _no_errors(at)
+    assert any("Disparities were not tested" in c.value for c in at.caption)
+
+
 def test_pages_explain_what_to_do_without_an_audit():
     at = _app(**{state.ENV_AUTORUN: "0"})
     try:

@@ -548,7 +548,7 @@ def test_bin_labels_and_edges(make_cohort_frame) -> None:
         "[65, 80]",
         "[65, 80]",
         "> 80",
-        "missing",
+        "missing (no value)",
     ]
     assert caveat(result, "outside_bins").where == {"column": "age", "n_below": 1, "n_above": 1}
     assert caveat(result, "missing_sensitive").where == {"column": "age", "n_rows": 1}
@@ -674,11 +674,19 @@ def test_one_class_after_dropping_mentions_the_drop(make_cohort_frame) -> None:
         run(frame)
 
 
-def test_missing_group_label_merges_with_literal_missing(make_cohort_frame) -> None:
+def test_a_literal_missing_category_stays_apart_from_rows_without_a_value(
+    make_cohort_frame,
+) -> None:
     frame = set_rows(make_cohort_frame(), "site", [0], "missing")
     frame = set_rows(frame, "site", [1], None)
     result = run(frame, sensitive_features=("site",), bins={})
-    assert result.groups["site"].tolist()[:2] == ["missing", "missing"]
+    assert result.groups["site"].tolist()[:2] == ["missing", "missing (no value)"]
+
+
+def test_a_category_spelled_like_the_missing_group_is_refused(make_cohort_frame) -> None:
+    frame = set_rows(make_cohort_frame(), "site", [0], "missing (no value)")
+    with pytest.raises(SchemaError, match=r"'site' has a category spelled 'missing \(no value\)'"):
+        run(frame, sensitive_features=("site",), bins={})
 
 
 def test_missing_column_message_truncates_long_listings(make_cohort_frame) -> None:

@@ -284,7 +284,8 @@ def test_missing_external_data_file(tmp_path):
 
 def test_oversize_model_is_refused(built_models):
     with pytest.raises(
-        ModelLoadError, match=r"above the limit of 100 bytes\. .*raise the limit with max_bytes="
+        ModelLoadError,
+        match=r"above the limit of 100 bytes\. .*COHORTAUDIT_MAX_MODEL_MB=1 .*max_bytes=",
     ):
         load_model(built_models.onnx_named, max_bytes=100)
 

@@ -54,7 +54,9 @@ def cohort_files(tmp_path_factory) -> dict[str, Path]:
     frame["sbp"] = frame["sbp"].astype("float64")
     frame.loc[12000:12004, "sbp"] = np.nan  # missing required input -> dropped
     frame.loc[15000:15019, "smoking"] = "vaping"  # a category the card does not list
-    frame.loc[21000:21004, "ethnicity"] = None  # missing sensitive value -> group "missing"
+    frame.loc[21000:21004, "ethnicity"] = (
+        None  # missing sensitive value -> group "missing (no value)"
+    )
     frame["note"] = "free text"  # a column nobody uses
     out = tmp_path_factory.mktemp("scale")
     paths = {"parquet": out / "cohort.parquet", "csv": out / "cohort.csv"}

@@ -43,7 +43,12 @@ def _describe(path: str) -> dict[str, Any]:
         values = frame[col].dropna().unique()
         if len(values) <= 40:
             cats[col] = sorted(str(v) for v in values)
-    return {"columns": list(frame.columns), "numeric": numeric, "categories": cats}
+    return {
+        "columns": list(frame.columns),
+        "numeric": numeric,
+        "categories": cats,
+        "n_rows": len(frame),
+    }
 
 
 def _columns_or_error(path: Path, *, shared: bool) -> dict[str, Any] | None:
@@ -98,9 +103,14 @@ if source == OPEN:
 
 model_path = card_path = cohort_path = None
 if source == SAMPLE:
+    sample = _columns_or_error(state.SAMPLE_COHORT, shared=True)
+    if sample is None:
+        st.stop()
+    n_sites = len(sample["categories"].get(state.SAMPLE_SITE_COLUMN, []))
     st.caption(
         "A synthetic 10-year cardiovascular risk model (ONNX) with its model card and a "
-        "synthetic cohort of 25,000 patients from 5 sites. No real patients."
+        f"synthetic cohort of {sample['n_rows']:,} patients from {n_sites} sites. No real "
+        "patients."
     )
     model_path, cohort_path = state.SAMPLE_MODEL, state.SAMPLE_COHORT
     card_path = state.SAMPLE_CARD if state.SAMPLE_CARD.exists() else None
@@ -172,20 +182,29 @@ if sensitive:
                     reference[col] = ref
 
 c1, c2, c3, c4 = st.columns(4)
-use_card = c1.checkbox(
-    "Card's operating threshold",
-    value=True,
-    key=state.K_USE_CARD_THRESHOLD,
-    help="Use the operating threshold the model card states. Without a card, or if the "
-    "card has none, 0.5 is used. Untick to set your own.",
-)
+if card_path is not None:
+    use_card = c1.checkbox(
+        "Card's operating threshold",
+        value=True,
+        key=state.K_USE_CARD_THRESHOLD,
+        help="Use the operating threshold the model card states (0.5 if the card has none). "
+        "Untick to set your own.",
+    )
+else:  # nothing to take a threshold from: the box is shown, unticked and disabled
+    use_card = c1.checkbox(
+        "Card's operating threshold",
+        value=False,
+        disabled=True,
+        key=state.K_USE_CARD_THRESHOLD_NO_CARD,
+        help="No model card was uploaded, so there is no card threshold: set one below.",
+    )
 threshold = None
 if not use_card:
     threshold = c1.number_input(
         "Operating threshold",
         min_value=0.01,
         max_value=0.99,
-        value=0.1,
+        value=0.1 if card_path is not None else 0.5,
         step=0.01,
         key=state.K_THRESHOLD_INPUT,
     )

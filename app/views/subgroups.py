@@ -22,7 +22,7 @@ from cohortaudit.render.figures import (
     reference_for,
 )
 from cohortaudit.render.findings import format_estimate, group_label
-from cohortaudit.render.text import METRIC_LABELS
+from cohortaudit.render.text import METRIC_LABELS, untested_disparities_note
 from cohortaudit.results import GroupResult, MetricValue
 from cohortaudit.textsafe import for_markdown as md
 
@@ -196,6 +196,9 @@ with c2:
         f"threshold {operating:g}, with bootstrap 95% intervals. Vermillion: the interval "
         "excludes 0."
     )
+    untested = untested_disparities_note(result)
+    if untested:
+        st.caption(md(untested))
 
 # ---- intersection heatmap -----------------------------------------------------------------
 pairs = [p for p in parts if len(p) == 2]

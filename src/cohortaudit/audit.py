@@ -408,6 +408,7 @@ def _statistical_caveats(engine, decision, config: AuditConfig) -> list[Caveat]:
                 )
             )
     out.extend(_impossibility_note(engine, decision))
+    out.extend(_inverted_ranking(engine, decision, confidence=config.confidence))
     n_suppressed = sum(h for row in decision.hidden[1:] for h in row)
     if n_suppressed:
         out.append(
@@ -461,6 +462,79 @@ def _statistical_caveats(engine, decision, config: AuditConfig) -> list[Caveat]:
                     )
                 )
     return out
+
+
+#: How an inverted ranking is named in caveats (the reader's next step is in the text).
+INVERTED_RANKING = (
+    "Inverted ranking: AUROC below 0.5 with CI excluding 0.5 — check the card's positive "
+    "class / label coding"
+)
+#: Groups named in the subgroup caveat before the rest are counted.
+_MAX_INVERTED_NAMED = 5
+
+
+def _inverted_ranking(engine, decision, *, confidence: float) -> list[Caveat]:
+    """AUROC whose interval lies wholly below 0.5: the model ranks the outcome the wrong way.
+
+    That is rarely a property of the model and usually the wrong positive class in the card
+    (``output.positive_class: 0``) or a label coded 1 = no event; the numbers are otherwise
+    reported as if nothing were wrong. Said once for all patients (serious), and once for the
+    released subgroups where it holds while all patients do not.
+    """
+
+    def below(est) -> tuple[float, float, float] | None:
+        value = est.values.get("auroc")
+        lo, hi = est.ci.get("auroc", (math.nan, math.nan))
+        if value is None or not all(math.isfinite(x) for x in (value, lo, hi)) or hi >= 0.5:
+            return None
+        return float(value), float(lo), float(hi)
+
+    level = f"{confidence:.0%} CI"
+    overall = below(engine.estimates[0][0])
+    if overall is not None:
+        v, lo, hi = overall
+        return [
+            Caveat(
+                code="inverted_ranking",
+                severity="serious",
+                message=(
+                    f"{INVERTED_RANKING}: over all patients AUROC is {v:.3f} ({level} {lo:.3f} "
+                    f"to {hi:.3f}), so patients with the event get lower scores than those "
+                    "without. If the card's output.positive_class or the label (1 = the event) "
+                    "is the wrong way round, fix it and re-run; every metric here depends on it."
+                ),
+                where={"group": "overall"},
+            )
+        ]
+    named: list[str] = []
+    n_found = 0
+    for p, row in enumerate(engine.estimates):
+        for g, est in enumerate(row):
+            if (p == 0 and g == 0) or decision.hidden[p][g]:
+                continue
+            hit = below(est)
+            if hit is None:
+                continue
+            n_found += 1
+            if len(named) < _MAX_INVERTED_NAMED:
+                who = " & ".join(f"{k}={x}" for k, x in est.attributes.items())
+                named.append(f"{who}: {hit[0]:.3f} ({hit[1]:.3f} to {hit[2]:.3f})")
+    if not n_found:
+        return []
+    more = f", and {n_found - len(named)} more" if n_found > len(named) else ""
+    return [
+        Caveat(
+            code="inverted_ranking",
+            severity="warning",
+            message=(
+                f"{INVERTED_RANKING}: in {n_found} subgroup(s) AUROC is below 0.5 with a "
+                f"{level} that excludes 0.5 ({'; '.join(named)}{more}), while over all "
+                "patients it is not. Check how the label is coded in those groups (e.g. by "
+                "site) before reading their other metrics."
+            ),
+            where={"n_groups": n_found},
+        )
+    ]
 
 
 def _impossibility_note(engine, decision) -> list[Caveat]:

@@ -320,7 +320,7 @@ def validate_card_dict(raw: Any, *, source: str = "model card") -> dict[str, Any
     if not isinstance(raw, dict):
         raise CardError(
             f"The {source} must be a YAML mapping (key: value lines) at the top level; got "
-            f"{type(raw).__name__}. Start from 'cohortaudit init-card' output."
+            f"{type(raw).__name__}. Start from the output of 'cohortaudit card init'."
         )
     raw = _normalise(raw, [])
     problems = _schema_errors(raw)
@@ -414,8 +414,8 @@ def check_card_matches(card: ModelCard, model: LoadedModel) -> None:
     if card.model_sha256 and card.model_sha256.lower() != model.sha256.lower():
         raise CardError(
             f"The model card '{card.name}' is for a model file with SHA-256 "
-            f"{card.model_sha256[:12].lower()}..., but '{model.path.name}' has "
-            f"{model.sha256[:12]}.... The model file may have been swapped or corrupted, or the "
+            f"{card.model_sha256.lower()}, but '{model.path.name}' has SHA-256 "
+            f"{model.sha256.lower()}. The model file may have been swapped or corrupted, or the "
             "card belongs to another version. Get the matching model and card from the owner."
         )
     declared = {i.name: i for i in card.inputs}
@@ -598,7 +598,9 @@ def init_card(
     for pos, spec in enumerate(model.inputs):
         extra = dict(overrides.get(spec.name, {}))
         entry: dict[str, Any] = {"name": spec.name}
-        if spec.kind == "string":
+        # A skops model records no input types (spec.assumed): a text column is categorical.
+        text = spec.assumed and not pd.api.types.is_numeric_dtype(dev[spec.name].dtype)
+        if spec.kind == "string" or text:
             ref, cats = _categorical_reference(dev[spec.name])
             entry.update(type="categorical", categories=cats)
         else:

@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--model", type=Path, help="ONNX (.onnx) or skops (.skops) model file")
     what.add_argument("--score-column", help="audit predictions already in this cohort column")
     audit.add_argument("--cohort", type=Path, required=True, help="CSV or Parquet cohort file")
+    audit.add_argument(
+        "--delimiter",
+        metavar="CHAR",
+        help="field delimiter of a CSV cohort, e.g. ';' or tab (default: ',' for .csv, tab "
+        "for .tsv)",
+    )
     audit.add_argument("--label", required=True, help="binary outcome column (0/1)")
     audit.add_argument(
         "--sensitive",
@@ -189,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     init = card_sub.add_parser("init", help="write a card skeleton from a model and its data")
     init.add_argument("--model", type=Path, required=True)
     init.add_argument("--data", type=Path, required=True, help="development data (CSV/Parquet)")
+    init.add_argument(
+        "--delimiter", metavar="CHAR", help="field delimiter of a CSV --data file, e.g. ';'"
+    )
     init.add_argument("--label", required=True)
     init.add_argument("--out", type=Path, required=True)
     init.add_argument(
@@ -353,6 +362,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             trusted_types=args.trust,
             progress=progress,
             policy_path=args.policy,
+            delimiter=args.delimiter,
         )
     finally:
         close()
@@ -429,6 +439,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     signature = {
         "valid": "signature valid",
+        "self-consistent": "signature self-consistent (signer not verified: pass --public-key)",
         "not checked": "signature present but not checked (give --public-key)",
         "unsigned": "not signed",
     }[report.signature]
@@ -480,7 +491,7 @@ def _cmd_card_init(args: argparse.Namespace) -> int:
         )
     base = load_card(args.card) if args.card else None
     model = load_model(args.model, card=base, trusted_types=args.trust)
-    frame, _ = load_cohort(args.data)
+    frame, _ = load_cohort(args.data, delimiter=args.delimiter)
     metadata = dict(base.raw) if base is not None else {}
     for key in ("inputs", "model", "development_data", "test_vectors"):
         metadata.pop(key, None)
@@ -491,6 +502,8 @@ def _cmd_card_init(args: argparse.Namespace) -> int:
     card = init_card(
         model, frame, label=args.label, metadata=metadata, operating_threshold=args.threshold
     )
+    if any(spec.assumed for spec in model.inputs):  # skops: input types now come from the card
+        model = load_model(args.model, card=card_from_dict(card), trusted_types=args.trust)
     note = ""
     if args.vectors:
         reference = None

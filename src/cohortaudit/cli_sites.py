@@ -32,6 +32,9 @@ def add_site_commands(sub) -> None:
     exp.add_argument("--model", type=Path, required=True, help="ONNX or skops model file")
     exp.add_argument("--card", type=Path, help="model card (YAML)")
     exp.add_argument("--cohort", type=Path, required=True, help="CSV or Parquet cohort file")
+    exp.add_argument(
+        "--delimiter", metavar="CHAR", help="field delimiter of a CSV cohort, e.g. ';' or tab"
+    )
     exp.add_argument("--label", required=True, help="binary outcome column (0/1)")
     exp.add_argument(
         "--sensitive", action="extend", nargs="+", default=[], metavar="COL",
@@ -125,6 +128,7 @@ def _cmd_site_export(args: argparse.Namespace) -> int:
         site=args.site,
         where=where,
         trusted_types=args.trust,
+        delimiter=args.delimiter,
     )
     path = write_site_file(data, args.out)
     if key is not None:

@@ -49,8 +49,10 @@ MIN_PER_CLASS = 2
 MAX_UNBINNED_NUMERIC_GROUPS = 20
 #: More groups than this in one sensitive feature cannot give a readable (or safe) audit.
 MAX_GROUPS = 50
-#: Group label for rows without a value in a sensitive feature.
-MISSING_GROUP = "missing"
+#: Group label for rows without a value in a sensitive feature. Worded so that it cannot be
+#: mistaken for a category spelled "missing" (which stays a group of its own); a cohort whose
+#: column holds this exact text is refused, so the two can never be merged.
+MISSING_GROUP = "missing (no value)"
 #: How many available column names a "missing column" message lists before summarising.
 _MAX_LISTED_COLUMNS = 40
 #: Up to this many unseen category labels are named in a caveat (see _unseen_category_caveat).
@@ -83,7 +85,7 @@ class Cohort:
         Predicted risks as float64 in [0, 1]; scores mode only, else ``None``.
     groups:
         One column per sensitive feature (config order) of string labels; binned features use
-        labels like ``"[18, 40)"``, rows without a value the label ``"missing"``.
+        labels like ``"[18, 40)"``, rows without a value the label ``"missing (no value)"``.
     n_input_rows, n_dropped:
         Rows in the file, and rows left out (each reason has a caveat).
     caveats:
@@ -412,7 +414,12 @@ def _check_duplicate_columns(frame: pd.DataFrame) -> None:
 def _check_missing_columns(
     frame: pd.DataFrame, *, config: AuditConfig, inputs: Sequence[InputSpec]
 ) -> None:
-    """Report every missing column at once, so the user fixes the file in one go."""
+    """Report every missing column at once, so the user fixes the file in one go.
+
+    Called by every engine (in memory, streamed, dask) before anything is read, so the check of
+    the columns' roles lives here too.
+    """
+    _check_roles(config=config, inputs=inputs)
     available = [str(c) for c in frame.columns]
     present = set(frame.columns)
     roles: dict[str, list[str]] = {}
@@ -456,6 +463,20 @@ def _check_missing_columns(
         f"Available columns ({len(available)}): {listing}. "
         f"Rename the column in the cohort, or {', or '.join(todo)}."
     )
+
+
+def _check_roles(*, config: AuditConfig, inputs: Sequence[InputSpec]) -> None:
+    """Refuse a label that the model also reads (label = score column is a ConfigError).
+
+    A model given the outcome as an input scores the answer it is meant to predict: every
+    metric would look excellent and mean nothing, so this is a usage error, not a caveat.
+    """
+    if config.label in {spec.name for spec in inputs}:
+        raise SchemaError(
+            f"The label column '{config.label}' is one of the model's inputs: the model would "
+            "be given the outcome it is meant to predict, and every metric would be "
+            "meaningless. Pass --label with the outcome column (not a model input)."
+        )
 
 
 def _close_matches(name: str, available: Sequence[str]) -> list[str]:
@@ -683,6 +704,16 @@ def _parse_input(
 
     values, missing, unparseable = _parse_numeric(series)
     n_bad = int(unparseable.sum())
+    if n_bad and spec.assumed:
+        raise SchemaError(
+            f"The model input '{name}' holds text in {n_bad} of {len(series)} rows (column type "
+            f"{_dtype_name(series)}), but nothing says it is categorical: a skops model does not "
+            "record the types of its inputs, and without a model card that declares them every "
+            f"input is taken as numeric. This model needs a model card (--card) that declares "
+            f"'{name}' with 'type: categorical'. Write one with 'cohortaudit card init --model "
+            "MODEL.skops --data DEVELOPMENT.csv --label LABEL --out model.card.yaml', check it, "
+            "then pass --card model.card.yaml."
+        )
     if n_bad:
         raise SchemaError(
             f"The model input '{name}' must be {_expected_type(kind, card_input)}, but {n_bad} of "
@@ -906,18 +937,34 @@ def _category_labels(
             "groups before the audit, or check that this is the right column."
         )
     caveats: list[Caveat] = []
-    missing = codes < 0
-    n_missing = int(missing.sum())
+    n_missing = int((codes < 0).sum())
+    labels, codes = _with_missing_group(labels, codes, counts, column)
     if n_missing:
-        label_list = labels.tolist()
-        if MISSING_GROUP in label_list:
-            missing_code = label_list.index(MISSING_GROUP)
-        else:
-            labels = np.append(labels, np.array([MISSING_GROUP], dtype=object))
-            missing_code = len(labels) - 1
-        codes = np.where(missing, missing_code, codes)
         caveats.append(_missing_sensitive_caveat(column, n_missing, int(codes.shape[0])))
     return labels[codes], caveats
+
+
+def _with_missing_group(
+    labels: np.ndarray, codes: np.ndarray, counts: np.ndarray, column: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Give rows without a value (code -1) the group :data:`MISSING_GROUP`.
+
+    A real category spelled "missing" is a group of its own, never merged with rows that have
+    no value; a column that holds the text of :data:`MISSING_GROUP` itself is refused, so the
+    two can never meet (not here, and not when site files are pooled).
+    """
+    present = labels[counts > 0].tolist()  # counts: rows per label (np.bincount of codes)
+    if MISSING_GROUP in present:
+        raise SchemaError(
+            f"The sensitive feature '{column}' has a category spelled '{MISSING_GROUP}', the "
+            "name cohortaudit gives to rows without a value; the two would be merged. Rename "
+            "that category in the cohort (or leave those cells empty if they mean 'no value')."
+        )
+    missing = codes < 0
+    if not missing.any():
+        return labels, codes
+    labels = np.append(labels, np.array([MISSING_GROUP], dtype=object))
+    return labels, np.where(missing, len(labels) - 1, codes)
 
 
 def _missing_sensitive_caveat(column: str, n_missing: int, n: int) -> Caveat:

@@ -4,7 +4,9 @@ After every other output is written, ``OUT/manifest.json`` records the SHA-256 o
 model, card, cohort and policy (as the result recorded them: those files live elsewhere), the
 audit configuration, and every file in ``OUT`` (audit.json, PDF, HTML, CSVs, ...), with the tool
 version. ``--sign KEY`` adds ``OUT/manifest.sig``: base64 of an Ed25519 signature over
-:func:`canonical_bytes` of the manifest. The manifest holds no time stamp, so the same outputs
+:func:`canonical_bytes` of the manifest, whose ``signature`` block names the public key (raw,
+base64) and its SHA-256. Without ``--public-key``, :func:`verify_dir` checks the signature
+against that key: a stale signature fails, but the signer is not verified ("self-consistent"). The manifest holds no time stamp, so the same outputs
 give the same manifest byte for byte.
 
 :func:`verify_dir` re-hashes every listed file and names each altered, missing or extra file and
@@ -89,7 +91,11 @@ def _output_files(out_dir: Path) -> list[str]:
 
 
 def build_manifest(
-    out_dir: str | Path, result: AuditResult, *, public_key_sha256: str | None = None
+    out_dir: str | Path,
+    result: AuditResult,
+    *,
+    public_key_sha256: str | None = None,
+    public_key: str | None = None,
 ) -> dict[str, Any]:
     """The manifest of ``out_dir`` as it is now (call after every other output is written)."""
     out_dir = Path(out_dir)
@@ -119,7 +125,12 @@ def build_manifest(
             for rel in _output_files(out_dir)
         ],
         "signature": (
-            {"algorithm": "Ed25519", "public_key_sha256": public_key_sha256, "file": SIGNATURE_NAME}
+            {
+                "algorithm": "Ed25519",
+                "public_key_sha256": public_key_sha256,
+                **({"public_key": public_key} if public_key else {}),
+                "file": SIGNATURE_NAME,
+            }
             if public_key_sha256
             else None
         ),
@@ -132,8 +143,11 @@ def write_manifest(
     """Write ``manifest.json`` (and ``manifest.sig`` when ``private_key`` is given) in
     ``out_dir``. A signature left by an earlier run is removed, so it cannot vouch for this one."""
     out_dir = Path(out_dir)
-    pub_sha = public_key_sha256(private_key.public_key()) if private_key is not None else None
-    manifest = build_manifest(out_dir, result, public_key_sha256=pub_sha)
+    pub_sha = pub_b64 = None
+    if private_key is not None:
+        pub_sha = public_key_sha256(private_key.public_key())
+        pub_b64 = base64.b64encode(_raw_public_bytes(private_key.public_key())).decode("ascii")
+    manifest = build_manifest(out_dir, result, public_key_sha256=pub_sha, public_key=pub_b64)
     folder = OutputFolder(out_dir)
     folder.remove(SIGNATURE_NAME)
     path = folder.write(
@@ -155,7 +169,10 @@ class VerifyReport:
     """What :func:`verify_dir` found: one plain sentence per problem; ok when there are none."""
 
     files_checked: int
-    signature: str  # "valid", "not checked", "unsigned" or "invalid"
+    #: "valid" (checked against the key given), "self-consistent" (checked against the key the
+    #: manifest names: the signer is not verified), "not checked" (an old manifest without its
+    #: key, and no key given), "unsigned" or "invalid".
+    signature: str
     problems: tuple[str, ...]
 
     @property
@@ -269,8 +286,11 @@ def _check_signature(
             )
             return "invalid"
         return "unsigned"
-    if public_key is None:
-        return "not checked"
+    self_check = public_key is None
+    if self_check:
+        public_key = _manifest_public_key(declared, problems)
+        if public_key is None:
+            return "invalid" if problems else "not checked"
     try:
         sig = read_limited(
             sig_path, max_bytes=_MAX_KEY_BYTES, what=SIGNATURE_NAME, error=ReportError
@@ -282,6 +302,14 @@ def _check_signature(
     try:
         public_key.verify(signature, canonical_bytes(manifest))
     except InvalidSignature:
+        if self_check:
+            problems.append(
+                f"Bad signature: {SIGNATURE_NAME} does not match {MANIFEST_NAME} for the public "
+                "key the manifest names: the manifest or the signature was altered after "
+                "signing (a stale signature). Re-run the audit with --sign, or get the original "
+                "outputs."
+            )
+            return "invalid"
         given = public_key_sha256(public_key)
         named = declared.get("public_key_sha256") if isinstance(declared, dict) else None
         if named and named != given:
@@ -296,7 +324,36 @@ def _check_signature(
             "key (the manifest or the signature was altered, or another key signed it)."
         )
         return "invalid"
-    return "valid"
+    return "self-consistent" if self_check else "valid"
+
+
+def _manifest_public_key(declared: Any, problems: list[str]) -> Any | None:
+    """The Ed25519 key a signed manifest names (``signature.public_key``), or None.
+
+    Checking the signature against it cannot say *who* signed (anyone can put their own key
+    there), but it does catch a manifest edited after signing -- a stale signature -- without
+    asking for the signer's key. A key that does not match its own fingerprint is an edit.
+    """
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if not isinstance(declared, dict) or declared.get("public_key") is None:
+        return None  # a manifest written before the key was recorded: nothing to check with
+    try:
+        raw = base64.b64decode(str(declared["public_key"]), validate=True)
+        key = Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        problems.append(
+            f"The public key in {MANIFEST_NAME} is not a base64 Ed25519 key; the manifest was "
+            "edited."
+        )
+        return None
+    if public_key_sha256(key) != declared.get("public_key_sha256"):
+        problems.append(
+            f"The public key in {MANIFEST_NAME} does not match its own SHA-256 "
+            "(public_key_sha256); the manifest was edited."
+        )
+        return None
+    return key
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,14 +361,17 @@ def _check_signature(
 # --------------------------------------------------------------------------------------------
 
 
-def public_key_sha256(public_key: Any) -> str:
-    """SHA-256 of the raw 32-byte Ed25519 public key (a fingerprint to name the signer's key)."""
+def _raw_public_bytes(public_key: Any) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    raw = public_key.public_bytes(
+    return public_key.public_bytes(
         encoding=serialization.Encoding.Raw, format=serialization.PublicFormat.Raw
     )
-    return hashlib.sha256(raw).hexdigest()
+
+
+def public_key_sha256(public_key: Any) -> str:
+    """SHA-256 of the raw 32-byte Ed25519 public key (a fingerprint to name the signer's key)."""
+    return hashlib.sha256(_raw_public_bytes(public_key)).hexdigest()
 
 
 def generate_keypair(prefix: str | Path) -> tuple[Path, Path]:

@@ -18,6 +18,8 @@ import csv
 import gzip
 import hashlib
 import io as _stdio
+import math
+import os
 import re
 import zipfile
 from collections import Counter
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from cohortaudit.errors import (
+    ConfigError,
     InputError,
     ModelLoadError,
     ModelSignatureError,
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_COHORT_BYTES",
     "DEFAULT_MAX_MODEL_BYTES",
+    "csv_delimiter",
     "load_cohort",
     "load_model",
     "sha256_file",
@@ -92,13 +96,51 @@ def _mb(n_bytes: int) -> str:
     return f"{n_bytes / 2**20:.1f} MB" if n_bytes >= 2**20 // 10 else f"{n_bytes} bytes"
 
 
-def _check_size(path: Path, max_bytes: int, *, what: str, error: type[Exception]) -> int:
+#: Environment variables that raise (or lower) the size limits, in MiB, for CLI and dashboard
+#: users who cannot pass ``max_bytes=``.
+ENV_MAX_MODEL_MB = "COHORTAUDIT_MAX_MODEL_MB"
+ENV_MAX_COHORT_MB = "COHORTAUDIT_MAX_COHORT_MB"
+
+
+def _limit_from_env(variable: str, default: int) -> int:
+    """The size limit in bytes: ``variable`` (a positive number of MiB) if set, else ``default``.
+
+    An environment variable is the one knob a CLI or dashboard user can turn without editing
+    Python; a value that is not a positive number is refused rather than silently ignored.
+    """
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = math.nan
+    if not (math.isfinite(mb) and mb > 0):
+        raise ConfigError(
+            f"The environment variable {variable} must be a positive number of megabytes "
+            f"(MiB), e.g. {variable}=2000. Got {raw[:40]!r} instead."
+        )
+    return int(mb * 2**20)
+
+
+def _raise_hint(variable: str, needed: int) -> str:
+    """How to raise a size limit: the environment variable first, ``max_bytes=`` for Python."""
+    mb = math.ceil(needed * 1.1 / 2**20)
+    return (
+        f"If the file is genuine, raise the limit: set the environment variable "
+        f"{variable}={mb} (megabytes) before running cohortaudit, e.g. "
+        f"'{variable}={mb} cohortaudit audit ...' (in Python: max_bytes={int(needed * 1.1) + 1})."
+    )
+
+
+def _check_size(
+    path: Path, max_bytes: int, *, what: str, error: type[Exception], variable: str
+) -> int:
     size = path.stat().st_size
     if size > max_bytes:
         raise error(
             f"The {what} file '{path.name}' is {_mb(size)}, above the limit of {_mb(max_bytes)}. "
-            f"If the file is genuine, raise the limit with max_bytes= (e.g. "
-            f"max_bytes={int(size * 1.1) + 1})."
+            + _raise_hint(variable, size)
         )
     return size
 
@@ -151,7 +193,7 @@ def load_model(
     *,
     card: ModelCard | None = None,
     trusted_types: Sequence[str] = (),
-    max_bytes: int = DEFAULT_MAX_MODEL_BYTES,
+    max_bytes: int | None = None,
 ) -> LoadedModel:
     """Check a shared model file for safety and load it, ready to score.
 
@@ -166,7 +208,8 @@ def load_model(
         skops types the user explicitly trusts (``--trust TYPE``); nothing else is trusted
         beyond skops' defaults.
     max_bytes:
-        Refuse larger files before reading them (ONNX external data counts too).
+        Refuse larger files before reading them (ONNX external data counts too). Default:
+        ``COHORTAUDIT_MAX_MODEL_MB`` (MiB) if set, else :data:`DEFAULT_MAX_MODEL_BYTES`.
 
     Raises
     ------
@@ -186,7 +229,9 @@ def load_model(
     suffix = path.suffix.lower()
     if suffix in _PICKLE_EXTENSIONS:
         raise _refuse_pickle(path, f"has the pickle-based extension '{suffix}'")
-    _check_size(path, max_bytes, what="model", error=ModelLoadError)
+    if max_bytes is None:
+        max_bytes = _limit_from_env(ENV_MAX_MODEL_MB, DEFAULT_MAX_MODEL_BYTES)
+    _check_size(path, max_bytes, what="model", error=ModelLoadError, variable=ENV_MAX_MODEL_MB)
     sniffed = _sniff(path)
     if sniffed == "pickle":
         raise _refuse_pickle(path, "contains pickle data (detected from its bytes, not its name)")
@@ -543,8 +588,7 @@ def _load_onnx(path: Path, *, card: ModelCard | None, max_bytes: int) -> LoadedM
     if total > max_bytes:
         raise ModelLoadError(
             f"The ONNX model '{path.name}' with its external data is {_mb(total)}, above the "
-            f"limit of {_mb(max_bytes)}. If the files are genuine, raise the limit with "
-            f"max_bytes= (e.g. max_bytes={int(total * 1.1) + 1})."
+            f"limit of {_mb(max_bytes)}. " + _raise_hint(ENV_MAX_MODEL_MB, total)
         )
     session = _make_session(str(path) if external else data, path)
     inputs, tensor_input, tensor_name = _map_onnx_inputs(session, card, path)
@@ -629,7 +673,11 @@ def _load_skops(path: Path, *, card: ModelCard | None, trusted_types: Sequence[s
             "a model card whose 'inputs' list the columns in order, or refit on a DataFrame."
         )
     inputs = tuple(
-        InputSpec(name=c, kind="string" if card_types.get(c) == "categorical" else "float")
+        InputSpec(
+            name=c,
+            kind="string" if card_types.get(c) == "categorical" else "float",
+            assumed=c not in card_types,
+        )
         for c in cols
     )
     return LoadedModel(
@@ -751,7 +799,46 @@ def _read_csv_header(path: Path, sep: str) -> list[str]:
             f"The header row of the cohort file '{path.name}' could not be parsed (a column "
             "name longer than 128 KiB, or broken quoting). Fix the header row and retry."
         ) from None
+    _check_delimiter(first, sep, path)
     return first
+
+
+#: Delimiters a one-column header may hide: name and how it is shown in messages.
+_DELIMITERS = {";": ("semicolon", "';'"), "\t": ("tab", "tab"), "|": ("pipe", "'|'"),
+               ",": ("comma", "','")}  # fmt: skip
+
+
+def _check_delimiter(header: Sequence[str], sep: str, path: Path) -> None:
+    """Refuse a one-column header that holds another delimiter: the file uses that delimiter.
+
+    Without this, a semicolon-separated export (the default of spreadsheets in much of Europe)
+    reads as one column named 'a;b;c', and the user is told every needed column is missing.
+    No audit can use a one-column cohort, so refusing it costs nothing.
+    """
+    if len(header) != 1:
+        return
+    counts = {d: header[0].count(d) for d in _DELIMITERS if d != sep}
+    likely = max(counts, key=lambda d: counts[d])
+    if not counts[likely]:
+        return
+    name, shown = _DELIMITERS[likely]
+    if likely == "\t":
+        fix = "Pass --delimiter tab, or rename it to .tsv (tab-separated)."
+    elif likely == ",":
+        fix = "Pass --delimiter ',', or rename it to .csv (comma-separated)."
+    else:
+        fix = (
+            f"Pass --delimiter '{likely}', or re-save it comma-separated (in a spreadsheet: "
+            "Save as 'CSV (comma delimited)')."
+        )
+    kind = {"\t": "tab-separated (.tsv)", ",": "comma-separated (.csv)"}.get(
+        sep, f"'{sep}'-separated (--delimiter)"
+    )
+    raise SchemaError(
+        f"The cohort file '{path.name}' looks {name}-separated: its header reads as a single "
+        f"column containing {counts[likely]} {shown} characters, but the file is read as "
+        f"{kind}. {fix}"
+    )
 
 
 @contextmanager
@@ -781,8 +868,31 @@ def csv_read_errors(path: Path) -> Iterator[None]:
         ) from None
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    sep = "\t" if ".tsv" in path.name.lower() else ","
+def csv_delimiter(path: str | Path, delimiter: str | None = None) -> str:
+    """The field delimiter of a CSV/TSV cohort: ``delimiter`` if given, else by extension.
+
+    ``delimiter`` is one character (``";"``, ``"|"``) or ``"tab"``; it exists because many
+    spreadsheets export semicolon-separated "CSV" and re-saving patient data is a chore.
+    """
+    path = Path(path)
+    if delimiter is None:
+        return "\t" if ".tsv" in path.name.lower() else ","
+    if path.name.lower().endswith(_PARQUET_SUFFIXES):
+        raise ConfigError(
+            f"--delimiter applies to CSV/TSV cohorts, but '{path.name}' is a Parquet file. "
+            "Drop --delimiter."
+        )
+    sep = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
+    if len(sep) != 1 or sep in '"\r\n' or sep.isalnum():
+        raise ConfigError(
+            "The 'delimiter' parameter (--delimiter) must be one character that is not a "
+            f"letter, digit or quote, e.g. ';' or '|', or 'tab'. Got {delimiter[:20]!r} instead."
+        )
+    return sep
+
+
+def _read_csv(path: Path, delimiter: str | None = None) -> pd.DataFrame:
+    sep = csv_delimiter(path, delimiter)
     names = _check_header(_read_csv_header(path, sep), path)
     with csv_read_errors(path):
         frame = pd.read_csv(
@@ -820,13 +930,16 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def load_cohort(
-    path: str | Path, *, max_bytes: int = DEFAULT_MAX_COHORT_BYTES
+    path: str | Path, *, max_bytes: int | None = None, delimiter: str | None = None
 ) -> tuple[pd.DataFrame, str]:
     """Read a cohort file and return the frame and the file's SHA-256.
 
     CSV (``.csv``, ``.csv.gz``, ``.tsv``) and Parquet (``.parquet``, ``.pq``). Duplicate column
     names are an error rather than pandas' silent ``x.1`` renaming, because an auditor must
     never score the wrong column. Column names are stripped of surrounding spaces.
+    ``max_bytes`` defaults to ``COHORTAUDIT_MAX_COHORT_MB`` (MiB) if set, else
+    :data:`DEFAULT_MAX_COHORT_BYTES`. ``delimiter`` overrides the CSV delimiter the extension
+    implies (see :func:`csv_delimiter`).
     """
     path = Path(path)
     if not path.exists():
@@ -839,13 +952,19 @@ def load_cohort(
             f"The cohort file '{path.name}' has an unsupported extension. Expected one of "
             f"{', '.join(_CSV_SUFFIXES + _PARQUET_SUFFIXES)}."
         )
-    _check_size(path, max_bytes, what="cohort", error=InputError)
+    if max_bytes is None:
+        max_bytes = _limit_from_env(ENV_MAX_COHORT_MB, DEFAULT_MAX_COHORT_BYTES)
+    _check_size(path, max_bytes, what="cohort", error=InputError, variable=ENV_MAX_COHORT_MB)
     if path.stat().st_size == 0:
         raise SchemaError(
             f"The cohort file '{path.name}' is empty. Expected a header row and one row per "
             "patient."
         )
-    frame = _read_parquet(path) if name.endswith(_PARQUET_SUFFIXES) else _read_csv(path)
+    if name.endswith(_PARQUET_SUFFIXES):
+        csv_delimiter(path, delimiter)  # refuses a delimiter for Parquet
+        frame = _read_parquet(path)
+    else:
+        frame = _read_csv(path, delimiter)
     if len(frame) == 0:
         raise SchemaError(
             f"The cohort file '{path.name}' has {len(frame.columns)} columns but no rows. "

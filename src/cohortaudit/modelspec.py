@@ -21,6 +21,9 @@ class InputSpec:
 
     name: str
     kind: InputKind
+    #: True when nothing states the type: a skops model records no input types, so without a
+    #: card that declares the column, numeric is assumed (messages then ask for a card).
+    assumed: bool = False
 
 
 @dataclass(frozen=True)

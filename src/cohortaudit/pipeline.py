@@ -39,6 +39,7 @@ def load_inputs(
     model_path: str | Path | None = None,
     card_path: str | Path | None = None,
     trusted_types: Sequence[str] = (),
+    delimiter: str | None = None,
 ) -> AuditInputs:
     """Load card, model and cohort, check they fit together, and validate the cohort.
 
@@ -68,7 +69,7 @@ def load_inputs(
         if card is not None:
             check_card_matches(card, model)
             vectors = check_test_vectors(card, model)
-    frame, sha = load_cohort(cohort_path)
+    frame, sha = load_cohort(cohort_path, delimiter=delimiter)
     cohort = validate_cohort(frame, config=config, model=model, card=card)
     return AuditInputs(
         cohort=cohort,
@@ -89,11 +90,13 @@ def audit_files(
     trusted_types: Sequence[str] = (),
     progress: Callable[[str, float], None] | None = None,
     policy_path: str | Path | None = None,
+    delimiter: str | None = None,
 ) -> AuditResult:
     """Load, validate and audit in one call (what ``cohortaudit audit`` runs).
 
     ``policy_path`` is an audit policy (YAML); it is read first, so a malformed policy fails
-    before any model or cohort is loaded. Its verdicts are in ``result.policy``.
+    before any model or cohort is loaded. Its verdicts are in ``result.policy``. ``delimiter``
+    overrides the CSV delimiter the cohort's extension implies (e.g. ``";"``).
     """
     policy = None
     if policy_path is not None:
@@ -106,6 +109,7 @@ def audit_files(
         model_path=model_path,
         card_path=card_path,
         trusted_types=trusted_types,
+        delimiter=delimiter,
     )
     return run_audit(
         inputs.cohort,

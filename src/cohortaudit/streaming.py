@@ -798,16 +798,9 @@ class _Accumulator:
                 "broader groups before the audit, or check that this is the right column."
             )
         caveats: list[Caveat] = []
-        missing = codes < 0
-        n_missing = int(missing.sum())
+        n_missing = int((codes < 0).sum())
+        labels, codes = _cv._with_missing_group(labels, codes, counts, col)
         if n_missing:
-            label_list = labels.tolist()
-            if _cv.MISSING_GROUP in label_list:
-                missing_code = label_list.index(_cv.MISSING_GROUP)
-            else:
-                labels = np.append(labels, np.array([_cv.MISSING_GROUP], dtype=object))
-                missing_code = len(labels) - 1
-            codes = np.where(missing, missing_code, codes)
             caveats.append(_cv._missing_sensitive_caveat(col, n_missing, int(codes.shape[0])))
         counts = np.bincount(codes, minlength=len(labels))
         present = sorted(str(labels[i]) for i in np.flatnonzero(counts))
@@ -933,10 +926,11 @@ def _unseen_caveat(name: str, counts: dict[str, int], n: int, *, min_cell: int) 
 # --------------------------------------------------------------------------------------------
 
 
-def _header(path: Path) -> list[str]:
+def _header(path: Path, delimiter: str | None = None) -> list[str]:
     """Column names as ``load_cohort`` sees them (stripped, unique, non-blank)."""
     from cohortaudit import io as _io
 
+    sep = _io.csv_delimiter(path, delimiter)  # also refuses a delimiter for Parquet
     name = path.name.lower()
     if name.endswith(_PARQUET_SUFFIXES):
         import pyarrow.parquet as pq
@@ -950,7 +944,6 @@ def _header(path: Path) -> list[str]:
                 "extension and the export."
             ) from None
         return _io._check_header(list(schema.names), path)
-    sep = "\t" if ".tsv" in name else ","
     return _io._check_header(_io._read_csv_header(path, sep), path)
 
 
@@ -1006,10 +999,13 @@ def _iter_csv(
     used: list[str],
     chunk_rows: int,
     as_text: frozenset[str] = frozenset(),
+    delimiter: str | None = None,
 ) -> Iterator[tuple[pd.DataFrame, float]]:
     """pandas chunks of the needed columns; ``as_text`` columns are read as text."""
+    from cohortaudit.io import csv_delimiter
+
     name = path.name.lower()
-    sep = "\t" if ".tsv" in name else ","
+    sep = csv_delimiter(path, delimiter)
     size = max(path.stat().st_size, 1)
     gz = name.endswith(".gz")
     from cohortaudit.io import csv_read_errors
@@ -1110,6 +1106,7 @@ def stream_cohort(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
     progress: ProgressCallback | None = None,
+    delimiter: str | None = None,
 ) -> StreamedCohort:
     """Read, validate and score a cohort file chunk by chunk into a compact :class:`Cohort`.
 
@@ -1131,7 +1128,7 @@ def stream_cohort(
     spec = _make_spec(config, model, card, sample_rows=sample_rows)
     path = Path(path)
     _check_cohort_path(path)
-    header = _header(path)
+    header = _header(path, delimiter)
     header_frame = pd.DataFrame(columns=header)
     _cv._check_duplicate_columns(header_frame)
     _cv._check_missing_columns(header_frame, config=config, inputs=spec.inputs)
@@ -1152,7 +1149,7 @@ def stream_cohort(
         chunks = (
             _iter_parquet(path, header, used, chunk_rows)
             if is_parquet
-            else _iter_csv(path, header, used, chunk_rows, as_text)
+            else _iter_csv(path, header, used, chunk_rows, as_text, delimiter)
         )
         kinds: dict[str, set[str]] = {c: set() for c in used}
         try:
@@ -1339,6 +1336,7 @@ def audit_stream(
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
     progress: ProgressCallback | None = None,
     policy_path: str | Path | None = None,
+    delimiter: str | None = None,
 ) -> AuditResult:
     """Like :func:`cohortaudit.pipeline.audit_files`, reading the cohort in chunks.
 
@@ -1355,6 +1353,7 @@ def audit_stream(
             chunk_rows=chunk_rows,
             sample_rows=sample_rows,
             progress=progress,
+            delimiter=delimiter,
         ),
         config=config,
         model_path=model_path,
@@ -1407,6 +1406,7 @@ def audit_with_engine(
     trusted_types: Sequence[str] = (),
     progress: ProgressCallback | None = None,
     policy_path: str | Path | None = None,
+    delimiter: str | None = None,
 ) -> AuditResult:
     """What ``cohortaudit audit`` runs: in memory, streamed, or on Dask.
 
@@ -1432,6 +1432,11 @@ def audit_with_engine(
                 "--chunk-rows applies to the local engine; with --engine dask the dataset's "
                 "partitions (its files and row groups) are the chunks. Drop one of the two."
             )
+        if delimiter is not None:
+            raise ConfigError(
+                "--delimiter applies to CSV/TSV cohorts; --engine dask reads Parquet. Drop "
+                "--delimiter, or use the local engine."
+            )
         from cohortaudit.dask_engine import audit_dask
 
         return audit_dask(dataset=cohort_path, scheduler=scheduler, **common)
@@ -1441,7 +1446,9 @@ def audit_with_engine(
             "--engine dask, or drop --scheduler."
         )
     if chunk_rows is not None or should_stream(cohort_path):
-        return audit_stream(cohort_path=cohort_path, chunk_rows=chunk_rows, **common)
+        return audit_stream(
+            cohort_path=cohort_path, chunk_rows=chunk_rows, delimiter=delimiter, **common
+        )
     from cohortaudit.pipeline import audit_files
 
-    return audit_files(cohort_path=cohort_path, **common)
+    return audit_files(cohort_path=cohort_path, delimiter=delimiter, **common)

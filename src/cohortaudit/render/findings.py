@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cohortaudit.render.text import METRIC_LABELS
+from cohortaudit.render.text import METRIC_LABELS, untested_disparities_note
 from cohortaudit.results import AuditResult, Disparity, GroupResult, MetricValue
 from cohortaudit.textsafe import short_name
 
@@ -429,11 +429,14 @@ def verdict_summary(
         and d.difference.value is not None
     ]
     findings = disparity_findings(result, metrics=metrics, digits=digits)
+    untested = untested_disparities_note(result)
     if not compared:
         headline = (
             "No subgroup could be compared with its reference group (all were not evaluable "
             "or there were no sensitive attributes)."
         )
+    elif untested is not None:
+        headline = untested
     elif not findings:
         headline = (
             f"None of {len(compared)} comparisons of single-attribute groups with their "

@@ -7,7 +7,13 @@ from typing import Any
 from cohortaudit.results import AuditResult, MetricValue
 from cohortaudit.textsafe import for_terminal
 
-__all__ = ["summary_text", "model_text", "format_metric", "METRIC_LABELS"]
+__all__ = [
+    "summary_text",
+    "model_text",
+    "format_metric",
+    "untested_disparities_note",
+    "METRIC_LABELS",
+]
 
 METRIC_LABELS = {
     "auroc": "AUROC",
@@ -50,6 +56,32 @@ def format_metric(v: MetricValue, digits: int = 3) -> str:
     if v.ci_low is None or v.ci_high is None:
         return f"{v.value:.{digits}f}"
     return f"{v.value:.{digits}f} ({v.ci_low:.{digits}f} to {v.ci_high:.{digits}f})"
+
+
+def untested_disparities_note(result: AuditResult) -> str | None:
+    """The sentence to say when groups were compared but no difference has an interval.
+
+    With ``--n-boot 0`` no confidence interval exists, so "no disparity whose CI excludes 0"
+    would be read as a clean bill of health that was never tested. The CLI summary, the
+    report's findings and the dashboard all say this one sentence instead; None when at least
+    one difference has an interval (or nothing was compared).
+    """
+    compared = [
+        d
+        for d in result.disparities
+        if d.reference_kind == "group" and d.difference.value is not None
+    ]
+    if not compared or any(
+        d.difference.ci_low is not None and d.difference.ci_high is not None for d in compared
+    ):
+        return None
+    n_boot = (result.settings.get("bootstrap") or {}).get("n_boot")
+    why = f" ({n_boot} bootstrap replicates)" if n_boot is not None else ""
+    return (
+        f"Disparities were not tested: no confidence intervals were computed{why}, so no "
+        f"difference between groups ({len(compared)} comparisons) can be called real or ruled "
+        "out. Re-run with bootstrap replicates (--n-boot 1000, the default) to test them."
+    )
 
 
 def summary_text(result: AuditResult, *, top: int = 6) -> str:
@@ -107,7 +139,10 @@ def summary_text(result: AuditResult, *, top: int = 6) -> str:
                 f"  {METRIC_LABELS[d.metric]:<20}{g:<22} vs {r:<20} {format_metric(d.difference)}"
             )
     else:
-        lines.append("No single-attribute disparity whose 95% CI excludes 0.")
+        lines.append(
+            untested_disparities_note(result)
+            or "No single-attribute disparity whose 95% CI excludes 0."
+        )
     n_sup = sum(g.suppressed for g in result.subgroups)
     lines.append("")
     if result.disclosure_controlled:

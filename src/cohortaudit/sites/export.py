@@ -540,6 +540,7 @@ def export_site(
     card_path: str | Path | None = None,
     where: dict[str, str] | None = None,
     trusted_types: Sequence[str] = (),
+    delimiter: str | None = None,
 ) -> dict[str, Any]:
     """Load, check and score as ``cohortaudit audit`` does, then build the site file's content.
 
@@ -563,7 +564,7 @@ def export_site(
     if card is not None:
         check_card_matches(card, model)
         check_test_vectors(card, model)
-    frame, cohort_sha = load_cohort(cohort_path)
+    frame, cohort_sha = load_cohort(cohort_path, delimiter=delimiter)
     frame = _filter_rows(frame, dict(where or {}), Path(cohort_path).name)
     cohort = validate_cohort(frame, config=config, model=model, card=card)
     y_score = np.asarray(score(model, cohort.features), dtype=np.float64)
