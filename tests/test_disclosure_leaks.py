@@ -261,6 +261,7 @@ def json_leaks(doc: dict[str, Any], k: int) -> list[str]:
         leaks += [f"{where} bin = {b}" for b in bins if _is_count(b) and 0 < b < k]
         if bins and 0 < total - released < k:
             leaks.append(f"{where}: total {total} - released bins = {total - released}")
+    leaks += grid_leaks(doc, k)
     cohort = doc["cohort"]
     for field in ("n", "events", "n_input_rows", "n_excluded"):
         v = cohort.get(field)
@@ -271,6 +272,53 @@ def json_leaks(doc: dict[str, Any], k: int) -> list[str]:
         if 0 < gap < k:
             leaks.append(f"cohort n_input_rows - n = {gap}")
     return leaks
+
+
+def grid_leaks(doc: dict[str, Any], k: int) -> list[str]:
+    """The threshold grid is cumulative: tp(t1) - tp(t2) counts the events scored in [t1, t2).
+
+    Along each group's released thresholds -- with the operating threshold's released
+    confusion counts, and the group's events and non-events at the ends -- neighbouring
+    points must differ by 0 or >= k in tp and in fp.
+    """
+    out = []
+    grid = doc["settings"]["threshold_grid"]
+    for g in [doc["overall"], *doc["subgroups"]]:
+        tg = g.get("threshold_grid") or {}
+        if g.get("n") is None or not tg:
+            continue
+        points = [(-1.0, g["events"], g["n"] - g["events"])]
+        points += [
+            (t, tp, fp)
+            for t, tp, fp in zip(grid, tg["tp"], tg["fp"], strict=True)
+            if tp is not None and fp is not None
+        ]
+        conf = g.get("confusion") or {}
+        if conf.get("tp") is not None:
+            points.append((doc["settings"]["threshold"], conf["tp"], conf["fp"]))
+        points.append((2.0, 0, 0))
+        points.sort()
+        for a, b in zip(points, points[1:], strict=False):
+            for name, i in (("tp", 1), ("fp", 2)):
+                if 0 < a[i] - b[i] < k:
+                    out.append(
+                        f"{g['attributes'] or 'overall'} grid {name}({a[0]}) - {name}({b[0]})"
+                        f" = {a[i] - b[i]}"
+                    )
+    return out
+
+
+def caveat_family_leaks(caveats: list[dict[str, Any]], k: int) -> list[str]:
+    """Counts of one caveat that add up (n_rows = n_below + n_above) give a withheld part back."""
+    out = []
+    for c in caveats:
+        w = c.get("where") or {}
+        if _is_count(w.get("n_rows")):
+            parts = [w.get("n_below"), w.get("n_above")]
+            gap = w["n_rows"] - sum(v for v in parts if _is_count(v))
+            if 0 < gap < k:
+                out.append(f"caveat {c['code']} {w.get('column')}: n_rows - released parts = {gap}")
+    return out
 
 
 _COUNT_WORDS = r"(?:patients?|rows?|predictions?|people|events?|non-events?|below|above)"
@@ -429,6 +477,7 @@ def _all_leaks(out: Path) -> list[str]:
     return (
         json_leaks(doc, k)
         + caveat_leaks(doc["caveats"], k)
+        + caveat_family_leaks(doc["caveats"], k)
         + html_leaks((out / "audit.html").read_text(), k, doc["cohort"])
         + csv_leaks(out / "tables", k)
     )
@@ -456,6 +505,29 @@ def test_the_checker_finds_a_planted_leak(crafted_out):
     age_rows[0]["n"] = None
     rows[0]["n"] = sum(r["n"] for r in age_rows[1:]) + 3
     assert any("intended_use" in s and "n: parent" in s for s in json_leaks(doc, K))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "known residual: counts of nested sets defined by different cut-offs on one variable "
+        "in different tables -- the out-of-range caveat's 141 patients above the card's age "
+        "maximum (79.9) and the intended-use table's 140 patients in the age group '> 80' -- "
+        "differ by the 1 patient aged exactly 80. The disclosure pass closes families of "
+        "children that add up to a parent; it does not know that two tables cut the same "
+        "variable at neighbouring values"
+    ),
+)
+def test_nested_counts_on_neighbouring_cut_offs_do_not_differ_by_less_than_k(sample_out):
+    doc = json.loads((sample_out / "audit.json").read_text())
+    above = [
+        c["where"]["n_above"]
+        for c in doc["caveats"]
+        if c["code"] == "out_of_range" and c["where"].get("column") == "age"
+    ]
+    sizes = [r["n"] for r in doc["safety"]["intended_use"]["rows"] if r["group"] == {"age": "> 80"}]
+    gaps = [a - s for a in above for s in sizes if a is not None and s is not None]
+    assert gaps and all(g == 0 or g >= K for g in gaps), gaps
 
 
 def test_caveat_checker_reads_counts_next_to_words():

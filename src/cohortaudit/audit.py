@@ -291,7 +291,11 @@ def run_audit(
         disparities=disparities,
         fairness=fairness,
         disclosure_log=decision.log,
-        caveats=protect_caveats(caveats, config.min_cell),
+        caveats=protect_caveats(
+            caveats,
+            config.min_cell,
+            suppressed_groups=[g.attributes for g in subgroups if g.suppressed],
+        ),
         tool={"name": "cohortaudit", "version": __version__},
         run={
             "started_at": started_at,

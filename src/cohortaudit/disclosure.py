@@ -209,10 +209,11 @@ def close_families(
     """Which children of one family to withhold (indices), and whether the parent must go.
 
     >>> sorted(close_families(25000, [132, 140, 6849, 7745, 6689, 3444, 1], 10).children)
-    [5, 6]
+    [0, 6]
 
     The patient aged 80 (the last child) is withheld as a small cell, and the smallest
-    sibling with a count goes with it, so that 25000 minus the released children is >= k.
+    sibling (132 patients under 40) goes with it, so that 25000 minus the released children
+    is >= k.
     """
     cells = dict(enumerate(children_counts))
     fam = CountFamily(children=tuple(cells), total=parent_total)
@@ -281,28 +282,75 @@ def protect_table(
 _CAVEAT_COUNT = re.compile(r"(?<![\d.,\[\w])(\d{1,3}(?:,\d{3})*|\d+)(?![\d.%\]])")
 
 
-def protect_caveats(caveats: Sequence[Caveat], k: int) -> tuple[Caveat, ...]:
-    """Caveats with every count in 1..k-1 reworded to "fewer than k" (and withheld from
-    ``where``), so that the text of a caveat gives away no small cell.
+#: Counts in a caveat's ``where`` that add up to another one there: total -> parts.
+_CAVEAT_FAMILIES = {"n_rows": ("n_below", "n_above")}
+_GROUP_SIZE = re.compile(r"(\d[\d,]*) rows (are (below|above) [^;']*? form the group '([^']*)')")
 
-    Counts are the numbers of a message that are not part of a decimal, a percentage, a range
-    or a name; a caveat whose ``where`` names a count in 1..k-1 loses that field. At k = 0
-    (disclosure control off) caveats are returned unchanged.
+
+def protect_caveats(
+    caveats: Sequence[Caveat],
+    k: int,
+    *,
+    suppressed_groups: Iterable[Mapping[str, str]] = (),
+) -> tuple[Caveat, ...]:
+    """Caveats whose text and ``where`` give away no small count and no withheld group size.
+
+    * A count in 1..k-1 is reworded to "fewer than k" (and dropped from ``where``). Counts are
+      the numbers of a message followed by patients, rows, predictions, events, below or
+      above; a share next to a reworded count ("(0.3%)") goes with it.
+    * Counts in ``where`` that add up to another (``n_rows`` = ``n_below`` + ``n_above``) are
+      a family: when one part is withheld, the other becomes "the rest" (78 rows, fewer than
+      10 below and 77 above would give 1 back).
+    * The size of a group disclosure control suppresses (``suppressed_groups``, single
+      attributes) is not stated: "132 rows ... form the group '< 40'" becomes "some rows".
+
+    At k = 0 (disclosure control off) caveats are returned unchanged.
     """
     if k <= 0:
         return tuple(caveats)
+    suppressed = {(a, v) for g in suppressed_groups if len(g) == 1 for a, v in dict(g).items()}
     out = []
     for c in caveats:
-        small_where = {key for key, v in c.where.items() if _is_small_count(key, v, k)}
-        message = _CAVEAT_COUNT.sub(lambda m: _reword(m, k), c.message)
+        drop = {key for key, v in c.where.items() if _is_small_count(key, v, k)}
+        message = c.message
+        column = c.where.get("column")
+
+        def _group_size(m: re.Match, column=column, drop=drop) -> str:
+            if (column, m.group(4)) in suppressed:
+                drop.add(f"n_{m.group(3)}")
+                return "some rows " + m.group(2)
+            return m.group(0)
+
+        message = _GROUP_SIZE.sub(_group_size, message)
+        for total, parts in _CAVEAT_FAMILIES.items():
+            if not all(isinstance(c.where.get(x), int) for x in (total, *parts)):
+                continue
+            values = [int(c.where[x]) for x in parts]
+            closure = close_families(
+                int(c.where[total]),
+                values,
+                k,
+                withheld=[i for i, x in enumerate(parts) if x in drop],
+            )
+            for i in closure.children:
+                if values[i] >= k:
+                    side = parts[i].removeprefix("n_")
+                    message = re.sub(
+                        rf"(?<![\d,]){values[i]:,} {side}\b", f"the rest {side}", message
+                    )
+                    message = re.sub(
+                        rf"(?<![\d,]){values[i]} {side}\b", f"the rest {side}", message
+                    )
+                drop.add(parts[i])
+        message = _CAVEAT_COUNT.sub(lambda m: _reword(m, k), message)
         # a share next to a reworded count gives it back: "fewer than 10 rows (0.3%)"
         message = re.sub(
             r"(fewer than \d+ (?:of [\d,]+ )?[\w-]+) \(\d+(?:\.\d+)?%\)", r"\1", message
         )
-        if message == c.message and not small_where:
+        if message == c.message and not drop:
             out.append(c)
             continue
-        where = {key: v for key, v in c.where.items() if key not in small_where}
+        where = {key: v for key, v in c.where.items() if key not in drop}
         if isinstance(where.get("columns"), dict):
             where["columns"] = {
                 col: v if not _is_small_count("n", v, k) else None
