@@ -565,6 +565,14 @@ def _settings(engine, config: AuditConfig, threshold: float, source: str, refs) 
                 "1: a group is released only with >= k events and >= k non-events",
                 "2: confusion counts and threshold metrics withheld when a cell is < k",
                 "3: secondary suppression of siblings so withheld groups cannot be derived",
+                "3 (one pass over every released table: groups, confusion counts, threshold "
+                "grid, histogram and calibration bins, intended-use counts, SHAP bins and group "
+                "sizes): parent - sum(released children) is 0 or >= k, and a lone withheld "
+                "child is never left derivable",
+                "4: threshold grid thinned per group: neighbouring released thresholds (the "
+                "operating threshold included) differ by 0 or >= k patients in tp and in fp",
+                "5: caveats: counts in 1..k-1 read 'fewer than k'; sizes of suppressed groups "
+                "are not stated",
             ],
             **disclosure_profile(config.min_cell),
         },
