@@ -483,6 +483,31 @@ def _all_leaks(out: Path) -> list[str]:
     )
 
 
+def report_leaks(out: Path, k: int, cohort: dict) -> list[str]:
+    """Every table of the report model that both the PDF and the HTML lay out."""
+    from cohortaudit.render.json import read_json
+    from cohortaudit.render.report import Table, build_report
+
+    report = build_report(read_json(out / "audit.json"))
+    leaks = []
+    for section in report.sections:
+        for block in section.blocks:
+            if isinstance(block, Table):
+                table = [list(block.header), *[[str(c) for c in r] for r in block.rows]]
+                leaks += table_leaks(
+                    f"PDF/HTML {block.caption or section.heading}", table, k, cohort
+                )
+    return leaks
+
+
+@pytest.mark.parametrize("which", ["sample_out", "crafted_out"])
+def test_the_report_tables_of_the_pdf_and_html_leak_nothing(which, request):
+    out = request.getfixturevalue(which)
+    doc = json.loads((out / "audit.json").read_text())
+    leaks = report_leaks(out, K, doc["cohort"])
+    assert leaks == [], "\n".join(leaks[:60])
+
+
 @pytest.mark.parametrize("which", ["sample_out", "crafted_out"])
 def test_no_withheld_count_can_be_rebuilt_by_subtraction(which, request):
     leaks = _all_leaks(request.getfixturevalue(which))
