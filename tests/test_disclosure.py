@@ -276,3 +276,12 @@ def test_caveats_say_fewer_than_k_and_no_part_of_a_total():
     assert "132 rows are below" in b.message and "some rows are above" in b.message
     assert b.where == {"column": "age", "n_below": 132}
     assert c.message == "('bmi': fewer than 10 rows)." and c.where == {"columns": {"bmi": None}}
+
+
+def test_a_small_number_of_excluded_rows_is_withheld_with_the_rows_read():
+    from cohortaudit.audit import _released_exclusions
+
+    assert _released_exclusions(25003, 3, 10) == (None, None)  # 25003 - 25000 would give 3
+    assert _released_exclusions(25012, 12, 10) == (25012, 12)
+    assert _released_exclusions(25000, 0, 10) == (25000, 0)
+    assert _released_exclusions(25003, 3, 0) == (25003, 3)  # k = 0: disclosure control off
