@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cohortaudit.metrics.subgroups import THRESHOLD_GRID, EngineOutput
@@ -419,8 +419,8 @@ class DisclosureDecision:
     grid_hidden: list[list[list[bool]]]
     reasons: dict[tuple[int, int], str]
     log: tuple[DisclosureEntry, ...]
-    histogram_hidden: dict[tuple[int, int], dict[str, list[bool]]] = None  # type: ignore[assignment]
-    calibration_hidden: dict[tuple[int, int], list[bool]] = None  # type: ignore[assignment]
+    histogram_hidden: dict[tuple[int, int], dict[str, list[bool]]] = field(default_factory=dict)
+    calibration_hidden: dict[tuple[int, int], list[bool]] = field(default_factory=dict)
 
 
 _WHY = {
@@ -803,7 +803,11 @@ def _secondary(
     layer: str,
     families: list | None = None,
 ) -> None:
-    """Withhold extra groups until no withheld group is derivable by subtraction."""
+    """Withhold extra groups until no withheld group is derivable by subtraction.
+
+    The group-level rule of :mod:`cohortaudit.sites.pool` (a lone withheld sibling takes the
+    smallest other with it). A local audit closes its tables with :func:`protect_counts`.
+    """
     if families is None:
         families = _families(engine)
     changed = True
