@@ -144,3 +144,144 @@ def test_every_partition_combination_is_reported():
     for order in (1, 2, 3):
         for combo in combinations(("sex", "site", "eth"), order):
             assert combo in attrs
+
+
+# ------------------------------------------------------------------------------------------
+# the one disclosure pass (issue 14, point 3): close_families, protect_counts, protect_table,
+# thin_thresholds, protect_caveats
+# ------------------------------------------------------------------------------------------
+
+from cohortaudit.disclosure import (  # noqa: E402
+    CountFamily,
+    close_families,
+    protect_caveats,
+    protect_counts,
+    protect_table,
+    thin_thresholds,
+)
+from cohortaudit.results import Caveat  # noqa: E402
+
+
+def _gap(parent, children, hidden):
+    return parent - sum(c for i, c in enumerate(children) if i not in hidden)
+
+
+def test_a_small_child_takes_the_next_smallest_sibling_with_it():
+    # the intended-use case of the issue: one patient aged 80 next to the age bands
+    children = [132, 140, 6849, 7745, 6689, 3444, 1]
+    closure = close_families(25000, children, 10)
+    assert closure.children == {6, 0} and not closure.parent
+    assert _gap(25000, children, closure.children) == 133
+
+
+def test_withheld_children_adding_up_to_less_than_k_take_another():
+    closure = close_families(100, [3, 4, 40, 53], 10)  # 3 + 4 = 7 would come back
+    assert closure.children == {0, 1, 2}
+    assert _gap(100, [3, 4, 40, 53], closure.children) == 47
+
+
+def test_an_unlisted_remainder_counts_as_withheld():
+    # children that do not cover the parent (groups too small to be listed): 5 patients
+    closure = close_families(600, [300, 295], 10)
+    assert closure.children == {1}
+
+
+def test_a_lone_withheld_child_is_never_left_derivable():
+    # withheld for another reason (secondary elsewhere) with counts >= k: still derivable
+    closure = close_families(100, [30, 70], 10, withheld=[0])
+    assert closure.children == {0, 1}
+
+
+def test_the_parent_goes_when_no_sibling_is_left():
+    prot = protect_counts({"p": 5, "a": 5}, [CountFamily(("a",), parent="p")], 10)
+    assert prot.withheld == {"p", "a"}
+
+
+def test_zero_cells_withheld_sum_of_zero_is_a_leak():
+    fam = [CountFamily(("a", "b", "c"), parent="p")]
+    counts = {"p": 60, "a": 0, "b": 0, "c": 60}
+    assert protect_counts(counts, fam, 10, withheld=["a", "b"]).withheld == {"a", "b"}
+    z = protect_counts(counts, fam, 10, withheld=["a", "b"], zero_cells=True)
+    assert z.withheld == {"a", "b", "c"}  # "a and b have no patient" would come back
+
+
+def test_k0_releases_everything():
+    assert close_families(10, [1, 9], 0).children == frozenset()
+    assert protect_counts({"a": 1}, [], 0, withheld=["a"]).withheld == frozenset()
+    parent, children, withheld = protect_table({"n": 10, "x": 1}, [{"n": 10, "x": 1}], 0)
+    assert children == [{"n": 10, "x": 1}] and withheld == [[]]
+    c = Caveat("x", "info", "3 rows are odd.", {"n_rows": 3})
+    assert protect_caveats([c], 0) == (c,)
+
+
+def test_protect_table_protects_a_count_and_its_complement_in_the_row():
+    parent = {"n": 100, "missing": 45}
+    children = [{"n": 50, "missing": 47}, {"n": 50, "missing": 0}]  # 50 - 47 = 3 in range
+    p, rows, withheld = protect_table(parent, children, 10, size="n")
+    assert rows[0]["missing"] is None and withheld[0] == ["missing"]
+    # the parent's 45 and the sibling's 0 would give 45 back: a lone withheld child
+    assert rows[1]["missing"] is None or p["missing"] is None
+
+
+def test_thinned_thresholds_differ_by_0_or_at_least_k():
+    # tp, fp at or above each threshold: cumulative, non-increasing
+    tp = [50, 48, 40, 39, 30, 22, 21, 12]
+    fp = [90, 80, 70, 69, 60, 45, 44, 30]
+    keep = thin_thresholds(
+        [0.1 * (i + 1) for i in range(8)],
+        list(zip(tp, fp, strict=True)),
+        [True] * 8,
+        5,
+        total=(60, 100),
+    )
+    chain = [(60, 100)] + [(t, f) for t, f, k in zip(tp, fp, keep, strict=True) if k] + [(0, 0)]
+    for a, b in zip(chain, chain[1:], strict=False):
+        assert all(x - y == 0 or x - y >= 5 for x, y in zip(a, b, strict=True)), chain
+    assert sum(keep) >= 3
+
+
+def test_a_forced_operating_threshold_is_kept_and_its_neighbours_thinned():
+    keep = thin_thresholds(
+        [0.1, 0.2, 0.3],
+        [(40, 80), (38, 78), (20, 50)],
+        [True, True, True],
+        5,
+        total=(50, 100),
+        forced=[(0.15, (39, 79))],
+    )
+    assert keep == [False, False, True]
+
+
+def test_caveats_say_fewer_than_k_and_no_part_of_a_total():
+    caveats = [
+        Caveat(
+            "out_of_range",
+            "warning",
+            "The model input 'x' has 78 of 600 rows (13.0%) outside the range (1 below, 77 above).",
+            {"column": "x", "n_rows": 78, "n_below": 1, "n_above": 77},
+        ),
+        Caveat(
+            "outside_bins",
+            "warning",
+            "The sensitive feature 'age' has values outside its bins: 132 rows are below the "
+            "first edge and form the group '< 40'; 140 rows are above the last edge and form "
+            "the group '> 80'.",
+            {"column": "age", "n_below": 132, "n_above": 140},
+        ),
+        Caveat("missing", "info", "('bmi': 3 rows (0.5%)).", {"columns": {"bmi": 3}}),
+    ]
+    a, b, c = protect_caveats(caveats, 10, suppressed_groups=[{"age": "> 80"}])
+    assert a.message.endswith("(fewer than 10 below, the rest above).")
+    assert a.where == {"column": "x", "n_rows": 78}
+    assert "132 rows are below" in b.message and "some rows are above" in b.message
+    assert b.where == {"column": "age", "n_below": 132}
+    assert c.message == "('bmi': fewer than 10 rows)." and c.where == {"columns": {"bmi": None}}
+
+
+def test_a_small_number_of_excluded_rows_is_withheld_with_the_rows_read():
+    from cohortaudit.audit import _released_exclusions
+
+    assert _released_exclusions(25003, 3, 10) == (None, None)  # 25003 - 25000 would give 3
+    assert _released_exclusions(25012, 12, 10) == (25012, 12)
+    assert _released_exclusions(25000, 0, 10) == (25000, 0)
+    assert _released_exclusions(25003, 3, 0) == (25003, 3)  # k = 0: disclosure control off

@@ -257,7 +257,13 @@ def test_small_groups_are_suppressed():
         "features": [],
     }
     counts = E._distribution(("u",), np.r_[np.zeros(25), np.full(3, 0.15)][:, None], E.MIN_CELL)
-    assert counts["counts"]["u"][6] == 25 and counts["counts"]["u"][11] is None
+    # 3 is withheld, and 25 with it: 28 explained patients minus 25 would give the 3 back
+    assert counts["counts"]["u"][6] is None and counts["counts"]["u"][11] is None
+    counts = E._distribution(
+        ("u",), np.r_[np.zeros(25), np.full(3, 0.15), np.full(12, -0.15)][:, None], E.MIN_CELL
+    )
+    assert counts["counts"]["u"][1] is None and counts["counts"]["u"][11] is None  # 12 and 3
+    assert counts["counts"]["u"][6] == 25
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -21,6 +21,7 @@ from cohortaudit.render.check_figures import (
     slice_name,
     weak_slice_plot,
 )
+from cohortaudit.results import WITHHELD_COUNT
 
 METRICS = {"auroc": "AUROC", "sensitivity": "Sensitivity", "oe": "O/E ratio"}
 STATISTICS = {
@@ -64,7 +65,7 @@ if safety is None:
 settings = safety.get("settings") or {}
 skipped: dict[str, str] = settings.get("skipped") or {}
 k = int(settings.get("min_cell") or result.settings["disclosure"]["min_cell"])
-withheld = f"fewer than {k}"
+withheld = WITHHELD_COUNT  # below k, or withheld so that none can be derived
 confidence = float(settings.get("confidence", 0.95))
 
 

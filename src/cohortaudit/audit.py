@@ -21,7 +21,11 @@ import numpy as np
 
 from cohortaudit import __version__
 from cohortaudit.config import AuditConfig
-from cohortaudit.disclosure import apply_disclosure_control, disclosure_profile
+from cohortaudit.disclosure import (
+    apply_disclosure_control,
+    disclosure_profile,
+    protect_caveats,
+)
 from cohortaudit.errors import ConfigError
 from cohortaudit.metrics.curves import (
     calibration_curve,
@@ -195,7 +199,9 @@ def run_audit(
         max_order=config.max_intersection_order,
         min_cell=config.min_cell,
     )
-    decision = apply_disclosure_control(engine, k=config.min_cell)
+    decision = apply_disclosure_control(
+        engine, k=config.min_cell, curves_up_to_order=CURVES_UP_TO_ORDER
+    )
     bootstrap_intervals(
         engine,
         y_score,
@@ -225,13 +231,16 @@ def run_audit(
 
     settings = _settings(engine, config, threshold, threshold_source, refs)
     model_info = _model_info(model, card, config, test_vectors=test_vectors)
+    n_input_rows, n_excluded = _released_exclusions(
+        cohort.n_input_rows, cohort.n_dropped, config.min_cell
+    )
     cohort_info = CohortInfo(
         sha256=cohort_sha256,
         file=cohort_file,
         n=overall.n,
         events=overall.events,
-        n_input_rows=cohort.n_input_rows,
-        n_excluded=cohort.n_dropped,
+        n_input_rows=n_input_rows,
+        n_excluded=n_excluded,
         label=config.label,
         sensitive_features=config.sensitive_features,
     )
@@ -282,7 +291,11 @@ def run_audit(
         disparities=disparities,
         fairness=fairness,
         disclosure_log=decision.log,
-        caveats=tuple(caveats),
+        caveats=protect_caveats(
+            caveats,
+            config.min_cell,
+            suppressed_groups=[g.attributes for g in subgroups if g.suppressed],
+        ),
         tool={"name": "cohortaudit", "version": __version__},
         run={
             "started_at": started_at,
@@ -377,12 +390,36 @@ def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupRe
     return replace(
         base,
         calibration_curve=calibration_curve(cal, est.support, z),
-        calibration_table=tuple(calibration_table(cal, k)),
-        risk_histogram=est.risk_histogram or {},
+        calibration_table=tuple(
+            calibration_table(cal, k, hidden=(decision.calibration_hidden or {}).get((p, g)))
+        ),
+        risk_histogram=_released_histogram(est.risk_histogram, decision, p, g),
         roc_curve=roc,
         pr_curve=pr,
         decision_curve=tuple(decision_curve_rows(thresholds, grid, est.n, est.events)),
     )
+
+
+def _released_exclusions(
+    n_input_rows: int | None, n_excluded: int | None, k: int
+) -> tuple[int | None, int | None]:
+    """Rows read and rows excluded, both withheld when 1..k-1 rows were excluded (either
+    one, with the released cohort size, gives the other back)."""
+    if k > 0 and n_excluded is not None and 0 < n_excluded < k:
+        return None, None
+    return n_input_rows, n_excluded
+
+
+def _released_histogram(hist: dict | None, decision, p: int, g: int) -> dict[str, list[Any]]:
+    """The group's risk histogram with the bins disclosure control withholds set to None."""
+    if not hist:
+        return {}
+    flags = (decision.histogram_hidden or {}).get((p, g), {})
+    out: dict[str, list[Any]] = {"edges": list(hist["edges"])}
+    for col in ("events", "non_events"):
+        hide = flags.get(col) or [False] * len(hist[col])
+        out[col] = [None if h else c for c, h in zip(hist[col], hide, strict=True)]
+    return out
 
 
 def _finite(x: Any) -> float | None:
@@ -602,6 +639,14 @@ def _settings(engine, config: AuditConfig, threshold: float, source: str, refs) 
                 "1: a group is released only with >= k events and >= k non-events",
                 "2: confusion counts and threshold metrics withheld when a cell is < k",
                 "3: secondary suppression of siblings so withheld groups cannot be derived",
+                "3 (one pass over every released table: groups, confusion counts, threshold "
+                "grid, histogram and calibration bins, intended-use counts, SHAP bins and group "
+                "sizes): parent - sum(released children) is 0 or >= k, and a lone withheld "
+                "child is never left derivable",
+                "4: threshold grid thinned per group: neighbouring released thresholds (the "
+                "operating threshold included) differ by 0 or >= k patients in tp and in fp",
+                "5: caveats: counts in 1..k-1 read 'fewer than k'; sizes of suppressed groups "
+                "are not stated",
             ],
             **disclosure_profile(config.min_cell),
         },

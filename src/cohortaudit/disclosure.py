@@ -15,6 +15,20 @@ individual can be singled out from them:
    smallest other sibling is withheld too; a withheld group identical to its parent withholds
    the parent. This repeats until nothing changes.
 
+One disclosure pass (issue 14, point 3): every table that leaves -- the metric tables, the
+threshold grid, risk histograms and calibration bins, intended-use counts, SHAP distribution
+and dependence bins, shift, robustness and explanation group sizes -- is closed by the same
+two functions, :func:`close_families` (one family) and :func:`protect_counts` (a table of
+families that share cells). A *family* is a parent count and children that add up to it (or
+to part of it: children that are not listed, such as groups too small to be shown, are an
+implicit withheld remainder). A family is closed when no released child is in 1..k-1,
+``parent - sum(released children)`` -- the withheld children together -- is 0 or >= k, and
+it is not one withheld child on its own (which the subtraction would give back exactly);
+otherwise the next-smallest released sibling is withheld too, or the parent when no sibling
+is left. Where a zero is itself a small cell (the zero-cell rule of rules 1 and 2), a
+withheld sum of 0 is a leak as well. Caveat texts go through :func:`protect_caveats`: a count
+in 1..k-1 is reworded to "fewer than k".
+
 The log never contains a count: it says what was withheld, where, and under which rule.
 
 Profiles (the value of k):
@@ -31,17 +45,344 @@ Profiles (the value of k):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from cohortaudit.metrics.subgroups import EngineOutput
-from cohortaudit.results import NOT_CONTROLLED_BANNER, DisclosureEntry
+from cohortaudit.metrics.subgroups import THRESHOLD_GRID, EngineOutput
+from cohortaudit.results import NOT_CONTROLLED_BANNER, Caveat, DisclosureEntry
 
 __all__ = [
     "ZERO_CELL_RULE",
+    "Closure",
+    "CountFamily",
     "DisclosureDecision",
+    "Protection",
     "apply_disclosure_control",
+    "close_families",
     "disclosure_profile",
+    "protect_caveats",
+    "protect_counts",
+    "protect_table",
+    "thin_thresholds",
 ]
+
+Count = int | Sequence[int]
+
+
+@dataclass(frozen=True)
+class CountFamily:
+    """Children that add up to a parent.
+
+    ``parent`` is a cell of the same table (so it can itself be withheld), or None when the
+    parent's count is released elsewhere and given as ``total`` (None: not released, so the
+    family constrains nothing). Children that do not cover the whole parent leave an implicit
+    withheld remainder.
+    """
+
+    children: tuple[Hashable, ...]
+    parent: Hashable | None = None
+    total: Count | None = None
+
+
+@dataclass(frozen=True)
+class Protection:
+    """What :func:`protect_counts` withholds: every cell, and why the extra ones were added.
+
+    ``secondary`` lists (cell, why) for cells withheld only so that others cannot be derived;
+    ``unclosable`` the indices of families whose external total itself gives a small count
+    away (the caller must not release that total).
+    """
+
+    withheld: frozenset
+    secondary: tuple[tuple[Hashable, str], ...] = ()
+    unclosable: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Closure:
+    """:func:`close_families` for one family: the children to withhold, and whether the parent
+    must be withheld too (no released sibling was left to close it)."""
+
+    children: frozenset[int]
+    parent: bool = False
+
+
+def _vec(x: Count) -> tuple[int, ...]:
+    return (
+        (int(x),)
+        if isinstance(x, int | float) or not isinstance(x, Sequence)
+        else tuple(int(v) for v in x)
+    )
+
+
+def protect_counts(
+    counts: Mapping[Hashable, Count],
+    families: Sequence[CountFamily],
+    k: int,
+    *,
+    withheld: Iterable[Hashable] = (),
+    zero_cells: bool = False,
+) -> Protection:
+    """Withhold cells until no family lets a count in 1..k-1 be rebuilt by subtraction.
+
+    ``counts`` are the true counts of every cell (a cell may hold several counts that are
+    released or withheld together, e.g. n, events and non-events of a group). ``withheld``
+    are the cells the caller's primary rule withholds; cells with a count in 1..k-1 are
+    withheld anyway. With ``zero_cells`` (the zero-cell rule), counts below k -- zero
+    included -- are small, and withheld children adding up to 0 are a leak too.
+
+    At k = 0 disclosure control is off: nothing is withheld.
+    """
+    if k <= 0:
+        return Protection(frozenset())
+    vec = {c: _vec(v) for c, v in counts.items()}
+    hidden = set(withheld)
+
+    def small(v: int) -> bool:
+        return v < k if zero_cells else 0 < v < k
+
+    hidden |= {c for c, v in vec.items() if any(small(x) for x in v)}
+    secondary: list[tuple[Hashable, str]] = []
+    unclosable: set[int] = set()
+    order = {c: i for i, c in enumerate(counts)}
+    changed = True
+    while changed:
+        changed = False
+        for f_index, fam in enumerate(families):
+            if fam.parent is not None:
+                total = vec[fam.parent]
+                parent_hidden = fam.parent in hidden
+            else:
+                total = None if fam.total is None else _vec(fam.total)
+                parent_hidden = total is None
+            released = [c for c in fam.children if c not in hidden]
+            withheld_children = len(released) < len(fam.children)
+            if parent_hidden:
+                if total is None or withheld_children:
+                    continue
+                # a withheld parent must not be the sum of released children
+                rest = [t - sum(vec[c][i] for c in fam.children) for i, t in enumerate(total)]
+                if any(rest) or not released:
+                    continue
+                leaking = list(range(len(total)))
+                why = "would let a withheld parent group be derived as the sum of its parts"
+            else:
+                gap = [t - sum(vec[c][i] for c in released) for i, t in enumerate(total)]
+                leaking = [
+                    i
+                    for i, w in enumerate(gap)
+                    if 0 < w < k or (zero_cells and w == 0 and withheld_children)
+                ]
+                if len(fam.children) - len(released) == 1:
+                    # one withheld child and nothing unlisted: the gap *is* that child
+                    rest = [t - sum(vec[c][i] for c in fam.children) for i, t in enumerate(total)]
+                    if not any(rest):
+                        leaking = list(range(len(total)))
+                if not leaking:
+                    continue
+                why = "would let a withheld sibling be derived by subtraction"
+            candidates = [c for c in released if any(vec[c][i] > 0 for i in leaking)]
+            if candidates:
+                pick = min(candidates, key=lambda c: (vec[c][0], order[c]))
+                hidden.add(pick)
+                secondary.append((pick, why))
+                changed = True
+            elif fam.parent is not None and not parent_hidden:
+                hidden.add(fam.parent)
+                secondary.append((fam.parent, "identical to a withheld subgroup"))
+                changed = True
+            elif fam.parent is None:
+                unclosable.add(f_index)
+    return Protection(frozenset(hidden), tuple(secondary), tuple(sorted(unclosable)))
+
+
+def close_families(
+    parent_total: Count | None,
+    children_counts: Sequence[Count],
+    k: int,
+    *,
+    withheld: Iterable[int] = (),
+    zero_cells: bool = False,
+) -> Closure:
+    """Which children of one family to withhold (indices), and whether the parent must go.
+
+    >>> sorted(close_families(25000, [132, 140, 6849, 7745, 6689, 3444, 1], 10).children)
+    [0, 6]
+
+    The patient aged 80 (the last child) is withheld as a small cell, and the smallest
+    sibling (132 patients under 40) goes with it, so that 25000 minus the released children
+    is >= k.
+    """
+    cells = dict(enumerate(children_counts))
+    fam = CountFamily(children=tuple(cells), total=parent_total)
+    prot = protect_counts(cells, [fam], k, withheld=withheld, zero_cells=zero_cells)
+    return Closure(children=frozenset(prot.withheld), parent=bool(prot.unclosable))
+
+
+def protect_table(
+    parent: Mapping[str, int | None],
+    children: Sequence[Mapping[str, int | None]],
+    k: int,
+    *,
+    size: str | None = None,
+    families: Sequence[Sequence[int]] | None = None,
+) -> tuple[dict[str, int | None], list[dict[str, int | None]], list[list[str]]]:
+    """A table of counts (columns) for a parent row and its children rows, closed column by
+    column: ``(parent, children, withheld column names per child)`` with withheld cells None.
+
+    ``families`` are the sets of child rows that partition the parent (e.g. the groups of one
+    attribute); by default all children form one family. With ``size`` (the column of each
+    row's number of patients), a count and its complement ``size - count`` are protected
+    together: "all but 3 of the 40 patients" is as disclosive as "3 patients". A row whose
+    size is withheld has all its counts withheld.
+    """
+    rows = [dict(parent), *[dict(c) for c in children]]
+    if k <= 0:
+        return rows[0], rows[1:], [[] for _ in children]
+    fams = [list(f) for f in families] if families is not None else [list(range(len(children)))]
+    columns = [c for c in rows[0] if isinstance(rows[0][c], int)]
+    hidden_rows: set[int] = set()
+    if size is not None and size in columns:
+        prot = protect_counts(
+            {i: r[size] or 0 for i, r in enumerate(rows)},
+            [CountFamily(tuple(i + 1 for i in f), parent=0) for f in fams],
+            k,
+            withheld=[i for i, r in enumerate(rows) if r.get(size) is None],
+        )
+        hidden_rows = set(prot.withheld)
+    out_withheld: list[list[str]] = [[] for _ in rows]
+    for col in columns:
+        counts: dict[int, tuple[int, ...]] = {}
+        for i, r in enumerate(rows):
+            v = r.get(col)
+            v = 0 if v is None else int(v)
+            if size is not None and col != size and r.get(size) is not None:
+                counts[i] = (v, int(r[size]) - v)
+            else:
+                counts[i] = (v,)
+        if col == size:
+            hidden = hidden_rows
+        else:
+            prot = protect_counts(
+                counts,
+                [CountFamily(tuple(i + 1 for i in f), parent=0) for f in fams],
+                k,
+                withheld=hidden_rows | {i for i, r in enumerate(rows) if r.get(col) is None},
+            )
+            hidden = set(prot.withheld)
+        for i in sorted(hidden):
+            if col in rows[i]:
+                rows[i][col] = None
+                out_withheld[i].append(col)
+    return rows[0], rows[1:], out_withheld[1:]
+
+
+_CAVEAT_COUNT = re.compile(r"(?<![\d.,\[\w])(\d{1,3}(?:,\d{3})*|\d+)(?![\d.%\]])")
+
+
+#: Counts in a caveat's ``where`` that add up to another one there: total -> parts.
+_CAVEAT_FAMILIES = {"n_rows": ("n_below", "n_above")}
+_GROUP_SIZE = re.compile(r"(\d[\d,]*) rows (are (below|above) [^;']*? form the group '([^']*)')")
+
+
+def protect_caveats(
+    caveats: Sequence[Caveat],
+    k: int,
+    *,
+    suppressed_groups: Iterable[Mapping[str, str]] = (),
+) -> tuple[Caveat, ...]:
+    """Caveats whose text and ``where`` give away no small count and no withheld group size.
+
+    * A count in 1..k-1 is reworded to "fewer than k" (and dropped from ``where``). Counts are
+      the numbers of a message followed by patients, rows, predictions, events, below or
+      above; a share next to a reworded count ("(0.3%)") goes with it.
+    * Counts in ``where`` that add up to another (``n_rows`` = ``n_below`` + ``n_above``) are
+      a family: when one part is withheld, the other becomes "the rest" (78 rows, fewer than
+      10 below and 77 above would give 1 back).
+    * The size of a group disclosure control suppresses (``suppressed_groups``, single
+      attributes) is not stated: "132 rows ... form the group '< 40'" becomes "some rows".
+
+    At k = 0 (disclosure control off) caveats are returned unchanged.
+    """
+    if k <= 0:
+        return tuple(caveats)
+    suppressed = {(a, v) for g in suppressed_groups if len(g) == 1 for a, v in dict(g).items()}
+    out = []
+    for c in caveats:
+        drop = {key for key, v in c.where.items() if _is_small_count(key, v, k)}
+        message = c.message
+        column = c.where.get("column")
+
+        def _group_size(m: re.Match, column=column, drop=drop) -> str:
+            if (column, m.group(4)) in suppressed:
+                drop.add(f"n_{m.group(3)}")
+                return "some rows " + m.group(2)
+            return m.group(0)
+
+        message = _GROUP_SIZE.sub(_group_size, message)
+        for total, parts in _CAVEAT_FAMILIES.items():
+            if not all(isinstance(c.where.get(x), int) for x in (total, *parts)):
+                continue
+            values = [int(c.where[x]) for x in parts]
+            closure = close_families(
+                int(c.where[total]),
+                values,
+                k,
+                withheld=[i for i, x in enumerate(parts) if x in drop],
+            )
+            for i in closure.children:
+                if values[i] >= k:
+                    side = parts[i].removeprefix("n_")
+                    message = re.sub(
+                        rf"(?<![\d,]){values[i]:,} {side}\b", f"the rest {side}", message
+                    )
+                    message = re.sub(
+                        rf"(?<![\d,]){values[i]} {side}\b", f"the rest {side}", message
+                    )
+                drop.add(parts[i])
+        message = _CAVEAT_COUNT.sub(lambda m: _reword(m, k), message)
+        # a share next to a reworded count gives it back: "fewer than 10 rows (0.3%)"
+        message = re.sub(
+            r"(fewer than \d+ (?:of [\d,]+ )?[\w-]+) \(\d+(?:\.\d+)?%\)", r"\1", message
+        )
+        if message == c.message and not drop:
+            out.append(c)
+            continue
+        where = {key: v for key, v in c.where.items() if key not in drop}
+        if isinstance(where.get("columns"), dict):
+            where["columns"] = {
+                col: v if not _is_small_count("n", v, k) else None
+                for col, v in where["columns"].items()
+            }
+        out.append(replace(c, message=message, where=where))
+    return tuple(out)
+
+
+_NOT_COUNT_KEYS = {"min", "max", "n_columns", "column", "columns", "group", "k", "min_cell"}
+
+
+def _is_small_count(key: str, v: Any, k: int) -> bool:
+    if key in _NOT_COUNT_KEYS or isinstance(v, bool) or not isinstance(v, int):
+        return False
+    return 0 < v < k
+
+
+def _reword(m: re.Match, k: int) -> str:
+    v = int(m.group(1).replace(",", ""))
+    if not 0 < v < k:
+        return m.group(0)
+    # a count followed by a unit of patients: "3 rows" -> "fewer than 10 rows"
+    rest = m.string[m.end() : m.end() + 24]
+    if re.match(
+        r"\s*(?:of \d[\d,]* )?(?:patients?|rows?|predictions?|people|events?|"
+        r"non-events?|below|above|cases?)\b",
+        rest,
+    ):
+        return f"fewer than {k}"
+    return m.group(0)
+
 
 #: The zero-cell rule and its reason, stated in ``settings.disclosure`` wherever it decides
 #: something a reader might not expect (k = 1, where the only cells below k are zeros).
@@ -69,82 +410,192 @@ def disclosure_profile(k: int) -> dict[str, object]:
 @dataclass(frozen=True)
 class DisclosureDecision:
     """hidden[p][g]: group withheld; confusion_hidden[p][g]: threshold metrics withheld;
-    grid_hidden[p][g][j]: confusion counts at the j-th grid threshold withheld."""
+    grid_hidden[p][g][j]: confusion counts at the j-th grid threshold withheld;
+    histogram_hidden[(p, g)][column][b] and calibration_hidden[(p, g)][b]: bins withheld
+    (groups with curves only)."""
 
     hidden: list[list[bool]]
     confusion_hidden: list[list[bool]]
     grid_hidden: list[list[list[bool]]]
     reasons: dict[tuple[int, int], str]
     log: tuple[DisclosureEntry, ...]
+    histogram_hidden: dict[tuple[int, int], dict[str, list[bool]]] = field(default_factory=dict)
+    calibration_hidden: dict[tuple[int, int], list[bool]] = field(default_factory=dict)
 
 
-def apply_disclosure_control(engine: EngineOutput, *, k: int) -> DisclosureDecision:
-    hidden = [[e.events < k or (e.n - e.events) < k for e in row] for row in engine.estimates]
-    reasons: dict[tuple[int, int], str] = {}
-    log: list[DisclosureEntry] = []
-    for p, row in enumerate(hidden):
-        for g, h in enumerate(row):
-            if h:
-                reasons[(p, g)] = f"fewer than {k} events or fewer than {k} non-events"
-                log.append(
-                    _entry(
-                        engine, p, g, "1: minimum cell size", "group suppressed", reasons[(p, g)]
-                    )
-                )
-    _secondary(engine, hidden, reasons, log, layer="group suppressed")
+_WHY = {
+    "would let a withheld sibling be derived by subtraction": (
+        "would let a withheld sibling group be derived by subtraction"
+    ),
+    "identical to a withheld subgroup": "identical to a withheld subgroup (secondary suppression)",
+    "would let a withheld parent group be derived as the sum of its parts": (
+        "would let a withheld parent group be derived as the sum of its parts"
+    ),
+}
 
-    confusion_hidden = [
-        [hidden[p][g] or min(_cells(e)) < k for g, e in enumerate(row)]
-        for p, row in enumerate(engine.estimates)
+
+def _group_families(engine: EngineOutput) -> list[CountFamily]:
+    return [
+        CountFamily(children=tuple((p, g) for g in members), parent=(pp, pg))
+        for p, pp, pg, members in _families(engine)
     ]
-    for p, row in enumerate(confusion_hidden):
-        for g, h in enumerate(row):
-            if h and not hidden[p][g]:
-                log.append(
-                    _entry(
-                        engine,
-                        p,
-                        g,
-                        "2: confusion-matrix cell below k",
-                        "confusion counts and threshold metrics withheld",
-                        f"a confusion-matrix cell at the operating threshold has fewer than "
-                        f"{k} patients",
-                    )
-                )
-    _secondary(
-        engine, confusion_hidden, {}, log, layer="confusion counts and threshold metrics withheld"
+
+
+def apply_disclosure_control(
+    engine: EngineOutput, *, k: int, curves_up_to_order: int = 1
+) -> DisclosureDecision:
+    """Rules 1-3 over every count the engine's groups release, as one pass.
+
+    Groups (n, events, non-events), the confusion counts at the operating threshold, the
+    confusion counts at every grid threshold, and -- for groups whose curves are exported
+    (order <= ``curves_up_to_order``) -- risk-histogram and calibration bins are each closed
+    with :func:`protect_counts` over the same sibling families, so no withheld count is
+    ``parent - sum(released siblings)``.
+    """
+    est = engine.estimates
+    families = _group_families(engine)
+    cells = [(p, g) for p, row in enumerate(est) for g in range(len(row))]
+    log: list[DisclosureEntry] = []
+    reasons: dict[tuple[int, int], str] = {}
+
+    rule1 = [c for c in cells if _est(engine, c).events < k or _nonev(_est(engine, c)) < k]
+    for p, g in rule1 if k > 0 else ():
+        reasons[(p, g)] = f"fewer than {k} events or fewer than {k} non-events"
+        log.append(
+            _entry(engine, p, g, "1: minimum cell size", "group suppressed", reasons[(p, g)])
+        )
+    prot = protect_counts(
+        {c: (_est(engine, c).n, _est(engine, c).events, _nonev(_est(engine, c))) for c in cells},
+        families,
+        k,
+        withheld=rule1,
+        zero_cells=True,
     )
-    grid_hidden = _grid_control(engine, hidden, k, log)
+    for (p, g), why in prot.secondary:
+        reasons.setdefault((p, g), _WHY[why])
+        log.append(_entry(engine, p, g, "3: secondary suppression", "group suppressed", _WHY[why]))
+    hidden = [[(p, g) in prot.withheld for g in range(len(row))] for p, row in enumerate(est)]
+
+    rule2 = [c for c in cells if min(_cells(_est(engine, c))) < k and c not in prot.withheld]
+    for p, g in rule2 if k > 0 else ():
+        log.append(
+            _entry(
+                engine,
+                p,
+                g,
+                "2: confusion-matrix cell below k",
+                "confusion counts and threshold metrics withheld",
+                f"a confusion-matrix cell at the operating threshold has fewer than {k} patients",
+            )
+        )
+    conf = protect_counts(
+        {c: _cells(_est(engine, c)) for c in cells},
+        families,
+        k,
+        withheld=[*prot.withheld, *rule2],
+        zero_cells=True,
+    )
+    for (p, g), why in conf.secondary:
+        log.append(
+            _entry(
+                engine,
+                p,
+                g,
+                "3: secondary suppression",
+                "confusion counts and threshold metrics withheld",
+                _WHY[why],
+            )
+        )
+    confusion_hidden = [
+        [(p, g) in conf.withheld for g in range(len(row))] for p, row in enumerate(est)
+    ]
+    grid_hidden = _grid_control(engine, hidden, k, log, families, confusion_hidden)
+    histogram_hidden, calibration_hidden = _bin_control(engine, hidden, k, log, curves_up_to_order)
     return DisclosureDecision(
         hidden=hidden,
         confusion_hidden=confusion_hidden,
         grid_hidden=grid_hidden,
         reasons=reasons,
         log=tuple(log),
+        histogram_hidden=histogram_hidden,
+        calibration_hidden=calibration_hidden,
     )
 
 
-def _grid_control(engine: EngineOutput, hidden: list[list[bool]], k: int, log: list):
-    """Rules 2 and 3 applied to the confusion counts at every threshold of the fixed grid.
+def _est(engine: EngineOutput, cell: tuple[int, int]):
+    return engine.estimates[cell[0]][cell[1]]
 
-    The log gets one summary entry per group rather than one per threshold.
+
+def _nonev(e) -> int:
+    return e.n - e.events
+
+
+def _grid_control(
+    engine: EngineOutput,
+    hidden: list[list[bool]],
+    k: int,
+    log: list,
+    families,
+    confusion_hidden: list[list[bool]] | None = None,
+):
+    """Rules 2 and 3 applied to the confusion counts at every threshold of the fixed grid,
+    and the grid thinned along the thresholds (:func:`thin_thresholds`).
+
+    Closing each threshold across sibling groups is not enough: the counts are cumulative, so
+    ``tp(t1) - tp(t2)`` is the number of events scored in [t1, t2). Each group's released
+    thresholds are thinned until neighbouring released points (the operating threshold's
+    released confusion counts included) differ by 0 or >= k in every count; the two steps
+    alternate until neither withholds anything more. The log gets one summary entry per group
+    rather than one per threshold.
     """
     first = engine.estimates[0][0].grid_counts
     if first is None:
         return [[[] for _ in row] for row in engine.estimates]
     n_thresholds = first.shape[0]
-    per_threshold = []
-    families = _families(engine)
-    for j in range(n_thresholds):
-        layer = [
-            [hidden[p][g] or int(e.grid_counts[j].min()) < k for g, e in enumerate(row)]
-            for p, row in enumerate(engine.estimates)
-        ]
-        _secondary(engine, layer, {}, None, layer="", families=families)
-        per_threshold.append(layer)
+    est = engine.estimates
+    cells = [(p, g) for p, row in enumerate(est) for g in range(len(row))]
+    base = {c for c in cells if hidden[c[0]][c[1]]}
+    counts = [
+        {c: tuple(int(x) for x in _est(engine, c).grid_counts[j]) for c in cells}
+        for j in range(n_thresholds)
+    ]
+    extra: list[set] = [set() for _ in range(n_thresholds)]
+    per_threshold: list[frozenset] = [frozenset()] * n_thresholds
+    dirty = set(range(n_thresholds))
+    thresholds = [float(t) for t in THRESHOLD_GRID][:n_thresholds]
+    while dirty and k > 0:
+        for j in sorted(dirty):
+            prot = protect_counts(
+                counts[j],
+                families,
+                k,
+                withheld=[*base, *extra[j], *(c for c in cells if min(counts[j][c]) < k)],
+                zero_cells=True,
+            )
+            per_threshold[j] = prot.withheld
+        dirty = set()
+        for c in cells:
+            if c in base:
+                continue
+            e = _est(engine, c)
+            forced = []
+            if confusion_hidden is not None and not confusion_hidden[c[0]][c[1]]:
+                forced = [(float(engine.threshold), (e.confusion.tp, e.confusion.fp))]
+            keep = thin_thresholds(
+                thresholds,
+                [(counts[j][c][0], counts[j][c][1]) for j in range(n_thresholds)],
+                [c not in per_threshold[j] for j in range(n_thresholds)],
+                k,
+                total=(e.events, e.n - e.events),
+                forced=forced,
+            )
+            for j in range(n_thresholds):
+                if not keep[j] and c not in per_threshold[j]:
+                    extra[j].add(c)
+                    dirty.add(j)
     grid_hidden = [
-        [[per_threshold[j][p][g] for j in range(n_thresholds)] for g in range(len(row))]
-        for p, row in enumerate(engine.estimates)
+        [[(p, g) in per_threshold[j] for j in range(n_thresholds)] for g in range(len(row))]
+        for p, row in enumerate(est)
     ]
     for p, row in enumerate(grid_hidden):
         for g, flags in enumerate(row):
@@ -157,10 +608,158 @@ def _grid_control(engine: EngineOutput, hidden: list[list[bool]], k: int, log: l
                         "2/3: threshold grid",
                         "confusion counts withheld at some grid thresholds",
                         f"at those thresholds a confusion-matrix cell has fewer than {k} "
-                        "patients, or the counts would let a withheld cell be derived",
+                        "patients, or the counts would let a withheld cell be derived "
+                        "(from sibling groups, or from the neighbouring released thresholds)",
                     )
                 )
     return grid_hidden
+
+
+def thin_thresholds(
+    thresholds: Sequence[float],
+    counts: Sequence[tuple[int, int]],
+    released: Sequence[bool],
+    k: int,
+    *,
+    total: tuple[int, int],
+    forced: Sequence[tuple[float, tuple[int, int]]] = (),
+) -> list[bool]:
+    """Which thresholds of a cumulative grid may be released (``released`` thinned).
+
+    ``counts[j]`` are the patients at or above ``thresholds[j]`` by outcome (tp, fp);
+    ``total`` the group's (events, non-events), released with the group; ``forced`` other
+    released points on the same scale (the operating threshold's tp and fp). Between any two
+    released points the difference in each count is the number of patients scored between
+    them, so it must be 0 or >= k: walking up the thresholds, a point too close to the last
+    kept one is dropped, and before a forced point the kept points too close to it are.
+    """
+    if k <= 0:
+        return list(released)
+    points = [(-1.0, tuple(total), True, None)]
+    points += [
+        (t, tuple(c), False, j)
+        for j, (t, c, r) in enumerate(zip(thresholds, counts, released, strict=True))
+        if r
+    ]
+    points += [(float(t), tuple(c), True, None) for t, c in forced]
+    points.sort(key=lambda x: (x[0], not x[2]))
+    points.append((2.0, (0, 0), True, None))
+
+    def ok(a, b) -> bool:
+        return all(x - y == 0 or x - y >= k for x, y in zip(a[1], b[1], strict=True))
+
+    kept = [points[0]]
+    for pt in points[1:]:
+        if ok(kept[-1], pt):
+            kept.append(pt)
+        elif pt[2]:
+            while not ok(kept[-1], pt) and not kept[-1][2]:
+                kept.pop()
+            kept.append(pt)
+    keep = [False] * len(thresholds)
+    for pt in kept:
+        if pt[3] is not None:
+            keep[pt[3]] = True
+    return keep
+
+
+def _bin_control(engine: EngineOutput, hidden, k: int, log: list, max_order: int):
+    """Rules 3 and 4 for risk-histogram bins (events and non-events) and calibration bins.
+
+    Each bin is a cell of two families: the group's bins (they add up to the group's events,
+    non-events or n) and the same bin of its sibling groups (they add up to the parent's).
+    """
+    est = engine.estimates
+    curve_parts = [
+        p for p, part in enumerate(engine.partitions) if len(part.attributes) <= max_order
+    ]
+    groups = [(p, g) for p in curve_parts for g in range(len(est[p]))]
+    fams = [
+        (p, pp, pg, members)
+        for p, pp, pg, members in _families(engine)
+        if p in curve_parts and pp in curve_parts
+    ]
+    hist_hidden: dict[tuple[int, int], dict[str, list[bool]]] = {}
+    cal_hidden: dict[tuple[int, int], list[bool]] = {}
+    withheld_groups: set[tuple[int, int]] = set()
+
+    hist = {c: _est(engine, c).risk_histogram for c in groups}
+    for col, total in (("events", lambda e: e.events), ("non_events", _nonev)):
+        if not all(h and col in h for h in hist.values()):
+            continue
+        n_bins = len(next(iter(hist.values()))[col])
+        counts = {(*c, b): int(hist[c][col][b] or 0) for c in groups for b in range(n_bins)}
+        families = [
+            CountFamily(
+                children=tuple((*c, b) for b in range(n_bins)),
+                total=None if hidden[c[0]][c[1]] else total(_est(engine, c)),
+            )
+            for c in groups
+        ]
+        families += [
+            CountFamily(children=tuple((p, g, b) for g in members), parent=(pp, pg, b))
+            for p, pp, pg, members in fams
+            for b in range(n_bins)
+        ]
+        base = [(*c, b) for c in groups if hidden[c[0]][c[1]] for b in range(n_bins)]
+        prot = protect_counts(counts, families, k, withheld=base)
+        for c in groups:
+            flags = [(*c, b) in prot.withheld for b in range(n_bins)]
+            hist_hidden.setdefault(c, {})[col] = flags
+            if any(flags) and not hidden[c[0]][c[1]]:
+                withheld_groups.add(c)
+
+    tables = {c: _ece_table(_est(engine, c)) for c in groups}
+    if all(tables.values()):
+        n_bins = len(next(iter(tables.values())))
+        counts = {
+            (*c, b): (r["n"], r["events"], r["n"] - r["events"])
+            for c in groups
+            for b, r in enumerate(tables[c])
+        }
+        families = [
+            CountFamily(
+                children=tuple((*c, b) for b in range(n_bins)),
+                total=None
+                if hidden[c[0]][c[1]]
+                else (_est(engine, c).n, _est(engine, c).events, _nonev(_est(engine, c))),
+            )
+            for c in groups
+        ]
+        families += [
+            CountFamily(children=tuple((p, g, b) for g in members), parent=(pp, pg, b))
+            for p, pp, pg, members in fams
+            for b in range(n_bins)
+        ]
+        primary = [
+            cell
+            for cell, (n, ev, ne) in counts.items()
+            if hidden[cell[0]][cell[1]] or (n > 0 and (ev < k or ne < k))
+        ]
+        prot = protect_counts(counts, families, k, withheld=primary)
+        for c in groups:
+            flags = [(*c, b) in prot.withheld for b in range(n_bins)]
+            cal_hidden[c] = flags
+            if any(flags) and not hidden[c[0]][c[1]]:
+                withheld_groups.add(c)
+    for p, g in sorted(withheld_groups):
+        log.append(
+            _entry(
+                engine,
+                p,
+                g,
+                "4/3: histogram and calibration bins",
+                "bin counts withheld",
+                f"a bin has fewer than {k} patients, or its count would let a withheld bin "
+                "be derived from the group's total or from the same bin of its sibling groups",
+            )
+        )
+    return hist_hidden, cal_hidden
+
+
+def _ece_table(e) -> list[dict[str, Any]]:
+    cal = e.calibration
+    return [dict(r) for r in cal.ece_table] if cal is not None and cal.ece_table else []
 
 
 def _cells(e) -> tuple[int, int, int, int]:
@@ -204,7 +803,11 @@ def _secondary(
     layer: str,
     families: list | None = None,
 ) -> None:
-    """Withhold extra groups until no withheld group is derivable by subtraction."""
+    """Withhold extra groups until no withheld group is derivable by subtraction.
+
+    The group-level rule of :mod:`cohortaudit.sites.pool` (a lone withheld sibling takes the
+    smallest other with it). A local audit closes its tables with :func:`protect_counts`.
+    """
     if families is None:
         families = _families(engine)
     changed = True

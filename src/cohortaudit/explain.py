@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cohortaudit.disclosure import close_families
 from cohortaudit.errors import ConfigError, SchemaError
 from cohortaudit.modelspec import InputSpec, LoadedModel
 from cohortaudit.results import MetricValue, _clean_float
@@ -464,11 +465,14 @@ def _suppress(count: int, k: int) -> int | None:
 
 
 def _distribution(names: Sequence[str], shap_values: np.ndarray, k: int) -> dict[str, Any]:
+    """Counts of SHAP values per bin; the bins add up to the patients explained (released in
+    settings), so they are closed as one family: no withheld bin is n_explain minus the rest."""
     edges = np.asarray(SHAP_BIN_EDGES)
     features = {}
     for j, name in enumerate(names):
         counts, _ = np.histogram(np.clip(shap_values[:, j], edges[0], edges[-1]), bins=edges)
-        features[name] = [_suppress(int(c), k) for c in counts]
+        hide = close_families(len(shap_values), [int(c) for c in counts], k).children
+        features[name] = [None if b in hide else int(c) for b, c in enumerate(counts)]
     return {"bin_edges": list(SHAP_BIN_EDGES), "min_cell": k, "counts": features}
 
 
@@ -484,11 +488,13 @@ def _dependence(
         x, phi = x[ok], phi[ok]
         levels = np.unique(x)
         bins = []
+        sizes: list[int] = []
         if levels.size <= _MAX_DISCRETE_LEVELS:
             for v in levels:
                 sel = x == v
                 n = int(sel.sum())
                 keep = n >= k
+                sizes.append(n)
                 bins.append(
                     {
                         "value": float(v),
@@ -496,7 +502,7 @@ def _dependence(
                         "mean_shap": float(phi[sel].mean()) if keep else None,
                     }
                 )
-            out[name] = {"kind": "levels", "bins": bins}
+            out[name] = {"kind": "levels", "bins": _close_bins(bins, sizes, len(X_explain), k)}
             continue
         qs = np.linspace(0, 1, _N_DEPENDENCE_BINS + 1)[1:-1]
         inner = np.unique(np.quantile(x, qs))
@@ -505,6 +511,7 @@ def _dependence(
             sel = which == b
             n = int(sel.sum())
             keep = n >= k
+            sizes.append(n)
             bins.append(
                 {
                     # outer edges stay open: the extremes would be single patients' values
@@ -514,7 +521,19 @@ def _dependence(
                     "mean_shap": float(phi[sel].mean()) if keep else None,
                 }
             )
-        out[name] = {"kind": "quantile_bins", "bins": bins}
+        out[name] = {"kind": "quantile_bins", "bins": _close_bins(bins, sizes, len(X_explain), k)}
+    return out
+
+
+def _close_bins(bins: list[dict[str, Any]], sizes: list[int], n_explain: int, k: int) -> list:
+    """Dependence bins add up to the explained patients with a value (the rest: missing), so
+    a withheld bin must not be ``n_explain - sum(released bins)``: close them as one family."""
+    hide = close_families(n_explain, sizes, k, withheld=[b for b, n in enumerate(sizes) if n < k])
+    out = []
+    for b, row in enumerate(bins):
+        if b in hide.children and k > 0:
+            row = {**row, "n": None, "mean_shap": None}
+        out.append(row)
     return out
 
 
@@ -550,10 +569,12 @@ def _by_group(
         ref_reps = _boot_means(ref_vals, n_boot, rng) if n_boot else None
         if ref_reps is not None:
             ref_lo, ref_hi = _percentile_ci(ref_reps)
+        start, sizes = len(out), []
         for g, n in zip(uniq, counts, strict=True):
             g = str(g)
             if g == ref:
                 continue
+            sizes.append(int(n))
             if n < k:
                 out.append(GroupComparison(attr, g, ref, None, True))
                 continue
@@ -581,6 +602,14 @@ def _by_group(
                     )
             items.sort(key=lambda r: (-abs(r.difference.value or 0.0), r.feature))
             out.append(GroupComparison(attr, g, ref, int(n), False, tuple(items)))
+        # the listed sizes, the reference's (not listed) and the withheld ones add up to the
+        # explained patients: no withheld size may come back as n_explain minus the rest
+        hide = close_families(
+            len(abs_shap), sizes, k, withheld=[i for i, n in enumerate(sizes) if n < k]
+        )
+        for i in hide.children:
+            if out[start + i].n is not None:
+                out[start + i] = dataclasses.replace(out[start + i], n=None)
     return tuple(out)
 
 

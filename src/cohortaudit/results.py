@@ -15,6 +15,8 @@ from typing import Any, Literal
 __all__ = [
     "SCHEMA_VERSION",
     "NOT_CONTROLLED_BANNER",
+    "WITHHELD_COUNT",
+    "WITHHELD_COUNT_NOTE",
     "INSUFFICIENT_REASONS",
     "Caveat",
     "MetricValue",
@@ -40,6 +42,15 @@ SCHEMA_VERSION = "1.3.0"
 #: What every output of an audit run with disclosure control off (``--min-cell 0``) says on its
 #: first page and in its summary. One phrase for every renderer, the CLI and the dashboard.
 NOT_CONTROLLED_BANNER = "not disclosure-controlled: not for release from a secure environment"
+
+#: What a released table shows in place of a count that disclosure control withholds, and the
+#: one sentence that says why: a count of 1 to k-1, or one that would give such a count back by
+#: subtraction (secondary suppression), so "fewer than k" would not always be true.
+WITHHELD_COUNT = "withheld"
+WITHHELD_COUNT_NOTE = (
+    "Counts of 1 to k−1, and counts that would let one be derived by subtraction from a total "
+    "and the released counts beside it, are withheld."
+)
 
 #: Why a policy verdict is ``insufficient data``: code -> what a reader is told. The policy
 #: engine sets the code; every renderer explains it with these words.

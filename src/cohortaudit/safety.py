@@ -65,6 +65,7 @@ import pandas as pd
 from scipy import stats
 
 from cohortaudit.card import ModelCard
+from cohortaudit.disclosure import close_families, protect_table
 from cohortaudit.errors import ConfigError, SchemaError
 from cohortaudit.metrics.performance import wilson_interval
 from cohortaudit.results import MetricValue, _clean_float
@@ -397,7 +398,25 @@ def _subsets(
             mask = values == level
             if int(mask.sum()) >= min_cell:
                 out.append(({str(col): level}, mask))
-    return out
+    return _closed_subsets(out, n, min_cell)
+
+
+def _closed_subsets(
+    subsets: list[tuple[dict[str, str], np.ndarray | None]], n: int, k: int
+) -> list[tuple[dict[str, str], np.ndarray | None]]:
+    """The subsets whose sizes may be released: per attribute, the groups left out (too small)
+    must not be recoverable as ``n - sum(listed sizes)`` (disclosure rule 3), so the smallest
+    listed group may have to be left out too (:func:`cohortaudit.disclosure.close_families`)."""
+    by_attribute: dict[str, list[int]] = {}
+    for i, (group, _mask) in enumerate(subsets):
+        if group:
+            by_attribute.setdefault(next(iter(group)), []).append(i)
+    drop: set[int] = set()
+    for members in by_attribute.values():
+        sizes = [int(subsets[i][1].sum()) for i in members]
+        closure = close_families(n, sizes, k)
+        drop |= {members[j] for j in closure.children}
+    return [s for i, s in enumerate(subsets) if i not in drop]
 
 
 def _where(group: Mapping[str, str]) -> str:
@@ -735,28 +754,38 @@ def intended_use_fit(
                 m |= x > float(spec.max)
             range_masks[spec.name] = m
 
-    def count(mask: np.ndarray, sel: np.ndarray | None, key: str, sup: list[str]) -> int | None:
-        c = int(mask.sum() if sel is None else mask[sel].sum())
-        if 0 < c < min_cell:
-            sup.append(key)
-            return None
-        return c
+    def count(mask: np.ndarray, sel: np.ndarray | None) -> int:
+        return int(mask.sum() if sel is None else mask[sel].sum())
+
+    subsets = _subsets(len(features), groups, min_cell)
+    table = []
+    for _group, sel in subsets:
+        row: dict[str, int | None] = {"n": len(features) if sel is None else int(sel.sum())}
+        if outside is not None:
+            row["outside_population"] = count(outside, sel)
+        row.update({f"out_of_range.{k}": count(m, sel) for k, m in range_masks.items()})
+        row.update({f"missing.{k}": count(m, sel) for k, m in missing_masks.items()})
+        table.append(row)
+    # one disclosure pass: every count 0 or >= k, and no withheld count (a group's, or the
+    # groups too small to be listed) recoverable as the whole cohort minus released groups
+    by_attribute: dict[str, list[int]] = {}
+    for i, (group, _sel) in enumerate(subsets[1:]):
+        by_attribute.setdefault(next(iter(group)), []).append(i)
+    parent, children, withheld = protect_table(
+        table[0], table[1:], min_cell, size="n", families=list(by_attribute.values())
+    )
+    released = [parent, *children]
+    hidden = [[c for c in parent if parent[c] is None and table[0][c] is not None], *withheld]
 
     rows = []
-    for group, sel in _subsets(len(features), groups, min_cell):
-        sup: list[str] = []
-        n = len(features) if sel is None else int(sel.sum())
+    for (group, _sel), row, sup in zip(subsets, released, hidden, strict=True):
         rows.append(
             IntendedUseCounts(
                 group=group,
-                n=n,
-                outside_population=(
-                    None if outside is None else count(outside, sel, "outside_population", sup)
-                ),
-                out_of_range={
-                    k: count(m, sel, f"out_of_range.{k}", sup) for k, m in range_masks.items()
-                },
-                missing={k: count(m, sel, f"missing.{k}", sup) for k, m in missing_masks.items()},
+                n=row["n"],
+                outside_population=row.get("outside_population") if outside is not None else None,
+                out_of_range={k: row[f"out_of_range.{k}"] for k in range_masks},
+                missing={k: row[f"missing.{k}"] for k in missing_masks},
                 suppressed=tuple(sup),
             )
         )
@@ -885,6 +914,7 @@ def robustness(
         if min(int(y[m].sum() if m is not None else y.sum()),
                int((1 - y[m]).sum() if m is not None else (1 - y).sum())) >= min_cell
     ]  # fmt: skip
+    subsets = _closed_subsets(subsets, len(features), min_cell)
     root = np.random.SeedSequence(random_state)
     plans = [("gaussian_noise", float(v)) for v in noise_levels] + [
         ("category_flip", float(r)) for r in flip_rates

@@ -74,19 +74,29 @@ def risk_histogram(pos: np.ndarray, neg: np.ndarray, k: int) -> dict[str, Any]:
     return out
 
 
-def calibration_table(est: CalibrationEstimate, k: int) -> list[dict[str, Any]]:
-    """The ECE bins (n, events, sum of predictions), released only with >= k of each outcome."""
+def calibration_table(
+    est: CalibrationEstimate, k: int, *, hidden: list[bool] | None = None
+) -> list[dict[str, Any]]:
+    """The ECE bins (n, events, sum of predictions), released only with >= k of each outcome.
+
+    ``hidden`` is the decision of :func:`cohortaudit.disclosure.apply_disclosure_control`
+    (which also closes each bin against the same bin of sibling groups); without it, the
+    group's own bins are closed on their own.
+    """
     rows = [dict(r) for r in est.ece_table]
     n = np.array([r["n"] for r in rows])
     events = np.array([r["events"] for r in rows])
-    hide = [bool(h) for h in _suppress_small(n, k)]
-    for i, r in enumerate(rows):
-        if r["n"] > 0 and (events[i] < k or n[i] - events[i] < k):
-            hide[i] = True
-    if sum(hide) == 1:
-        candidates = [i for i, r in enumerate(rows) if r["n"] > 0 and not hide[i]]
-        if candidates:
-            hide[min(candidates, key=lambda i: (n[i], i))] = True
+    if hidden is not None and len(hidden) == len(rows):
+        hide = list(hidden)
+    else:
+        hide = [bool(h) for h in _suppress_small(n, k)]
+        for i, r in enumerate(rows):
+            if r["n"] > 0 and (events[i] < k or n[i] - events[i] < k):
+                hide[i] = True
+        if sum(hide) == 1:
+            candidates = [i for i, r in enumerate(rows) if r["n"] > 0 and not hide[i]]
+            if candidates:
+                hide[min(candidates, key=lambda i: (n[i], i))] = True
     out = []
     for r, h in zip(rows, hide, strict=False):
         out.append(

@@ -182,7 +182,8 @@ class GroupEstimate:
     grid_counts: np.ndarray | None = None
     #: exact calibration estimate (curve, table, smoother) for this group
     calibration: CalibrationEstimate | None = None
-    #: disclosure-safe risk histogram and the k-safe range of predictions (never exported)
+    #: risk histogram (all counts: :mod:`cohortaudit.disclosure` decides which bins leave)
+    #: and the k-safe range of predictions (never exported)
     risk_histogram: dict | None = None
     support: tuple[float, float] = (math.inf, -math.inf)
     undefined_replicates: dict[str, int] = field(default_factory=dict)
@@ -366,7 +367,7 @@ def compute_point_estimates(
                 ci=ci,
                 grid_counts=_grid_counts(pos, neg),
                 calibration=cal,
-                risk_histogram=risk_histogram(pos, neg, min_cell),
+                risk_histogram=risk_histogram(pos, neg, 0),  # disclosure control withholds
                 support=curve_support(pos, neg, min_cell),
             )
 

@@ -23,6 +23,7 @@ from plotly.subplots import make_subplots
 
 # the shared style helpers: one look for every figure of the dashboard
 from cohortaudit.render.figures import _GREY, OKABE_ITO, _layout, group_color
+from cohortaudit.results import WITHHELD_COUNT
 from cohortaudit.textsafe import for_markdown, for_plotly, short_name
 
 __all__ = [
@@ -239,7 +240,8 @@ def _bin_labels(edges: Sequence[float]) -> list[str]:
 def shap_distribution_plot(explanations: Mapping[str, Any]) -> go.Figure:
     """A beeswarm without per-patient points: explained patients per (input, fixed SHAP bin).
 
-    Counts of 1 to k−1 are withheld by the engine; those cells are grey and read "<k".
+    Counts the engine withholds (1 to k−1, or secondary suppression) are grey and read
+    "withheld".
     """
     dist = explanations.get("distribution") or {}
     counts: Mapping[str, Sequence[int | None]] = dist.get("counts") or {}
@@ -256,8 +258,10 @@ def shap_distribution_plot(explanations: Mapping[str, Any]) -> go.Figure:
         for label, c in zip(labels, counts[f], strict=True):
             if c is None:
                 zr.append(None)
-                tr.append(f"<{k}")
-                hr.append(f"{f}, SHAP {label}<br>fewer than {k} patients (withheld)")
+                tr.append(WITHHELD_COUNT)
+                hr.append(
+                    f"{f}, SHAP {label}<br>withheld (fewer than {k}, or it would give one back)"
+                )
             else:
                 zr.append(c)
                 tr.append(str(c) if c else "")
@@ -372,7 +376,7 @@ def dependence_plot(
                 textposition="top center",
                 marker=dict(color=_GREY, symbol="x-thin-open", size=9, line=dict(width=2)),
                 textfont=dict(color=_GREY, size=11),
-                hovertemplate=f"{feature} %{{x}}: fewer than {k} patients (withheld)"
+                hovertemplate=f"{feature} %{{x}}: withheld (fewer than {k} patients, or it would give one back)"
                 "<extra></extra>",
                 showlegend=False,
             )

@@ -12,7 +12,7 @@ from typing import Any
 
 from cohortaudit.render.check_charts import top_reliance_rows, top_slices
 from cohortaudit.render.report import Bullets, Chart, Para, Section, Table, fmt_value
-from cohortaudit.results import AuditResult, MetricValue
+from cohortaudit.results import WITHHELD_COUNT, WITHHELD_COUNT_NOTE, AuditResult, MetricValue
 from cohortaudit.safety import slice_words
 
 __all__ = ["explanations_section", "safety_sections"]
@@ -40,7 +40,8 @@ def _group_words(group: dict[str, str]) -> str:
 
 
 def _count(x: Any, k: Any) -> str:
-    return f"fewer than {k}" if x is None else f"{int(x):,}"
+    """A released count, or the word for a withheld one (below k, or secondary suppression)."""
+    return WITHHELD_COUNT if x is None else f"{int(x):,}"
 
 
 # ---------------------------------------------------------------------------- 9 explanations
@@ -447,8 +448,7 @@ def _use_section(sf: dict[str, Any], k: Any) -> Section:
             f"Patients outside the card's intended population ({use.get('population_rule') or 'no rule in the card'}), "
             "with model inputs outside the card's documented range, or with missing inputs — "
             "for the whole cohort and each group (TRIPOD+AI item 7: was data quality similar "
-            f"across groups?). Counts between 1 and {k - 1 if isinstance(k, int) else 'k−1'} "
-            "are withheld."
+            f"across groups?). {WITHHELD_COUNT_NOTE} (k = {k})"
         )
     )
     s.blocks.append(

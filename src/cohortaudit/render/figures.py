@@ -703,7 +703,8 @@ def risk_histogram_plot(
                         for t in fig.data
                     ),
                     marker=dict(color=_GREY, symbol="x-thin-open", size=9, line=dict(width=2)),
-                    hovertemplate=f"{label}: count withheld (0 < count < {k})<extra></extra>",
+                    hovertemplate=f"{label}: count withheld (0 < count < {k}, or it would give "
+                    "one back by subtraction)<extra></extra>",
                 ),
                 row=r,
                 col=c,

@@ -191,6 +191,11 @@ def group_cell(result: AuditResult, g: GroupResult | None, key: str, digits: int
     return fmt_value(v, digits)
 
 
+def _withheld(result: AuditResult) -> str:
+    """A count disclosure control withholds (1..k-1, or derivable from one)."""
+    return f"withheld (fewer than {_k(result)})"
+
+
 def _int(x: Any) -> str:
     return "—" if x is None else f"{int(x):,}"
 
@@ -679,8 +684,8 @@ def _data(result: AuditResult) -> Section:
     rows = [
         ["Cohort file", c.file or "—"],
         ["Cohort SHA-256", c.sha256 or "—"],
-        ["Rows read", _int(c.n_input_rows)],
-        ["Rows excluded", _int(c.n_excluded)],
+        ["Rows read", _int(c.n_input_rows) if c.n_input_rows is not None else _withheld(result)],
+        ["Rows excluded", _int(c.n_excluded) if c.n_excluded is not None else _withheld(result)],
         ["Patients evaluated", _int(c.n)],
         ["Patients with the outcome", _int(c.events)],
         ["Outcome rate", fmt_value(prev) if prev else "n/a"],

@@ -103,7 +103,12 @@ def summary_text(result: AuditResult, *, top: int = 6) -> str:
     if c.n is not None and c.events is not None:
         lines.append(
             f"  cohort  {c.file}  {c.n:,} patients, {c.events:,} events "
-            f"({c.events / c.n:.1%}); {c.n_excluded or 0:,} rows excluded"
+            f"({c.events / c.n:.1%}); "
+            + (
+                f"{c.n_excluded or 0:,} rows excluded"
+                if c.n_excluded is not None or c.n_input_rows is not None
+                else f"fewer than {s['disclosure']['min_cell']} rows excluded (withheld)"
+            )
         )
     else:
         lines.append(f"  cohort  {c.file}  (counts suppressed: fewer than k events)")
