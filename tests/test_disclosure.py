@@ -153,7 +153,9 @@ def test_every_partition_combination_is_reported():
 
 from cohortaudit.disclosure import (  # noqa: E402
     CountFamily,
+    CutOffCounts,
     close_families,
+    cut_off_counts,
     protect_caveats,
     protect_counts,
     protect_table,
@@ -285,3 +287,34 @@ def test_a_small_number_of_excluded_rows_is_withheld_with_the_rows_read():
     assert _released_exclusions(25012, 12, 10) == (25012, 12)
     assert _released_exclusions(25000, 0, 10) == (25000, 0)
     assert _released_exclusions(25003, 3, 0) == (25003, 3)  # k = 0: disclosure control off
+
+
+def test_cut_off_counts_are_every_run_of_released_neighbours():
+    # groups of one ordered column, lowest first; a withheld group (None) breaks the runs
+    tails = cut_off_counts([132, 6849, None, 140])
+    assert tails.below == {132, 132 + 6849} and tails.above == {140}
+    assert cut_off_counts([]) == CutOffCounts(below=frozenset(), above=frozenset())
+
+
+def test_a_caveat_count_next_to_a_released_group_size_is_withheld_with_its_total():
+    """141 rows above the card's maximum of 79.9 beside 140 patients in '> 80' give back the
+    one patient aged exactly 80: the caveat says "some" and keeps no count in ``where``."""
+    caveat = Caveat(
+        code="out_of_range",
+        severity="warning",
+        message="'age' has 273 of 25000 rows (1.1%) outside [40, 79.9] (132 below, 141 above).",
+        where={"column": "age", "n_rows": 273, "n_below": 132, "n_above": 141, "max": 79.9},
+    )
+    (out,) = protect_caveats([caveat], 10, column_counts={"age": cut_off_counts([132, 140])})
+    assert out.where == {"column": "age", "max": 79.9}
+    assert "141" not in out.message and "273" not in out.message and "132" not in out.message
+    assert "some of 25000 rows" in out.message and "(some below, some above)" in out.message
+    assert "Counts withheld" in out.message
+    # far enough from every released size (0 or >= k apart): stated as it was
+    # (a count between two cut-offs that do not nest, 141 above vs 132 below, is no leak)
+    far = CutOffCounts(below=frozenset({132}), above=frozenset({141, 3586}))
+    (same,) = protect_caveats([caveat], 10, column_counts={"age": far})
+    assert same == caveat
+    # disclosure control off: unchanged whatever the neighbours
+    near = cut_off_counts([132, 140])
+    assert protect_caveats([caveat], 0, column_counts={"age": near}) == (caveat,)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -22,7 +23,9 @@ import numpy as np
 from cohortaudit import __version__
 from cohortaudit.config import AuditConfig
 from cohortaudit.disclosure import (
+    CutOffCounts,
     apply_disclosure_control,
+    cut_off_counts,
     disclosure_profile,
     protect_caveats,
 )
@@ -295,6 +298,7 @@ def run_audit(
             caveats,
             config.min_cell,
             suppressed_groups=[g.attributes for g in subgroups if g.suppressed],
+            column_counts=_released_column_counts(subgroups, safety_block),
         ),
         tool={"name": "cohortaudit", "version": __version__},
         run={
@@ -398,6 +402,55 @@ def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupRe
         pr_curve=pr,
         decision_curve=tuple(decision_curve_rows(thresholds, grid, est.n, est.events)),
     )
+
+
+def _released_column_counts(subgroups, safety_block) -> dict[str, CutOffCounts]:
+    """Per attribute, every count of patients between two cut-offs that the result releases.
+
+    Group sizes come from the metric tables and the intended-use table (a group may be
+    suppressed in one and counted in the other); runs of neighbouring groups are formed in the
+    order of the column's values, so a caveat's count of rows above the card's maximum can be
+    checked against "> 80" and "[70, 80] + > 80" alike (see disclosure.protect_caveats).
+    """
+    sizes: dict[str, dict[str, int | None]] = {}
+
+    def note(group: dict[str, str], n: int | None) -> None:
+        if len(group) != 1:
+            return
+        ((attr, value),) = group.items()
+        known = sizes.setdefault(attr, {})
+        if n is not None or value not in known:
+            known[value] = n if n is not None else known.get(value)
+
+    for g in subgroups:
+        note(g.attributes, g.n)
+    intended_use = (safety_block or {}).get("intended_use") or {}
+    for row in intended_use.get("rows", ()):
+        note(row["group"], row["n"])
+    out: dict[str, CutOffCounts] = {}
+    for attr, by_value in sizes.items():
+        ordered = sorted(
+            (v for v in by_value if _value_position(v) is not None), key=_value_position
+        )
+        out[attr] = cut_off_counts([by_value[v] for v in ordered])
+    return out
+
+
+_BIN_LABEL = re.compile(r"^\s*(<|>|\[|\()\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)")
+
+
+def _value_position(label: str) -> float | None:
+    """Where a group label sits on its column's scale (None: not on it, e.g. a category)."""
+    try:
+        return float(label)
+    except ValueError:
+        pass
+    m = _BIN_LABEL.match(label)
+    if m is None:
+        return None
+    edge = float(m.group(2))
+    # "< 40" lies below the bin starting at 40, "> 80" above the bin ending at 80
+    return edge - 0.5 if m.group(1) == "<" else edge + 0.5 if m.group(1) == ">" else edge
 
 
 def _released_exclusions(

@@ -63,6 +63,8 @@ __all__ = [
     "close_families",
     "disclosure_profile",
     "protect_caveats",
+    "CutOffCounts",
+    "cut_off_counts",
     "protect_counts",
     "protect_table",
     "thin_thresholds",
@@ -292,6 +294,7 @@ def protect_caveats(
     k: int,
     *,
     suppressed_groups: Iterable[Mapping[str, str]] = (),
+    column_counts: Mapping[str, CutOffCounts] | None = None,
 ) -> tuple[Caveat, ...]:
     """Caveats whose text and ``where`` give away no small count and no withheld group size.
 
@@ -303,6 +306,11 @@ def protect_caveats(
       10 below and 77 above would give 1 back).
     * The size of a group disclosure control suppresses (``suppressed_groups``, single
       attributes) is not stated: "132 rows ... form the group '< 40'" becomes "some rows".
+    * Counts of one variable cut at neighbouring values (``column_counts``: every count that
+      leaves elsewhere for groups of that column, see :func:`cut_off_counts`) must not differ
+      by 1..k-1: "141 above" the card's maximum of 79.9 beside 140 patients in the released
+      age group '> 80' gives back the one patient aged exactly 80. Such a count is stated as
+      "some" (and its total with it), since the table's count is the one a reader needs.
 
     At k = 0 (disclosure control off) caveats are returned unchanged.
     """
@@ -314,6 +322,8 @@ def protect_caveats(
         drop = {key for key, v in c.where.items() if _is_small_count(key, v, k)}
         message = c.message
         column = c.where.get("column")
+        if column_counts and isinstance(column, str) and column in column_counts:
+            message = _close_neighbouring_cut_offs(c, message, column_counts[column], k, drop)
 
         def _group_size(m: re.Match, column=column, drop=drop) -> str:
             if (column, m.group(4)) in suppressed:
@@ -358,6 +368,74 @@ def protect_caveats(
             }
         out.append(replace(c, message=message, where=where))
     return tuple(out)
+
+
+#: Keys of a caveat's ``where`` that count rows beyond a cut-off on its ``column``.
+_CUT_OFF_KEYS = ("n_below", "n_above")
+
+
+@dataclass(frozen=True)
+class CutOffCounts:
+    """Counts of one ordered column's tails that a reader can add up from released group sizes:
+    ``below`` = sizes of the lowest 1, 2, ... groups together, ``above`` = of the highest."""
+
+    below: frozenset[int]
+    above: frozenset[int]
+
+
+def cut_off_counts(counts_in_order: Sequence[int | None]) -> CutOffCounts:
+    """The tail counts of a column whose groups, lowest values first, have these sizes.
+
+    A tail (all patients below, or above, a cut-off) nests inside every longer tail on the same
+    side, so a caveat's count of rows above the card's maximum minus the released size of the
+    highest group is the number of patients between the two cut-offs. Runs stop at a withheld
+    group (None): its size is not known to the reader.
+    """
+
+    def runs(values: Sequence[int | None]) -> frozenset[int]:
+        out, total = set(), 0
+        for v in values:
+            if v is None:
+                break
+            total += int(v)
+            out.add(total)
+        return frozenset(out)
+
+    values = list(counts_in_order)
+    return CutOffCounts(below=runs(values), above=runs(values[::-1]))
+
+
+def _close_neighbouring_cut_offs(
+    c: Caveat, message: str, tails: CutOffCounts, k: int, drop: set[str]
+) -> str:
+    """``message`` with its tail counts stated as "some" when one sits 1..k-1 from a released
+    tail on the same side (the keys withheld are added to ``drop``). A withheld part withholds
+    the total too (the total minus the other part would give it back), and the other part."""
+
+    def near(key: str, released: frozenset[int]) -> bool:
+        v = c.where.get(key)
+        return isinstance(v, int) and any(0 < abs(v - r) < k for r in released)
+
+    if not (near("n_below", tails.below) or near("n_above", tails.above)):
+        return message
+    withheld = [key for key in (*_CUT_OFF_KEYS, "n_rows") if isinstance(c.where.get(key), int)]
+    for key in withheld:
+        v = int(c.where[key])
+        if key == "n_rows":
+            message = re.sub(
+                rf"(?<![\d,])(?:{v:,}|{v}) of ([\d,]+) rows \(\d+(?:\.\d+)?%\)",
+                r"some of \1 rows",
+                message,
+            )
+        else:
+            side = key.removeprefix("n_")
+            message = re.sub(rf"(?<![\d,])(?:{v:,}|{v}) {side}\b", f"some {side}", message)
+        drop.add(key)
+    column = c.where.get("column")
+    return (
+        f"{message.rstrip()} (Counts withheld: beside the released sizes of the '{column}' "
+        f"groups they would give back fewer than {k} patients.)"
+    )
 
 
 _NOT_COUNT_KEYS = {"min", "max", "n_columns", "column", "columns", "group", "k", "min_cell"}
