@@ -255,6 +255,27 @@ def test_a_subgroup_with_its_label_coded_the_other_way_is_named(tmp_path, capsys
     assert "site=FI-Tampere: 0." in caveat["message"]
 
 
+def test_a_pooled_audit_names_a_site_whose_label_is_coded_the_other_way(tmp_path, capsys, sample):
+    """The same check runs on the pooled audit: one site exported with its label flipped."""
+    frame = sample.copy()
+    finland = frame["site"] == "FI-Tampere"
+    frame.loc[finland, "cvd_10y"] = 1 - frame.loc[finland, "cvd_10y"]
+    path = tmp_path / "cohort.csv"
+    frame.to_csv(path, index=False)
+    files = []
+    for site in ("DE-Berlin", "FI-Tampere"):
+        out = tmp_path / f"{site}.json"
+        args = ["site-export", "--model", str(MODEL), "--card", str(CARD), "--cohort", str(path)]
+        args += ["--label", "cvd_10y", "--sensitive", "sex", "site", "--site", site]
+        args += ["--where", f"site={site}", "--out", str(out)]
+        assert main(args) == 0
+        files.append(str(out))
+    assert main(["pool", *files, "--out", str(tmp_path / "pooled")]) == 0
+    data = json.loads((tmp_path / "pooled" / "audit.json").read_text())
+    [caveat] = [c for c in data["caveats"] if c["code"] == "inverted_ranking"]
+    assert caveat["severity"] == "warning" and "site=FI-Tampere: 0." in caveat["message"]
+
+
 def test_the_sample_has_no_inverted_ranking_caveat(tmp_path, capsys):
     assert audit(tmp_path, "--sensitive", "sex", "site", "--quiet") == 0
     data = json.loads((tmp_path / "out" / "audit.json").read_text())

@@ -12,7 +12,7 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -230,7 +230,7 @@ def run_audit(
         for g, est in enumerate(row):
             groups.append(_group_result(est, decision, p, g, z=config.z, k=config.min_cell))
     overall, subgroups = groups[0], tuple(groups[1:])
-    caveats.extend(_statistical_caveats(engine, decision, config))
+    caveats.extend(_statistical_caveats(engine, decision, config, overall, subgroups))
 
     settings = _settings(engine, config, threshold, threshold_source, refs)
     model_info = _model_info(model, card, config, test_vectors=test_vectors)
@@ -483,7 +483,9 @@ def _finite(x: Any) -> float | None:
     return float(f"{x:.12g}") if math.isfinite(x) else None
 
 
-def _statistical_caveats(engine, decision, config: AuditConfig) -> list[Caveat]:
+def _statistical_caveats(
+    engine, decision, config: AuditConfig, overall: GroupResult, subgroups: Sequence[GroupResult]
+) -> list[Caveat]:
     out: list[Caveat] = []
     for p, row in enumerate(engine.estimates):
         for g, e in enumerate(row):
@@ -498,7 +500,7 @@ def _statistical_caveats(engine, decision, config: AuditConfig) -> list[Caveat]:
                 )
             )
     out.extend(_impossibility_note(engine, decision))
-    out.extend(_inverted_ranking(engine, decision, confidence=config.confidence))
+    out.extend(inverted_ranking_caveats(overall, subgroups, confidence=config.confidence))
     n_suppressed = sum(h for row in decision.hidden[1:] for h in row)
     if n_suppressed:
         out.append(
@@ -563,26 +565,31 @@ INVERTED_RANKING = (
 _MAX_INVERTED_NAMED = 5
 
 
-def _inverted_ranking(engine, decision, *, confidence: float) -> list[Caveat]:
+def inverted_ranking_caveats(
+    overall: GroupResult, subgroups: Sequence[GroupResult], *, confidence: float
+) -> list[Caveat]:
     """AUROC whose interval lies wholly below 0.5: the model ranks the outcome the wrong way.
 
     That is rarely a property of the model and usually the wrong positive class in the card
     (``output.positive_class: 0``) or a label coded 1 = no event; the numbers are otherwise
     reported as if nothing were wrong. Said once for all patients (serious), and once for the
-    released subgroups where it holds while all patients do not.
+    released subgroups where it holds while all patients do not. Reads released groups only,
+    so the in-memory, streamed and pooled audits share it.
     """
 
-    def below(est) -> tuple[float, float, float] | None:
-        value = est.values.get("auroc")
-        lo, hi = est.ci.get("auroc", (math.nan, math.nan))
-        if value is None or not all(math.isfinite(x) for x in (value, lo, hi)) or hi >= 0.5:
+    def below(group: GroupResult) -> tuple[float, float, float] | None:
+        mv = group.metrics.get("auroc") if not group.suppressed else None
+        if mv is None:
+            return None
+        value, lo, hi = mv.value, mv.ci_low, mv.ci_high
+        if any(x is None or not math.isfinite(x) for x in (value, lo, hi)) or hi >= 0.5:
             return None
         return float(value), float(lo), float(hi)
 
     level = f"{confidence:.0%} CI"
-    overall = below(engine.estimates[0][0])
-    if overall is not None:
-        v, lo, hi = overall
+    whole = below(overall)
+    if whole is not None:
+        v, lo, hi = whole
         return [
             Caveat(
                 code="inverted_ranking",
@@ -598,17 +605,14 @@ def _inverted_ranking(engine, decision, *, confidence: float) -> list[Caveat]:
         ]
     named: list[str] = []
     n_found = 0
-    for p, row in enumerate(engine.estimates):
-        for g, est in enumerate(row):
-            if (p == 0 and g == 0) or decision.hidden[p][g]:
-                continue
-            hit = below(est)
-            if hit is None:
-                continue
-            n_found += 1
-            if len(named) < _MAX_INVERTED_NAMED:
-                who = " & ".join(f"{k}={x}" for k, x in est.attributes.items())
-                named.append(f"{who}: {hit[0]:.3f} ({hit[1]:.3f} to {hit[2]:.3f})")
+    for group in subgroups:
+        hit = below(group)
+        if hit is None:
+            continue
+        n_found += 1
+        if len(named) < _MAX_INVERTED_NAMED:
+            who = " & ".join(f"{k}={x}" for k, x in group.attributes.items())
+            named.append(f"{who}: {hit[0]:.3f} ({hit[1]:.3f} to {hit[2]:.3f})")
     if not n_found:
         return []
     more = f", and {n_found - len(named)} more" if n_found > len(named) else ""

@@ -438,7 +438,17 @@ def _close_neighbouring_cut_offs(
     )
 
 
-_NOT_COUNT_KEYS = {"min", "max", "n_columns", "column", "columns", "group", "k", "min_cell"}
+_NOT_COUNT_KEYS = {
+    "min",
+    "max",
+    "n_columns",
+    "n_groups",
+    "column",
+    "columns",
+    "group",
+    "k",
+    "min_cell",
+}
 
 
 def _is_small_count(key: str, v: Any, k: int) -> bool:

@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from cohortaudit import __version__
-from cohortaudit.audit import CURVE_SETTINGS, DECISION_CURVE_SETTINGS
+from cohortaudit.audit import CURVE_SETTINGS, DECISION_CURVE_SETTINGS, inverted_ranking_caveats
 from cohortaudit.config import AuditConfig
 from cohortaudit.disclosure import disclosure_profile
 from cohortaudit.errors import ConfigError, InputError
@@ -510,6 +510,7 @@ def pool_sites(
     fairness = compute_fairness_summaries(view, conf_hidden, confidence=confidence)
     site_block, site_caveats = _sites_block(sites, threshold=threshold, z=z, k=k, conf=confidence)
     caveats = _caveats(sites, pooled, hidden, conf_hidden, reasons, k, boot, results) + site_caveats
+    caveats += inverted_ranking_caveats(overall, subgroups, confidence=confidence)
 
     first = sites[0]
     m = first["model"]
