@@ -318,3 +318,18 @@ def test_a_caveat_count_next_to_a_released_group_size_is_withheld_with_its_total
     # disclosure control off: unchanged whatever the neighbours
     near = cut_off_counts([132, 140])
     assert protect_caveats([caveat], 0, column_counts={"age": near}) == (caveat,)
+
+
+def test_a_withheld_cell_the_reader_knows_anyway_is_not_counted_as_protection():
+    """Children 132 (known: equal to its row's size), 140 and 1 under a total of 273: the
+    small cell is withheld, and the next-smallest sibling would be 132 -- but a reader knows
+    it, so 140 goes instead (or the total, when no unknown sibling is left)."""
+    fam = CountFamily(children=("lt40", "gt80", "70-80"), total=273)
+    counts = {"lt40": 132, "gt80": 140, "70-80": 1}
+    plain = protect_counts(counts, [fam], 10)
+    assert plain.withheld == {"70-80", "lt40"}
+    aware = protect_counts(counts, [fam], 10, known={"lt40"})
+    assert aware.withheld == {"70-80", "gt80"}
+    # both big siblings known: nothing withheld among the children can close the family
+    stuck = protect_counts(counts, [fam], 10, known={"lt40", "gt80"})
+    assert stuck.withheld == {"70-80"} and stuck.unclosable == (0,)

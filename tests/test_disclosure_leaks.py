@@ -590,3 +590,27 @@ def test_caveat_checker_reads_counts_next_to_words():
         K,
     )
     assert found == ["caveat x: '3 rows'", "caveat x: '2 below'"]
+
+
+def test_counts_a_reader_knows_from_the_population_rule_do_not_protect(sample_out):
+    """Every patient under 40 or over 80 is outside the card's population (age 40 to 80) and
+    out of its age range, and nobody aged 40 to 70 is: a reader fills those cells in from the
+    released group sizes whether or not they are withheld. With the whole cohort's count, the
+    age group [70, 80] would then be given back (the issue's one patient aged exactly 80)."""
+    doc = json.loads((sample_out / "audit.json").read_text())
+    rows = doc["safety"]["intended_use"]["rows"]
+    whole = next(r for r in rows if not r["group"])
+    by_age = {r["group"]["age"]: r for r in rows if list(r["group"]) == ["age"]}
+    known_by_rule = {"< 40": "all", "> 80": "all", "[40, 50)": 0, "[50, 60)": 0, "[60, 70)": 0}
+    for column in ("outside_population", "out_of_range.age"):
+
+        def cell(row, column=column):
+            return row["out_of_range"]["age"] if column == "out_of_range.age" else row[column]
+
+        total = cell(whole)
+        if total is None:
+            continue  # withheld: nothing to subtract from
+        known = sum(by_age[g]["n"] if v == "all" else v for g, v in known_by_rule.items())
+        released = {g: cell(r) for g, r in by_age.items() if g not in known_by_rule}
+        rest = total - known - sum(v for v in released.values() if v is not None)
+        assert rest == 0 or rest >= K, (column, total, known, released)

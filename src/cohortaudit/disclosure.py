@@ -126,6 +126,7 @@ def protect_counts(
     *,
     withheld: Iterable[Hashable] = (),
     zero_cells: bool = False,
+    known: Iterable[Hashable] = (),
 ) -> Protection:
     """Withhold cells until no family lets a count in 1..k-1 be rebuilt by subtraction.
 
@@ -135,12 +136,18 @@ def protect_counts(
     withheld anyway. With ``zero_cells`` (the zero-cell rule), counts below k -- zero
     included -- are small, and withheld children adding up to 0 are a leak too.
 
+    ``known`` are cells a reader can fill in without their being released -- a count equal to
+    its row's size where the table's definition makes it so ("every patient under 40 is
+    outside the population aged 40 to 80"). Withholding one protects nothing, so it is never
+    chosen as the secondary cell and counts as released when a family is checked.
+
     At k = 0 disclosure control is off: nothing is withheld.
     """
     if k <= 0:
         return Protection(frozenset())
     vec = {c: _vec(v) for c, v in counts.items()}
     hidden = set(withheld)
+    known = set(known)
 
     def small(v: int) -> bool:
         return v < k if zero_cells else 0 < v < k
@@ -160,7 +167,8 @@ def protect_counts(
                 total = None if fam.total is None else _vec(fam.total)
                 parent_hidden = total is None
             released = [c for c in fam.children if c not in hidden]
-            withheld_children = len(released) < len(fam.children)
+            readable = [c for c in fam.children if c not in hidden or c in known]
+            withheld_children = len(readable) < len(fam.children)
             if parent_hidden:
                 if total is None or withheld_children:
                     continue
@@ -171,13 +179,13 @@ def protect_counts(
                 leaking = list(range(len(total)))
                 why = "would let a withheld parent group be derived as the sum of its parts"
             else:
-                gap = [t - sum(vec[c][i] for c in released) for i, t in enumerate(total)]
+                gap = [t - sum(vec[c][i] for c in readable) for i, t in enumerate(total)]
                 leaking = [
                     i
                     for i, w in enumerate(gap)
                     if 0 < w < k or (zero_cells and w == 0 and withheld_children)
                 ]
-                if len(fam.children) - len(released) == 1:
+                if len(fam.children) - len(readable) == 1:
                     # one withheld child and nothing unlisted: the gap *is* that child
                     rest = [t - sum(vec[c][i] for c in fam.children) for i, t in enumerate(total)]
                     if not any(rest):
@@ -185,7 +193,9 @@ def protect_counts(
                 if not leaking:
                     continue
                 why = "would let a withheld sibling be derived by subtraction"
-            candidates = [c for c in released if any(vec[c][i] > 0 for i in leaking)]
+            candidates = [
+                c for c in released if c not in known and any(vec[c][i] > 0 for i in leaking)
+            ]
             if candidates:
                 pick = min(candidates, key=lambda c: (vec[c][0], order[c]))
                 hidden.add(pick)
@@ -267,11 +277,15 @@ def protect_table(
         if col == size:
             hidden = hidden_rows
         else:
+            # a count equal to its row's size may be known by definition (every patient
+            # under 40 is outside a population aged 40 to 80): withholding it protects nothing
+            whole_row = {i for i, c in counts.items() if len(c) == 2 and c[0] > 0 and c[1] == 0}
             prot = protect_counts(
                 counts,
                 [CountFamily(tuple(i + 1 for i in f), parent=0) for f in fams],
                 k,
                 withheld=hidden_rows | {i for i, r in enumerate(rows) if r.get(col) is None},
+                known=whole_row - hidden_rows,
             )
             hidden = set(prot.withheld)
         for i in sorted(hidden):

@@ -1025,6 +1025,12 @@ def safety_verdict(safety: Mapping[str, Any]) -> list[str]:
             )
         elif out == 0:
             lines.append("**Intended use:** every patient is inside the card's population.")
+        elif rule and "outside_population" in (whole.get("suppressed") or []):
+            lines.append(
+                "**Intended use:** some patients are outside the card's population "
+                f"({for_markdown(rule)}); the count is withheld, because beside the released "
+                "group sizes it would give back a group of fewer than k."
+            )
     robust = safety.get("robustness") or {}
     whole_rows = [
         r

@@ -286,15 +286,26 @@ def _safety_findings(result: AuditResult, sf: dict[str, Any]) -> list[str]:
     if rows:
         r0 = rows[0]
         bits = []
+        withheld = set(r0.get("suppressed") or [])
         if r0.get("outside_population") not in (None, 0):
             bits.append(
                 f"{r0['outside_population']:,} patients outside the intended population "
                 f"({use.get('population_rule')})"
             )
-        oor = {f: c for f, c in (r0.get("out_of_range") or {}).items() if c}
-        if oor:
+        elif "outside_population" in withheld and use.get("population_rule"):
             bits.append(
-                "out-of-range values in " + ", ".join(f"{f} ({c:,})" for f, c in oor.items())
+                f"some patients outside the intended population ({use['population_rule']}; "
+                "count withheld)"
+            )
+        oor = {f: c for f, c in (r0.get("out_of_range") or {}).items() if c}
+        oor_withheld = [f for f in r0.get("out_of_range") or {} if f"out_of_range.{f}" in withheld]
+        if oor or oor_withheld:
+            bits.append(
+                "out-of-range values in "
+                + ", ".join(
+                    [f"{f} ({c:,})" for f, c in oor.items()]
+                    + [f"{f} (count withheld)" for f in oor_withheld]
+                )
             )
         miss = {f: c for f, c in (r0.get("missing") or {}).items() if c}
         if miss:
