@@ -241,12 +241,18 @@ def test_positive_class_0_gives_an_inverted_ranking_caveat_everywhere(tmp_path, 
     assert phrase.replace("'", "&#x27;") in findings[:3000] or phrase in findings[:3000]
 
 
-def test_a_subgroup_with_its_label_coded_the_other_way_is_named(tmp_path, capsys, sample):
+def _with_finlands_label_flipped(sample: pd.DataFrame, tmp_path: Path) -> Path:
+    """The sample with one site's outcome coded the other way (1 = no event), as a CSV."""
     frame = sample.copy()
     finland = frame["site"] == "FI-Tampere"
     frame.loc[finland, "cvd_10y"] = 1 - frame.loc[finland, "cvd_10y"]
     path = tmp_path / "cohort.csv"
     frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_subgroup_with_its_label_coded_the_other_way_is_named(tmp_path, capsys, sample):
+    path = _with_finlands_label_flipped(sample, tmp_path)
     assert audit(tmp_path, "--sensitive", "site", "--quiet", cohort=path) == 0
     data = json.loads((tmp_path / "out" / "audit.json").read_text())
     [caveat] = [c for c in data["caveats"] if c["code"] == "inverted_ranking"]
@@ -257,11 +263,7 @@ def test_a_subgroup_with_its_label_coded_the_other_way_is_named(tmp_path, capsys
 
 def test_a_pooled_audit_names_a_site_whose_label_is_coded_the_other_way(tmp_path, capsys, sample):
     """The same check runs on the pooled audit: one site exported with its label flipped."""
-    frame = sample.copy()
-    finland = frame["site"] == "FI-Tampere"
-    frame.loc[finland, "cvd_10y"] = 1 - frame.loc[finland, "cvd_10y"]
-    path = tmp_path / "cohort.csv"
-    frame.to_csv(path, index=False)
+    path = _with_finlands_label_flipped(sample, tmp_path)
     files = []
     for site in ("DE-Berlin", "FI-Tampere"):
         out = tmp_path / f"{site}.json"
