@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+import components
 import runner
 import state
 from cohortaudit.render.figures import (
@@ -48,12 +49,7 @@ FOREST = (
     ("calibration_slope", "Δ calibration slope"),
 )
 
-result = state.get_result()
-st.title("Calibration")
-if result is None:
-    st.info("No audit yet. Run one on the Start page.")
-    st.page_link("views/start.py", label="Start a new audit", icon=":material/upload_file:")
-    st.stop()
+result = components.page_with_result("Calibration")
 
 k = result.settings["disclosure"]["min_cell"]
 not_evaluable = f"not evaluable (fewer than {k})"

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+import components
 import state
 from cohortaudit.errors import AuditError
 from cohortaudit.render.figures import compare_overall_plot, groups_for
@@ -39,12 +40,7 @@ def _change(a: MetricValue | None, b: MetricValue | None) -> str:
     return f"{a.value - b.value:+.3f}".replace("-", "−")
 
 
-result = state.get_result()
-st.title("Compare with an earlier audit")
-if result is None:
-    st.info("No audit yet. Run one on the Start page.")
-    st.page_link("views/start.py", label="Start a new audit", icon=":material/upload_file:")
-    st.stop()
+result = components.page_with_result("Compare with an earlier audit")
 
 up = st.file_uploader(
     "Earlier audit result (audit.json)", type=["json"], key=state.K_COMPARE_UPLOAD

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+import components
 import runner
 import state
 from cohortaudit.render.check_figures import (
@@ -26,12 +27,7 @@ from cohortaudit.render.check_figures import (
 )
 from cohortaudit.textsafe import for_markdown as md
 
-result = state.get_result()
-st.title("Explanations")
-if result is None:
-    st.info("No audit yet. Run one on the Start page.")
-    st.page_link("views/start.py", label="Start a new audit", icon=":material/upload_file:")
-    st.stop()
+result = components.page_with_result("Explanations")
 
 expl: dict[str, Any] | None = result.explanations
 if expl is None:

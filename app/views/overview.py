@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+import components
 import runner
-import state
 from cohortaudit.render.figures import groups_for
 from cohortaudit.render.findings import format_estimate, verdict_summary
 from cohortaudit.render.text import METRIC_LABELS
@@ -30,12 +30,10 @@ def _short_ref(ref: str | None) -> str:
     return f"{kind}:{digest[:12]}…" if len(digest) > 16 else ref
 
 
-result = state.get_result()
-if result is None:
-    st.title("Overview")
-    st.info("No audit yet. Run one on the Start page (or use the bundled sample there).")
-    st.page_link("views/start.py", label="Start a new audit", icon=":material/upload_file:")
-    st.stop()
+result = components.require_result(
+    title_when_missing="Overview",
+    hint="No audit yet. Run one on the Start page (or use the bundled sample there).",
+)
 
 facts = runner.card_facts(result)  # stored in the result; older results re-read the card
 m, c, s = result.model, result.cohort, result.settings

@@ -7,14 +7,10 @@ import shlex
 import pandas as pd
 import streamlit as st
 
+import components
 import state
 
-result = state.get_result()
-st.title("Report")
-if result is None:
-    st.info("No audit yet. Run one on the Start page.")
-    st.page_link("views/start.py", label="Start a new audit", icon=":material/upload_file:")
-    st.stop()
+result = components.page_with_result("Report")
 
 m, c, s = result.model, result.cohort, result.settings
 stem = "-".join(x for x in (m.name, m.version) if x).replace(" ", "_") or "audit"

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+import components
 import state
 from cohortaudit.render.check_figures import (
     group_label,
@@ -40,12 +41,7 @@ STAT_SHORT = {
 FLAG_TEXT = {"serious": "SERIOUS", "notable": "notable", "none": "—"}
 TOP = 10
 
-result = state.get_result()
-st.title("Safety")
-if result is None:
-    st.info("No audit yet. Run one on the Start page.")
-    st.page_link("views/start.py", label="Start a new audit", icon=":material/upload_file:")
-    st.stop()
+result = components.page_with_result("Safety")
 
 safety: dict[str, Any] | None = result.safety
 if safety is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-import state
+import components
 from cohortaudit.render.site_figures import SITE_FOREST_METRICS, site_forest_plot, site_table_rows
 
 _LABELS = {"auroc": "AUROC", "oe_ratio": "O/E ratio", "calibration_slope": "Calibration slope"}
@@ -28,11 +28,7 @@ cohortaudit pool sites/*.json --out out/pooled --format json,pdf,html
 Then open `out/pooled/audit.json` on *Start a new audit* → "An audit result (audit.json)" to see this page.
 """
 
-result = state.get_result()
-st.title("Sites and heterogeneity")
-if result is None:
-    st.info("No audit yet. Run one on the Start page.")
-    st.stop()
+result = components.page_with_result("Sites and heterogeneity")
 sites = result.sites
 if not sites:
     st.info(

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+import components
 import state
 from cohortaudit.render.figures import (
     axis_label,
@@ -34,12 +35,7 @@ except ImportError:  # pragma: no cover
 TABLE_DEFAULT = ["auroc", "sensitivity", "specificity", "ppv", "npv", "selection_rate"]
 RANKING = {"auroc", "auprc", "brier", "prevalence"}  # do not depend on the threshold
 
-result = state.get_result()
-st.title("Subgroups")
-if result is None:
-    st.info("No audit yet. Run one on the Start page.")
-    st.page_link("views/start.py", label="Start a new audit", icon=":material/upload_file:")
-    st.stop()
+result = components.page_with_result("Subgroups")
 
 s = result.settings
 k = s["disclosure"]["min_cell"]

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+import components
 import runner
 import state
 from cohortaudit.render.figures import (
@@ -23,12 +24,7 @@ from cohortaudit.render.figures import (
 from cohortaudit.render.findings import group_label
 from cohortaudit.textsafe import for_markdown as md
 
-result = state.get_result()
-st.title("Clinical utility")
-if result is None:
-    st.info("No audit yet. Run one on the Start page.")
-    st.page_link("views/start.py", label="Start a new audit", icon=":material/upload_file:")
-    st.stop()
+result = components.page_with_result("Clinical utility")
 if not result.overall.decision_curve:
     st.info(
         "This audit result has no decision curves (it was written by an older cohortaudit). "
