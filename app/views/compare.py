@@ -27,7 +27,7 @@ def _parse(data: bytes, name: str) -> AuditResult:
 
 
 def _name(r: AuditResult) -> str:
-    return " ".join(x for x in (r.model.name, r.model.version) if x) or (r.model.file or "audit")
+    return r.model.display_name
 
 
 def _count(n: int | None) -> str:

@@ -40,8 +40,7 @@ m, c, s = result.model, result.cohort, result.settings
 k = s["disclosure"]["min_cell"]
 not_evaluable = f"not evaluable (fewer than {k})"
 
-name = " ".join(x for x in (m.name, m.version) if x) or (m.file or "predictions")
-st.title(f"Audit of {md(name)}")
+st.title(f"Audit of {md(m.display_name)}")
 st.caption(
     f"Cohort {md(c.file)} · {c.n:,} patients, {c.events:,} events"
     if c.n is not None
@@ -115,7 +114,7 @@ st.subheader("Model facts")
 with st.container(border=True):
     left, right = st.columns([3, 2])
     with left:
-        rows: list[tuple[str, str]] = [("Model", name)]
+        rows: list[tuple[str, str]] = [("Model", m.display_name)]
         if facts:
             pop = facts.get("intended_population") or {}
             t_card = facts.get("operating_threshold")

@@ -94,7 +94,7 @@ if source == OPEN:
         st.switch_page("views/overview.py")
     sites = (opened.sites or {}).get("n_sites")
     st.info(
-        f"{md(up_json.name)}: {md(opened.model.name or opened.model.file or 'model')} on "
+        f"{md(up_json.name)}: {md(opened.model.display_name)} on "
         f"{opened.cohort.n:,} patients"
         + (f", pooled from {sites} sites" if sites else "")
         + ". Open it to replace the current audit."

@@ -330,6 +330,17 @@ class ModelInfo:
     #: claimed_metrics, development_data); {} when there is no card.
     card: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def display_name(self) -> str:
+        """How every renderer names the model: the card's name and version ("CardioRisk-EU
+        2.1.0"), else the model file, else, in scores mode, the score column's predictions."""
+        named = " ".join(x for x in (self.name, self.version) if x) or self.file
+        if named:
+            return named
+        if self.kind == "scores" and self.inputs:
+            return f"the predictions in '{self.inputs[0]}'"
+        return "the model"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,

@@ -462,7 +462,7 @@ def _shorten_long_names(sections: list[Section], result: AuditResult) -> list[Se
 def _summary(result: AuditResult) -> list[Section]:
     c, o = result.cohort, result.overall
     conf = float(result.settings.get("confidence_level", 0.95))
-    name = " ".join(x for x in (result.model.name, result.model.version) if x) or "the model"
+    name = result.model.display_name
     s = Section("1", "Summary of findings", 0, new_page=True)
     if result.disclosure_banner:
         s.blocks.append(
