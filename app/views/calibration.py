@@ -22,7 +22,7 @@ from cohortaudit.render.figures import (
     risk_histogram_plot,
 )
 from cohortaudit.render.findings import calibration_findings, format_estimate, group_label
-from cohortaudit.results import GroupResult, MetricValue
+from cohortaudit.results import GroupResult, MetricValue, not_evaluable
 from cohortaudit.textsafe import for_markdown as md
 
 #: (metric key, row label, what perfect calibration gives)
@@ -52,7 +52,7 @@ FOREST = (
 result = components.page_with_result("Calibration")
 
 k = result.settings["disclosure"]["min_cell"]
-not_evaluable = f"not evaluable (fewer than {k})"
+not_evaluable = not_evaluable(k)
 confidence = float(result.settings.get("confidence_level", 0.95))
 if "oe_ratio" not in result.overall.metrics:
     st.info(

@@ -14,7 +14,7 @@ from cohortaudit.render.figures import compare_overall_plot, groups_for
 from cohortaudit.render.findings import format_estimate, group_label
 from cohortaudit.render.json import read_json_bytes
 from cohortaudit.render.text import METRIC_LABELS
-from cohortaudit.results import AuditResult, MetricValue
+from cohortaudit.results import AuditResult, MetricValue, not_evaluable
 from cohortaudit.textsafe import for_markdown as md
 
 OVERALL = ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "selection_rate", "brier")
@@ -133,12 +133,10 @@ for attr in result.cohort.sensitive_features:
         rows.append(
             {
                 "Group": label,
-                "This audit (95% CI)": f"not evaluable (fewer than {k})"
-                if g.suppressed
-                else format_estimate(a, 3),
+                "This audit (95% CI)": not_evaluable(k) if g.suppressed else format_estimate(a, 3),
                 "Earlier (95% CI)": "not in the earlier audit"
                 if h is None
-                else f"not evaluable (fewer than {k_other})"
+                else not_evaluable(k_other)
                 if h.suppressed
                 else format_estimate(b, 3),
                 "Change": _change(a, b),

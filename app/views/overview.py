@@ -12,6 +12,7 @@ import runner
 from cohortaudit.render.figures import groups_for
 from cohortaudit.render.findings import format_estimate, verdict_summary
 from cohortaudit.render.text import METRIC_LABELS
+from cohortaudit.results import not_evaluable
 from cohortaudit.textsafe import for_markdown as md
 
 KEY_METRICS = ("auroc", "sensitivity", "specificity", "ppv", "npv", "brier")
@@ -38,7 +39,7 @@ result = components.require_result(
 facts = runner.card_facts(result)  # stored in the result; older results re-read the card
 m, c, s = result.model, result.cohort, result.settings
 k = s["disclosure"]["min_cell"]
-not_evaluable = f"not evaluable (fewer than {k})"
+not_evaluable = not_evaluable(k)
 
 st.title(f"Audit of {md(m.display_name)}")
 st.caption(

@@ -24,7 +24,7 @@ from cohortaudit.render.figures import (
 )
 from cohortaudit.render.findings import format_estimate, group_label
 from cohortaudit.render.text import METRIC_LABELS, untested_disparities_note
-from cohortaudit.results import GroupResult, MetricValue
+from cohortaudit.results import GroupResult, MetricValue, not_evaluable
 from cohortaudit.textsafe import for_markdown as md
 
 try:  # the threshold grid arrived with the engine; older results fall back gracefully
@@ -39,7 +39,7 @@ result = components.page_with_result("Subgroups")
 
 s = result.settings
 k = s["disclosure"]["min_cell"]
-not_evaluable = f"not evaluable (fewer than {k})"
+not_evaluable = not_evaluable(k)
 operating = float(s["threshold"])
 metric_keys = [m for m in METRIC_LABELS if m in result.overall.metrics]
 parts = partitions(result)

@@ -22,6 +22,7 @@ from cohortaudit.render.figures import (
     roc_plot,
 )
 from cohortaudit.render.findings import group_label
+from cohortaudit.results import not_evaluable
 from cohortaudit.textsafe import for_markdown as md
 
 result = components.page_with_result("Clinical utility")
@@ -34,7 +35,7 @@ if not result.overall.decision_curve:
 
 s = result.settings
 k = s["disclosure"]["min_cell"]
-not_evaluable = f"not evaluable (fewer than {k})"
+not_evaluable = not_evaluable(k)
 operating = float(s["threshold"])
 facts = runner.card_facts(result)
 crr = runner.relevant_range(facts)

@@ -16,6 +16,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "NOT_CONTROLLED_BANNER",
     "WITHHELD_COUNT",
+    "not_evaluable",
     "WITHHELD_COUNT_NOTE",
     "INSUFFICIENT_REASONS",
     "Caveat",
@@ -47,6 +48,13 @@ NOT_CONTROLLED_BANNER = "not disclosure-controlled: not for release from a secur
 #: one sentence that says why: a count of 1 to k-1, or one that would give such a count back by
 #: subtraction (secondary suppression), so "fewer than k" would not always be true.
 WITHHELD_COUNT = "withheld"
+
+
+def not_evaluable(k: int | str) -> str:
+    """How a suppressed group (fewer than k events or non-events) reads in every table."""
+    return f"not evaluable (fewer than {k})"
+
+
 WITHHELD_COUNT_NOTE = (
     "Counts of 1 to k−1, and counts that would let one be derived by subtraction from a total "
     "and the released counts beside it, are withheld."

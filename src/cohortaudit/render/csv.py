@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cohortaudit.outputs import OutputFolder
-from cohortaudit.results import AuditResult, MetricValue
+from cohortaudit.results import AuditResult, MetricValue, not_evaluable
 
 __all__ = ["csv_tables", "write_csv_tables", "safe_cell", "CSV_FILES"]
 
@@ -101,7 +101,7 @@ def csv_tables(result: AuditResult) -> dict[str, str]:
                         None,
                         None,
                         None,
-                        f"not evaluable (fewer than {k})",
+                        not_evaluable(k),
                     ]
                 continue
             for m in keys:

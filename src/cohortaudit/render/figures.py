@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from cohortaudit.metrics.subgroups import CALIBRATION_METRIC_KEYS
 from cohortaudit.render.text import METRIC_LABELS
-from cohortaudit.results import AuditResult, GroupResult, MetricValue
+from cohortaudit.results import AuditResult, GroupResult, MetricValue, not_evaluable
 from cohortaudit.textsafe import for_plotly as _m
 
 __all__ = [
@@ -221,7 +221,7 @@ def forest_plot(
         d = by_group.get(tuple(sorted(g.attributes.items())))
         if g.suppressed or d is None or d.difference.value is None:
             why = (
-                f"not evaluable (fewer than {k})"
+                not_evaluable(k)
                 if g.suppressed
                 else "withheld (a cell below k)"
                 if metric in g.withheld
@@ -511,7 +511,7 @@ def _not_evaluable_entries(
 ) -> None:
     """Legend-only entries for groups drawn without a line, so none silently disappears."""
     for label, g in groups:
-        text = f"not evaluable (fewer than {k})" if g.suppressed else why
+        text = not_evaluable(k) if g.suppressed else why
         fig.add_trace(
             go.Scatter(
                 x=[None],

@@ -26,7 +26,13 @@ from cohortaudit.render.findings import (
     verdict_summary,
 )
 from cohortaudit.render.text import METRIC_LABELS
-from cohortaudit.results import INSUFFICIENT_REASONS, AuditResult, GroupResult, MetricValue
+from cohortaudit.results import (
+    INSUFFICIENT_REASONS,
+    AuditResult,
+    GroupResult,
+    MetricValue,
+    not_evaluable,
+)
 from cohortaudit.textsafe import NAME_CHARS, short_name
 
 __all__ = [
@@ -172,7 +178,7 @@ def fmt_value(v: MetricValue | None, digits: int = 3) -> str:
 
 
 def _not_evaluable(result: AuditResult) -> str:
-    return f"not evaluable (fewer than {_k(result)})"
+    return not_evaluable(_k(result))
 
 
 def group_cell(result: AuditResult, g: GroupResult | None, key: str, digits: int = 3) -> str:
