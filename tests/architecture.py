@@ -381,6 +381,17 @@ def report(analysis: Analysis) -> str:
     out.append(f"Import cycles (function-level imports included): {len(cycles)}")
     for component in cycles:
         out.append(f"  {len(component)} modules: {', '.join(component)}")
+        members = set(component)
+        edges = sorted(
+            {
+                (i.importer, i.target, i.line, i.scope)
+                for i in analysis.imports
+                if i.importer in members and i.target in members and i.scope != "type-checking"
+            },
+            key=lambda edge: (edge[0], edge[2]),
+        )
+        for importer, target, line, scope in edges:  # the imports to cut, one of them per circle
+            out.append(f"      {importer}:{line} -> {target}  ({scope} level)")
 
     private = analysis.private_imports()
     by_importer = Counter(p[0] for p in private)
@@ -391,7 +402,8 @@ def report(analysis: Analysis) -> str:
     )
     for importer, n in by_importer.most_common():
         names = sorted({f"{p[1]}.{p[2]}" for p in private if p[0] == importer})
-        out.append(f"  {n:4d}  {importer}  ({len(names)} names)")
+        plural = "" if len(names) == 1 else "s"
+        out.append(f"  {n:4d} uses of {len(names):2d} name{plural:1}  {importer}")
 
     out.append("\nImport statements inside functions:")
     for top in ("cohortaudit", "app"):
@@ -407,7 +419,9 @@ def report(analysis: Analysis) -> str:
         )
         if _within(imp.importer, ["cohortaudit.render"]) and outside:
             render_targets[imp.target].add(imp.importer.removeprefix("cohortaudit.render."))
-    out.append("\nWhat cohortaudit.render imports from the rest of the package:")
+    out.append(
+        "\nWhat cohortaudit.render imports from the rest of the package (x: outside the contract):"
+    )
     for target in sorted(render_targets):
         mark = " " if _within(target, RENDER_ALLOWED) else "x"
         out.append(f"  {mark} {target}  <- {', '.join(sorted(render_targets[target]))}")

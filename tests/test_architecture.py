@@ -238,7 +238,7 @@ def test_the_report_prints_the_figures_issue_15_closes_on(capsys):
         "Import cycles (function-level imports included):",
         "Cross-module private names:",
         "Import statements inside functions:",
-        "What cohortaudit.render imports from the rest of the package:",
+        "What cohortaudit.render imports from the rest of the package",
         "Lines per package",
         f"Modules over {arch.LONG_MODULE_LINES} lines:",
     ):
