@@ -1,4 +1,4 @@
-"""The import contracts of issue 15, point 9, and the ratchet that lets the re-layering pay them off.
+"""The import contracts of issue 15, point 9, and the ratchet the re-layering pays them off by.
 
 The first half checks the instrument (``tests/architecture.py``) on tiny synthetic packages, so
 that a green run on the real tree means something. The second half holds the real tree to the
