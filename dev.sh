@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cohortaudit's two commands (see README):
 #   ./dev.sh up     set everything up and run the main job on the bundled sample
-#   ./dev.sh test   set everything up and run the whole test suite (what CI runs)
+#   ./dev.sh test   set everything up, lint (ruff check), and run the whole test suite (what CI
+#                   runs); pytest arguments pass through: ./dev.sh test -m "not slow and not browser"
 # Setup is idempotent: system packages are installed only when missing, the virtual
 # environment is rebuilt only when requirements.lock or pyproject.toml change.
 set -euo pipefail
@@ -52,7 +53,11 @@ case "${1:-}" in
   test)
     setup
     shift
-    exec $VENV/bin/python -m pytest "$@"
+    # Lint first: a style error fails in seconds, not after the ten-minute suite.
+    $VENV/bin/ruff check src tests app
+    # --durations shows where the suite's time goes; the user's own arguments come after it
+    # (a later --durations=N wins), e.g. ./dev.sh test -m "not slow and not browser".
+    exec $VENV/bin/python -m pytest --durations=15 "$@"
     ;;
   *)
     echo "usage: ./dev.sh up | ./dev.sh test [pytest args]" >&2

@@ -6,6 +6,7 @@ audit uses a small bootstrap unless ``COHORTAUDIT_APP_N_BOOT`` is already set.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -23,12 +24,24 @@ CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "artifacts" / "screenshots"
 STREAMLIT = Path(sys.executable).with_name("streamlit")
 
+
+def _browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if not Path(CHROMIUM).exists():
+        return f"Debian chromium not found at {CHROMIUM} (apt-get install chromium)"
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install playwright)"
+    return None
+
+
+# On a laptop a missing browser skips these tests; in CI (the CI variable is set) it fails them,
+# because a lane that silently skips the only real-browser check is not the full lane.
+BROWSER_MISSING = _browser_missing()
+IN_CI = bool(os.environ.get("CI"))
+
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"Debian chromium not found at {CHROMIUM} (apt-get install chromium)",
-    ),
+    pytest.mark.skipif(BROWSER_MISSING is not None and not IN_CI, reason=str(BROWSER_MISSING)),
     pytest.mark.skipif(
         not (ROOT / "sample_data" / "cohort.csv").exists(), reason="bundled sample not built"
     ),
@@ -54,6 +67,12 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_present() -> None:
+    if BROWSER_MISSING is not None:
+        pytest.fail(f"CI is set, so the browser tests must run, but {BROWSER_MISSING}.")
 
 
 @pytest.fixture(scope="module")
