@@ -19,15 +19,15 @@ import math
 import re
 from collections.abc import Sequence
 
+from cohortaudit.render.theme import GREY, GRID, LINE_ORDER, PALETTE
 from cohortaudit.results import AuditResult, GroupResult
 from cohortaudit.textsafe import for_matplotlib
 
 __all__ = ["OKABE_ITO", "chart_svg", "CHART_KINDS"]
 
-OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
-#: Line colours in an order that keeps the most distinct first (yellow, faint on white, last).
-_LINES = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"]
-_GREY = "#6b6b6b"
+OKABE_ITO = PALETTE  # the palette as a list, for callers of this module
+_LINES = LINE_ORDER
+_GREY = GREY
 CHART_KINDS = ("roc", "calibration", "calibration_groups", "decision_curve", "forest")
 
 
@@ -60,7 +60,7 @@ def _plt():
             "axes.spines.top": False,
             "axes.spines.right": False,
             "axes.grid": True,
-            "grid.color": "#e5e5e5",
+            "grid.color": GRID,
             "grid.linewidth": 0.5,
             "lines.linewidth": 1.3,
         }

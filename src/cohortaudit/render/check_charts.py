@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cohortaudit.render.charts import _GREY, _plt, _svg
+from cohortaudit.render.charts import _plt, _svg
+from cohortaudit.render.theme import GREY as _GREY
+from cohortaudit.render.theme import OKABE_ITO
 from cohortaudit.results import AuditResult
 from cohortaudit.safety import slice_words
 from cohortaudit.textsafe import for_matplotlib
@@ -17,7 +19,9 @@ from cohortaudit.textsafe import for_matplotlib
 __all__ = ["CHECK_CHART_KINDS", "check_chart_svg", "top_reliance_rows", "top_slices"]
 
 CHECK_CHART_KINDS = ("shap_global", "shap_groups", "shift_smd", "weak_slices")
-_BLUE, _ORANGE, _VERMILLION, _GREEN = "#0072B2", "#E69F00", "#D55E00", "#009E73"
+_BLUE, _ORANGE, _VERMILLION, _GREEN = (
+    OKABE_ITO[c] for c in ("blue", "orange", "vermillion", "bluish_green")
+)
 _METRIC_WORDS = {"auroc": "AUROC", "sensitivity": "Sensitivity", "oe": "O/E ratio"}
 
 

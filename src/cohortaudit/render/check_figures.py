@@ -22,7 +22,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 # the shared style helpers: one look for every figure of the dashboard
-from cohortaudit.render.figures import _GREY, OKABE_ITO, _layout, group_color
+from cohortaudit.render.figures import _layout, group_color
+from cohortaudit.render.theme import GREY as _GREY
+from cohortaudit.render.theme import OKABE_ITO
 from cohortaudit.results import WITHHELD_COUNT
 from cohortaudit.textsafe import for_markdown, for_plotly, short_name
 

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 
 from cohortaudit.metrics.subgroups import CALIBRATION_METRIC_KEYS
 from cohortaudit.render.text import METRIC_LABELS
+from cohortaudit.render.theme import GREY, OKABE_ITO, PALETTE
 from cohortaudit.results import AuditResult, GroupResult, MetricValue, not_evaluable
 from cohortaudit.textsafe import for_plotly as _m
 
@@ -40,18 +41,7 @@ __all__ = [
     "pr_plot",
 ]
 
-OKABE_ITO = {
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "bluish_green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "reddish_purple": "#CC79A7",
-    "black": "#000000",
-}
-PALETTE = list(OKABE_ITO.values())
-_GREY = "#6b6b6b"
+_GREY = GREY
 _LEGEND_FONT = "Arial, Helvetica, Liberation Sans, sans-serif"
 _FONT = dict(family="Source Sans 3, Source Sans Pro, Helvetica, Arial, sans-serif", size=14)
 

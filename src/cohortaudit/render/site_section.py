@@ -154,7 +154,8 @@ def sites_section(result: AuditResult, number: str, *, charts: bool = True) -> S
 
 def site_chart_svg(result: AuditResult, kind: str, **params) -> bytes:
     """The site forest plot as SVG (matplotlib), for the PDF."""
-    from cohortaudit.render.charts import _LINES, _plt, _svg
+    from cohortaudit.render.charts import _plt, _svg
+    from cohortaudit.render.theme import LINE_ORDER as _LINES
 
     if kind not in SITE_CHART_KINDS:
         raise KeyError(kind)
