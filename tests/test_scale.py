@@ -259,6 +259,6 @@ def test_dask_threads_equal_the_local_engine_and_errors_name_the_partition(tmp_p
     with pytest.raises(SchemaError, match="must be binary.*Found in partition 3 of the dataset"):
         audit_dask(dataset=dataset, **kw)
     with pytest.raises(ConfigError, match="--chunk-rows applies to the local engine"):
-        from cohortaudit.streaming import audit_with_engine
+        from cohortaudit.engines import audit_with_engine
 
         audit_with_engine(engine="dask", chunk_rows=10, cohort_path=dataset, **kw)

@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="Ed25519 private key (PEM): sign OUT/manifest.json into OUT/manifest.sig",
     )
-    # large cohorts (issue 8): routed by cohortaudit.streaming.audit_with_engine
+    # large cohorts (issue 8): routed by cohortaudit.engines.audit_with_engine
     audit.add_argument(
         "--chunk-rows",
         type=int,
@@ -325,10 +325,10 @@ def _progress_bar(enabled: bool):
 
 def _cmd_audit(args: argparse.Namespace) -> int:
     from cohortaudit.config import AuditConfig, parse_bins, parse_reference
+    from cohortaudit.engines import audit_with_engine
     from cohortaudit.integrity import load_private_key, write_manifest
     from cohortaudit.render.bundle import parse_formats, render_bundle, write_bundle
     from cohortaudit.render.text import summary_text
-    from cohortaudit.streaming import audit_with_engine
 
     formats = parse_formats(args.format)
     config = AuditConfig(
