@@ -14,12 +14,13 @@ that are not evaluable are not drawn (and say so), never drawn as zero.
 
 from __future__ import annotations
 
-import io
 import math
-import re
 from collections.abc import Sequence
 
-from cohortaudit.render.theme import GREY, GRID, LINE_ORDER, PALETTE
+from cohortaudit.render.mpl import pyplot as _plt
+from cohortaudit.render.mpl import svg_bytes as _svg
+from cohortaudit.render.text import metric_name
+from cohortaudit.render.theme import GREY, LINE_ORDER, PALETTE
 from cohortaudit.results import AuditResult, GroupResult
 from cohortaudit.textsafe import for_matplotlib
 
@@ -29,53 +30,6 @@ OKABE_ITO = PALETTE  # the palette as a list, for callers of this module
 _LINES = LINE_ORDER
 _GREY = GREY
 CHART_KINDS = ("roc", "calibration", "calibration_groups", "decision_curve", "forest")
-
-
-class _Figures:
-    """The bit of the pyplot API used here, on bare ``Figure`` objects (no global state)."""
-
-    @staticmethod
-    def subplots(rows=1, cols=1, *, figsize, squeeze=True, **kw):
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=figsize)
-        axes = fig.subplots(rows, cols, squeeze=squeeze, **kw)
-        return fig, axes
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.rcParams.update(
-        {
-            "svg.hashsalt": "cohortaudit",
-            "svg.fonttype": "none",
-            "font.family": "DejaVu Sans",
-            "font.size": 8,
-            "axes.titlesize": 8.5,
-            "axes.labelsize": 8,
-            "legend.fontsize": 6.5,
-            "xtick.labelsize": 7,
-            "ytick.labelsize": 7,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "axes.grid": True,
-            "grid.color": GRID,
-            "grid.linewidth": 0.5,
-            "lines.linewidth": 1.3,
-        }
-    )
-    return _Figures
-
-
-def _svg(fig) -> bytes:
-    buf = io.StringIO()
-    # no bbox_inches="tight" and no tight_layout: both measure every glyph and double the time
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "cohortaudit"})
-    text = re.sub(r"<metadata>.*?</metadata>", "", buf.getvalue(), flags=re.S)
-    # matplotlib writes SVG at 72 dpi, so its "px" are points; fpdf2 reads px as 0.75 pt
-    text = re.sub(r"font-size: ?([0-9.]+)px", r"font-size: \1pt", text)
-    return text.encode("utf-8")
 
 
 def chart_svg(result: AuditResult, kind: str, **params) -> bytes:
@@ -422,8 +376,6 @@ def _decision_curve(result: AuditResult):
 
 
 def _forest(result: AuditResult, metrics: Sequence[str] = ("auroc", "sensitivity")):
-    from cohortaudit.render.report import metric_name
-
     plt = _plt()
     attrs = list(result.cohort.sensitive_features)
     disp = {

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cohortaudit.render.charts import _plt, _svg
+from cohortaudit.render.mpl import pyplot as _plt
+from cohortaudit.render.mpl import svg_bytes as _svg
 from cohortaudit.render.theme import GREY as _GREY
 from cohortaudit.render.theme import OKABE_ITO
 from cohortaudit.results import AuditResult

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from cohortaudit.render.check_charts import top_reliance_rows, top_slices
-from cohortaudit.render.report import Bullets, Chart, Para, Section, Table, fmt_value
+from cohortaudit.render.document import Bullets, Chart, Para, Section, Table
+from cohortaudit.render.findings import fmt_value
 from cohortaudit.results import WITHHELD_COUNT, WITHHELD_COUNT_NOTE, AuditResult, MetricValue
 from cohortaudit.safety import slice_words
 

@@ -31,6 +31,7 @@ __all__ = [
     "finding_sentence",
     "verdict_summary",
     "format_estimate",
+    "fmt_value",
     "group_label",
 ]
 
@@ -81,6 +82,11 @@ def group_label(attributes: dict[str, str]) -> str:
 def _num(x: float, digits: int) -> str:
     s = f"{x:.{digits}f}"
     return s.replace("-", "\u2212")  # a real minus sign reads better than a hyphen
+
+
+def fmt_value(v: MetricValue | None, digits: int = 3) -> str:
+    """``0.733 (0.723–0.742)``: an estimate as the report's tables show it (three digits)."""
+    return format_estimate(v, digits)
 
 
 def format_estimate(v: MetricValue | None, digits: int = 2) -> str:

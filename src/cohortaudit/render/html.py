@@ -13,7 +13,7 @@ from typing import Any
 
 from cohortaudit.errors import ReportError
 from cohortaudit.outputs import write_output
-from cohortaudit.render.report import (
+from cohortaudit.render.document import (
     RUN_RECORD_END,
     RUN_RECORD_START,
     Bullets,
@@ -23,8 +23,8 @@ from cohortaudit.render.report import (
     Section,
     Span,
     Table,
-    build_report,
 )
+from cohortaudit.render.report import build_report
 from cohortaudit.results import AuditResult
 from cohortaudit.textsafe import for_markup, for_plotly
 

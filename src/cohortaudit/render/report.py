@@ -14,18 +14,29 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
+from cohortaudit.render.document import (
+    RUN_RECORD_END,
+    RUN_RECORD_START,
+    Bullets,
+    Chart,
+    Para,
+    Report,
+    Section,
+    Span,
+    Table,
+    map_text,
+)
 from cohortaudit.render.findings import (
     calibration_findings,
     disparity_findings,
-    format_estimate,
+    fmt_value,
     group_label,
     verdict_summary,
 )
-from cohortaudit.render.text import METRIC_LABELS
+from cohortaudit.render.text import CAL_LABELS, metric_name
 from cohortaudit.results import (
     INSUFFICIENT_REASONS,
     AuditResult,
@@ -51,116 +62,8 @@ __all__ = [
     "vector_status_sentence",
 ]
 
-#: Markers around the only text that may differ between reruns (tests strip what lies between).
-RUN_RECORD_START = "RUN RECORD (the only part of this report that differs between reruns)"
-RUN_RECORD_END = "END OF RUN RECORD"
 
-#: Labels of the calibration and utility metrics (performance metrics are in ``render.text``).
-CAL_LABELS = {
-    "oe_ratio": ("O/E ratio", "observed / expected events; 1 = perfect"),
-    "citl": ("Calibration-in-the-large (CITL)", "log-odds; 0 = perfect, > 0 under-prediction"),
-    "calibration_slope": ("Calibration slope", "1 = perfect; < 1 predictions too extreme"),
-    "recalibration_intercept": ("Recalibration intercept", "log-odds, with the slope"),
-    "ici": ("ICI", "mean |observed − predicted| risk, 0–1"),
-    "e50": ("E50", "median |observed − predicted| risk, 0–1"),
-    "e90": ("E90", "90th percentile |observed − predicted| risk"),
-    "emax": ("Emax", "largest |observed − predicted| risk"),
-    "ece": ("ECE", "expected calibration error, 10 bins"),
-    "spiegelhalter_z": ("Spiegelhalter z", "test statistic"),
-    "spiegelhalter_p": ("Spiegelhalter p", "p-value"),
-    "hosmer_lemeshow_p": ("Hosmer–Lemeshow p", "p-value (legacy, grouping-dependent)"),
-    "brier": ("Brier score", "mean squared error, 0–1; lower is better"),
-    "scaled_brier": ("Scaled Brier score", "1 − Brier / Brier of the prevalence"),
-    "discrimination_slope": ("Discrimination slope", "mean risk of events − of non-events"),
-}
 _THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv")
-
-
-def metric_name(key: str) -> str:
-    if key in METRIC_LABELS:
-        return METRIC_LABELS[key]
-    if key in CAL_LABELS:
-        return CAL_LABELS[key][0]
-    return key.replace("_", " ")
-
-
-# --------------------------------------------------------------------------------------------
-# blocks
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Para:
-    """A paragraph. ``style``: body | small | note | limitation | finding | mono."""
-
-    text: str
-    style: str = "body"
-
-
-@dataclass
-class Bullets:
-    items: list[str]
-    style: str = "body"
-
-
-@dataclass
-class Span:
-    """A cell spanning ``cols`` columns (e.g. "not evaluable (fewer than 10)")."""
-
-    text: str
-    cols: int
-
-
-@dataclass
-class Table:
-    """Header, rows of str (or :class:`Span`), relative column widths, alignment per column."""
-
-    header: list[str]
-    rows: list[list[Any]]
-    widths: list[float]
-    align: list[str] | None = None  # "L" | "R" | "C" per column
-    caption: str | None = None
-    font_size: float = 8.0
-    mono: tuple[int, ...] = ()  # columns set in monospace
-
-
-@dataclass
-class Chart:
-    """A chart by name, drawn by ``charts.py`` (PDF, SVG) or ``figures.py`` (HTML, plotly)."""
-
-    kind: str
-    caption: str
-    params: dict[str, Any] = field(default_factory=dict)
-    height_mm: float = 120.0
-
-
-@dataclass
-class Section:
-    number: str
-    title: str
-    level: int
-    blocks: list[Any] = field(default_factory=list)
-    new_page: bool = False
-
-    @property
-    def heading(self) -> str:
-        return f"{self.number} {self.title}" if self.number else self.title
-
-
-@dataclass
-class Report:
-    title: str
-    model_line: str
-    cover_rows: list[tuple[str, str, bool]]  # label, value, monospace
-    test_vectors: str
-    auditor: str
-    run_record: list[tuple[str, str]]
-    sections: list[Section]
-    audit_id: str
-    footer: str
-    #: Set when disclosure control was off (k = 0): shown on the cover, the summary page and
-    #: in every page footer, so no page of the report can leave without it.
-    banner: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,11 +73,6 @@ class Report:
 
 def _k(result: AuditResult) -> int | None:
     return (result.settings.get("disclosure") or {}).get("min_cell")
-
-
-def fmt_value(v: MetricValue | None, digits: int = 3) -> str:
-    """``0.733 (0.723–0.742)``; ``n/a`` when undefined."""
-    return format_estimate(v, digits)
 
 
 def _not_evaluable(result: AuditResult) -> str:
@@ -404,30 +302,6 @@ def _long_names(result: AuditResult) -> list[str]:
     for e in (result.sites or {}).get("sites", []):
         names.add(str(e.get("name", "")))
     return sorted((n for n in names if len(n) > NAME_CHARS), key=len, reverse=True)
-
-
-def map_text(x: Any, fn: Callable[[str], str]) -> Any:
-    """``x`` (a report, section, block, or a list or tuple of them) with ``fn`` applied to every
-    text in it; dataclasses are rebuilt, not changed in place.
-
-    One walker for the passes that must reach every sentence and table cell of a built report
-    (shortening long names here, stripping control characters in the PDF renderer). A chart's
-    ``params`` are keys for the chart code, not text, and are left as they are.
-    """
-    if isinstance(x, str):
-        return fn(x)
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        changes = {
-            f.name: map_text(getattr(x, f.name), fn)
-            for f in dataclasses.fields(x)
-            if f.init and f.name != "params"
-        }
-        return dataclasses.replace(x, **changes)
-    if isinstance(x, list):
-        return [map_text(v, fn) for v in x]
-    if isinstance(x, tuple):
-        return tuple(map_text(v, fn) for v in x)
-    return x
 
 
 def _shorten_long_names(sections: list[Section], result: AuditResult) -> list[Section]:

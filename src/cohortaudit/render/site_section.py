@@ -9,7 +9,7 @@ renderers dispatch kinds in :data:`SITE_CHART_KINDS` to these two functions.
 
 from __future__ import annotations
 
-from cohortaudit.render.report import Bullets, Chart, Para, Section, Table
+from cohortaudit.render.document import Bullets, Chart, Para, Section, Table
 from cohortaudit.results import AuditResult
 from cohortaudit.textsafe import for_matplotlib
 
@@ -154,7 +154,8 @@ def sites_section(result: AuditResult, number: str, *, charts: bool = True) -> S
 
 def site_chart_svg(result: AuditResult, kind: str, **params) -> bytes:
     """The site forest plot as SVG (matplotlib), for the PDF."""
-    from cohortaudit.render.charts import _plt, _svg
+    from cohortaudit.render.mpl import pyplot as _plt
+    from cohortaudit.render.mpl import svg_bytes as _svg
     from cohortaudit.render.theme import LINE_ORDER as _LINES
 
     if kind not in SITE_CHART_KINDS:

@@ -269,3 +269,31 @@ def _short_reference(reference: str | None) -> str:
         return reference or "unknown"
     kind, sha = reference.split(":", 1)
     return f"{kind} {sha[:12]}..."
+
+
+#: Labels of the calibration and utility metrics (the performance metrics' are METRIC_LABELS).
+CAL_LABELS = {
+    "oe_ratio": ("O/E ratio", "observed / expected events; 1 = perfect"),
+    "citl": ("Calibration-in-the-large (CITL)", "log-odds; 0 = perfect, > 0 under-prediction"),
+    "calibration_slope": ("Calibration slope", "1 = perfect; < 1 predictions too extreme"),
+    "recalibration_intercept": ("Recalibration intercept", "log-odds, with the slope"),
+    "ici": ("ICI", "mean |observed − predicted| risk, 0–1"),
+    "e50": ("E50", "median |observed − predicted| risk, 0–1"),
+    "e90": ("E90", "90th percentile |observed − predicted| risk"),
+    "emax": ("Emax", "largest |observed − predicted| risk"),
+    "ece": ("ECE", "expected calibration error, 10 bins"),
+    "spiegelhalter_z": ("Spiegelhalter z", "test statistic"),
+    "spiegelhalter_p": ("Spiegelhalter p", "p-value"),
+    "hosmer_lemeshow_p": ("Hosmer–Lemeshow p", "p-value (legacy, grouping-dependent)"),
+    "brier": ("Brier score", "mean squared error, 0–1; lower is better"),
+    "scaled_brier": ("Scaled Brier score", "1 − Brier / Brier of the prevalence"),
+    "discrimination_slope": ("Discrimination slope", "mean risk of events − of non-events"),
+}
+
+
+def metric_name(key: str) -> str:
+    if key in METRIC_LABELS:
+        return METRIC_LABELS[key]
+    if key in CAL_LABELS:
+        return CAL_LABELS[key][0]
+    return key.replace("_", " ")
