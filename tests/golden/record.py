@@ -6,7 +6,7 @@ output stays byte-identical outside the ``run`` block. This script runs the real
 between runs and machines, and stores the rest gzipped next to it. ``tests/test_golden.py``
 regenerates the same outputs and compares them byte for byte.
 
-Usage, from the repository root (the installed or ``PYTHONPATH=src`` package is what runs)::
+Usage (it records this checkout's ``src/``, whatever is installed)::
 
     python tests/golden/record.py                 # re-record every case
     python tests/golden/record.py memory pool     # re-record some cases
@@ -350,10 +350,15 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [c for c in args.cases if c not in CASES]
     if unknown:
         parser.error(f"unknown case {', '.join(unknown)}; choose from {', '.join(CASES)}")
+    import cohortaudit
+
+    print(f"recording with {cohortaudit.__file__}")
     with tempfile.TemporaryDirectory(prefix="cohortaudit-golden-") as tmp:
         record(args.cases or list(CASES), Path(tmp))
     return 0
 
 
 if __name__ == "__main__":
+    # record this checkout's code, not whichever cohortaudit the environment has installed
+    sys.path.insert(0, str(ROOT / "src"))
     sys.exit(main())
