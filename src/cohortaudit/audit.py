@@ -177,7 +177,7 @@ def run_audit(
     report("scoring", 1.0)
     y_true = np.asarray(cohort.y_true, dtype=np.int8)
 
-    threshold, threshold_source = _operating_threshold(config, card)
+    threshold, threshold_source = operating_threshold(config, card)
     n_extreme = int(np.sum((y_score <= 0.0) | (y_score >= 1.0)))
     if n_extreme:
         caveats.append(
@@ -320,7 +320,10 @@ def run_audit(
     return replace(result, policy=evaluate_policy(policy, result))
 
 
-def _operating_threshold(config: AuditConfig, card: ModelCard | None) -> tuple[float, str]:
+def operating_threshold(config: AuditConfig, card: ModelCard | None) -> tuple[float, str]:
+    """The threshold a patient is predicted positive at, and where it came from: the
+    configuration (--threshold), else the card's operating threshold, else 0.5 (shared by
+    single-site audits and site exports, so both read the same threshold)."""
     if config.threshold is not None:
         return config.threshold, "configuration"
     card_t = getattr(card, "operating_threshold", None) if card is not None else None

@@ -37,7 +37,7 @@ import pandas as pd
 from cohortaudit.disclosure import close_families
 from cohortaudit.errors import ConfigError, SchemaError
 from cohortaudit.modelspec import InputSpec, LoadedModel
-from cohortaudit.results import MetricValue, _clean_float
+from cohortaudit.results import MetricValue, clean_float
 from cohortaudit.sampling import strata_codes as _strata
 from cohortaudit.sampling import stratified_sample as _stratified_sample
 
@@ -208,7 +208,7 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, int | np.integer):
         return int(obj)
     if isinstance(obj, float | np.floating):
-        return _clean_float(obj)
+        return clean_float(obj)
     return obj
 
 

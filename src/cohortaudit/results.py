@@ -73,7 +73,7 @@ INSUFFICIENT_REASONS = {
 Severity = Literal["info", "warning", "serious"]
 
 
-def _clean_float(x: Any) -> float | None:
+def clean_float(x: Any) -> float | None:
     """NaN/inf become None; floats are rounded to 12 significant digits.
 
     Rounding keeps the JSON byte-identical across machines whose BLAS or SIMD paths differ in
@@ -128,7 +128,7 @@ class MetricValue:
 
     def __post_init__(self) -> None:
         for name in ("value", "ci_low", "ci_high"):
-            object.__setattr__(self, name, _clean_float(getattr(self, name)))
+            object.__setattr__(self, name, clean_float(getattr(self, name)))
 
     def to_dict(self) -> dict[str, float | None]:
         return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high}

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cohortaudit.metrics.performance import THRESHOLD_METRICS, _threshold_arrays
+from cohortaudit.metrics.performance import THRESHOLD_METRICS, threshold_arrays
 
 __all__ = [
     "ScoreGrid",
@@ -225,7 +225,7 @@ def binned_metrics(
             "brier": loss / n,
             "prevalence": m / n,
         }
-    out.update(zip(THRESHOLD_METRICS, _threshold_arrays(tp, fp, k - fp, m - tp), strict=False))
+    out.update(zip(THRESHOLD_METRICS, threshold_arrays(tp, fp, k - fp, m - tp), strict=False))
     return out
 
 

@@ -126,7 +126,7 @@ def threshold_metric_values(c: Confusion) -> dict[str, float]:
     return {
         key: float(value)
         for key, value in zip(
-            THRESHOLD_METRICS, _threshold_arrays(c.tp, c.fp, c.tn, c.fn), strict=False
+            THRESHOLD_METRICS, threshold_arrays(c.tp, c.fp, c.tn, c.fn), strict=False
         )
     }
 
@@ -146,7 +146,7 @@ def threshold_proportions(c: Confusion) -> dict[str, tuple[int, int]]:
     }
 
 
-def _threshold_arrays(tp, fp, tn, fn):
+def threshold_arrays(tp, fp, tn, fn):
     """The threshold metrics as arrays (works on scalars and on bootstrap replicate arrays)."""
     tp, fp, tn, fn = (np.asarray(a, dtype=np.float64) for a in (tp, fp, tn, fn))
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -22,11 +22,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 # the shared style helpers: one look for every figure of the dashboard
-from cohortaudit.render.figures import _layout, group_color
+from cohortaudit.render.figures import base_layout, group_color
 from cohortaudit.render.theme import GREY as _GREY
 from cohortaudit.render.theme import OKABE_ITO
 from cohortaudit.results import WITHHELD_COUNT
 from cohortaudit.textsafe import for_markdown, for_plotly, short_name
+from cohortaudit.vocabulary import UNIT_FACTORS
 
 __all__ = [
     "SHAP_AXIS",
@@ -159,7 +160,7 @@ def _empty(message: str, *, height: int = 220) -> go.Figure:
     )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    return _layout(fig, height=height)
+    return base_layout(fig, height=height)
 
 
 def _min_cell(block: Mapping[str, Any] | None) -> int | None:
@@ -223,7 +224,7 @@ def global_importance_plot(explanations: Mapping[str, Any]) -> go.Figure:
     )
     fig.update_xaxes(title_text=SHAP_AXIS, rangemode="tozero")
     fig.update_yaxes(title_text="Model input", autorange="reversed", type="category")
-    return _layout(fig, height=max(260, 90 + 34 * len(rows)))
+    return base_layout(fig, height=max(260, 90 + 34 * len(rows)))
 
 
 def _bin_labels(edges: Sequence[float]) -> list[str]:
@@ -308,7 +309,7 @@ def shap_distribution_plot(explanations: Mapping[str, Any]) -> go.Figure:
     )
     fig.update_yaxes(title_text="Model input", type="category", autorange="reversed")
     fig.update_layout(plot_bgcolor="#e4e4e4")
-    fig = _layout(fig, height=max(300, 150 + 36 * len(order)))
+    fig = base_layout(fig, height=max(300, 150 + 36 * len(order)))
     fig.update_layout(margin=dict(t=34))
     return fig
 
@@ -393,7 +394,7 @@ def dependence_plot(
         categoryarray=labels,
     )
     fig.update_yaxes(title_text=_SIGNED_SHAP_AXIS, zeroline=False)
-    return _layout(fig, height=380)
+    return base_layout(fig, height=380)
 
 
 def _offsets(n: int, spread: float = 0.7) -> list[float]:
@@ -495,7 +496,7 @@ def group_reliance_plot(explanations: Mapping[str, Any], attribute: str) -> go.F
             showarrow=False,
             font=dict(size=12, color=_GREY),
         )
-    fig = _layout(fig, height=max(300, 150 + 46 * len(order)))
+    fig = base_layout(fig, height=max(300, 150 + 46 * len(order)))
     fig.update_layout(margin=dict(t=60, b=40 if hidden else 10))
     return fig
 
@@ -617,7 +618,7 @@ def proxy_plot(
     )
     _input_rows(fig, order, top=-1.0)
     _legend_above(fig, y=1.06, title="Sensitive attribute:")
-    fig = _layout(fig, height=max(320, 160 + 44 * len(order)))
+    fig = base_layout(fig, height=max(320, 160 + 44 * len(order)))
     fig.update_layout(margin=dict(t=70))
     return fig
 
@@ -660,7 +661,7 @@ def local_waterfall_plot(local: Mapping[str, Any]) -> go.Figure:
     fig.update_xaxes(title_text="Predicted risk (%): average, each input's step, this patient",
                      range=[0, top * 1.25])  # fmt: skip
     fig.update_yaxes(autorange="reversed", type="category")
-    return _layout(fig, height=max(300, 110 + 34 * len(labels)))
+    return base_layout(fig, height=max(300, 110 + 34 * len(labels)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -761,7 +762,7 @@ def shift_plot(safety: Mapping[str, Any], *, statistic: str = "smd") -> go.Figur
     )
     fig.update_layout(barmode="overlay")
     _legend_above(fig, y=1.08)
-    fig = _layout(fig, height=max(280, 150 + 34 * len(rows)))
+    fig = base_layout(fig, height=max(280, 150 + 34 * len(rows)))
     fig.update_layout(margin=dict(t=70))
     return fig
 
@@ -865,7 +866,7 @@ def robustness_plot(
     fig.update_yaxes(title_text=f"Change in {label}, perturbed − original", row=1, col=1)
     fig.update_annotations(font=dict(size=13))
     fig.update_layout(legend=dict(orientation="v", x=1.01, y=1, xanchor="left"))
-    return _layout(fig, height=400)
+    return base_layout(fig, height=400)
 
 
 def slice_name(s: Mapping[str, Any]) -> str:
@@ -938,7 +939,7 @@ def weak_slice_plot(safety: Mapping[str, Any], *, metric: str, top: int = 10) ->
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text="Slice", autorange="reversed", type="category")
     _legend_above(fig, y=1.02)
-    fig = _layout(fig, height=max(280, 120 + 34 * len(slices)))
+    fig = base_layout(fig, height=max(280, 120 + 34 * len(slices)))
     fig.update_layout(margin=dict(t=50))
     return fig
 
@@ -949,8 +950,6 @@ def weak_slice_plot(safety: Mapping[str, Any], *, metric: str, top: int = 10) ->
 
 
 def _unit_meaning(factor: float) -> str:
-    from cohortaudit.safety import UNIT_FACTORS
-
     for f, meaning in UNIT_FACTORS:
         if math.isclose(factor, f, rel_tol=1e-6) or math.isclose(factor, 1 / f, rel_tol=1e-6):
             return meaning

@@ -108,7 +108,8 @@ def metric_unit(metric: str) -> str:
     return "proportion, 0–1"
 
 
-def _layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.Figure:
+def base_layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.Figure:
+    """The house style of every plotly figure (template, fonts, margins, legend), applied in place."""
     fig.update_layout(
         template="plotly_white",
         font=_FONT,
@@ -308,7 +309,7 @@ def forest_plot(
         categoryarray=order,
     )
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left"))
-    fig = _layout(fig, height=max(260, 110 + 34 * n_rows))
+    fig = base_layout(fig, height=max(260, 110 + 34 * n_rows))
     fig.update_layout(margin=dict(t=50))
     return fig
 
@@ -377,7 +378,7 @@ def intersection_heatmap(result: AuditResult, *, metric: str, rows: str, cols: s
     fig.update_xaxes(title_text=_m(cols), type="category", side="bottom")
     fig.update_yaxes(title_text=_m(rows), type="category", autorange="reversed")
     fig.update_layout(plot_bgcolor="#efefef")
-    return _layout(fig, height=max(300, 120 + 44 * len(row_vals)))
+    return base_layout(fig, height=max(300, 120 + 44 * len(row_vals)))
 
 
 def group_estimates_plot(
@@ -430,7 +431,7 @@ def group_estimates_plot(
         type="category",
         title_text=_m(groups_title) if groups_title is not None else None,
     )
-    return _layout(fig, height=max(240, 90 + 32 * len(ys)), title=_m(title) if title else title)
+    return base_layout(fig, height=max(240, 90 + 32 * len(ys)), title=_m(title) if title else title)
 
 
 def compare_overall_plot(
@@ -482,7 +483,7 @@ def compare_overall_plot(
     )
     fig.update_xaxes(title_text="Value with 95% CI (0–1 scale)")
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
-    return _layout(fig, height=max(260, 80 + 44 * len(metrics)))
+    return base_layout(fig, height=max(260, 80 + 44 * len(metrics)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -613,7 +614,7 @@ def calibration_plot(
     fig.update_xaxes(title_text="Predicted risk (%)", range=[0, top], zeroline=False)
     fig.update_yaxes(title_text="Observed risk (%)", range=[0, top], zeroline=False)
     fig.update_layout(legend=dict(orientation="v", x=1.01, y=1, xanchor="left"))
-    return _layout(fig, height=520)
+    return base_layout(fig, height=520)
 
 
 def risk_histogram_plot(
@@ -710,7 +711,7 @@ def risk_histogram_plot(
     height = 110 + 240 * rows
     above = 1 + 34 / (height - 110 - 10)  # ~34 px above the panel titles, in paper units
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=above, x=0))
-    fig = _layout(fig, height=height)
+    fig = base_layout(fig, height=height)
     fig.update_layout(margin=dict(t=100))
     if hidden:
         fig.add_annotation(
@@ -801,7 +802,7 @@ def decision_curve_plot(
         range=[-0.15 * top, 1.1 * top],
     )
     fig.update_layout(legend=dict(orientation="v", x=1.01, y=1, xanchor="left"))
-    return _layout(fig, height=480)
+    return base_layout(fig, height=480)
 
 
 def _utility_x_max(relevant_range: tuple[float, float] | None) -> float:
@@ -881,7 +882,7 @@ def interventions_avoided_plot(
         range=[min(0.0, y_lo) - pad, max(0.0, y_hi) + pad],
     )
     fig.update_layout(legend=dict(orientation="v", x=1.01, y=1, xanchor="left"))
-    return _layout(fig, height=420)
+    return base_layout(fig, height=420)
 
 
 _INSIDE_LEGEND = dict(
@@ -988,7 +989,7 @@ def roc_plot(
     fig.update_layout(
         legend=_INSIDE_LEGEND | dict(x=0.98, y=0.02, xanchor="right", yanchor="bottom")
     )
-    return _layout(fig, height=520)
+    return base_layout(fig, height=520)
 
 
 def _no_skill_line(fig: go.Figure, label: str, g: GroupResult, color: str) -> None:
@@ -1033,4 +1034,4 @@ def pr_plot(
     fig.update_xaxes(title_text="Recall, sensitivity (%)", range=[0, 100])
     fig.update_yaxes(title_text="Precision, positive predictive value (%)", range=[0, 100])
     fig.update_layout(legend=_INSIDE_LEGEND | dict(x=0.98, y=0.98, xanchor="right", yanchor="top"))
-    return _layout(fig, height=520)
+    return base_layout(fig, height=520)

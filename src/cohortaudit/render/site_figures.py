@@ -10,7 +10,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from cohortaudit.render.figures import OKABE_ITO, _layout, metric_label, metric_unit
+from cohortaudit.render.figures import OKABE_ITO, base_layout, metric_label, metric_unit
 from cohortaudit.results import AuditResult
 from cohortaudit.textsafe import for_plotly
 
@@ -111,4 +111,4 @@ def site_forest_plot(result: AuditResult, *, metric: str) -> go.Figure:
     fig.add_vline(x=_NULL_LINE.get(metric, 0), line=dict(color=OKABE_ITO["black"], dash="dot"))
     fig.update_xaxes(title_text=f"{metric_label(metric)} ({metric_unit(metric)})")
     fig.update_yaxes(title_text="Site", autorange="reversed", type="category")
-    return _layout(fig, height=140 + 42 * (len(ys) + 1))
+    return base_layout(fig, height=140 + 42 * (len(ys) + 1))

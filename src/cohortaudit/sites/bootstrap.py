@@ -46,7 +46,7 @@ import numpy as np
 from scipy import sparse
 
 from cohortaudit.metrics.bootstrap import FineCells, iter_replicates
-from cohortaudit.metrics.performance import THRESHOLD_METRICS, _threshold_arrays
+from cohortaudit.metrics.performance import THRESHOLD_METRICS, threshold_arrays
 
 __all__ = ["Stratum", "BOOT_METRICS", "bootstrap_strata", "remainder_bins"]
 
@@ -206,7 +206,7 @@ class _Plan:
         bin grid shared by every group ((..., 2, K) counts), while a pooled group's bins differ
         between sites (and the whole cohort mixes partitions' bins with the rest of a site),
         so AUROC needs ``binned_auroc``'s overlapping-bin rule. The threshold metrics still
-        come from the engine's ``_threshold_arrays``.
+        come from the engine's ``threshold_arrays``.
         """
         draws = np.asarray(draws, dtype=np.float64)
         n_t, r = self.n_targets, draws.shape[1]
@@ -233,9 +233,7 @@ class _Plan:
                 "discrimination_slope": s1 / n1 - (e_sum - s1) / n0,
                 "ece": np.sum(np.abs(ece[0] - ece[1]), axis=1) / n,
             }
-        out.update(
-            zip(THRESHOLD_METRICS, _threshold_arrays(tp, fp, n0 - fp, n1 - tp), strict=False)
-        )
+        out.update(zip(THRESHOLD_METRICS, threshold_arrays(tp, fp, n0 - fp, n1 - tp), strict=False))
         for key in THRESHOLD_METRICS:
             out[key][self.bad_t] = np.nan
         out["ece"][self.bad_e] = np.nan

@@ -547,7 +547,7 @@ def export_site(
     ``where`` keeps only the cohort rows whose column equals a value (as text), so one cohort
     holding several sites can be exported site by site (the bundled sample).
     """
-    from cohortaudit.audit import _operating_threshold, card_facts
+    from cohortaudit.audit import card_facts, operating_threshold
     from cohortaudit.card import check_card_matches, load_card
     from cohortaudit.cohort import validate_cohort
     from cohortaudit.io import load_cohort, load_model
@@ -568,7 +568,7 @@ def export_site(
     frame = _filter_rows(frame, dict(where or {}), Path(cohort_path).name)
     cohort = validate_cohort(frame, config=config, model=model, card=card)
     y_score = np.asarray(score(model, cohort.features), dtype=np.float64)
-    threshold, source = _operating_threshold(config, card)
+    threshold, source = operating_threshold(config, card)
     card_file = getattr(card, "path", None)
     model_facts = {
         "kind": model.kind,
