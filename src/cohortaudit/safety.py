@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -63,13 +62,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.stats import false_discovery_control
 
 from cohortaudit.card import ModelCard
 from cohortaudit.disclosure import close_families, protect_table
 from cohortaudit.errors import ConfigError, SchemaError
 from cohortaudit.metrics.performance import wilson_interval
-from cohortaudit.results import MetricValue, _clean_float
-from cohortaudit.textsafe import short_name
+from cohortaudit.results import MetricValue, clean_float
+from cohortaudit.vocabulary import UNIT_FACTORS, slice_words
 
 __all__ = [
     "SAFETY_SETTINGS",
@@ -89,18 +89,6 @@ __all__ = [
 ]
 
 Flag = Literal["none", "notable", "serious"]
-
-#: Known multiplicative unit conversions: (factor, what it usually means).
-UNIT_FACTORS: tuple[tuple[float, str], ...] = (
-    (2.2046, "lb vs kg"),
-    (2.54, "cm vs inches"),
-    (10.0, "a factor of 10, e.g. mg/L vs mg/dL or mm vs cm"),
-    (18.016, "mg/dL vs mmol/L for glucose"),
-    (38.67, "mg/dL vs mmol/L for cholesterol"),
-    (88.4, "µmol/L vs mg/dL for creatinine, or mg/dL vs mmol/L for triglycerides"),
-    (100.0, "percent vs fraction"),
-    (1000.0, "a factor of 1000, e.g. g vs kg or mL vs L"),
-)
 
 SAFETY_SETTINGS: dict[str, Any] = {
     "min_cell": 10,
@@ -182,7 +170,7 @@ def _plain(x: Any) -> Any:
     if isinstance(x, int | np.integer):
         return int(x)
     if isinstance(x, float | np.floating):
-        return _clean_float(x)
+        return clean_float(x)
     if isinstance(x, MetricValue):
         return x.to_dict()
     return x
@@ -215,7 +203,7 @@ class ShiftFinding:
 
     def __post_init__(self) -> None:
         for name in ("value", "ci_low", "ci_high", "unit_factor"):
-            object.__setattr__(self, name, _clean_float(getattr(self, name)))
+            object.__setattr__(self, name, clean_float(getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -280,7 +268,7 @@ class RobustnessRow:
 
     def __post_init__(self) -> None:
         for name in ("level", "auroc", "auroc_perturbed", "sensitivity", "sensitivity_perturbed"):
-            object.__setattr__(self, name, _clean_float(getattr(self, name)))
+            object.__setattr__(self, name, clean_float(getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -306,7 +294,7 @@ class RobustnessResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "threshold": _clean_float(self.threshold),
+            "threshold": clean_float(self.threshold),
             "seed": int(self.seed),
             "perturbed_columns": {k: list(v) for k, v in self.perturbed_columns.items()},
             "rows": [r.to_dict() for r in self.rows],
@@ -330,7 +318,7 @@ class WeakSlice:
 
     def __post_init__(self) -> None:
         for name in ("rest_value", "effect", "p_value", "q_value"):
-            object.__setattr__(self, name, _clean_float(getattr(self, name)))
+            object.__setattr__(self, name, clean_float(getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -968,29 +956,6 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
-def slice_words(attributes: Mapping[str, str]) -> str:
-    """A slice in words: ``{"sex": "F", "age": "> 80"}`` -> ``"sex = F, age > 80"``.
-
-    Values that are ranges read as ranges ("age [40, 50)" -> "age 40 to under 50"); other
-    values follow their attribute's name.
-    """
-    parts = []
-    for name, value in attributes.items():
-        attr, v = short_name(name), short_name(value)
-        m = _RANGE.fullmatch(v)
-        if m:
-            lo, hi, closed = m.group(1), m.group(2), m.group(3) == "]"
-            parts.append(f"{attr} {lo} to {hi}" if closed else f"{attr} {lo} to under {hi}")
-        elif v[:1] in "<>≤≥":
-            parts.append(f"{attr} {v}")
-        else:
-            parts.append(f"{attr} = {v}")
-    return ", ".join(parts)
-
-
-_RANGE = re.compile(r"\[\s*([^,\]\)]+?)\s*,\s*([^,\]\)]+?)\s*([\]\)])")
-
-
 def _encode(frame: pd.DataFrame) -> list[tuple[str, np.ndarray, list[str], list[str]]]:
     """Per column: integer codes 0..L-1, the value labels, and the plain-words labels.
 
@@ -1067,19 +1032,6 @@ def _midrank_within(
 def _hanley_mcneil_var(a: np.ndarray, m: np.ndarray, k: np.ndarray) -> np.ndarray:
     q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
     return (a * (1 - a) + (m - 1) * (q1 - a * a) + (k - 1) * (q2 - a * a)) / (m * k)
-
-
-def _bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values)."""
-    n = len(p)
-    if n == 0:
-        return p
-    order = np.argsort(p)
-    ranked = p[order] * n / np.arange(1, n + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(n)
-    out[order] = np.minimum(q, 1.0)
-    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -1167,7 +1119,8 @@ def weak_slices(
     if not tests:
         return ()
     pv = np.array([t["p"] for t in tests])
-    q = _bh(pv)
+    # Benjamini-Hochberg adjusted p-values (q-values), scipy's implementation
+    q = false_discovery_control(pv)
     found = []
     for t, qv in zip(tests, q, strict=True):
         if qv <= fdr and t["worse"]:

@@ -14,8 +14,8 @@ from cohortaudit.render.mpl import svg_bytes as _svg
 from cohortaudit.render.theme import GREY as _GREY
 from cohortaudit.render.theme import OKABE_ITO
 from cohortaudit.results import AuditResult
-from cohortaudit.safety import slice_words
 from cohortaudit.textsafe import for_matplotlib
+from cohortaudit.vocabulary import slice_words
 
 __all__ = ["CHECK_CHART_KINDS", "check_chart_svg", "top_reliance_rows", "top_slices"]
 

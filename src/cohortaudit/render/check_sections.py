@@ -14,7 +14,7 @@ from cohortaudit.render.check_charts import top_reliance_rows, top_slices
 from cohortaudit.render.document import Bullets, Chart, Para, Section, Table
 from cohortaudit.render.findings import fmt_value
 from cohortaudit.results import WITHHELD_COUNT, WITHHELD_COUNT_NOTE, AuditResult, MetricValue
-from cohortaudit.safety import slice_words
+from cohortaudit.vocabulary import slice_words
 
 __all__ = ["explanations_section", "safety_sections"]
 
