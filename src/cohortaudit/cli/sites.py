@@ -1,8 +1,6 @@
 """The multi-site subcommands: ``cohortaudit site-export`` and ``cohortaudit pool``.
 
-Kept out of ``cli.py`` so that the multi-site code is self-contained; ``cli.py`` calls
-:func:`add_site_commands` while building its parser and dispatches to :func:`run_site_command`.
-Errors are raised as :class:`AuditError` and reported by ``cli.main`` (exit 2).
+Errors are raised as :class:`AuditError` and reported by :func:`cohortaudit.cli.main` (exit 2).
 """
 
 from __future__ import annotations
@@ -10,6 +8,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cohortaudit.cli.arguments import (
+    add_cohort,
+    add_max_order,
+    add_min_cell,
+    add_outcome_and_groups,
+    add_threshold,
+    add_trust,
+)
 from cohortaudit.textsafe import echo, for_terminal
 
 __all__ = ["SITE_COMMANDS", "add_site_commands", "run_site_command"]
@@ -31,32 +37,17 @@ def add_site_commands(sub) -> None:
     )
     exp.add_argument("--model", type=Path, required=True, help="ONNX or skops model file")
     exp.add_argument("--card", type=Path, help="model card (YAML)")
-    exp.add_argument("--cohort", type=Path, required=True, help="CSV or Parquet cohort file")
-    exp.add_argument(
-        "--delimiter", metavar="CHAR", help="field delimiter of a CSV cohort, e.g. ';' or tab"
-    )
-    exp.add_argument("--label", required=True, help="binary outcome column (0/1)")
-    exp.add_argument(
-        "--sensitive", action="extend", nargs="+", default=[], metavar="COL",
-        help="sensitive attribute columns",
-    )  # fmt: skip
-    exp.add_argument(
-        "--bins", action="append", default=[], metavar="COL=E1,E2,...",
-        help="bin edges for a continuous attribute, e.g. age=40,50,60,70,80",
-    )  # fmt: skip
-    exp.add_argument(
-        "--threshold", type=float, help="operating threshold (default: the card's, else 0.5)"
-    )
-    exp.add_argument("--min-cell", type=int, default=10, help="disclosure minimum cell k (10)")
-    exp.add_argument(
-        "--max-order", type=int, default=3, help="largest intersection of attributes (3)"
-    )
+    add_cohort(exp)
+    add_outcome_and_groups(exp)
+    add_threshold(exp)
+    add_min_cell(exp)
+    add_max_order(exp)
     exp.add_argument("--site", required=True, help="name of this site, e.g. DE-Berlin")
     exp.add_argument(
         "--where", action="append", default=[], metavar="COL=VALUE",
         help="keep only the cohort rows where COL equals VALUE (e.g. site=DE-Berlin)",
     )  # fmt: skip
-    exp.add_argument("--trust", action="append", default=[], metavar="TYPE")
+    add_trust(exp)
     exp.add_argument("--out", type=Path, required=True, help="the site file to write (.json)")
     exp.add_argument(
         "--sign", type=Path, metavar="KEY",
