@@ -17,6 +17,9 @@ from sklearn.metrics import roc_auc_score
 from cohortaudit import safety
 from cohortaudit.card import load_card
 from cohortaudit.errors import ConfigError, SchemaError
+from cohortaudit.safety.perturbation import flip_categories, paired_delong
+from cohortaudit.safety.shift import numeric_shift
+from cohortaudit.safety.slices import midranks_within
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -133,7 +136,7 @@ def test_ks_at_quantiles_matches_direct_computation(card):
     rng = np.random.default_rng(0)
     ref = next(i for i in card.inputs if i.name == "sbp").reference
     x = rng.normal(140, 16, 4000)
-    finding = safety._numeric_shift("sbp", {}, x, ref, z=1.959964, min_cell=10)
+    finding = numeric_shift("sbp", {}, x, ref, z=1.959964, min_cell=10)
     ks = next(f for f in finding if f.statistic == "ks_at_quantiles")
     q = np.array([float(k) for k in ref["quantiles"]])
     xq = np.array([float(v) for v in ref["quantiles"].values()])
@@ -264,11 +267,11 @@ def test_paired_delong_matches_separate_aucs_and_flip_changes_categories():
     frame, y, score, _ = _robust_data(n=800, seed=3)
     s1 = score(frame)
     s2 = s1 + np.random.default_rng(1).normal(0, 0.1, len(s1))
-    a1, a2, d, se = safety._paired_delong(y, s1, s2)
+    a1, a2, d, se = paired_delong(y, s1, s2)
     assert a1 == pytest.approx(roc_auc_score(y, s1))
     assert a2 == pytest.approx(roc_auc_score(y, s2))
     assert d == pytest.approx(a2 - a1) and se > 0
-    flipped = safety._perturb_flip(frame, ["cat"], 0.1, np.random.default_rng(0))
+    flipped = flip_categories(frame, ["cat"], 0.1, np.random.default_rng(0))
     changed = (flipped["cat"] != frame["cat"]).mean()
     assert 0.07 < changed < 0.13
     assert set(flipped["cat"]) <= {"a", "b", "c"}
@@ -351,7 +354,7 @@ def test_midrank_within_matches_scipy():
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 3, 200)
     s = rng.integers(0, 10, 200).astype(float)
-    r = safety._midrank_within(codes, s)
+    r = midranks_within(codes, s)
     for c in range(3):
         assert np.allclose(r[codes == c], rankdata(s[codes == c]))
 
