@@ -74,6 +74,7 @@ def run_slices(args: argparse.Namespace) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from cohortaudit import safety
+    from cohortaudit.safety.slices import encode_levels
 
     y, p, frame = _slice_inputs(args.rows, args.seed)
     t0 = time.perf_counter()
@@ -81,7 +82,7 @@ def run_slices(args: argparse.Namespace) -> dict:
     seconds = time.perf_counter() - t0
 
     # how many slices the search considered (every level of every single and pair)
-    enc = safety._encode(frame)
+    enc = encode_levels(frame)
     n_slices = sum(len(enc[j][2]) for j in range(len(enc))) + sum(
         len(enc[a][2]) * len(enc[b][2]) for a, b in combinations(range(len(enc)), 2)
     )
