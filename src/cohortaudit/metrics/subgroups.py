@@ -75,9 +75,9 @@ CALIBRATION_METRIC_KEYS = tuple(k for k in CALIBRATION_VALUE_KEYS if k != "hosme
 #: The metric keys of the public contract, in display order.
 METRIC_KEYS = tuple(METRICS)
 
-#: The order in which ``settings.ci_methods`` lists the metrics: the historical order of the
-#: JSON (DeLong, the bootstrap, Wilson, the calibration fits, then metrics with no interval),
-#: kept so the result stays byte-identical. The methods themselves come from the registry.
+#: The order in which ``settings.ci_methods`` lists the metrics (DeLong, the bootstrap, Wilson,
+#: the calibration fits, then metrics with no interval): the report's table of interval methods
+#: follows it, so it is kept as it was. The methods themselves come from the registry.
 _CI_ORDER = (
     "auroc",
     "auprc",
