@@ -298,3 +298,26 @@ def test_metrics_agree_with_sklearn(key, rounding, seed):
     if rounding is not None:  # many ties, and scores exactly at the threshold
         p = np.round(p, rounding)
     assert _compute(key, y, p) == pytest.approx(SKLEARN[key](y, p), abs=1e-12)
+
+
+def test_a_pooled_audit_states_the_single_site_methods_where_its_intervals_are_the_same():
+    from cohortaudit.sites import pool
+
+    assert set(pool.CI_METHODS) == set(METRICS)
+    for key, spec in METRICS.items():
+        if spec.ci_method == "Wilson score" or key in ("oe_ratio", "spiegelhalter_z"):
+            assert pool.CI_METHODS[key] == spec.ci_method, key
+
+
+def test_site_and_threshold_tables_use_registry_labels():
+    from cohortaudit.render import report, site_section
+
+    assert [(k, lab) for k, lab, _ in site_section._METRICS] == [
+        (k, label(k)) for k in ("auroc", "oe_ratio", "calibration_slope")
+    ]
+    assert [label(k) for k in report._THRESHOLD_METRICS] == [
+        "Sensitivity",
+        "Specificity",
+        "PPV",
+        "NPV",
+    ]
