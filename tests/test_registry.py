@@ -321,3 +321,17 @@ def test_site_and_threshold_tables_use_registry_labels():
         "PPV",
         "NPV",
     ]
+
+
+def test_figure_labels_and_units_are_registry_views():
+    from cohortaudit.render import figures
+
+    assert list(figures.CALIBRATION_LABELS) == [
+        k for k in keys("calibration", "utility") if k != "brier"
+    ]
+    for key, spec in METRICS.items():
+        assert figures.metric_label(key) == spec.label
+        assert figures.metric_unit(key) == spec.unit
+    assert figures.metric_unit("brier") == "mean squared error, 0–1"
+    assert figures.metric_unit("sensitivity") == "proportion, 0–1"
+    assert figures.metric_unit("oe_ratio") == "ratio; 1 = perfect"

@@ -50,7 +50,7 @@ class MetricSpec:
     """What one metric key means.
 
     ``better`` is ``None`` where neither end is better for patients (a selection rate, a
-    prevalence, a p-value). ``ci_method`` is the wording the single-site settings record in
+    prevalence, a p-value). ``unit`` is the short scale an axis states. ``ci_method`` is the wording the single-site settings record in
     ``settings.ci_methods``; a pooled audit states its own methods.
     """
 
@@ -62,6 +62,8 @@ class MetricSpec:
     ci_method: str
     bootstrapped: bool = False
     threshold_dependent: bool = False
+    #: the unit an axis or a table column states (short; ``meaning`` says more)
+    unit: str = "proportion, 0–1"
 
 
 def _threshold(key: str, label: str, meaning: str, better: Better | None, ci: str = _WILSON):
@@ -77,8 +79,16 @@ def _threshold(key: str, label: str, meaning: str, better: Better | None, ci: st
     )
 
 
-def _boot(key: str, label: str, meaning: str, family: Family, better: Better | None, ci=_BOOT):
-    return MetricSpec(key, label, meaning, family, better, ci, bootstrapped=True)
+def _boot(
+    key: str,
+    label: str,
+    meaning: str,
+    family: Family,
+    better: Better | None,
+    unit: str,
+    ci: str = _BOOT,
+) -> MetricSpec:
+    return MetricSpec(key, label, meaning, family, better, ci, bootstrapped=True, unit=unit)
 
 
 _SPECS = (
@@ -89,8 +99,16 @@ _SPECS = (
         "discrimination",
         "higher",
         "DeLong (mid-rank form, Sun & Xu 2014), clipped to [0, 1]",
+        unit="0–1",
     ),
-    _boot("auprc", "AUPRC", "average precision (sklearn definition)", "discrimination", "higher"),
+    _boot(
+        "auprc",
+        "AUPRC",
+        "average precision (sklearn definition)",
+        "discrimination",
+        "higher",
+        "0–1",
+    ),
     _threshold("sensitivity", "Sensitivity", "TP / (TP + FN)", "higher"),
     _threshold("specificity", "Specificity", "TN / (TN + FP)", "higher"),
     _threshold("ppv", "PPV", "TP / (TP + FP)", "higher"),
@@ -104,7 +122,14 @@ _SPECS = (
     _threshold("f1", "F1", "2 TP / (2 TP + FP + FN)", "higher", _BOOT),
     _threshold("selection_rate", "Selection rate", "(TP + FP) / n", None),
     MetricSpec("prevalence", "Prevalence", "events / n", "prevalence", None, _WILSON),
-    _boot("brier", "Brier score", "mean squared error, 0–1; lower is better", "utility", "lower"),
+    _boot(
+        "brier",
+        "Brier score",
+        "mean squared error, 0–1; lower is better",
+        "utility",
+        "lower",
+        "mean squared error, 0–1",
+    ),
     MetricSpec(
         "oe_ratio",
         "O/E ratio",
@@ -112,6 +137,7 @@ _SPECS = (
         "calibration",
         "closer to 1",
         "Poisson: O/E x exp(+-z sqrt(1/O))",
+        unit="ratio; 1 = perfect",
     ),
     MetricSpec(
         "citl",
@@ -120,6 +146,7 @@ _SPECS = (
         "calibration",
         "closer to 0",
         "Wald, from the logistic fit with offset logit(p)",
+        unit="log-odds; 0 = perfect",
     ),
     MetricSpec(
         "calibration_slope",
@@ -128,6 +155,7 @@ _SPECS = (
         "calibration",
         "closer to 1",
         "Wald, from the logistic fit on logit(p)",
+        unit="slope; 1 = perfect",
     ),
     MetricSpec(
         "recalibration_intercept",
@@ -136,6 +164,7 @@ _SPECS = (
         "calibration",
         "closer to 0",
         "Wald, from the logistic fit on logit(p)",
+        unit="log-odds",
     ),
     *(
         _boot(
@@ -144,7 +173,8 @@ _SPECS = (
             meaning,
             "calibration",
             "lower",
-            "stratified bootstrap, percentile (smoother refitted per replicate)",
+            "risk, 0–1",
+            ci="stratified bootstrap, percentile (smoother refitted per replicate)",
         )
         for key, lab, meaning in (
             ("ici", "ICI", "mean |observed − predicted| risk, 0–1"),
@@ -153,7 +183,7 @@ _SPECS = (
             ("emax", "Emax", "largest |observed − predicted| risk"),
         )
     ),
-    _boot("ece", "ECE", "expected calibration error, 10 bins", "calibration", "lower"),
+    _boot("ece", "ECE", "expected calibration error, 10 bins", "calibration", "lower", "risk, 0–1"),
     MetricSpec(
         "spiegelhalter_z",
         "Spiegelhalter z",
@@ -161,9 +191,16 @@ _SPECS = (
         "calibration",
         "closer to 0",
         "none (a test statistic; its p-value is spiegelhalter_p)",
+        unit="z",
     ),
     MetricSpec(
-        "spiegelhalter_p", "Spiegelhalter p", "p-value", "calibration", None, "none (a p-value)"
+        "spiegelhalter_p",
+        "Spiegelhalter p",
+        "p-value",
+        "calibration",
+        None,
+        "none (a p-value)",
+        unit="p-value",
     ),
     MetricSpec(
         "hosmer_lemeshow_p",
@@ -172,6 +209,7 @@ _SPECS = (
         "calibration",
         None,
         "none (a p-value; legacy, grouping-dependent)",
+        unit="p-value",
     ),
     _boot(
         "scaled_brier",
@@ -179,6 +217,7 @@ _SPECS = (
         "1 − Brier / Brier of the prevalence",
         "utility",
         "higher",
+        "1 − Brier/Brier of the prevalence",
     ),
     _boot(
         "discrimination_slope",
@@ -186,6 +225,7 @@ _SPECS = (
         "mean risk of events − of non-events",
         "utility",
         "higher",
+        "difference of mean risks, 0–1",
     ),
 )
 
