@@ -50,8 +50,9 @@ class MetricSpec:
     """What one metric key means.
 
     ``better`` is ``None`` where neither end is better for patients (a selection rate, a
-    prevalence, a p-value). ``unit`` is the short scale an axis states. ``ci_method`` is the wording the single-site settings record in
-    ``settings.ci_methods``; a pooled audit states its own methods.
+    prevalence, a p-value). ``unit`` is the short scale an axis states. ``ci_method`` is the
+    wording the single-site settings record in ``settings.ci_methods``; a pooled audit states
+    its own methods where its intervals differ (``sites.pool.CI_METHODS``).
     """
 
     key: str
