@@ -14,6 +14,7 @@ import streamlit as st
 
 import components
 import state
+from cohortaudit.registry import label
 from cohortaudit.render.check_figures import (
     group_label,
     robustness_plot,
@@ -24,7 +25,8 @@ from cohortaudit.render.check_figures import (
 )
 from cohortaudit.results import WITHHELD_COUNT
 
-METRICS = {"auroc": "AUROC", "sensitivity": "Sensitivity", "oe": "O/E ratio"}
+#: Slice metrics ("oe" is the slices' key for the O/E ratio) and their registry labels.
+METRICS = {"auroc": label("auroc"), "sensitivity": label("sensitivity"), "oe": label("oe_ratio")}
 STATISTICS = {
     "smd": "Standardised mean difference (numeric inputs)",
     "ks_at_quantiles": "Distribution distance (numeric inputs)",

@@ -6,9 +6,10 @@ import pandas as pd
 import streamlit as st
 
 import components
+from cohortaudit.registry import label
 from cohortaudit.render.site_figures import SITE_FOREST_METRICS, site_forest_plot, site_table_rows
 
-_LABELS = {"auroc": "AUROC", "oe_ratio": "O/E ratio", "calibration_slope": "Calibration slope"}
+_LABELS = {k: label(k) for k in ("auroc", "oe_ratio", "calibration_slope")}
 _HOW_TO = """\
 Each data holder runs, inside its own secure environment (here: the bundled sample's 4 sites):
 

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from cohortaudit.errors import ConfigError
+from cohortaudit.registry import METRICS
 from cohortaudit.results import (
     INSUFFICIENT_REASONS,
     AuditResult,
@@ -236,7 +237,6 @@ def policy_from_dict(raw: Any, *, source: str = "policy") -> Policy:
     """Validate a policy held in memory. Checks run rule by rule, field by field, so the message
     names the first bad rule and field; the shipped JSON Schema is then checked as a backstop."""
     from cohortaudit.metrics.fairness import DISPARITY_METRICS
-    from cohortaudit.metrics.subgroups import METRIC_KEYS
 
     if not isinstance(raw, Mapping):
         raise ConfigError(
@@ -258,7 +258,7 @@ def policy_from_dict(raw: Any, *, source: str = "policy") -> Policy:
     rules: list[PolicyRule] = []
     seen: set[str] = set()
     for i, r in enumerate(rules_raw):
-        rule = _parse_rule(r, i, source, METRIC_KEYS, DISPARITY_METRICS)
+        rule = _parse_rule(r, i, source, tuple(METRICS), DISPARITY_METRICS)
         if rule.id in seen:
             raise ConfigError(
                 f"Policy rule '{rule.id}' (rules[{i}]) in '{source}': field 'id' repeats an "

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cohortaudit.registry import keys
+
 __all__ = [
     "Confusion",
     "auroc_delong",
@@ -28,18 +30,7 @@ __all__ = [
 ]
 
 #: Metrics computed from the confusion matrix at the operating threshold.
-THRESHOLD_METRICS = (
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-    "fpr",
-    "fnr",
-    "accuracy",
-    "balanced_accuracy",
-    "f1",
-    "selection_rate",
-)
+THRESHOLD_METRICS = keys("threshold")
 
 
 @dataclass(frozen=True)

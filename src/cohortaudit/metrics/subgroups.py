@@ -54,6 +54,7 @@ from cohortaudit.metrics.performance import (
     threshold_proportions,
     wilson_interval,
 )
+from cohortaudit.registry import METRICS
 
 __all__ = [
     "Partition",
@@ -72,9 +73,17 @@ __all__ = [
 CALIBRATION_METRIC_KEYS = tuple(k for k in CALIBRATION_VALUE_KEYS if k != "hosmer_lemeshow_chi2")
 
 #: The metric keys of the public contract, in display order.
-METRIC_KEYS = (
+METRIC_KEYS = tuple(METRICS)
+
+#: The order in which ``settings.ci_methods`` lists the metrics (DeLong, the bootstrap, Wilson,
+#: the calibration fits, then metrics with no interval): the report's table of interval methods
+#: follows it, so it is kept as it was. The methods themselves come from the registry.
+_CI_ORDER = (
     "auroc",
     "auprc",
+    "brier",
+    "balanced_accuracy",
+    "f1",
     "sensitivity",
     "specificity",
     "ppv",
@@ -82,58 +91,12 @@ METRIC_KEYS = (
     "fpr",
     "fnr",
     "accuracy",
-    "balanced_accuracy",
-    "f1",
     "selection_rate",
     "prevalence",
-    "brier",
-    # calibration (issue 3; REFERENCE.md "Calibration", Van Calster hierarchy); the
-    # Hosmer-Lemeshow chi2 goes to the group's calibration block, not the metric table
-    *CALIBRATION_METRIC_KEYS,
-)
-
-#: How each metric's confidence interval is computed (stated in the JSON and the report).
-CI_METHODS = {
-    "auroc": "DeLong (mid-rank form, Sun & Xu 2014), clipped to [0, 1]",
-    "auprc": "stratified bootstrap, percentile",
-    "brier": "stratified bootstrap, percentile",
-    "balanced_accuracy": "stratified bootstrap, percentile",
-    "f1": "stratified bootstrap, percentile",
-    **{
-        k: "Wilson score"
-        for k in (
-            "sensitivity",
-            "specificity",
-            "ppv",
-            "npv",
-            "fpr",
-            "fnr",
-            "accuracy",
-            "selection_rate",
-            "prevalence",
-        )
-    },
-    "oe_ratio": "Poisson: O/E x exp(+-z sqrt(1/O))",
-    "citl": "Wald, from the logistic fit with offset logit(p)",
-    "calibration_slope": "Wald, from the logistic fit on logit(p)",
-    "recalibration_intercept": "Wald, from the logistic fit on logit(p)",
-    **{
-        k: "stratified bootstrap, percentile (smoother refitted per replicate)"
-        for k in ("ici", "e50", "e90", "emax")
-    },
-    "ece": "stratified bootstrap, percentile",
-    "scaled_brier": "stratified bootstrap, percentile",
-    "discrimination_slope": "stratified bootstrap, percentile",
-    "spiegelhalter_z": "none (a test statistic; its p-value is spiegelhalter_p)",
-    "spiegelhalter_p": "none (a p-value)",
-    "hosmer_lemeshow_p": "none (a p-value; legacy, grouping-dependent)",
-}
-
-_BOOTSTRAP_CI = (
-    "auprc",
-    "brier",
-    "balanced_accuracy",
-    "f1",
+    "oe_ratio",
+    "citl",
+    "calibration_slope",
+    "recalibration_intercept",
     "ici",
     "e50",
     "e90",
@@ -141,7 +104,14 @@ _BOOTSTRAP_CI = (
     "ece",
     "scaled_brier",
     "discrimination_slope",
+    "spiegelhalter_z",
+    "spiegelhalter_p",
+    "hosmer_lemeshow_p",
 )
+#: How each metric's confidence interval is computed (stated in the JSON and the report).
+CI_METHODS = {k: METRICS[k].ci_method for k in _CI_ORDER}
+
+_BOOTSTRAP_CI = tuple(k for k in CI_METHODS if METRICS[k].bootstrapped)
 
 #: Every metric with bootstrap replicates.
 ALL_BOOT_METRICS = (*BINNED_METRICS, *CALIBRATION_BOOT_METRICS, *SMOOTHER_METRICS)

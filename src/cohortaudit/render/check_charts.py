@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cohortaudit.registry import label
 from cohortaudit.render.mpl import pyplot as _plt
 from cohortaudit.render.mpl import svg_bytes as _svg
 from cohortaudit.render.theme import GREY as _GREY
@@ -23,7 +24,12 @@ CHECK_CHART_KINDS = ("shap_global", "shap_groups", "shift_smd", "weak_slices")
 _BLUE, _ORANGE, _VERMILLION, _GREEN = (
     OKABE_ITO[c] for c in ("blue", "orange", "vermillion", "bluish_green")
 )
-_METRIC_WORDS = {"auroc": "AUROC", "sensitivity": "Sensitivity", "oe": "O/E ratio"}
+#: Slice metrics ("oe" is the slices' key for the O/E ratio) and their registry labels.
+_METRIC_WORDS = {
+    "auroc": label("auroc"),
+    "sensitivity": label("sensitivity"),
+    "oe": label("oe_ratio"),
+}
 
 
 def check_chart_svg(result: AuditResult, kind: str, **params: Any) -> bytes:

@@ -22,6 +22,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 # the shared style helpers: one look for every figure of the dashboard
+from cohortaudit.registry import METRICS
+from cohortaudit.registry import label as metric_label
 from cohortaudit.render.figures import base_layout, group_color
 from cohortaudit.render.theme import GREY as _GREY
 from cohortaudit.render.theme import OKABE_ITO
@@ -54,9 +56,12 @@ SHAP_AXIS = "mean |SHAP| (change in predicted risk, probability scale)"
 _SIGNED_SHAP_AXIS = "mean SHAP (change in predicted risk, probability scale)"
 _PROXY_STRONG = 0.8
 _WEAK_METRICS = {
-    "auroc": ("AUROC", "AUROC (0–1; higher is better)"),
-    "sensitivity": ("Sensitivity", "Sensitivity at the operating threshold (proportion, 0–1)"),
-    "oe": ("O/E ratio", "O/E ratio (observed / expected events; 1 = perfect)"),
+    "auroc": (metric_label("auroc"), f"{metric_label('auroc')} (0–1; higher is better)"),
+    "sensitivity": (
+        metric_label("sensitivity"),
+        f"{metric_label('sensitivity')} at the operating threshold (proportion, 0–1)",
+    ),
+    "oe": (metric_label("oe_ratio"), f"{metric_label('oe_ratio')} ({METRICS['oe_ratio'].meaning})"),
 }
 
 

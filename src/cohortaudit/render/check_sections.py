@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cohortaudit.registry import label
 from cohortaudit.render.check_charts import top_reliance_rows, top_slices
 from cohortaudit.render.document import Bullets, Chart, Para, Section, Table
 from cohortaudit.render.findings import fmt_value
@@ -18,7 +19,12 @@ from cohortaudit.vocabulary import slice_words
 
 __all__ = ["explanations_section", "safety_sections"]
 
-_METRIC_WORDS = {"auroc": "AUROC", "sensitivity": "sensitivity", "oe": "O/E ratio"}
+#: Slice metrics ("oe" is the slices' key for the O/E ratio); mid-sentence, so lower-case.
+_METRIC_WORDS = {
+    "auroc": label("auroc"),
+    "sensitivity": label("sensitivity").lower(),
+    "oe": label("oe_ratio"),
+}
 
 
 def _mv(d: dict[str, Any] | None) -> MetricValue:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from cohortaudit.metrics.subgroups import CALIBRATION_METRIC_KEYS
+from cohortaudit.registry import METRICS, keys
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.render.theme import GREY, OKABE_ITO, PALETTE
 from cohortaudit.results import AuditResult, GroupResult, MetricValue, not_evaluable
@@ -61,23 +61,8 @@ GROUP_COLORS = [
 _DASHES = ["solid", "dash", "dot", "dashdot"]
 
 #: Calibration and utility metrics (the performance metrics are in ``render.text``).
-CALIBRATION_LABELS = {k: METRIC_LABELS[k] for k in CALIBRATION_METRIC_KEYS}
-_UNITS = {
-    "oe_ratio": "ratio; 1 = perfect",
-    "citl": "log-odds; 0 = perfect",
-    "calibration_slope": "slope; 1 = perfect",
-    "recalibration_intercept": "log-odds",
-    "ici": "risk, 0–1",
-    "e50": "risk, 0–1",
-    "e90": "risk, 0–1",
-    "emax": "risk, 0–1",
-    "ece": "risk, 0–1",
-    "spiegelhalter_z": "z",
-    "spiegelhalter_p": "p-value",
-    "hosmer_lemeshow_p": "p-value",
-    "scaled_brier": "1 − Brier/Brier of the prevalence",
-    "discrimination_slope": "difference of mean risks, 0–1",
-}
+#: (the Brier score is reported with the performance metrics, so it is not one of them here)
+CALIBRATION_LABELS = {k: METRICS[k].label for k in keys("calibration", "utility") if k != "brier"}
 
 
 def group_color(i: int) -> tuple[str, str]:
@@ -99,12 +84,8 @@ def metric_label(metric: str) -> str:
 
 def metric_unit(metric: str) -> str:
     """The unit a metric is reported in (performance metrics are all on a 0–1 scale)."""
-    if metric in _UNITS:
-        return _UNITS[metric]
-    if metric == "brier":
-        return "mean squared error, 0–1"
-    if metric in ("auroc", "auprc"):
-        return "0–1"
+    if metric in METRICS:
+        return METRICS[metric].unit
     return "proportion, 0–1"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from cohortaudit.registry import METRICS, keys
 from cohortaudit.render.text import METRIC_LABELS, untested_disparities_note
 from cohortaudit.results import AuditResult, Disparity, GroupResult, MetricValue
 from cohortaudit.textsafe import short_name
@@ -51,9 +52,9 @@ FINDING_METRICS = (
 #: different selection rate is neither better nor worse in itself.
 VERDICT_METRICS = ("auroc", "sensitivity", "specificity", "ppv", "npv", "brier")
 #: Metrics where a higher value is worse for the patients in the group.
-LOWER_IS_BETTER = frozenset({"fpr", "fnr", "brier"})
+LOWER_IS_BETTER = frozenset(k for k in FINDING_METRICS if METRICS[k].better == "lower")
 #: Metrics where a difference is neither better nor worse for the group.
-NEUTRAL = frozenset({"selection_rate", "prevalence"})
+NEUTRAL = frozenset(k for k in keys("threshold", "prevalence") if METRICS[k].better is None)
 
 
 @dataclass(frozen=True)

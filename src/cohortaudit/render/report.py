@@ -1032,7 +1032,7 @@ def _fairness(result: AuditResult) -> Section:
     rows = _group_rows(result, [result.overall, *_groups(result, 1)], _THRESHOLD_METRICS)
     s.blocks.append(
         Table(
-            ["Group", "n", "Events", "Sensitivity", "Specificity", "PPV", "NPV"],
+            ["Group", "n", "Events", *(metric_name(k) for k in _THRESHOLD_METRICS)],
             rows,
             [0.22, 0.08, 0.07, 0.16, 0.16, 0.155, 0.155],
             ["L", "R", "R", "L", "L", "L", "L"],

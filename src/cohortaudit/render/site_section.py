@@ -9,6 +9,7 @@ renderers dispatch kinds in :data:`SITE_CHART_KINDS` to these two functions.
 
 from __future__ import annotations
 
+from cohortaudit.registry import label
 from cohortaudit.render.document import Bullets, Chart, Para, Section, Table
 from cohortaudit.results import AuditResult
 from cohortaudit.textsafe import for_matplotlib
@@ -17,9 +18,9 @@ __all__ = ["SITE_CHART_KINDS", "sites_section", "site_chart_svg", "site_chart_fi
 
 SITE_CHART_KINDS = ("site_forest",)
 _METRICS = (
-    ("auroc", "AUROC", "logit"),
-    ("oe_ratio", "O/E ratio", "log"),
-    ("calibration_slope", "Calibration slope", "identity"),
+    ("auroc", label("auroc"), "logit"),
+    ("oe_ratio", label("oe_ratio"), "log"),
+    ("calibration_slope", label("calibration_slope"), "identity"),
 )
 _NULL = {"auroc": 0.5, "oe_ratio": 1.0, "calibration_slope": 1.0}
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cohortaudit.registry import METRICS
+from cohortaudit.registry import keys as registry_keys
 from cohortaudit.results import AuditResult, MetricValue
 from cohortaudit.textsafe import for_terminal
 
@@ -15,36 +17,8 @@ __all__ = [
     "METRIC_LABELS",
 ]
 
-METRIC_LABELS = {
-    "auroc": "AUROC",
-    "auprc": "AUPRC",
-    "sensitivity": "Sensitivity",
-    "specificity": "Specificity",
-    "ppv": "PPV",
-    "npv": "NPV",
-    "fpr": "False positive rate",
-    "fnr": "False negative rate",
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "f1": "F1",
-    "selection_rate": "Selection rate",
-    "prevalence": "Prevalence",
-    "brier": "Brier score",
-    "oe_ratio": "O/E ratio",
-    "citl": "Calibration-in-the-large (CITL)",
-    "calibration_slope": "Calibration slope",
-    "recalibration_intercept": "Recalibration intercept",
-    "ici": "ICI",
-    "e50": "E50",
-    "e90": "E90",
-    "emax": "Emax",
-    "ece": "ECE",
-    "spiegelhalter_z": "Spiegelhalter z",
-    "spiegelhalter_p": "Spiegelhalter p",
-    "hosmer_lemeshow_p": "Hosmer–Lemeshow p",
-    "scaled_brier": "Scaled Brier score",
-    "discrimination_slope": "Discrimination slope",
-}
+#: Display label of every metric key, in the result's order (from the metric registry).
+METRIC_LABELS = {k: m.label for k, m in METRICS.items()}
 
 _SUMMARY_METRICS = ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "brier")
 
@@ -273,27 +247,13 @@ def _short_reference(reference: str | None) -> str:
 
 #: Labels of the calibration and utility metrics (the performance metrics' are METRIC_LABELS).
 CAL_LABELS = {
-    "oe_ratio": ("O/E ratio", "observed / expected events; 1 = perfect"),
-    "citl": ("Calibration-in-the-large (CITL)", "log-odds; 0 = perfect, > 0 under-prediction"),
-    "calibration_slope": ("Calibration slope", "1 = perfect; < 1 predictions too extreme"),
-    "recalibration_intercept": ("Recalibration intercept", "log-odds, with the slope"),
-    "ici": ("ICI", "mean |observed − predicted| risk, 0–1"),
-    "e50": ("E50", "median |observed − predicted| risk, 0–1"),
-    "e90": ("E90", "90th percentile |observed − predicted| risk"),
-    "emax": ("Emax", "largest |observed − predicted| risk"),
-    "ece": ("ECE", "expected calibration error, 10 bins"),
-    "spiegelhalter_z": ("Spiegelhalter z", "test statistic"),
-    "spiegelhalter_p": ("Spiegelhalter p", "p-value"),
-    "hosmer_lemeshow_p": ("Hosmer–Lemeshow p", "p-value (legacy, grouping-dependent)"),
-    "brier": ("Brier score", "mean squared error, 0–1; lower is better"),
-    "scaled_brier": ("Scaled Brier score", "1 − Brier / Brier of the prevalence"),
-    "discrimination_slope": ("Discrimination slope", "mean risk of events − of non-events"),
+    k: (METRICS[k].label, METRICS[k].meaning)
+    for k in (*registry_keys("calibration"), *registry_keys("utility"))
 }
 
 
 def metric_name(key: str) -> str:
-    if key in METRIC_LABELS:
-        return METRIC_LABELS[key]
-    if key in CAL_LABELS:
-        return CAL_LABELS[key][0]
+    """The registry label of a metric key; other keys get their words (``"net_benefit"``)."""
+    if key in METRICS:
+        return METRICS[key].label
     return key.replace("_", " ")

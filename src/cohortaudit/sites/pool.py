@@ -76,6 +76,7 @@ from cohortaudit.metrics.performance import (
     wilson_interval,
 )
 from cohortaudit.metrics.subgroups import METRIC_KEYS, THRESHOLD_GRID, Partition
+from cohortaudit.registry import METRICS
 from cohortaudit.results import (
     AuditResult,
     Caveat,
@@ -128,21 +129,9 @@ CI_METHODS = {
         "DeLong on binned placement values (pairs in overlapping histogram bins count one "
         "half), clipped to [0, 1]; the estimate's bin error bound is stated separately"
     ),
-    **{
-        k: "Wilson score"
-        for k in (
-            "sensitivity",
-            "specificity",
-            "ppv",
-            "npv",
-            "fpr",
-            "fnr",
-            "accuracy",
-            "selection_rate",
-            "prevalence",
-        )
-    },
-    "oe_ratio": "Poisson: O/E x exp(+-z sqrt(1/O))",
+    # the same closed forms as a single-site audit: pooled counts give the same interval
+    **{k: m.ci_method for k, m in METRICS.items() if m.ci_method == "Wilson score"},
+    "oe_ratio": METRICS["oe_ratio"].ci_method,
     "citl": "Wald, from the federated Newton fit with offset logit(p) on binned logits",
     "calibration_slope": "Wald, from the federated Newton fit on binned logits",
     "recalibration_intercept": "Wald, from the federated Newton fit on binned logits",
@@ -155,8 +144,8 @@ CI_METHODS = {
         k: "none (needs every patient's prediction; not computed in a pooled audit)"
         for k in ("auprc", "ici", "e50", "e90", "emax")
     },
-    "spiegelhalter_z": "none (a test statistic; its p-value is spiegelhalter_p)",
-    "spiegelhalter_p": "none (a p-value)",
+    "spiegelhalter_z": METRICS["spiegelhalter_z"].ci_method,
+    "spiegelhalter_p": METRICS["spiegelhalter_p"].ci_method,
     "hosmer_lemeshow_p": "not computed (needs the pooled risk deciles)",
 }
 
