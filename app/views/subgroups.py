@@ -13,6 +13,7 @@ import streamlit as st
 
 import components
 import state
+from cohortaudit.registry import METRICS
 from cohortaudit.render.figures import (
     axis_label,
     forest_plot,
@@ -33,7 +34,6 @@ except ImportError:  # pragma: no cover
     _explore = None
 
 TABLE_DEFAULT = ["auroc", "sensitivity", "specificity", "ppv", "npv", "selection_rate"]
-RANKING = {"auroc", "auprc", "brier", "prevalence"}  # do not depend on the threshold
 
 result = components.page_with_result("Subgroups")
 
@@ -97,7 +97,11 @@ def _cell(g: GroupResult, metrics: dict[str, MetricValue], key: str) -> str:
         return not_evaluable
     v = metrics.get(key)
     if v is None or v.value is None:
-        return "withheld (a cell < k)" if key in g.withheld or key not in RANKING else "n/a"
+        # a threshold metric missing at the explored threshold is withheld there (a cell < k);
+        # any other metric is withheld only where the audit says so, and otherwise undefined
+        spec = METRICS.get(key)
+        withheld = key in g.withheld or (spec is not None and spec.threshold_dependent)
+        return "withheld (a cell < k)" if withheld else "n/a"
     return format_estimate(v, 3)
 
 
