@@ -35,9 +35,8 @@ BANNER_UPPER = BANNER.upper()
 
 # age bands below 40 and above 80 are small: suppressed (< 40) and withheld by secondary
 # suppression (> 80) at the default k = 10, released at k = 0
-BASE = [
-    "audit",
-    "--no-explain",
+#: The bundled sample's model, card, cohort and outcome: what audit and site-export both read.
+SAMPLE_INPUTS = [
     "--model",
     str(SAMPLE / "model.onnx"),
     "--card",
@@ -46,6 +45,11 @@ BASE = [
     str(SAMPLE / "cohort.csv"),
     "--label",
     "cvd_10y",
+]
+BASE = [
+    "audit",
+    "--no-explain",
+    *SAMPLE_INPUTS,
     "--sensitive",
     "sex",
     "age",
@@ -171,14 +175,7 @@ def test_k0_on_site_export_and_pool_keeps_the_banner(tmp_path):
     site = tmp_path / "site.json"
     code, _, err = _run(
         "site-export",
-        "--model",
-        str(SAMPLE / "model.onnx"),
-        "--card",
-        str(SAMPLE / "model.card.yaml"),
-        "--cohort",
-        str(SAMPLE / "cohort.csv"),
-        "--label",
-        "cvd_10y",
+        *SAMPLE_INPUTS,
         "--sensitive",
         "sex",
         "--site",
