@@ -53,6 +53,8 @@ case "${1:-}" in
   test)
     setup
     shift
+    # setup installed chromium, so a browser still missing is a failure, not a skip
+    export CI="${CI:-1}"
     # Lint first: a style error fails in seconds, not after the ten-minute suite.
     $VENV/bin/ruff check src tests app
     # --durations shows where the suite's time goes; the user's own arguments come after it
