@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 import platform
-import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cohortaudit import __version__
+from cohortaudit.cohort import ordered_bin_labels
 from cohortaudit.config import AuditConfig
 from cohortaudit.disclosure import (
     CutOffCounts,
@@ -298,7 +298,7 @@ def run_audit(
             caveats,
             config.min_cell,
             suppressed_groups=[g.attributes for g in subgroups if g.suppressed],
-            column_counts=_released_column_counts(subgroups, safety_block),
+            column_counts=_released_column_counts(subgroups, safety_block, config.bins),
         ),
         tool={"name": "cohortaudit", "version": __version__},
         run={
@@ -407,7 +407,9 @@ def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupRe
     )
 
 
-def _released_column_counts(subgroups, safety_block) -> dict[str, CutOffCounts]:
+def _released_column_counts(
+    subgroups, safety_block, bins: Mapping[str, Sequence[float]]
+) -> dict[str, CutOffCounts]:
     """Per attribute, every count of patients between two cut-offs that the result releases.
 
     Group sizes come from the metric tables and the intended-use table (a group may be
@@ -432,28 +434,19 @@ def _released_column_counts(subgroups, safety_block) -> dict[str, CutOffCounts]:
         note(row["group"], row["n"])
     out: dict[str, CutOffCounts] = {}
     for attr, by_value in sizes.items():
-        ordered = sorted(
-            (v for v in by_value if _value_position(v) is not None), key=_value_position
-        )
+        if attr in bins:  # the cohort's bins, lowest first
+            ordered = [v for v in ordered_bin_labels(bins[attr]) if v in by_value]
+        else:  # unbinned numeric values order as numbers; categories have no order
+            ordered = sorted((v for v in by_value if _as_number(v) is not None), key=_as_number)
         out[attr] = cut_off_counts([by_value[v] for v in ordered])
     return out
 
 
-_BIN_LABEL = re.compile(r"^\s*(<|>|\[|\()\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)")
-
-
-def _value_position(label: str) -> float | None:
-    """Where a group label sits on its column's scale (None: not on it, e.g. a category)."""
+def _as_number(label: str) -> float | None:
     try:
         return float(label)
     except ValueError:
-        pass
-    m = _BIN_LABEL.match(label)
-    if m is None:
         return None
-    edge = float(m.group(2))
-    # "< 40" lies below the bin starting at 40, "> 80" above the bin ending at 80
-    return edge - 0.5 if m.group(1) == "<" else edge + 0.5 if m.group(1) == ">" else edge
 
 
 def _released_exclusions(

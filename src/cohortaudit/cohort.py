@@ -814,6 +814,13 @@ def _format_edge(edge: float) -> str:
     return repr(edge)
 
 
+def ordered_bin_labels(edges: Sequence[float]) -> list[str]:
+    """The group labels of a binned attribute from its lowest values to its highest:
+    ``["< 40", "[40, 50)", ..., "[70, 80]", "> 80"]`` (rows without a value are apart)."""
+    first, last = _format_edge(edges[0]), _format_edge(edges[-1])
+    return [f"< {first}", *_bin_names(edges), f"> {last}"]
+
+
 def _bin_names(edges: Sequence[float]) -> list[str]:
     """Labels of the bins between the edges: half-open, the last one closed."""
     e = [_format_edge(x) for x in edges]
@@ -855,7 +862,8 @@ def _bin_labels(
     missing = binned.missing[keep]
     edges_arr = np.asarray(edges, dtype=np.float64)
     first, last = _format_edge(edges_arr[0]), _format_edge(edges_arr[-1])
-    names = [*_bin_names(edges_arr), f"< {first}", f"> {last}", MISSING_GROUP]
+    in_order = ordered_bin_labels(edges_arr)
+    names = [*in_order[1:-1], in_order[0], in_order[-1], MISSING_GROUP]
     n_bins = len(edges_arr) - 1
     idx = np.searchsorted(edges_arr, values, side="right") - 1
     idx = np.where(values == edges_arr[-1], n_bins - 1, idx)  # the last bin is closed
