@@ -241,7 +241,7 @@ def _run(loader: str, path: Path, fx: dict[str, Any], work: Path) -> None:
             other.write_bytes(fx["site_other"])
         pool_site_files([path, other], n_boot=0)
     elif loader == "audit":  # the dashboard's Start page and Compare page read uploads so
-        from cohortaudit.render.json import read_json_bytes
+        from cohortaudit.resultio import read_json_bytes
 
         read_json_bytes(path.read_bytes(), name=path.name)
     elif loader == "cohort":
@@ -276,7 +276,7 @@ def main() -> None:
     for name in (
         "cohortaudit.policy",
         "cohortaudit.sites.pool",
-        "cohortaudit.render.json",
+        "cohortaudit.resultio",
         "cohortaudit.cohort",
     ):
         __import__(name)  # imported before memory is capped, so the cap measures the cases

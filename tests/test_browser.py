@@ -241,7 +241,7 @@ def test_report_page_downloads_the_json(page, tmp_path):
         page.get_by_role("button", name="Download audit.json").click()
     target = tmp_path / "audit.json"
     info.value.save_as(target)
-    from cohortaudit.render.json import read_json
+    from cohortaudit.resultio import read_json
 
     result = read_json(target)
     assert result.model.name == "CardioRisk-EU"

@@ -495,8 +495,8 @@ def _all_leaks(out: Path) -> list[str]:
 
 def report_leaks(out: Path, k: int, cohort: dict) -> list[str]:
     """Every table of the report model that both the PDF and the HTML lay out."""
-    from cohortaudit.render.json import read_json
     from cohortaudit.render.report import Table, build_report
+    from cohortaudit.resultio import read_json
 
     report = build_report(read_json(out / "audit.json"))
     leaks = []

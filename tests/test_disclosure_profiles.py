@@ -25,7 +25,7 @@ import yaml
 
 from cohortaudit.cli import main
 from cohortaudit.disclosure import ZERO_CELL_RULE
-from cohortaudit.render.json import read_json
+from cohortaudit.resultio import read_json
 from cohortaudit.results import NOT_CONTROLLED_BANNER
 
 ROOT = Path(__file__).resolve().parents[1]

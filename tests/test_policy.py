@@ -20,7 +20,7 @@ from cohortaudit.policy import (
     policy_failed,
     policy_from_dict,
 )
-from cohortaudit.render.json import read_json
+from cohortaudit.resultio import read_json
 from cohortaudit.results import (
     AuditResult,
     CohortInfo,

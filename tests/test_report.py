@@ -22,7 +22,6 @@ from cohortaudit.render.charts import chart_svg
 from cohortaudit.render.csv import safe_cell, write_csv_tables
 from cohortaudit.render.findings import format_estimate
 from cohortaudit.render.html import html_text
-from cohortaudit.render.json import read_json
 from cohortaudit.render.pdf import pdf_bytes, render_pdf
 from cohortaudit.render.report import (
     RUN_RECORD_END,
@@ -30,6 +29,7 @@ from cohortaudit.render.report import (
     build_report,
     vector_status_sentence,
 )
+from cohortaudit.resultio import read_json
 from cohortaudit.results import MetricValue
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from cohortaudit import resultio as json_render
 from cohortaudit import safeload
 from cohortaudit.card import load_card
 from cohortaudit.errors import AuditError, CardError, ConfigError, InputError, ReportError
 from cohortaudit.policy import load_policy
-from cohortaudit.render import json as json_render
 from cohortaudit.sites import export as site_export
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ import state
 from cohortaudit.errors import AuditError
 from cohortaudit.render.figures import compare_overall_plot, groups_for
 from cohortaudit.render.findings import format_estimate, group_label
-from cohortaudit.render.json import read_json_bytes
 from cohortaudit.render.text import METRIC_LABELS
+from cohortaudit.resultio import read_json_bytes
 from cohortaudit.results import AuditResult, MetricValue, not_evaluable
 from cohortaudit.textsafe import for_markdown as md
 

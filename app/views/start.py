@@ -80,7 +80,7 @@ if source == OPEN:
     up_json = st.file_uploader("Audit result", type=["json"], key=state.K_OPEN_UPLOAD)
     if up_json is None:
         st.stop()
-    from cohortaudit.render.json import read_json_bytes
+    from cohortaudit.resultio import read_json_bytes
 
     try:
         opened = read_json_bytes(up_json.getvalue(), name=up_json.name)

@@ -165,8 +165,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
     from cohortaudit.config import AuditConfig, parse_bins, parse_reference
     from cohortaudit.engines import audit_with_engine
     from cohortaudit.integrity import load_private_key, write_manifest
-    from cohortaudit.render.bundle import parse_formats, render_bundle, write_bundle
+    from cohortaudit.render.bundle import parse_formats, render_bundle
     from cohortaudit.render.text import summary_text
+    from cohortaudit.resultio import write_bundle
 
     formats = parse_formats(args.format)
     config = AuditConfig(

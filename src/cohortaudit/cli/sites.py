@@ -153,7 +153,8 @@ def _cmd_site_export(args: argparse.Namespace) -> int:
 
 def _cmd_pool(args: argparse.Namespace) -> int:
     from cohortaudit.integrity import load_public_key
-    from cohortaudit.render.bundle import parse_formats, render_bundle, write_bundle
+    from cohortaudit.render.bundle import parse_formats, render_bundle
+    from cohortaudit.resultio import write_bundle
     from cohortaudit.sites.pool import pool_site_files
     from cohortaudit.sites.signature import parse_public_key_specs
 

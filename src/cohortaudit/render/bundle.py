@@ -4,22 +4,21 @@ Rendering is where a hostile cohort can still make a renderer fail (a name no fo
 chart that cannot be drawn). If the files were written one by one as they were rendered, a
 failure half-way would leave an ``audit.json`` without its PDF and without its manifest: a
 folder that looks like a finished audit but is not one. So the CLI renders the whole bundle
-first (:func:`render_bundle`), then writes it in one step (:func:`write_bundle`) through the one
-safe output writer, which removes a stale manifest before the first write and what it wrote if
-a write fails; the manifest comes last (``integrity.write_manifest``).
+first (:func:`render_bundle`), then writes it in one step
+(:func:`cohortaudit.resultio.write_bundle`) through the one safe output writer, which removes a
+stale manifest before the first write and what it wrote if a write fails; the manifest comes
+last (``integrity.write_manifest``). Files and manifests are not render's business: this module
+only renders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from cohortaudit.errors import ConfigError
-from cohortaudit.integrity import MANIFEST_NAME, SIGNATURE_NAME
-from cohortaudit.outputs import write_outputs
 from cohortaudit.results import AuditResult
 
-__all__ = ["FORMATS", "parse_formats", "render_bundle", "write_bundle"]
+__all__ = ["FORMATS", "parse_formats", "render_bundle"]
 
 FORMATS = ("json", "pdf", "html", "csv")
 
@@ -63,10 +62,3 @@ def render_bundle(
         for name, text in csv_tables(result).items():
             files[f"tables/{name}"] = text.encode("utf-8")
     return files
-
-
-def write_bundle(out: str | Path, files: dict[str, bytes]) -> list[Path]:
-    """Write a rendered bundle into ``out``; an earlier run's manifest and signature are
-    removed first, so they never vouch for a partly replaced folder. Returns the file paths
-    (the CSV tables as one entry per file)."""
-    return write_outputs(out, files, remove_first=(MANIFEST_NAME, SIGNATURE_NAME))
