@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cohortaudit.registry import label
+from cohortaudit.render.findings import top_reliance_rows, top_slices
 from cohortaudit.render.mpl import pyplot as _plt
 from cohortaudit.render.mpl import svg_bytes as _svg
 from cohortaudit.render.theme import GREY as _GREY
@@ -40,41 +41,6 @@ def check_chart_svg(result: AuditResult, kind: str, **params: Any) -> bytes:
         "weak_slices": _weak_slices,
     }[kind]
     return _svg(fn(result, **params))
-
-
-def top_reliance_rows(explanations: dict[str, Any], limit: int = 10) -> list[dict[str, Any]]:
-    """Group x input differences whose CI excludes 0, largest |difference| first.
-
-    Rows where the input defines the groups (age for age bands) are left out: the model leans
-    on age more for the oldest band by construction, which says nothing about fairness.
-    """
-    rows = []
-    for g in explanations.get("by_group", []):
-        if g.get("suppressed"):
-            continue
-        for f in g.get("features", []):
-            d = f.get("difference") or {}
-            lo, hi, v = d.get("ci_low"), d.get("ci_high"), d.get("value")
-            if f["feature"] == g["attribute"] or v is None or lo is None or hi is None:
-                continue
-            if lo > 0 or hi < 0:
-                rows.append(
-                    {
-                        "attribute": g["attribute"],
-                        "group": g["group"],
-                        "reference": g["reference"],
-                        "feature": f["feature"],
-                        "difference": d,
-                        "mean_abs_shap": f.get("mean_abs_shap") or {},
-                        "reference_mean_abs_shap": f.get("reference_mean_abs_shap") or {},
-                    }
-                )
-    rows.sort(key=lambda r: (-abs(r["difference"]["value"]), r["attribute"], r["group"]))
-    return rows[:limit]
-
-
-def top_slices(safety: dict[str, Any], metric: str, limit: int = 8) -> list[dict[str, Any]]:
-    return [w for w in safety.get("weak_slices", []) if w["metric"] == metric][:limit]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,13 +1,23 @@
 """The report's document model: paragraphs, bullets, tables, charts, sections, the report.
 
-A leaf: it imports nothing of cohortaudit, so the section builders (``report``,
-``check_sections``, ``site_section``) and the renderers (``pdf``, ``html``) can all import it
-without importing each other.
+A leaf: it imports nothing of cohortaudit, so the chapter builders (``render/chapters/``), the
+numbering pass (``numbering``) and the renderers (``pdf``, ``html``) can all import it without
+importing each other.
+
+Nothing a chapter builder writes carries a number. A :class:`Section` gets its number, a
+captioned :class:`Table` its "Table 3.2" and a :class:`Chart` its "Figure 5.1" from
+:func:`cohortaudit.render.numbering.number_sections`, which walks the chapters in report order;
+a sentence that points at another part of the report says so with :func:`ref` ("see
+section " + ``ref("disclosure")``), and the same pass replaces the reference with the number its
+anchor received. So adding, dropping or moving a chapter, table or figure renumbers everything
+after it and every sentence that points at it, and no number can go stale.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +33,37 @@ __all__ = [
     "Section",
     "Report",
     "map_text",
+    "ref",
+    "ref_number",
+    "REF_PATTERN",
 ]
 
 #: Markers around the only text that may differ between reruns (tests strip what lies between).
 RUN_RECORD_START = "RUN RECORD (the only part of this report that differs between reruns)"
 RUN_RECORD_END = "END OF RUN RECORD"
+
+#: The mark of a cross reference in a built text. It holds a random part drawn once per process,
+#: so no text from the cohort (a group or column name) can spell one and have it resolved.
+_REF_MARK = "\ue000" + secrets.token_hex(6)
+#: A cross reference as :func:`ref` writes it; group 1 is the anchor, group 2 "n" when only the
+#: number is wanted (:func:`ref_number`).
+REF_PATTERN = re.compile(re.escape(_REF_MARK) + r"\{([^{}|]+)(?:\|(n))?\}")
+
+
+def ref(anchor: str) -> str:
+    """A reference to the section, table or figure with ``anchor``, for use inside a text.
+
+    It becomes the section's number ("14", "10.2") or the table's or figure's label
+    ("Table 3.2", "Figure 5.1") when the report is numbered; an anchor that names nothing is a
+    ReportError then, so a reference cannot silently point nowhere.
+    """
+    return f"{_REF_MARK}{{{anchor}}}"
+
+
+def ref_number(anchor: str) -> str:
+    """Like :func:`ref`, but a table or figure becomes its bare number ("5.2", not
+    "Table 5.2"), for lists of places such as a checklist column."""
+    return f"{_REF_MARK}{{{anchor}|n}}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -65,28 +101,39 @@ class Table:
     rows: list[list[Any]]
     widths: list[float]
     align: list[str] | None = None  # "L" | "R" | "C" per column
+    #: Caption text without a number ("Key numbers for all patients."); numbering prefixes
+    #: "Table 1.1". A table without a caption is not numbered.
     caption: str | None = None
     font_size: float = 8.0
     mono: tuple[int, ...] = ()  # columns set in monospace
+    anchor: str | None = None  # for ref()
 
 
 @dataclass
 class Chart:
-    """A chart by name, drawn by ``charts.py`` (PDF, SVG) or ``figures.py`` (HTML, plotly)."""
+    """A chart by kind, drawn through ``chart_registry`` (SVG for the PDF, plotly for the HTML).
+
+    ``caption`` has no number; numbering prefixes "Figure 5.1"."""
 
     kind: str
     caption: str
     params: dict[str, Any] = field(default_factory=dict)
     height_mm: float = 120.0
+    anchor: str | None = None  # for ref()
 
 
 @dataclass
 class Section:
-    number: str
+    """A chapter (``level`` 0) or a section within one (1). ``number`` is left empty by the
+    chapter builders and set by the numbering pass; ``appendix`` chapters get letters (A, B)."""
+
     title: str
-    level: int
+    level: int = 0
     blocks: list[Any] = field(default_factory=list)
     new_page: bool = False
+    anchor: str | None = None  # for ref()
+    appendix: bool = False
+    number: str = ""
 
     @property
     def heading(self) -> str:

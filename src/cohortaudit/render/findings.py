@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from cohortaudit.registry import METRICS, keys
 from cohortaudit.render.text import METRIC_LABELS, untested_disparities_note
@@ -31,6 +32,8 @@ __all__ = [
     "disparity_findings",
     "finding_sentence",
     "verdict_summary",
+    "top_reliance_rows",
+    "top_slices",
     "format_estimate",
     "fmt_value",
     "group_label",
@@ -481,3 +484,42 @@ def verdict_summary(
         calibration_headline=cal_headline,
         calibration=cal_picked,
     )
+
+
+# ---------------------------------------------------------------- explanations and safety
+
+
+def top_reliance_rows(explanations: dict[str, Any], limit: int = 10) -> list[dict[str, Any]]:
+    """Group x input differences whose CI excludes 0, largest |difference| first.
+
+    Rows where the input defines the groups (age for age bands) are left out: the model leans
+    on age more for the oldest band by construction, which says nothing about fairness.
+    """
+    rows = []
+    for g in explanations.get("by_group", []):
+        if g.get("suppressed"):
+            continue
+        for f in g.get("features", []):
+            d = f.get("difference") or {}
+            lo, hi, v = d.get("ci_low"), d.get("ci_high"), d.get("value")
+            if f["feature"] == g["attribute"] or v is None or lo is None or hi is None:
+                continue
+            if lo > 0 or hi < 0:
+                rows.append(
+                    {
+                        "attribute": g["attribute"],
+                        "group": g["group"],
+                        "reference": g["reference"],
+                        "feature": f["feature"],
+                        "difference": d,
+                        "mean_abs_shap": f.get("mean_abs_shap") or {},
+                        "reference_mean_abs_shap": f.get("reference_mean_abs_shap") or {},
+                    }
+                )
+    rows.sort(key=lambda r: (-abs(r["difference"]["value"]), r["attribute"], r["group"]))
+    return rows[:limit]
+
+
+def top_slices(safety: dict[str, Any], metric: str, limit: int = 8) -> list[dict[str, Any]]:
+    """The first ``limit`` weak slices of one metric, in the order the search ranked them."""
+    return [w for w in safety.get("weak_slices", []) if w["metric"] == metric][:limit]

@@ -1,241 +1,34 @@
-"""Report sections 9 (explanations) and 10 (safety), built from the result's blocks.
+"""Chapter "Safety" and its four sections: shift, intended-use fit, robustness, weak slices.
 
-Kept apart from :mod:`cohortaudit.render.report` (which calls these from ``build_report``)
-so each module stays readable; the blocks and formatting helpers are the report's own, so the
-PDF and the HTML lay these sections out exactly like the others. Findings in plain words come
-first, the tables behind them after.
+Built from the result's safety block; findings in plain words first, tables after.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cohortaudit.registry import label
-from cohortaudit.render.check_charts import top_reliance_rows, top_slices
-from cohortaudit.render.document import Bullets, Chart, Para, Section, Table
-from cohortaudit.render.findings import fmt_value
-from cohortaudit.results import WITHHELD_COUNT, WITHHELD_COUNT_NOTE, AuditResult, MetricValue
+from cohortaudit.render.chapters.common import (
+    SLICE_METRIC_WORDS,
+    count_text,
+    fixed,
+    group_words,
+    mv_of,
+    signed,
+)
+from cohortaudit.render.document import Bullets, Chart, Para, Section, Table, ref
+from cohortaudit.render.findings import (
+    fmt_value,
+    top_slices,
+)
+from cohortaudit.results import (
+    WITHHELD_COUNT_NOTE,
+    AuditResult,
+)
 from cohortaudit.vocabulary import slice_words
 
-__all__ = ["explanations_section", "safety_sections"]
 
-#: Slice metrics ("oe" is the slices' key for the O/E ratio); mid-sentence, so lower-case.
-_METRIC_WORDS = {
-    "auroc": label("auroc"),
-    "sensitivity": label("sensitivity").lower(),
-    "oe": label("oe_ratio"),
-}
-
-
-def _mv(d: dict[str, Any] | None) -> MetricValue:
-    d = d or {}
-    return MetricValue(d.get("value"), d.get("ci_low"), d.get("ci_high"))
-
-
-def _f(x: Any, digits: int = 3) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:.{digits}f}".replace("-", "−")
-
-
-def _signed(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None else f"{x:+.{digits}f}".replace("-", "−")
-
-
-def _group_words(group: dict[str, str]) -> str:
-    return "the whole cohort" if not group else ", ".join(f"{a} {v}" for a, v in group.items())
-
-
-def _count(x: Any, k: Any) -> str:
-    """A released count, or the word for a withheld one (below k, or secondary suppression)."""
-    return WITHHELD_COUNT if x is None else f"{int(x):,}"
-
-
-# ---------------------------------------------------------------------------- 9 explanations
-
-
-def explanations_section(result: AuditResult) -> Section:
-    s = Section("9", "Explanations", 0, new_page=True)
-    e = result.explanations
-    if not e:
-        reason = (
-            "this audit scored predictions from a column (scores mode), and SHAP values need "
-            "the model itself"
-            if result.model.kind in (None, "scores")
-            else "they were not requested (the CLI computes them unless --no-explain; the "
-            "dashboard computes them on its Explanations page)"
-        )
-        s.blocks.append(
-            Para(
-                f"Explanations were not computed for this audit: {reason}. Which inputs drive "
-                "the predictions, and whether the model relies on different inputs for "
-                "different groups, is therefore not assessed here.",
-                "limitation",
-            )
-        )
-        return s
-    st = e.get("settings", {})
-    k = st.get("min_cell")
-    s.blocks.append(
-        Para(
-            "SHAP values split each prediction into one contribution per model input; here on "
-            "the probability scale, so a value of 0.05 means the input moved that patient's "
-            f"predicted risk by 5 percentage points. {st.get('explainer', 'SHAP')} "
-            f"(exact Shapley values) explained {st.get('n_explain', '?'):,} of "
-            f"{st.get('n_rows', 0):,} patients, a seeded sample "
-            f"{st.get('sampling', '')}, against {st.get('n_background', '?')} background "
-            f"patients; intervals are percentile bootstraps ({st.get('n_boot', '?')} "
-            "replicates). Only aggregates are reported: no patient's own values or "
-            f"explanation appear in this report or in audit.json (counts below {k} withheld)."
-        )
-    )
-    findings: list[str] = []
-    glob = e.get("global", [])
-    if glob:
-        top = ", then ".join(
-            f"{g['feature']} {fmt_value(_mv(g['mean_abs_shap']))}" for g in glob[:3]
-        )
-        findings.append(f"The model relies most on {top} (mean |SHAP|).")
-    reliance = top_reliance_rows(e, 10)
-    for r in reliance[:3]:
-        more = "more" if r["difference"]["value"] > 0 else "less"
-        findings.append(
-            f"For {r['attribute']} {r['group']} the model relies {more} on {r['feature']} "
-            f"than for {r['reference']} (reference): mean |SHAP| "
-            f"{_f(r['mean_abs_shap'].get('value'))} vs "
-            f"{_f(r['reference_mean_abs_shap'].get('value'))}, difference "
-            f"{fmt_value(_mv(r['difference']))}."
-        )
-    if not reliance:
-        findings.append(
-            "No group relies on any input measurably more or less than its reference group "
-            "(every difference's interval includes 0)."
-        )
-    proxies = e.get("proxies", [])
-    strong = [p for p in proxies if p.get("strong")]
-    cut = st.get("proxy_strong_auroc", 0.8)
-    if strong:
-        for p in strong[:4]:
-            what = "all inputs together" if p["feature"] == "(all inputs)" else p["feature"]
-            findings.append(
-                f"{what} predicts {p['attribute']} with AUROC {fmt_value(_mv(p['auroc']))}: a "
-                f"strong proxy (≥ {cut}); the model can use {p['attribute']} through it."
-            )
-    elif proxies:
-        findings.append(
-            f"No input, alone or together, predicts a sensitive attribute with AUROC ≥ {cut}: "
-            "no strong proxy."
-        )
-    direct = st.get("proxy_direct_inputs") or []
-    if direct:
-        findings.append(
-            (
-                f"{direct[0]} is itself a model input: the model uses it directly"
-                if len(direct) == 1
-                else f"{', '.join(direct[:-1])} and {direct[-1]} are themselves model inputs: "
-                "the model uses them directly"
-            )
-            + " (a question of direct use, not of proxies)."
-        )
-    s.blocks.append(Para("Findings", "finding"))
-    s.blocks.append(Bullets(findings))
-
-    s.blocks.append(
-        Table(
-            ["Input", "Mean |SHAP| (95% CI)", "Rank"],
-            [
-                [g["feature"], fmt_value(_mv(g["mean_abs_shap"]), 4), str(i)]
-                for i, g in enumerate(glob, 1)
-            ],
-            [0.4, 0.4, 0.2],
-            ["L", "L", "R"],
-            caption="Table 9.1 Global importance: mean |SHAP| per model input, probability scale.",
-        )
-    )
-    s.blocks.append(
-        Chart(
-            "shap_global",
-            "Figure 9.1 Mean |SHAP| per input with 95% bootstrap intervals.",
-            height_mm=70,
-        )
-    )
-    if reliance:
-        s.blocks.append(
-            Table(
-                ["Group", "Input", "Mean |SHAP|", "Reference", "Difference (95% CI)"],
-                [
-                    [
-                        f"{r['attribute']} {r['group']}",
-                        r["feature"],
-                        _f(r["mean_abs_shap"].get("value"), 4),
-                        f"{r['reference']}: {_f(r['reference_mean_abs_shap'].get('value'), 4)}",
-                        fmt_value(_mv(r["difference"]), 4),
-                    ]
-                    for r in reliance
-                ],
-                [0.24, 0.15, 0.14, 0.22, 0.25],
-                ["L", "L", "R", "L", "L"],
-                font_size=7.5,
-                caption=(
-                    "Table 9.2 Largest differences in reliance between a group and its reference "
-                    "(intervals excluding 0; the input that defines a group, e.g. age for age "
-                    "bands, is left out as different by construction)."
-                ),
-            )
-        )
-        s.blocks.append(
-            Chart(
-                "shap_groups",
-                "Figure 9.2 Difference in mean |SHAP| vs the reference group, 95% CI; "
-                "vermillion: relies more, blue: relies less.",
-                height_mm=80,
-            )
-        )
-    if proxies:
-        rows = []
-        for attr in dict.fromkeys(p["attribute"] for p in proxies):
-            mine = [p for p in proxies if p["attribute"] == attr]
-            together = next((p for p in mine if p["feature"] == "(all inputs)"), None)
-            singles = [p for p in mine if p["feature"] != "(all inputs)"]
-            best = max(singles, key=lambda p: p["auroc"].get("value") or 0, default=None)
-            rows.append(
-                [
-                    attr,
-                    fmt_value(_mv(together["auroc"])) if together else "n/a",
-                    f"{best['feature']}: {fmt_value(_mv(best['auroc']))}" if best else "n/a",
-                    "yes" if any(p.get("strong") for p in mine) else "no",
-                ]
-            )
-        s.blocks.append(
-            Table(
-                ["Sensitive attribute", "All inputs: AUROC", "Strongest single input", "Strong?"],
-                rows,
-                [0.22, 0.24, 0.4, 0.14],
-                ["L", "L", "L", "L"],
-                font_size=7.5,
-                caption=(
-                    f"Table 9.3 Proxy check: cross-validated AUROC of predicting each attribute "
-                    f"from the inputs (one-vs-rest, averaged, for attributes with more than two "
-                    f"groups); strong at ≥ {cut}."
-                ),
-            )
-        )
-    s.blocks.append(
-        Para(
-            "The distribution of SHAP values per input (counts on fixed bins) and dependence "
-            "summaries (mean SHAP per input-value bin) are in audit.json and on the "
-            "dashboard's Explanations page.",
-            "note",
-        )
-    )
-    return s
-
-
-# ---------------------------------------------------------------------------- 10 safety
-
-
-def safety_sections(result: AuditResult) -> list[Section]:
-    s = Section("10", "Safety", 0, new_page=True)
+def chapter(result: AuditResult) -> list[Section]:
+    s = Section("Safety", new_page=True, anchor="safety")
     sf = result.safety
     if not sf:
         s.blocks.append(
@@ -284,7 +77,7 @@ def _safety_findings(result: AuditResult, sf: dict[str, Any]) -> list[str]:
         out.append(
             "The cohort differs from the development data described in the model card: "
             + "; ".join(parts)
-            + " (section 10.1)."
+            + f" (section {ref('safety.shift')})."
         )
     elif shift:
         out.append("No input of the whole cohort is flagged as shifted from the development data.")
@@ -318,7 +111,7 @@ def _safety_findings(result: AuditResult, sf: dict[str, Any]) -> list[str]:
         if miss:
             bits.append("missing " + ", ".join(f"{f} ({c:,})" for f, c in miss.items()))
         if bits:
-            out.append("Intended use: " + "; ".join(bits) + " (section 10.2).")
+            out.append("Intended use: " + "; ".join(bits) + f" (section {ref('safety.use')}).")
     rob = sf.get("robustness") or {}
     whole_rob = [r for r in rob.get("rows", []) if not r["group"]]
     if whole_rob:
@@ -331,8 +124,8 @@ def _safety_findings(result: AuditResult, sf: dict[str, Any]) -> list[str]:
         )
         out.append(
             f"Robustness: the largest AUROC change, under {what}, is "
-            f"{_signed(d.get('value'))} ({_signed(d.get('ci_low'))} to "
-            f"{_signed(d.get('ci_high'))}) (section 10.3)."
+            f"{signed(d.get('value'))} ({signed(d.get('ci_low'))} to "
+            f"{signed(d.get('ci_high'))}) (section {ref('safety.robustness')})."
         )
     slices = sf.get("weak_slices", [])
     if slices:
@@ -340,7 +133,7 @@ def _safety_findings(result: AuditResult, sf: dict[str, Any]) -> list[str]:
         out.append(
             f"The weak-slice search found {len(slices)} slices significantly worse than the "
             f"rest (false discovery rate {st_fdr(sf)}): "
-            + ", ".join(f"{n} on {_METRIC_WORDS[m]}" for m, n in counts.items() if n)
+            + ", ".join(f"{n} on {SLICE_METRIC_WORDS[m]}" for m, n in counts.items() if n)
             + ". The worst by each metric:"
         )
         for m in ("auroc", "sensitivity", "oe"):
@@ -361,7 +154,7 @@ def st_fdr(sf: dict[str, Any]) -> str:
 
 
 def _shift_section(sf: dict[str, Any]) -> Section:
-    s = Section("10.1", "Cohort shift against the development data", 1)
+    s = Section("Cohort shift against the development data", 1, anchor="safety.shift")
     shift = sf.get("shift", [])
     if not shift:
         s.blocks.append(Para("Not assessed (no model card with a development summary).", "note"))
@@ -383,9 +176,9 @@ def _shift_section(sf: dict[str, Any]) -> Section:
     for f in whole:
         ci = ""
         if f.get("ci_low") is not None and f.get("ci_high") is not None:
-            ci = f" ({_f(f['ci_low'])} to {_f(f['ci_high'])})"
+            ci = f" ({fixed(f['ci_low'])} to {fixed(f['ci_high'])})"
         rows.append(
-            [f["feature"], f["statistic"].replace("_", " "), _f(f["value"]) + ci, f["flag"]]
+            [f["feature"], f["statistic"].replace("_", " "), fixed(f["value"]) + ci, f["flag"]]
         )
     s.blocks.append(
         Table(
@@ -394,13 +187,13 @@ def _shift_section(sf: dict[str, Any]) -> Section:
             [0.22, 0.3, 0.33, 0.15],
             ["L", "L", "L", "L"],
             font_size=7.5,
-            caption="Table 10.1 Shift of the whole cohort against the model card.",
+            caption="Shift of the whole cohort against the model card.",
         )
     )
     s.blocks.append(
         Chart(
             "shift_smd",
-            "Figure 10.1 |SMD| of each numeric input vs the development data; orange notable, "
+            "|SMD| of each numeric input vs the development data; orange notable, "
             "vermillion serious.",
             height_mm=70,
         )
@@ -412,7 +205,7 @@ def _shift_section(sf: dict[str, Any]) -> Section:
                 ["Group", "Input", "Statistic", "Flag", "What it means"],
                 [
                     [
-                        _group_words(f["group"]),
+                        group_words(f["group"]),
                         f["feature"],
                         f["statistic"].replace("_", " "),
                         f["flag"],
@@ -423,14 +216,14 @@ def _shift_section(sf: dict[str, Any]) -> Section:
                 [0.16, 0.12, 0.13, 0.09, 0.5],
                 ["L", "L", "L", "L", "L"],
                 font_size=7,
-                caption="Table 10.2 Flagged findings in groups.",
+                caption="Flagged findings in groups.",
             )
         )
     return s
 
 
 def _use_section(sf: dict[str, Any], k: Any) -> Section:
-    s = Section("10.2", "Intended-use fit and data quality by group", 1)
+    s = Section("Intended-use fit and data quality by group", 1, anchor="safety.use")
     use = sf.get("intended_use")
     if not use or not use.get("rows"):
         s.blocks.append(Para("Not assessed (no model card).", "note"))
@@ -452,12 +245,12 @@ def _use_section(sf: dict[str, Any], k: Any) -> Section:
     rows = []
     for r in rows_in:
         row = [
-            _group_words(r["group"]),
-            _count(r["n"], k),
-            _count(r["outside_population"], k) if use.get("population_rule") else "n/a",
+            group_words(r["group"]),
+            count_text(r["n"], k),
+            count_text(r["outside_population"], k) if use.get("population_rule") else "n/a",
         ]
-        row += [_count((r.get("out_of_range") or {}).get(f), k) for f in interesting_range]
-        row += [_count((r.get("missing") or {}).get(f), k) for f in interesting_missing]
+        row += [count_text((r.get("out_of_range") or {}).get(f), k) for f in interesting_range]
+        row += [count_text((r.get("missing") or {}).get(f), k) for f in interesting_missing]
         rows.append(row)
     n_extra = len(interesting_range) + len(interesting_missing)
     widths = [0.28, 0.1, 0.14] + [0.48 / max(n_extra, 1)] * n_extra
@@ -476,14 +269,14 @@ def _use_section(sf: dict[str, Any], k: Any) -> Section:
             widths,
             ["L"] + ["R"] * (len(header) - 1),
             font_size=7,
-            caption="Table 10.3 Intended-use fit and data quality, whole cohort then each group.",
+            caption="Intended-use fit and data quality, whole cohort then each group.",
         )
     )
     return s
 
 
 def _robust_section(sf: dict[str, Any]) -> Section:
-    s = Section("10.3", "Robustness to perturbed inputs", 1)
+    s = Section("Robustness to perturbed inputs", 1, anchor="safety.robustness")
     rob = sf.get("robustness")
     if not rob:
         reason = (sf.get("settings") or {}).get("skipped", {}).get("robustness", "not run")
@@ -514,10 +307,10 @@ def _robust_section(sf: dict[str, Any]) -> Section:
         rows.append(
             [
                 what,
-                _f(r["auroc"]),
-                _f(r["auroc_perturbed"]),
-                fmt_value(_mv(r["delta_auroc"]), 4),
-                fmt_value(_mv(r["delta_sensitivity"]), 3),
+                fixed(r["auroc"]),
+                fixed(r["auroc_perturbed"]),
+                fmt_value(mv_of(r["delta_auroc"]), 4),
+                fmt_value(mv_of(r["delta_sensitivity"]), 3),
             ]
         )
     s.blocks.append(
@@ -533,7 +326,7 @@ def _robust_section(sf: dict[str, Any]) -> Section:
             [0.18, 0.12, 0.16, 0.27, 0.27],
             ["L", "R", "R", "L", "L"],
             font_size=7.5,
-            caption="Table 10.4 Performance change under perturbation, whole cohort.",
+            caption="Performance change under perturbation, whole cohort.",
         )
     )
     worst: dict[tuple, dict] = {}
@@ -550,28 +343,28 @@ def _robust_section(sf: dict[str, Any]) -> Section:
                 ["Group", "Perturbation", "ΔAUROC (95% CI)", "Δsensitivity (95% CI)"],
                 [
                     [
-                        _group_words(r["group"]),
+                        group_words(r["group"]),
                         (
                             f"noise {r['level']:g} SD"
                             if r["perturbation"] == "gaussian_noise"
                             else f"flip {r['level']:.0%}"
                         ),
-                        fmt_value(_mv(r["delta_auroc"]), 4),
-                        fmt_value(_mv(r["delta_sensitivity"]), 3),
+                        fmt_value(mv_of(r["delta_auroc"]), 4),
+                        fmt_value(mv_of(r["delta_sensitivity"]), 3),
                     ]
                     for r in grows
                 ],
                 [0.3, 0.16, 0.27, 0.27],
                 ["L", "L", "L", "L"],
                 font_size=7.5,
-                caption="Table 10.5 Groups with the largest AUROC drop (worst perturbation each).",
+                caption="Groups with the largest AUROC drop (worst perturbation each).",
             )
         )
     return s
 
 
 def _slices_section(sf: dict[str, Any]) -> Section:
-    s = Section("10.4", "Weak slices found by search", 1)
+    s = Section("Weak slices found by search", 1, anchor="safety.slices")
     st = sf.get("settings", {})
     slices = sf.get("weak_slices", [])
     s.blocks.append(
@@ -590,21 +383,20 @@ def _slices_section(sf: dict[str, Any]) -> Section:
     if not slices:
         s.blocks.append(Para("No slice was significantly worse than the rest.", "finding"))
         return s
-    number = 6
     for m in ("auroc", "sensitivity", "oe"):
         top = top_slices(sf, m, 8)
         if not top:
             continue
         s.blocks.append(
             Table(
-                ["Slice", "n", "Events", f"{_METRIC_WORDS[m]} (95% CI)", "Rest", "q"],
+                ["Slice", "n", "Events", f"{SLICE_METRIC_WORDS[m]} (95% CI)", "Rest", "q"],
                 [
                     [
                         slice_words(w["attributes"]),
                         f"{w['n']:,}",
                         f"{w['events']:,}",
-                        fmt_value(_mv(w["value"]), 2),
-                        _f(w["rest_value"], 2),
+                        fmt_value(mv_of(w["value"]), 2),
+                        fixed(w["rest_value"], 2),
                         f"{w['q_value']:.2g}",
                     ]
                     for w in top
@@ -613,18 +405,17 @@ def _slices_section(sf: dict[str, Any]) -> Section:
                 ["L", "R", "R", "L", "R", "R"],
                 font_size=7,
                 caption=(
-                    f"Table 10.{number} Weakest slices by {_METRIC_WORDS[m]} (largest gap to "
+                    f"Weakest slices by {SLICE_METRIC_WORDS[m]} (largest gap to "
                     "the rest first; "
                     f"{sum(w['metric'] == m for w in slices)} found in all, every one in "
                     "audit.json)."
                 ),
             )
         )
-        number += 1
     s.blocks.append(
         Chart(
             "weak_slices",
-            "Figure 10.2 The weakest slices per metric: slice estimate with 95% CI (●) and the "
+            "The weakest slices per metric: slice estimate with 95% CI (●) and the "
             "rest of the cohort (|).",
             height_mm=150,
         )

@@ -1,0 +1,136 @@
+"""Chapter "Subgroups and fairness": threshold metrics, disparities and fairness summaries."""
+
+from __future__ import annotations
+
+from cohortaudit.render.chapters.common import (
+    group_rows,
+    groups_of_order,
+)
+from cohortaudit.render.document import Bullets, Chart, Para, Section, Table, ref
+from cohortaudit.render.findings import (
+    disparity_findings,
+    fmt_value,
+)
+from cohortaudit.render.text import metric_name
+from cohortaudit.results import (
+    AuditResult,
+)
+
+_THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv")
+
+
+_FAIRNESS_LABELS = {
+    "demographic_parity_difference": "Demographic parity difference",
+    "demographic_parity_ratio": "Demographic parity ratio",
+    "equal_opportunity_difference": "Equal opportunity difference",
+    "equal_opportunity_ratio": "Equal opportunity ratio",
+    "equalized_odds_difference": "Equalized odds difference",
+    "equalized_odds_ratio": "Equalized odds ratio",
+}
+
+
+def chapter(result: AuditResult) -> list[Section]:
+    s = Section("Subgroups and fairness", new_page=True, anchor="fairness")
+    t = result.settings.get("threshold")
+    s.blocks.append(
+        Para(
+            f"Threshold metrics use the operating threshold {t:g} (predicted positive when the "
+            "score is at or above it). Differences are group − reference group of the same "
+            "attribute; a finding is a difference whose 95% interval excludes zero."
+        )
+    )
+    s.blocks.append(Section("Threshold metrics by group", 1, anchor="fairness.threshold"))
+    rows = group_rows(result, [result.overall, *groups_of_order(result, 1)], _THRESHOLD_METRICS)
+    s.blocks.append(
+        Table(
+            ["Group", "n", "Events", *(metric_name(k) for k in _THRESHOLD_METRICS)],
+            rows,
+            [0.22, 0.08, 0.07, 0.16, 0.16, 0.155, 0.155],
+            ["L", "R", "R", "L", "L", "L", "L"],
+            font_size=7,
+            caption="Threshold metrics by group (95% CI; † imprecise).",
+            anchor="fairness.threshold_metrics",
+        )
+    )
+    s.blocks.append(Section("Disparities", 1, anchor="fairness.disparities"))
+    s.blocks.append(
+        Chart(
+            "forest",
+            "Difference from the reference group (group − reference, "
+            "95% CI) for each group of one attribute. A line that does not cross zero is a "
+            "finding; ◆ marks the reference group.",
+            params={"metrics": ["auroc", "sensitivity", "specificity", "ppv"]},
+            height_mm=150,
+        )
+    )
+    findings = disparity_findings(
+        result,
+        metrics=("auroc", "sensitivity", "specificity", "ppv", "npv", "brier", "selection_rate"),
+    )
+    if findings:
+        s.blocks.append(
+            Para(f"All {len(findings)} single-attribute findings, largest first:", "finding")
+        )
+        s.blocks.append(Bullets([f.sentence for f in findings], "small"))
+    else:
+        s.blocks.append(
+            Para("No single-attribute difference has an interval that excludes zero.", "finding")
+        )
+    s.blocks.append(
+        Section("Fairness summaries (fairlearn definitions)", 1, anchor="fairness.summaries")
+    )
+    rows3 = []
+    for f in result.fairness:
+        rows3.append(
+            [
+                " × ".join(f.attributes),
+                _FAIRNESS_LABELS.get(f.metric, f.metric),
+                fmt_value(f.value),
+                str(f.groups_compared),
+            ]
+        )
+    s.blocks.append(
+        Table(
+            ["Attributes", "Summary", "Value (95% CI)", "Groups compared"],
+            rows3,
+            [0.27, 0.33, 0.26, 0.14],
+            ["L", "L", "L", "R"],
+            font_size=7,
+            caption="Fairness summaries over released groups (difference: largest "
+            "− smallest; ratio: smallest / largest).",
+        )
+        if rows3
+        else Para("No fairness summary was computed.", "note")
+    )
+    note = (result.settings.get("calibration", {}) or {}).get("impossibility") or (
+        "When base rates differ between groups, calibration within groups and equalized odds "
+        "cannot both hold (Kleinberg et al. 2016; Chouldechova 2017)."
+    )
+    s.blocks.append(
+        Para(
+            "Impossibility note: " + note + " Calibration within groups and equalized odds "
+            "cannot both hold when base rates differ, so gaps in error rates "
+            f"({ref('fairness.threshold_metrics')}) must be read together with calibration by "
+            f"group ({ref('calibration.groups')}): closing one gap by "
+            "changing thresholds per group will open the other.",
+            "note",
+        )
+    )
+    inter = groups_of_order(result, 2)
+    if inter:
+        s.blocks.append(
+            Section("Intersections of two attributes", 1, anchor="fairness.intersections")
+        )
+        keys = ("auroc", "sensitivity", "specificity", "oe_ratio")
+        rows4 = group_rows(result, inter, keys)
+        s.blocks.append(
+            Table(
+                ["Group", "n", "Events", "AUROC", "Sensitivity", "Specificity", "O/E"],
+                rows4,
+                [0.25, 0.075, 0.065, 0.155, 0.155, 0.155, 0.145],
+                ["L", "R", "R", "L", "L", "L", "L"],
+                font_size=6.5,
+                caption=f"{len(inter)} intersectional groups (95% CI; † imprecise).",
+            )
+        )
+    return [s]
