@@ -415,7 +415,7 @@ def relevant_range(facts: dict[str, Any]) -> tuple[float, float] | None:
 
 def curve_attribute(result: AuditResult) -> str | None:
     """The attribute selector shared by the Calibration and Clinical utility pages."""
-    from cohortaudit.render.figures import partitions
+    from cohortaudit.render.plotly_charts.base import partitions
 
     attrs = [p[0] for p in partitions(result) if len(p) == 1]
     if not attrs:

@@ -36,7 +36,10 @@ from sklearn.metrics import (
 from cohortaudit import registry
 from cohortaudit.metrics import calibration, fairness, performance, subgroups
 from cohortaudit.registry import FAMILIES, METRICS, MetricSpec, keys, label
-from cohortaudit.render import check_charts, check_figures, check_sections, findings, text
+from cohortaudit.render import findings, text
+from cohortaudit.render.chapters import common as chapter_common
+from cohortaudit.render.plotly_charts import checks_base as plotly_checks
+from cohortaudit.render.svg_charts import checks as svg_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "src" / "cohortaudit" / "schemas" / "audit_result.schema.json"
@@ -163,13 +166,12 @@ def test_selections_of_metrics_name_only_registry_keys():
 
 def test_slice_metric_words_use_registry_labels():
     slices = {"auroc": "auroc", "sensitivity": "sensitivity", "oe": "oe_ratio"}
-    assert {s: label(k) for s, k in slices.items()} == check_charts._METRIC_WORDS
-    assert check_figures._WEAK_METRICS["oe"][0] == label("oe_ratio")
+    assert {s: label(k) for s, k in slices.items()} == svg_checks.SLICE_METRIC_LABELS
+    assert plotly_checks.WEAK_METRICS["oe"][0] == label("oe_ratio")
     assert (
-        check_figures._WEAK_METRICS["oe"][1]
-        == "O/E ratio (observed / expected events; 1 = perfect)"
+        plotly_checks.WEAK_METRICS["oe"][1] == "O/E ratio (observed / expected events; 1 = perfect)"
     )
-    assert check_sections._METRIC_WORDS["sensitivity"] == "sensitivity"  # mid-sentence
+    assert chapter_common.SLICE_METRIC_WORDS["sensitivity"] == "sensitivity"  # mid-sentence
 
 
 # ------------------------------------------------------------------------------------------
@@ -308,12 +310,13 @@ def test_a_pooled_audit_states_the_single_site_methods_where_its_intervals_are_t
 
 
 def test_site_and_threshold_tables_use_registry_labels():
-    from cohortaudit.render import report, site_section
+    from cohortaudit.render.chapters import fairness as fairness_chapter
+    from cohortaudit.render.svg_charts import sites as svg_sites
 
-    assert [(k, lab) for k, lab, _ in site_section._METRICS] == [
+    assert [(k, lab) for k, lab, _ in svg_sites.SITE_METRICS] == [
         (k, label(k)) for k in ("auroc", "oe_ratio", "calibration_slope")
     ]
-    assert [label(k) for k in report._THRESHOLD_METRICS] == [
+    assert [label(k) for k in fairness_chapter._THRESHOLD_METRICS] == [
         "Sensitivity",
         "Specificity",
         "PPV",

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from cohortaudit.cli import main
-from cohortaudit.render.charts import chart_svg
+from cohortaudit.render.chart_registry import chart_svg
 from cohortaudit.render.csv import safe_cell, write_csv_tables
 from cohortaudit.render.findings import format_estimate
 from cohortaudit.render.html import html_text

@@ -14,14 +14,10 @@ import streamlit as st
 import components
 import runner
 import state
-from cohortaudit.render.figures import (
-    calibration_plot,
-    forest_plot,
-    groups_for,
-    reference_for,
-    risk_histogram_plot,
-)
 from cohortaudit.render.findings import calibration_findings, format_estimate, group_label
+from cohortaudit.render.plotly_charts.base import groups_for, reference_for
+from cohortaudit.render.plotly_charts.curves import calibration_plot, risk_histogram_plot
+from cohortaudit.render.plotly_charts.groups import forest_plot
 from cohortaudit.results import GroupResult, MetricValue, not_evaluable
 from cohortaudit.textsafe import for_markdown as md
 

@@ -10,8 +10,9 @@ import streamlit as st
 import components
 import state
 from cohortaudit.errors import AuditError
-from cohortaudit.render.figures import compare_overall_plot, groups_for
 from cohortaudit.render.findings import format_estimate, group_label
+from cohortaudit.render.plotly_charts.base import groups_for
+from cohortaudit.render.plotly_charts.groups import compare_overall_plot
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.resultio import read_json_bytes
 from cohortaudit.results import AuditResult, MetricValue, not_evaluable

@@ -15,7 +15,7 @@ import streamlit as st
 import components
 import runner
 import state
-from cohortaudit.render.check_figures import (
+from cohortaudit.render.plotly_charts.explanations import (
     dependence_features,
     dependence_plot,
     global_importance_plot,

@@ -9,8 +9,8 @@ import streamlit as st
 
 import components
 import runner
-from cohortaudit.render.figures import groups_for
 from cohortaudit.render.findings import format_estimate, verdict_summary
+from cohortaudit.render.plotly_charts.base import groups_for
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.results import not_evaluable
 from cohortaudit.textsafe import for_markdown as md
@@ -98,7 +98,7 @@ with st.container(border=True):
     for note in verdict.notes:
         st.markdown(md(note))
     if result.safety:
-        from cohortaudit.render.check_figures import safety_verdict
+        from cohortaudit.render.plotly_charts.safety import safety_verdict
 
         st.markdown(
             "\n".join(f"- :red[**safety**] · {line}" for line in safety_verdict(result.safety))

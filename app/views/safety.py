@@ -15,8 +15,8 @@ import streamlit as st
 import components
 import state
 from cohortaudit.registry import label
-from cohortaudit.render.check_figures import (
-    group_label,
+from cohortaudit.render.plotly_charts.checks_base import group_label
+from cohortaudit.render.plotly_charts.safety import (
     robustness_plot,
     safety_verdict,
     shift_plot,

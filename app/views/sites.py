@@ -7,7 +7,11 @@ import streamlit as st
 
 import components
 from cohortaudit.registry import label
-from cohortaudit.render.site_figures import SITE_FOREST_METRICS, site_forest_plot, site_table_rows
+from cohortaudit.render.plotly_charts.sites import (
+    SITE_FOREST_METRICS,
+    site_forest_plot,
+    site_table_rows,
+)
 
 _LABELS = {k: label(k) for k in ("auroc", "oe_ratio", "calibration_slope")}
 _HOW_TO = """\

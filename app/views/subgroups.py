@@ -14,16 +14,13 @@ import streamlit as st
 import components
 import state
 from cohortaudit.registry import METRICS
-from cohortaudit.render.figures import (
-    axis_label,
+from cohortaudit.render.findings import format_estimate, group_label
+from cohortaudit.render.plotly_charts.base import axis_label, groups_for, partitions, reference_for
+from cohortaudit.render.plotly_charts.groups import (
     forest_plot,
     group_estimates_plot,
-    groups_for,
     intersection_heatmap,
-    partitions,
-    reference_for,
 )
-from cohortaudit.render.findings import format_estimate, group_label
 from cohortaudit.render.text import METRIC_LABELS, untested_disparities_note
 from cohortaudit.results import GroupResult, MetricValue, not_evaluable
 from cohortaudit.textsafe import for_markdown as md

@@ -14,14 +14,14 @@ import streamlit as st
 import components
 import runner
 import state
-from cohortaudit.render.figures import (
+from cohortaudit.render.findings import group_label
+from cohortaudit.render.plotly_charts.base import groups_for
+from cohortaudit.render.plotly_charts.curves import (
     decision_curve_plot,
-    groups_for,
     interventions_avoided_plot,
     pr_plot,
     roc_plot,
 )
-from cohortaudit.render.findings import group_label
 from cohortaudit.results import not_evaluable
 from cohortaudit.textsafe import for_markdown as md
 

@@ -1,9 +1,10 @@
 """The HTML audit report: one self-contained file that works offline.
 
 Same content and order as the PDF (both lay out :func:`cohortaudit.render.report.build_report`),
-with interactive plotly charts from :mod:`cohortaudit.render.figures`. plotly.js is inlined
-once; nothing is fetched from a network (no CDN, no MathJax, no web fonts). If an interactive
-figure cannot be built, the static SVG chart of the PDF is inlined instead.
+with an interactive plotly chart for every chart kind, drawn through
+:mod:`cohortaudit.render.chart_registry` (the PDF draws the same kinds as static SVG). plotly.js
+is inlined once; nothing is fetched from a network (no CDN, no MathJax, no web fonts). A chart
+that cannot be drawn is an error, not a silent fallback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from cohortaudit.errors import ReportError
 from cohortaudit.outputs import write_output
+from cohortaudit.render.chart_registry import chart_figures
 from cohortaudit.render.document import (
     RUN_RECORD_END,
     RUN_RECORD_START,
@@ -26,7 +28,7 @@ from cohortaudit.render.document import (
 )
 from cohortaudit.render.report import build_report
 from cohortaudit.results import AuditResult
-from cohortaudit.textsafe import for_markup, for_plotly
+from cohortaudit.textsafe import for_markup
 
 __all__ = ["render_html", "html_text"]
 
@@ -204,14 +206,8 @@ class _Html:
     # ------------------------------------------------------------------ charts
 
     def _chart(self, c: Chart) -> str:
-        try:
-            figs = self._figures(c)
-            inner = "".join(self._fig_html(f) for f in figs)
-        except Exception:  # noqa: BLE001 - a figure problem must not lose the report
-            from cohortaudit.render.charts import chart_svg
-
-            svg = chart_svg(self.result, c.kind, **c.params).decode("utf-8")
-            inner = svg[svg.find("<svg") :]
+        figs = chart_figures(self.result, c.kind, **c.params)
+        inner = "".join(self._fig_html(f) for f in figs)
         return f"<figure>{inner}<figcaption>{_e(c.caption)}</figcaption></figure>"
 
     def _fig_html(self, fig) -> str:
@@ -223,57 +219,3 @@ class _Html:
             div_id=f"figure-{self.n_fig}",
             config={"displaylogo": False, "responsive": True},
         )
-
-    def _figures(self, c: Chart) -> list:
-        from cohortaudit.render import figures as F
-        from cohortaudit.render.site_section import SITE_CHART_KINDS, site_chart_figures
-
-        r = self.result
-        if c.kind in SITE_CHART_KINDS:
-            return site_chart_figures(r, c.kind, **c.params)
-        k = (r.settings.get("disclosure") or {}).get("min_cell")
-        t = r.settings.get("threshold")
-        card = r.model.card or {}
-        rng = card.get("clinically_relevant_range")
-        attrs = list(r.cohort.sensitive_features)
-
-        def groups(a: str):
-            return [(next(iter(g.attributes.values())), g) for g in F.groups_for(r, [a])]
-
-        overall = [("all patients", r.overall)]
-        if c.kind == "roc":
-            figs = [F.roc_plot(overall, k=k, operating_threshold=t)]
-            figs += [F.roc_plot(groups(a), k=k, operating_threshold=t) for a in attrs]
-            titles = ["All patients", *[f"by {for_plotly(a)}" for a in attrs]]
-            for f, title in zip(figs, titles, strict=False):
-                f.update_layout(title=dict(text=title, x=0, xanchor="left"), height=420)
-            return figs
-        if c.kind == "calibration":
-            return [F.calibration_plot(overall, k=k), F.risk_histogram_plot(overall, k=k)]
-        if c.kind == "calibration_groups":
-            figs = [F.calibration_plot(groups(a), k=k, overall=r.overall) for a in attrs]
-            for f, a in zip(figs, attrs, strict=False):
-                f.update_layout(title=dict(text=f"by {for_plotly(a)}", x=0, xanchor="left"))
-            return figs
-        if c.kind == "decision_curve":
-            return [
-                F.decision_curve_plot(
-                    overall,
-                    k=k,
-                    relevant_range=tuple(rng) if rng else None,
-                    operating_threshold=t,
-                )
-            ]
-        if c.kind == "forest":
-            figs = []
-            for m in c.params.get("metrics", ["auroc"]):
-                for a in attrs:
-                    f = F.forest_plot(r, metric=m, attributes=[a], min_cell=k)
-                    f.update_layout(
-                        title=dict(
-                            text=f"{F.metric_label(m)} by {for_plotly(a)}", x=0, xanchor="left"
-                        )
-                    )
-                    figs.append(f)
-            return figs
-        raise ReportError(f"Unknown chart {c.kind!r}.")

@@ -22,6 +22,7 @@ from typing import Any
 
 from cohortaudit.errors import ReportError
 from cohortaudit.outputs import write_output
+from cohortaudit.render.chart_registry import chart_svg
 from cohortaudit.render.document import (
     RUN_RECORD_END,
     RUN_RECORD_START,
@@ -34,6 +35,7 @@ from cohortaudit.render.document import (
     Table,
     map_text,
 )
+from cohortaudit.render.json import result_to_json
 from cohortaudit.render.report import build_report
 from cohortaudit.results import AuditResult
 from cohortaudit.textsafe import shorten, strip_controls
@@ -111,8 +113,6 @@ def pdf_bytes(
 ) -> bytes:
     """The PDF report as bytes (for a download button); see :func:`render_pdf`."""
     if audit_json is None:
-        from cohortaudit.render.json import result_to_json
-
         audit_json = result_to_json(result).encode("utf-8")
     report = _printable(build_report(result, auditor=auditor, audit_json=audit_json))
     return bytes(_Writer(result, report, audit_json).build())
@@ -585,8 +585,6 @@ class _Writer:
                         row.cell(str(c))
 
     def _chart(self, c: Chart) -> None:
-        from cohortaudit.render.charts import chart_svg
-
         pdf = self.pdf
         # the charts' text is DejaVu Sans: point it at the family already embedded
         svg = chart_svg(self.result, c.kind, **c.params).replace(b"'DejaVu Sans'", b"DejaVu")

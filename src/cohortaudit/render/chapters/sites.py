@@ -11,11 +11,8 @@ from cohortaudit.results import (
     AuditResult,
 )
 
-_METRICS = (
-    ("auroc", label("auroc"), "logit"),
-    ("oe_ratio", label("oe_ratio"), "log"),
-    ("calibration_slope", label("calibration_slope"), "identity"),
-)
+#: The meta-analysed metrics, named by their registry labels in the meta-analysis table.
+_META_METRICS = ("auroc", "oe_ratio", "calibration_slope")
 
 
 def _fmt(mv: dict | None, digits: int = 3) -> str:
@@ -87,7 +84,7 @@ def chapter(result: AuditResult) -> list[Section]:
         )
         meta_rows.append(
             [
-                dict((k, lab) for k, lab, _ in _METRICS).get(m["metric"], m["metric"]),
+                label(m["metric"]) if m["metric"] in _META_METRICS else m["metric"],
                 m.get("scale", ""),
                 str(m.get("n_sites", "")),
                 _fmt(m.get("estimate")),

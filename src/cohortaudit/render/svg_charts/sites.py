@@ -1,22 +1,22 @@
-"""The report section of a pooled (multi-site) audit, and its chart for the PDF.
+"""The static (SVG) forest plot of a pooled audit's sites, for the PDF (matplotlib).
 
-``sites_section(result, number)`` builds a :class:`~cohortaudit.render.report.Section` from the
-result's ``sites`` block (None for a single-site audit). Its chart is a :class:`Chart` of kind
-``"site_forest"``, drawn by :func:`site_chart_svg` (matplotlib, the conventions of
-``render/charts.py``) for the PDF and by :func:`site_chart_figures` (plotly) for the HTML; the
-renderers dispatch kinds in :data:`SITE_CHART_KINDS` to these two functions.
+Per-site AUROC, O/E and calibration slope with their intervals, the random-effects estimate and
+its prediction interval; read from ``result.sites`` only.
 """
 
 from __future__ import annotations
 
 from cohortaudit.registry import label
+from cohortaudit.render.mpl import pyplot as _plt
+from cohortaudit.render.mpl import svg_bytes as _svg
+from cohortaudit.render.theme import LINE_ORDER as _LINES
 from cohortaudit.results import AuditResult
 from cohortaudit.textsafe import for_matplotlib
 
-__all__ = ["SITE_CHART_KINDS", "site_chart_svg", "site_chart_figures"]
+__all__ = ["site_forest_svg", "SITE_METRICS"]
 
-SITE_CHART_KINDS = ("site_forest",)
-_METRICS = (
+#: The meta-analysed metrics: key, registry label, analysis scale.
+SITE_METRICS = (
     ("auroc", label("auroc"), "logit"),
     ("oe_ratio", label("oe_ratio"), "log"),
     ("calibration_slope", label("calibration_slope"), "identity"),
@@ -24,21 +24,15 @@ _METRICS = (
 _NULL = {"auroc": 0.5, "oe_ratio": 1.0, "calibration_slope": 1.0}
 
 
-def site_chart_svg(result: AuditResult, kind: str, **params) -> bytes:
+def site_forest_svg(result: AuditResult) -> bytes:
     """The site forest plot as SVG (matplotlib), for the PDF."""
-    from cohortaudit.render.mpl import pyplot as _plt
-    from cohortaudit.render.mpl import svg_bytes as _svg
-    from cohortaudit.render.theme import LINE_ORDER as _LINES
-
-    if kind not in SITE_CHART_KINDS:
-        raise KeyError(kind)
     plt = _plt()
     s = result.sites or {}
     sites = s.get("sites", [])
     fig, axes = plt.subplots(1, 3, figsize=(7.2, 0.45 * (len(sites) + 2) + 1.0))
     labels = [for_matplotlib(e["name"]) for e in sites] + ["pooled (RE)"]
     meta = {m["metric"]: m for m in s.get("meta_analysis", [])}
-    for ax, (key, title, _) in zip(axes, _METRICS, strict=True):
+    for ax, (key, title, _) in zip(axes, SITE_METRICS, strict=True):
         for i, e in enumerate(sites):
             mv = (e.get("metrics") or {}).get(key) or {}
             if mv.get("value") is None:
@@ -66,12 +60,3 @@ def site_chart_svg(result: AuditResult, kind: str, **params) -> bytes:
     axes[0].set_ylabel("Site")
     fig.subplots_adjust(left=0.17, right=0.98, bottom=0.12, top=0.88, wspace=0.12)
     return _svg(fig)
-
-
-def site_chart_figures(result: AuditResult, kind: str, **params) -> list:
-    """The same chart as plotly figures, for the HTML report."""
-    from cohortaudit.render.site_figures import SITE_FOREST_METRICS, site_forest_plot
-
-    if kind not in SITE_CHART_KINDS:
-        raise KeyError(kind)
-    return [site_forest_plot(result, metric=m) for m in SITE_FOREST_METRICS]

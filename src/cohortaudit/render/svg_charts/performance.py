@@ -1,4 +1,4 @@
-"""Static vector charts for the PDF report: matplotlib → SVG, read from the result only.
+"""Static (SVG) charts of performance, calibration, utility and disparities, for the PDF.
 
 Why matplotlib and not plotly + kaleido: a static export needs no browser (~0.15 s per chart
 instead of ~3.5 s to start chromium), and SVG keeps the charts vector in the PDF. Text stays
@@ -20,36 +20,20 @@ from collections.abc import Sequence
 from cohortaudit.render.mpl import pyplot as _plt
 from cohortaudit.render.mpl import svg_bytes as _svg
 from cohortaudit.render.text import metric_name
-from cohortaudit.render.theme import GREY, LINE_ORDER, PALETTE
+from cohortaudit.render.theme import GREY, LINE_ORDER
 from cohortaudit.results import AuditResult, GroupResult
 from cohortaudit.textsafe import for_matplotlib
 
-__all__ = ["OKABE_ITO", "chart_svg", "CHART_KINDS"]
+__all__ = [
+    "roc_svg",
+    "calibration_svg",
+    "calibration_groups_svg",
+    "decision_curve_svg",
+    "forest_svg",
+]
 
-OKABE_ITO = PALETTE  # the palette as a list, for callers of this module
 _LINES = LINE_ORDER
 _GREY = GREY
-CHART_KINDS = ("roc", "calibration", "calibration_groups", "decision_curve", "forest")
-
-
-def chart_svg(result: AuditResult, kind: str, **params) -> bytes:
-    """One chart of the report as SVG bytes (``kind`` in :data:`CHART_KINDS`, or a kind of
-    the explanations/safety or multi-site sections, drawn by their own modules)."""
-    from cohortaudit.render.check_charts import CHECK_CHART_KINDS, check_chart_svg
-    from cohortaudit.render.site_section import SITE_CHART_KINDS, site_chart_svg
-
-    if kind in CHECK_CHART_KINDS:
-        return check_chart_svg(result, kind, **params)
-    if kind in SITE_CHART_KINDS:
-        return site_chart_svg(result, kind, **params)
-    fn = {
-        "roc": _roc,
-        "calibration": _calibration,
-        "calibration_groups": _calibration_groups,
-        "decision_curve": _decision_curve,
-        "forest": _forest,
-    }[kind]
-    return _svg(fn(result, **params))
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,7 +99,7 @@ def _operating(g: GroupResult, curve: dict, threshold: float | None, xk: str, yk
     return None
 
 
-def _roc(result: AuditResult):
+def roc_svg(result: AuditResult) -> bytes:
     plt = _plt()
     attrs = list(result.cohort.sensitive_features)
     fig, axes, cols = _panels(1 + len(attrs), plt)
@@ -171,7 +155,7 @@ def _roc(result: AuditResult):
         "False positive rate (1 − specificity), 0–1",
         "True positive rate (sensitivity), 0–1",
     )
-    return fig
+    return _svg(fig)
 
 
 def _curve_xmax(groups: Sequence[GroupResult]) -> float:
@@ -184,7 +168,7 @@ def _curve_xmax(groups: Sequence[GroupResult]) -> float:
     return min(1.0, max(0.1, math.ceil((top + 0.02) * 10) / 10))
 
 
-def _calibration(result: AuditResult):
+def calibration_svg(result: AuditResult) -> bytes:
     plt = _plt()
     o = result.overall
     fig, (ax, hx) = plt.subplots(
@@ -272,10 +256,10 @@ def _calibration(result: AuditResult):
     hx.set_xlabel("Predicted risk (%)")
     hx.set_ylabel("Patients (count)")
     fig.subplots_adjust(left=0.09, right=0.98, top=0.94, bottom=0.09, hspace=0.08)
-    return fig
+    return _svg(fig)
 
 
-def _calibration_groups(result: AuditResult):
+def calibration_groups_svg(result: AuditResult) -> bytes:
     plt = _plt()
     attrs = list(result.cohort.sensitive_features)
     fig, axes, cols = _panels(max(1, len(attrs)), plt)
@@ -328,10 +312,10 @@ def _calibration_groups(result: AuditResult):
                 color=_GREY,
             )
     _outer_labels(axes, cols, "Predicted risk (%)", "Observed risk (%)")
-    return fig
+    return _svg(fig)
 
 
-def _decision_curve(result: AuditResult):
+def decision_curve_svg(result: AuditResult) -> bytes:
     plt = _plt()
     o = result.overall
     card = result.model.card or {}
@@ -372,10 +356,10 @@ def _decision_curve(result: AuditResult):
     ax.set_ylabel("Net benefit (true positives per patient)")
     ax.legend(loc="upper right", frameon=False)
     fig.subplots_adjust(left=0.1, right=0.98, top=0.97, bottom=0.14)
-    return fig
+    return _svg(fig)
 
 
-def _forest(result: AuditResult, metrics: Sequence[str] = ("auroc", "sensitivity")):
+def forest_svg(result: AuditResult, metrics: Sequence[str] = ("auroc", "sensitivity")) -> bytes:
     plt = _plt()
     attrs = list(result.cohort.sensitive_features)
     disp = {
@@ -447,4 +431,4 @@ def _forest(result: AuditResult, metrics: Sequence[str] = ("auroc", "sensitivity
         fontsize=8,
     )
     fig.subplots_adjust(left=0.19, right=0.99, top=1 - 0.25 / h, bottom=0.55 / h, wspace=0.08)
-    return fig
+    return _svg(fig)

@@ -1,13 +1,11 @@
 """Static vector charts of the explanations and safety blocks for the PDF (matplotlib -> SVG).
 
-Same conventions as :mod:`cohortaudit.render.charts` (whose SVG writer and style this module
-reuses): Okabe-Ito colours, every axis titled with its unit, withheld values never drawn as
+Same conventions as :mod:`cohortaudit.render.svg_charts.performance` (the SVG writer of
+:mod:`cohortaudit.render.mpl`): Okabe-Ito colours, every axis titled with its unit, withheld values never drawn as
 zero. Each function reads only the result's ``explanations`` / ``safety`` dicts.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from cohortaudit.registry import label
 from cohortaudit.render.findings import top_reliance_rows, top_slices
@@ -19,34 +17,29 @@ from cohortaudit.results import AuditResult
 from cohortaudit.textsafe import for_matplotlib
 from cohortaudit.vocabulary import slice_words
 
-__all__ = ["CHECK_CHART_KINDS", "check_chart_svg", "top_reliance_rows", "top_slices"]
+__all__ = [
+    "shap_global_svg",
+    "shap_groups_svg",
+    "shift_smd_svg",
+    "weak_slices_svg",
+    "SLICE_METRIC_LABELS",
+]
 
-CHECK_CHART_KINDS = ("shap_global", "shap_groups", "shift_smd", "weak_slices")
 _BLUE, _ORANGE, _VERMILLION, _GREEN = (
     OKABE_ITO[c] for c in ("blue", "orange", "vermillion", "bluish_green")
 )
 #: Slice metrics ("oe" is the slices' key for the O/E ratio) and their registry labels.
-_METRIC_WORDS = {
+SLICE_METRIC_LABELS = {
     "auroc": label("auroc"),
     "sensitivity": label("sensitivity"),
     "oe": label("oe_ratio"),
 }
 
 
-def check_chart_svg(result: AuditResult, kind: str, **params: Any) -> bytes:
-    fn = {
-        "shap_global": _shap_global,
-        "shap_groups": _shap_groups,
-        "shift_smd": _shift_smd,
-        "weak_slices": _weak_slices,
-    }[kind]
-    return _svg(fn(result, **params))
-
-
 # --------------------------------------------------------------------------------------------
 
 
-def _shap_global(result: AuditResult):
+def shap_global_svg(result: AuditResult) -> bytes:
     plt = _plt()
     rows = list((result.explanations or {}).get("global", []))[::-1]
     fig, ax = plt.subplots(figsize=(6.4, 0.3 * len(rows) + 0.9))
@@ -61,10 +54,10 @@ def _shap_global(result: AuditResult):
     ax.set_yticklabels([for_matplotlib(r["feature"]) for r in rows])
     ax.set_xlabel("mean |SHAP| (change in predicted risk, probability 0–1), with 95% CI")
     ax.grid(axis="y", visible=False)
-    return fig
+    return _svg(fig)
 
 
-def _shap_groups(result: AuditResult, limit: int = 10):
+def shap_groups_svg(result: AuditResult, limit: int = 10) -> bytes:
     plt = _plt()
     rows = top_reliance_rows(result.explanations or {}, limit)[::-1]
     fig, ax = plt.subplots(figsize=(6.8, 0.32 * max(len(rows), 1) + 0.95))
@@ -92,10 +85,10 @@ def _shap_groups(result: AuditResult, limit: int = 10):
         "> 0: the group relies more on the input; < 0: less"
     )
     ax.grid(axis="y", visible=False)
-    return fig
+    return _svg(fig)
 
 
-def _shift_smd(result: AuditResult):
+def shift_smd_svg(result: AuditResult) -> bytes:
     plt = _plt()
     shift = [
         f
@@ -127,10 +120,10 @@ def _shift_smd(result: AuditResult):
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     ax.set_xlabel(f"|standardised mean difference| vs the development data ({unit})")
     ax.grid(axis="y", visible=False)
-    return fig
+    return _svg(fig)
 
 
-def _weak_slices(result: AuditResult, limit: int = 6):
+def weak_slices_svg(result: AuditResult, limit: int = 6) -> bytes:
     plt = _plt()
     safety = result.safety or {}
     metrics = [m for m in ("auroc", "sensitivity", "oe") if top_slices(safety, m, 1)]
@@ -152,7 +145,7 @@ def _weak_slices(result: AuditResult, limit: int = 6):
         ax.set_yticks(range(len(rows)))
         ax.set_yticklabels(labels, fontsize=6.5)
         unit = "O/E, 1 = calibrated" if m == "oe" else "0–1"
-        ax.set_xlabel(f"{_METRIC_WORDS[m]} ({unit}): slice ● with 95% CI, rest of cohort |")
-        ax.set_title(f"Weakest slices by {_METRIC_WORDS[m]}", loc="left")
+        ax.set_xlabel(f"{SLICE_METRIC_LABELS[m]} ({unit}): slice ● with 95% CI, rest of cohort |")
+        ax.set_title(f"Weakest slices by {SLICE_METRIC_LABELS[m]}", loc="left")
         ax.grid(axis="y", visible=False)
-    return fig
+    return _svg(fig)
