@@ -1,8 +1,8 @@
 """The matplotlib toolkit of the static (PDF) charts: figures without pyplot's global state,
 one rc style, and SVG output that is the same bytes for the same chart.
 
-A leaf of render/: the chart modules (``charts``, ``check_charts``, ``site_section``) draw with
-it and never import each other for it.
+A leaf of render/: the static chart modules (``svg_charts/performance``, ``checks``, ``sites``)
+draw with it and never import each other for it.
 """
 
 from __future__ import annotations

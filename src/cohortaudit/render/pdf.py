@@ -2,7 +2,8 @@
 
 Layout only -- the content is :func:`cohortaudit.render.report.build_report`, shared with the
 HTML report. The PDF embeds its fonts (DejaVu Sans / Mono), draws charts as vectors
-(matplotlib SVG, :mod:`cohortaudit.render.charts`), numbers its sections and pages
+(matplotlib SVG through :mod:`cohortaudit.render.chart_registry`), shows the section, table
+and figure numbers the numbering pass gave, numbers its pages
 ("Page x of y"), carries a contents page and PDF bookmarks, and attaches the exported
 ``audit.json`` byte for byte as an embedded file.
 
