@@ -238,3 +238,54 @@ def test_the_html_report_has_an_interactive_chart_for_every_chart_of_the_report(
     from plotly.offline import get_plotlyjs
 
     assert html.count(get_plotlyjs()[:300]) == 1  # plotly.js is inlined once, not per chart
+
+
+# ------------------------------------------------------------------------ layers inside render
+
+#: render/ in layers, lowest first: a module may import only modules of a lower layer, so no
+#: import inside render points up or sideways (and no circle can form).
+_LAYERS = (
+    ("document", "theme"),
+    ("mpl", "text"),
+    ("findings", "json", "numbering"),
+    ("plotly_charts.base", "svg_charts.", "chapters.common"),
+    ("plotly_charts.checks_base",),
+    ("plotly_charts.groups", "plotly_charts.curves", "plotly_charts.explanations",
+     "plotly_charts.safety", "plotly_charts.sites", "chapters."),
+    ("plotly_charts.report",),
+    ("chart_registry", "report"),
+    ("pdf", "html", "csv"),
+    ("bundle", "figures", "check_figures", "site_figures"),
+)  # fmt: skip
+
+
+def _layer(module: str) -> int:
+    name = module.removeprefix("cohortaudit.render.")
+    exact = [i for i, layer in enumerate(_LAYERS) if name in layer]
+    prefix = [
+        i
+        for i, layer in enumerate(_LAYERS)
+        for entry in layer
+        if entry.endswith(".") and name.startswith(entry)
+    ]
+    assert exact or prefix, f"{module} is in no layer of render/"
+    return (exact or prefix)[0]
+
+
+def test_imports_inside_render_point_down():
+    import architecture as arch
+
+    tree = arch.analyse()
+    up = []
+    for imp in tree.imports:
+        src, dst = imp.importer, imp.target
+        if not (src.startswith("cohortaudit.render.") and dst.startswith("cohortaudit.render.")):
+            continue
+        if tree.modules[dst].is_package or tree.modules[src].is_package:
+            continue
+        if _layer(dst) >= _layer(src):
+            up.append(f"{src} imports {dst} (line {imp.line})")
+    assert up == []
+    assert not [
+        i.target for i in tree.imports if i.importer == "cohortaudit.render.document" and i.internal
+    ], "the document model is a leaf"

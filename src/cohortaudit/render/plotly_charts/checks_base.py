@@ -16,6 +16,7 @@ from cohortaudit.render.theme import GREY as _GREY
 from cohortaudit.textsafe import for_plotly, short_name
 
 __all__ = [
+    "row_offsets",
     "SHAP_AXIS",
     "group_label",
     "SIGNED_SHAP_AXIS",
@@ -161,3 +162,11 @@ def block_min_cell(block: Mapping[str, Any] | None) -> int | None:
 def first_k(*candidates: int | None) -> int:
     """The first stated k (0 included: disclosure control off), else the default 10."""
     return next((int(k) for k in candidates if k is not None), 10)
+
+
+def row_offsets(n: int, spread: float = 0.7) -> list[float]:
+    """Vertical offsets that spread ``n`` markers of one row over ``spread`` (centred)."""
+    if n <= 1:
+        return [0.0]
+    step = spread / (n - 1)
+    return [-spread / 2 + i * step for i in range(n)]

@@ -26,6 +26,7 @@ from cohortaudit.render.plotly_charts.checks_base import (
     first_k,
     input_rows,
     legend_above,
+    row_offsets,
     value_of,
 )
 from cohortaudit.render.theme import GREY as _GREY
@@ -43,7 +44,6 @@ __all__ = [
     "reliance_sentences",
     "proxy_plot",
     "local_waterfall_plot",
-    "row_offsets",
 ]
 
 
@@ -263,13 +263,6 @@ def dependence_plot(
     )
     fig.update_yaxes(title_text=SIGNED_SHAP_AXIS, zeroline=False)
     return base_layout(fig, height=380)
-
-
-def row_offsets(n: int, spread: float = 0.7) -> list[float]:
-    if n <= 1:
-        return [0.0]
-    step = spread / (n - 1)
-    return [-spread / 2 + i * step for i in range(n)]
 
 
 @escapes_names

@@ -21,10 +21,8 @@ from cohortaudit.render.plotly_charts.checks_base import (
     error_bars,
     escapes_names,
     legend_above,
-    value_of,
-)
-from cohortaudit.render.plotly_charts.explanations import (
     row_offsets,
+    value_of,
 )
 from cohortaudit.render.theme import GREY as _GREY
 from cohortaudit.render.theme import OKABE_ITO
