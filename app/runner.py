@@ -353,21 +353,20 @@ def sidebar() -> None:
         if result is None:
             st.caption("No audit yet. Start one on *Start a new audit*.")
             return
-        m, c, s = result.model, result.cohort, result.settings
-        name = " ".join(x for x in (m.name, m.version) if x) or (m.file or "predictions")
-        st.markdown(f"**Model** {md(name)}")
+        m, c, s = result.model, result.cohort, result.settings_view
+        st.markdown(f"**Model** {md(m.display_name)}")
         if c.n is not None:
             st.markdown(f"**Cohort** {md(c.file)} · {c.n:,} patients · {c.events:,} events")
         else:
             st.markdown(f"**Cohort** {md(c.file)}")
         st.markdown(
-            f"**Threshold** {s['threshold']:g} ({s['threshold_source']})  \n"
-            f"**Bootstrap** {s['bootstrap']['n_boot']} replicates · **k** = "
-            f"{s['disclosure']['min_cell']}"
+            f"**Threshold** {s.threshold:g} ({s.threshold_source})  \n"
+            f"**Bootstrap** {s.n_boot} replicates · **k** = "
+            f"{s.min_cell}"
             + (" (disclosure control off)" if not result.disclosure_controlled else "")
         )
         if info is not None and info.source == "sample":
-            n_boot = s["bootstrap"]["n_boot"]
+            n_boot = s.n_boot
             order = result.config.get("max_intersection_order")
             st.caption(
                 f"{info.description}. Opened with {n_boot} bootstrap replicates"
@@ -415,9 +414,7 @@ def relevant_range(facts: dict[str, Any]) -> tuple[float, float] | None:
 
 def curve_attribute(result: AuditResult) -> str | None:
     """The attribute selector shared by the Calibration and Clinical utility pages."""
-    from cohortaudit.render.figures import partitions
-
-    attrs = [p[0] for p in partitions(result) if len(p) == 1]
+    attrs = [p[0] for p in result.partitions() if len(p) == 1]
     if not attrs:
         return None
     state.init_widget(state.K_CURVE_ATTR, attrs[0], valid=attrs)

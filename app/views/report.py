@@ -12,7 +12,7 @@ import state
 
 result = components.page_with_result("Report")
 
-m, c, s = result.model, result.cohort, result.settings
+m, c, s = result.model, result.cohort, result.settings_view
 stem = "-".join(x for x in (m.name, m.version) if x).replace(" ", "_") or "audit"
 
 st.subheader("Audit report (PDF and HTML)")

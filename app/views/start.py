@@ -92,7 +92,7 @@ if source == OPEN:
             opened, state.ResultInfo(source="file", description=f"opened {up_json.name}")
         )
         st.switch_page("views/overview.py")
-    sites = (opened.sites or {}).get("n_sites")
+    sites = opened.sites_view.n_sites if opened.sites_view is not None else None
     st.info(
         f"{md(up_json.name)}: {md(opened.model.display_name)} on "
         f"{opened.cohort.n:,} patients"

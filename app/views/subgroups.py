@@ -18,10 +18,7 @@ from cohortaudit.render.figures import (
     axis_label,
     forest_plot,
     group_estimates_plot,
-    groups_for,
     intersection_heatmap,
-    partitions,
-    reference_for,
 )
 from cohortaudit.render.findings import format_estimate, group_label
 from cohortaudit.render.text import METRIC_LABELS, untested_disparities_note
@@ -37,12 +34,12 @@ TABLE_DEFAULT = ["auroc", "sensitivity", "specificity", "ppv", "npv", "selection
 
 result = components.page_with_result("Subgroups")
 
-s = result.settings
-k = s["disclosure"]["min_cell"]
+s = result.settings_view
+k = s.min_cell
 not_evaluable = not_evaluable(k)
-operating = float(s["threshold"])
+operating = s.threshold
 metric_keys = [m for m in METRIC_LABELS if m in result.overall.metrics]
-parts = partitions(result)
+parts = result.partitions()
 
 # ---- controls -----------------------------------------------------------------------------
 c1, c2 = st.columns([1, 2])
@@ -106,8 +103,8 @@ def _cell(g: GroupResult, metrics: dict[str, MetricValue], key: str) -> str:
 
 
 # ---- table --------------------------------------------------------------------------------
-groups = groups_for(result, part)
-ref = reference_for(result, part)
+groups = result.groups_for(part)
+ref = result.reference_attributes(part)
 rows: list[dict[str, Any]] = []
 for g in [result.overall, *groups]:
     mv = _metrics(g) if not g.suppressed else {}
