@@ -319,6 +319,47 @@ def state_report(at, kind, auditor):
 EXPLAIN_ROWS = "40"
 
 
+def test_subgroups_page_shows_the_users_own_metrics_by_group():
+    from sklearn.metrics import roc_auc_score
+
+    from cohortaudit.audit import run_audit
+    from cohortaudit.config import AuditConfig, parse_bins
+    from cohortaudit.pipeline import load_inputs
+
+    config = AuditConfig(
+        label=state.SAMPLE_LABEL,
+        sensitive_features=("sex", "age"),
+        bins=parse_bins([f"age={state.SAMPLE_BINS['age']}"]),
+        n_boot=5,
+        max_intersection_order=2,
+        safety=False,
+        user_metrics=("sklearn.metrics:recall_score", roc_auc_score),
+    )
+    inputs = load_inputs(
+        cohort_path=state.SAMPLE_COHORT,
+        config=config,
+        model_path=state.SAMPLE_MODEL,
+        card_path=state.SAMPLE_CARD,
+    )
+    result = run_audit(inputs.cohort, inputs.model, config, card=inputs.card)
+    at = _app()
+    _with(at, result).switch_page("views/subgroups.py").run()
+    _no_errors(at)
+    assert "Your metrics by sex" in [s.value for s in at.subheader]
+    table = at.dataframe[1].value.set_index("Group")
+    assert list(table.columns) == ["recall_score", "roc_auc_score"]
+    overall = result.user_metrics["overall"]["values"]["roc_auc_score"]
+    assert table.loc["All patients", "roc_auc_score"].startswith(f"{overall['value']:.3f} (")
+    assert "fairlearn's MetricFrame" in _text(at)
+    at.selectbox(key=state.K_PARTITION).set_value(("sex", "age")).run()
+    _no_errors(at)
+    suppressed = [g for g in result.groups_for(("sex", "age")) if g.suppressed]
+    assert suppressed, "age < 40 and > 80 are under k in the sample"
+    table = at.dataframe[1].value.set_index("Group")
+    for g in suppressed:  # a suppressed group shows why, never a number
+        assert table.loc[g.label, "roc_auc_score"] == "not evaluable (fewer than 10)"
+
+
 @pytest.fixture(scope="module")
 def explained_result():
     """The sample audit (small bootstrap) with a small explanations block, computed once by the

@@ -320,7 +320,29 @@ def test_cli_prints_the_metric_and_writes_the_block(tmp_path, capsys, monkeypatc
     assert "Your metrics (--metric), whole cohort:" in out
     assert "false_alarms (mine:false_alarms, pred):" in out
     written = json.loads((tmp_path / "out" / "audit.json").read_text())
+    import jsonschema
+
+    from cohortaudit.render.json import load_result_schema
+
+    jsonschema.Draft202012Validator(load_result_schema()).validate(written)
     fpr = written["overall"]["metrics"]["fpr"]["value"]
     assert written["user_metrics"]["overall"]["values"]["false_alarms"]["value"] == pytest.approx(
         fpr
     )
+
+
+def test_the_report_section_lists_every_group_and_withholds_suppressed_ones(audited):
+    from cohortaudit.render.user_metrics_section import user_metrics_section
+
+    result, _ = audited
+    sec = user_metrics_section(result, "9")
+    table = sec.blocks[1]
+    assert table.header == ["Group", "recall_score", "roc_auc_score"]
+    assert len(table.rows) == 1 + len(result.subgroups)
+    assert table.rows[0][0] == "All patients"
+    for g, row in zip(result.subgroups, table.rows[1:], strict=True):
+        assert row[0] == g.label
+        if g.suppressed:
+            assert row[1:] == ["not evaluable (fewer than 10)"] * 2
+    plain = AuditResult.from_dict({**result.to_dict(), "user_metrics": None})
+    assert user_metrics_section(plain, "9") is None

@@ -180,3 +180,10 @@ class UserMetricsView:
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(str(m["key"]) for m in self.metrics)
+
+    def entry_for(self, attributes: Mapping[str, str]) -> Mapping[str, Any] | None:
+        """One group's entry ({} = the whole cohort); None if the audit has no such group."""
+        if not attributes:
+            return self.overall or None
+        wanted = dict(attributes)
+        return next((e for e in self.groups if dict(e.get("attributes") or {}) == wanted), None)
