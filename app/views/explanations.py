@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 import components
+import defaults
 import runner
 import state
 from cohortaudit.render.check_figures import (
@@ -38,7 +39,7 @@ if view is None:
             "audit with one on *Start a new audit*."
         )
         st.stop()
-    n_rows = state.explain_rows()
+    n_rows = defaults.explain_rows()
     st.info(
         "**Explanations were not computed for this audit.** SHAP values show which inputs "
         "drive each prediction, whether the model leans on different inputs for different "
