@@ -421,6 +421,11 @@ def test_subgroups_page_shows_the_users_own_metrics_by_group():
     table = at.dataframe[1].value.set_index("Group")
     for g in suppressed:  # a suppressed group shows why, never a number
         assert table.loc[g.label, "roc_auc_score"] == "not evaluable (fewer than 10)"
+    at.switch_page("views/report.py").run()
+    _no_errors(at)
+    command = at.code[0].value
+    assert "--metric sklearn.metrics:recall_score@pred" in command
+    assert "--metric sklearn.metrics._ranking:roc_auc_score@score" in command
 
 
 @pytest.fixture(scope="module")

@@ -346,3 +346,19 @@ def test_the_report_section_lists_every_group_and_withholds_suppressed_ones(audi
             assert row[1:] == ["not evaluable (fewer than 10)"] * 2
     plain = AuditResult.from_dict({**result.to_dict(), "user_metrics": None})
     assert user_metrics_section(plain, "9") is None
+
+
+def test_metric_frame_carries_user_metrics_beside_the_built_in_ones(audited):
+    result, _ = audited
+    view = result.metric_frame(metric_keys=["sensitivity", "recall_score"], attributes="sex")
+    assert list(view.by_group.columns) == ["sensitivity", "recall_score"]
+    assert view.overall["recall_score"] == result.overall.metrics["sensitivity"].value
+    released = view.by_group.dropna()
+    assert (released["recall_score"] - released["sensitivity"]).abs().max() < 1e-9
+
+
+def test_a_recorded_user_metric_spec_names_the_metric_again():
+    """What the result records ({source}@{kind}) is itself a valid --metric value."""
+    for m in _config().to_dict()["user_metrics"]:
+        again = parse_metric_spec(f"{m['source']}@{m['kind']}")
+        assert (again.key, again.kind) == (m["key"], m["kind"])

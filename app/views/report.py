@@ -95,6 +95,8 @@ if cfg.get("threshold") is not None:
     cmd += ["--threshold", f"{cfg['threshold']:g}"]
 if cfg.get("score_column"):
     cmd += ["--score-column", cfg["score_column"]]
+for metric in cfg.get("user_metrics", ()):  # the auditor's own metrics, as they were named
+    cmd += ["--metric", f"{metric['source']}@{metric['kind']}"]
 cmd += [
     "--n-boot",
     str(cfg["n_boot"]),
