@@ -32,3 +32,44 @@ def require_result(*, hint: str = NO_AUDIT, title_when_missing: str | None = Non
         st.page_link("views/start.py", label="Start a new audit", icon=":material/upload_file:")
         st.stop()
     return result
+
+
+def result_json() -> str | None:
+    """The JSON of the current result, rendered once per result (it is a few MB)."""
+    result = state.get_result()
+    if result is None:
+        return None
+    text = state.cached_json(result)
+    if text is None:
+        from cohortaudit.render.json import result_to_json
+
+        text = result_to_json(result)
+        state.set_cached_json(result, text)
+    return text
+
+
+def report_file(kind: str, auditor: str | None, *, render: bool = True) -> bytes | None:
+    """The PDF or HTML report of the current result, rendered once per (result, auditor);
+    with ``render=False`` only an already rendered one (None if there is none yet).
+
+    The renderers are the CLI's (``render.pdf`` / ``render.html``); the embedded JSON is the
+    same text the JSON download gives, so the three downloads describe one audit.
+    """
+    result = state.get_result()
+    if result is None:
+        return None
+    cache = state.report_cache()
+    key = (id(result), kind, auditor or "")
+    if key not in cache and not render:
+        return None
+    if key not in cache:
+        audit_json = (result_json() or "").encode("utf-8")
+        if kind == "pdf":
+            from cohortaudit.render.pdf import pdf_bytes
+
+            cache[key] = pdf_bytes(result, auditor=auditor, audit_json=audit_json)
+        else:
+            from cohortaudit.render.html import html_text
+
+            cache[key] = html_text(result, auditor=auditor, audit_json=audit_json).encode("utf-8")
+    return cache[key]

@@ -18,10 +18,10 @@ from typing import Any
 
 import streamlit as st
 
+import defaults
 import state
 from cohortaudit.config import AuditConfig
 from cohortaudit.errors import AuditError
-from cohortaudit.outputs import write_output
 from cohortaudit.results import AuditResult
 from cohortaudit.textsafe import for_markdown as md
 
@@ -63,12 +63,19 @@ def _progress_callback(
     return report
 
 
-def run_audit_files(**kwargs: Any) -> AuditResult | None:
-    """Call ``audit_files`` with a progress bar; show an ``AuditError`` as a message."""
-    from cohortaudit.pipeline import audit_files
+def run_audit_files(*, chunk_rows: int | None = None, **kwargs: Any) -> AuditResult | None:
+    """Audit files through the CLI's dispatcher, with a progress bar; show an ``AuditError``
+    as a message.
+
+    ``cohortaudit.engines.audit_with_engine`` reads a small cohort in memory and streams a
+    large one in chunks (its own size rule, the CLI's); ``chunk_rows`` streams any cohort.
+    """
+    from cohortaudit.engines import audit_with_engine
 
     try:
-        result = audit_files(progress=_progress_callback(), **kwargs)
+        result = audit_with_engine(
+            engine="local", chunk_rows=chunk_rows, progress=_progress_callback(), **kwargs
+        )
     except AuditError as e:
         st.error(f"{type(e).__name__}: {md(e)}")
         return None
@@ -100,11 +107,11 @@ def sample_config(*, n_boot: int | None = None, max_order: int | None = None) ->
     from cohortaudit.config import parse_bins
 
     return AuditConfig(
-        label=state.SAMPLE_LABEL,
-        sensitive_features=state.SAMPLE_SENSITIVE,
-        bins=parse_bins([f"{k}={v}" for k, v in state.SAMPLE_BINS.items()]),
-        n_boot=state.sample_n_boot() if n_boot is None else n_boot,
-        max_intersection_order=state.sample_max_order() if max_order is None else max_order,
+        label=defaults.SAMPLE_LABEL,
+        sensitive_features=defaults.SAMPLE_SENSITIVE,
+        bins=parse_bins([f"{k}={v}" for k, v in defaults.SAMPLE_BINS.items()]),
+        n_boot=defaults.sample_n_boot() if n_boot is None else n_boot,
+        max_intersection_order=defaults.sample_max_order() if max_order is None else max_order,
     )
 
 
@@ -127,27 +134,27 @@ def run_sample_audit(config: AuditConfig | None = None) -> AuditResult | None:
     with lock:
         result = store.get(key)
         if result is None:
-            if not state.SAMPLE_COHORT.exists():
+            if not defaults.SAMPLE_COHORT.exists():
                 st.error(
-                    f"The bundled sample is missing ({state.SAMPLE_COHORT.name} not found in "
-                    f"{state.SAMPLE_DIR}). Upload your own files on the Start page."
+                    f"The bundled sample is missing ({defaults.SAMPLE_COHORT.name} not found in "
+                    f"{defaults.SAMPLE_DIR}). Upload your own files on the Start page."
                 )
                 return None
             st.info(
                 f"Auditing the bundled synthetic sample ({config.n_boot} bootstrap replicates). "
                 "This happens once; afterwards every page is instant."
             )
-            card = state.SAMPLE_CARD if state.SAMPLE_CARD.exists() else None
+            card = defaults.SAMPLE_CARD if defaults.SAMPLE_CARD.exists() else None
             result = run_audit_files(
-                cohort_path=state.SAMPLE_COHORT,
-                model_path=state.SAMPLE_MODEL,
+                cohort_path=defaults.SAMPLE_COHORT,
+                model_path=defaults.SAMPLE_MODEL,
                 card_path=card,
                 config=config,
             )
             if result is None:
                 return None
             store[key] = result
-    card = state.SAMPLE_CARD if state.SAMPLE_CARD.exists() else None
+    card = defaults.SAMPLE_CARD if defaults.SAMPLE_CARD.exists() else None
     state.set_result(
         result,
         state.ResultInfo(
@@ -160,8 +167,8 @@ def run_sample_audit(config: AuditConfig | None = None) -> AuditResult | None:
     state.set_audit_source(
         result,
         _source(
-            cohort_path=state.SAMPLE_COHORT,
-            model_path=state.SAMPLE_MODEL,
+            cohort_path=defaults.SAMPLE_COHORT,
+            model_path=defaults.SAMPLE_MODEL,
             card_path=card,
             config=config,
             sample=True,
@@ -247,6 +254,12 @@ def audit_inputs(result: AuditResult) -> tuple[Any, Any, AuditConfig] | str:
             "This is a scores-mode audit (predictions already in the cohort): SHAP values "
             "need the model itself. Run the audit with a model file to explain it."
         )
+    if result.run.get("engine") and not source.sample:
+        return (
+            "This cohort was streamed in chunks (it is too large to hold in memory), so the "
+            "dashboard does not load it again for SHAP values. Run `cohortaudit audit` with "
+            "the same files: it explains a seeded sample of the streamed cohort."
+        )
     try:
         if source.sample:
             inputs = _sample_inputs(_config_key(source.config), source)
@@ -288,7 +301,7 @@ def compute_explanations(result: AuditResult) -> AuditResult | None:
         st.error(inputs)
         return None
     cohort, model, config = inputs
-    config = replace(config, explain=True, explain_rows=state.explain_rows())
+    config = replace(config, explain=True, explain_rows=defaults.explain_rows())
     source = state.get_audit_source(result)
     try:
         progress = _progress_callback(_EXPLAIN_STAGES, text="Preparing the SHAP explainer")
@@ -353,21 +366,20 @@ def sidebar() -> None:
         if result is None:
             st.caption("No audit yet. Start one on *Start a new audit*.")
             return
-        m, c, s = result.model, result.cohort, result.settings
-        name = " ".join(x for x in (m.name, m.version) if x) or (m.file or "predictions")
-        st.markdown(f"**Model** {md(name)}")
+        m, c, s = result.model, result.cohort, result.settings_view
+        st.markdown(f"**Model** {md(m.display_name)}")
         if c.n is not None:
             st.markdown(f"**Cohort** {md(c.file)} · {c.n:,} patients · {c.events:,} events")
         else:
             st.markdown(f"**Cohort** {md(c.file)}")
         st.markdown(
-            f"**Threshold** {s['threshold']:g} ({s['threshold_source']})  \n"
-            f"**Bootstrap** {s['bootstrap']['n_boot']} replicates · **k** = "
-            f"{s['disclosure']['min_cell']}"
+            f"**Threshold** {s.threshold:g} ({s.threshold_source})  \n"
+            f"**Bootstrap** {s.n_boot} replicates · **k** = "
+            f"{s.min_cell}"
             + (" (disclosure control off)" if not result.disclosure_controlled else "")
         )
         if info is not None and info.source == "sample":
-            n_boot = s["bootstrap"]["n_boot"]
+            n_boot = s.n_boot
             order = result.config.get("max_intersection_order")
             st.caption(
                 f"{info.description}. Opened with {n_boot} bootstrap replicates"
@@ -415,27 +427,8 @@ def relevant_range(facts: dict[str, Any]) -> tuple[float, float] | None:
 
 def curve_attribute(result: AuditResult) -> str | None:
     """The attribute selector shared by the Calibration and Clinical utility pages."""
-    from cohortaudit.render.plotly_charts.base import partitions
-
-    attrs = [p[0] for p in partitions(result) if len(p) == 1]
+    attrs = [p[0] for p in result.partitions() if len(p) == 1]
     if not attrs:
         return None
     state.init_widget(state.K_CURVE_ATTR, attrs[0], valid=attrs)
     return st.selectbox("Groups by", attrs, key=state.K_CURVE_ATTR)
-
-
-def save_upload(uploaded: Any) -> Path:
-    """Write an uploaded file into this session's private folder; return its path."""
-    # The browser sends the name: keep its last component only, never "." or "..", and write
-    # through the one safe writer so nothing lands outside this session's folder.
-    name = Path(str(uploaded.name).replace("\\", "/")).name
-    if name in ("", ".", ".."):
-        name = "upload"
-    path = state.workdir() / name
-    data = uploaded.getbuffer()
-    # rewrite only when the upload changed: reruns must not copy a 1 GB cohort each time
-    file_id = str(getattr(uploaded, "file_id", "") or len(data))
-    if not path.exists() or path.stat().st_size != len(data) or state.upload_id(name) != file_id:
-        path = write_output(state.workdir(), name, data)
-        state.set_upload_id(name, file_id)
-    return path

@@ -11,7 +11,6 @@ between sessions (``st.cache_resource`` in ``app/views/start.py``).
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,59 +19,6 @@ from typing import Any
 import streamlit as st
 
 from cohortaudit.results import AuditResult
-
-# --------------------------------------------------------------------------------------------
-# sample and defaults
-# --------------------------------------------------------------------------------------------
-
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_DIR = ROOT / "sample_data"
-SAMPLE_MODEL = SAMPLE_DIR / "model.onnx"
-SAMPLE_CARD = SAMPLE_DIR / "model.card.yaml"
-SAMPLE_COHORT = SAMPLE_DIR / "cohort.csv"
-SAMPLE_LABEL = "cvd_10y"
-SAMPLE_SENSITIVE = ("sex", "age", "ethnicity", "deprivation", "site")
-SAMPLE_BINS = {"age": "40,50,60,70,80"}
-#: The sample's column of sites (the Start page counts them from the data).
-SAMPLE_SITE_COLUMN = "site"
-
-#: Bootstrap replicates of the automatic sample audit. 1000 is the library default; with it the
-#: first load took about 20 s on 2 cores (bench/bench_app.py), right at the issue's limit, so the
-#: first load uses 500 and says so in the sidebar.
-SAMPLE_N_BOOT_DEFAULT = 500
-#: Intersections up to pairs for the automatic sample audit (triples multiply the work ~4x).
-SAMPLE_MAX_ORDER_DEFAULT = 2
-
-#: Environment overrides, used by the tests to keep the automatic sample audit fast.
-ENV_N_BOOT = "COHORTAUDIT_APP_N_BOOT"
-ENV_MAX_ORDER = "COHORTAUDIT_APP_MAX_ORDER"
-ENV_AUTORUN = "COHORTAUDIT_APP_AUTORUN"
-#: Patients explained by the Explanations page's "Compute explanations" button (the library
-#: default 1000 takes about a minute on 2 cores; the tests use a few dozen).
-ENV_EXPLAIN_ROWS = "COHORTAUDIT_APP_EXPLAIN_ROWS"
-EXPLAIN_ROWS_DEFAULT = 1000
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw.isdigit() else default
-
-
-def sample_n_boot() -> int:
-    return _env_int(ENV_N_BOOT, SAMPLE_N_BOOT_DEFAULT)
-
-
-def sample_max_order() -> int:
-    return _env_int(ENV_MAX_ORDER, SAMPLE_MAX_ORDER_DEFAULT)
-
-
-def explain_rows() -> int:
-    return max(10, _env_int(ENV_EXPLAIN_ROWS, EXPLAIN_ROWS_DEFAULT))
-
-
-def autorun_enabled() -> bool:
-    return os.environ.get(ENV_AUTORUN, "1").strip() not in ("0", "false", "no")
-
 
 # --------------------------------------------------------------------------------------------
 # keys (the only place they are spelled)
@@ -88,6 +34,7 @@ _JSON_CACHE = "ca_json_cache"
 _UPLOAD_IDS = "ca_upload_ids"
 _SOURCE = "ca_audit_source"
 _LOCAL = "ca_local_explanations"
+_REPORT_CACHE = "ca_report_cache"
 
 # widget keys
 K_SOURCE = "w_source"
@@ -108,6 +55,7 @@ K_MIN_CELL = "w_min_cell"
 K_MAX_ORDER = "w_max_order"
 K_TRUSTED = "w_trusted_types"
 K_RUN = "w_run"
+K_AUDITOR = "w_report_auditor"
 
 K_PARTITION = "w_partition"
 K_TABLE_METRICS = "w_table_metrics"
@@ -298,50 +246,19 @@ def set_upload_id(name: str, file_id: str) -> None:
     st.session_state.setdefault(_UPLOAD_IDS, {})[name] = file_id
 
 
-def result_json() -> str | None:
-    """The JSON of the current result, rendered once per result (it is a few MB)."""
-    result = get_result()
-    if result is None:
-        return None
+def cached_json(result: AuditResult) -> str | None:
+    """The JSON text rendered for ``result`` in this session, if any."""
     cached: tuple[int, str] | None = st.session_state.get(_JSON_CACHE)
-    if cached is not None and cached[0] == id(result):
-        return cached[1]
-    from cohortaudit.render.json import result_to_json
+    return cached[1] if cached is not None and cached[0] == id(result) else None
 
-    text = result_to_json(result)
+
+def set_cached_json(result: AuditResult, text: str) -> None:
     st.session_state[_JSON_CACHE] = (id(result), text)
-    return text
 
 
-_REPORT_CACHE = "ca_report_cache"
-K_AUDITOR = "w_report_auditor"
-
-
-def report_file(kind: str, auditor: str | None, *, render: bool = True) -> bytes | None:
-    """The PDF or HTML report of the current result, rendered once per (result, auditor);
-    with ``render=False`` only an already rendered one (None if there is none yet).
-
-    The renderers are the CLI's (``render.pdf`` / ``render.html``); the embedded JSON is the
-    same text the JSON download gives, so the three downloads describe one audit.
-    """
-    result = get_result()
-    if result is None:
-        return None
-    cache = st.session_state.setdefault(_REPORT_CACHE, {})
-    key = (id(result), kind, auditor or "")
-    if key not in cache and not render:
-        return None
-    if key not in cache:
-        audit_json = (result_json() or "").encode("utf-8")
-        if kind == "pdf":
-            from cohortaudit.render.pdf import pdf_bytes
-
-            cache[key] = pdf_bytes(result, auditor=auditor, audit_json=audit_json)
-        else:
-            from cohortaudit.render.html import html_text
-
-            cache[key] = html_text(result, auditor=auditor, audit_json=audit_json).encode("utf-8")
-    return cache[key]
+def report_cache() -> dict[tuple[int, str, str], bytes]:
+    """This session's rendered reports, by (id of the result, kind, auditor)."""
+    return st.session_state.setdefault(_REPORT_CACHE, {})
 
 
 def init_widget(key: str, value: Any, *, valid: Any = None) -> None:

@@ -10,6 +10,7 @@ import streamlit as st
 
 st.set_page_config(page_title="cohortaudit", layout="wide", page_icon=":material/fact_check:")
 
+import defaults  # noqa: E402
 import runner  # noqa: E402  (app/ is on sys.path when Streamlit runs this file)
 import state  # noqa: E402
 
@@ -30,7 +31,7 @@ PAGES = [
 page = st.navigation(PAGES)
 
 # First load: audit the bundled sample so the dashboard opens on a finished audit.
-if state.get_result() is None and not state.autorun_done() and state.autorun_enabled():
+if state.get_result() is None and not state.autorun_done() and defaults.autorun_enabled():
     slot = st.empty()
     with slot.container():
         runner.run_sample_audit()

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "app"))
 
+import defaults  # noqa: E402  (app/defaults.py: the sample and environment switches)
 import state  # noqa: E402  (app/state.py: widget keys and environment switches)
 
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    os.environ[state.ENV_N_BOOT] = str(args.n_boot)
+    os.environ[defaults.ENV_N_BOOT] = str(args.n_boot)
     from streamlit.testing.v1 import AppTest
 
     load = os.getloadavg()[0]
@@ -63,13 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     ]
     # The Explanations page after its block exists: computed once here (the user's button),
     # outside the timings, with a small sample so that the benchmark stays short.
-    os.environ.setdefault(state.ENV_EXPLAIN_ROWS, "100")
+    os.environ.setdefault(defaults.ENV_EXPLAIN_ROWS, "100")
     at.switch_page("views/explanations.py").run()
     t = time.perf_counter()
     at.button(key=state.K_XAI_COMPUTE).click().run()
     assert not at.exception, [e.value for e in at.exception]
     print(
-        f"  explanations on request ({os.environ[state.ENV_EXPLAIN_ROWS]} patients): "
+        f"  explanations on request ({os.environ[defaults.ENV_EXPLAIN_ROWS]} patients): "
         f"{time.perf_counter() - t:6.2f} s (not a re-render; the user's button)"
     )
     for _ in range(args.repeats):

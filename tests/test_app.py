@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app" / "streamlit_app.py"
 sys.path.insert(0, str(APP.parent))
 
+import defaults  # noqa: E402  (app/defaults.py: the sample and environment switches)
 import state  # noqa: E402  (app/state.py: the widget keys)
 
 pytestmark = pytest.mark.skipif(
@@ -34,8 +35,8 @@ PAGES = (
 
 @pytest.fixture(autouse=True)
 def _fast_sample(monkeypatch):
-    monkeypatch.setenv(state.ENV_N_BOOT, "5")
-    monkeypatch.setenv(state.ENV_MAX_ORDER, "2")
+    monkeypatch.setenv(defaults.ENV_N_BOOT, "5")
+    monkeypatch.setenv(defaults.ENV_MAX_ORDER, "2")
 
 
 def _app(**env):
@@ -159,11 +160,11 @@ def test_start_page_reruns_the_sample_with_new_settings():
 def test_start_page_counts_the_samples_sites_and_patients_from_the_data():
     import pandas as pd
 
-    frame = pd.read_csv(state.SAMPLE_COHORT)
+    frame = pd.read_csv(defaults.SAMPLE_COHORT)
     at = _app()
     at.switch_page("views/start.py").run()
     _no_errors(at)
-    n_sites = frame[state.SAMPLE_SITE_COLUMN].nunique()
+    n_sites = frame[defaults.SAMPLE_SITE_COLUMN].nunique()
     assert n_sites == 4
     assert any(
         f"synthetic cohort of {len(frame):,} patients from {n_sites} sites." in c.value
@@ -178,10 +179,10 @@ def test_without_a_card_the_card_threshold_box_is_unticked_and_disabled():
     at.switch_page("views/start.py").run()
     at.radio(key=state.K_SOURCE).set_value("My own files").run()
     at.file_uploader(key=state.K_MODEL_UPLOAD).upload(
-        "model.onnx", state.SAMPLE_MODEL.read_bytes()
+        "model.onnx", defaults.SAMPLE_MODEL.read_bytes()
     ).run()
     at.file_uploader(key=state.K_COHORT_UPLOAD).upload(
-        "cohort.csv", state.SAMPLE_COHORT.read_bytes(), "text/csv"
+        "cohort.csv", defaults.SAMPLE_COHORT.read_bytes(), "text/csv"
     ).run()
     _no_errors(at)
     box = at.checkbox(key=state.K_USE_CARD_THRESHOLD_NO_CARD)
@@ -195,6 +196,68 @@ def test_without_a_card_the_card_threshold_box_is_unticked_and_disabled():
     assert any(
         "score is ≥ 0.5 (threshold from the configuration)" in c.value for c in at.caption
     ), [c.value for c in at.caption]
+
+
+def test_an_upload_is_streamed_through_the_clis_engine_with_the_same_result(monkeypatch):
+    """The app audits uploads with cohortaudit.engines.audit_with_engine, like the CLI: with
+    COHORTAUDIT_APP_CHUNK_ROWS (or a cohort above the engine's size rule) it is streamed, and the
+    result equals the in-memory audit's (the safety checks of a streamed audit run on a seeded
+    sample of it, and say so, so that block is left out here)."""
+    import json
+
+    from cohortaudit.pipeline import audit_files
+
+    monkeypatch.setenv(defaults.ENV_CHUNK_ROWS, "4000")
+    at = _app()
+    at.switch_page("views/start.py").run()
+    at.radio(key=state.K_SOURCE).set_value("My own files").run()
+    at.file_uploader(key=state.K_MODEL_UPLOAD).upload(
+        "model.onnx", defaults.SAMPLE_MODEL.read_bytes()
+    ).run()
+    at.file_uploader(key=state.K_COHORT_UPLOAD).upload(
+        "cohort.csv", defaults.SAMPLE_COHORT.read_bytes(), "text/csv"
+    ).run()
+    at.number_input(key=state.K_N_BOOT).set_value(0).run()
+    at.button(key=state.K_RUN).click().run()
+    _no_errors(at)
+    streamed = at.session_state[state._RESULT]
+    assert streamed.run["engine"]["chunk_rows"] == 4000
+    assert streamed.run["engine"]["n_chunks"] == 7  # 25,000 rows
+    source = at.session_state[state._SOURCE][1]
+    memory = audit_files(
+        cohort_path=source.cohort_path, model_path=source.model_path, config=source.config
+    )
+    assert "engine" not in memory.run
+
+    def fixed(r):
+        d = r.to_dict()
+        return json.dumps(
+            {k: v for k, v in d.items() if k not in ("run", "safety")}, sort_keys=True
+        )
+
+    assert fixed(streamed) == fixed(memory)
+
+
+def test_a_large_upload_is_described_from_its_head_not_read_whole(monkeypatch, tmp_path):
+    import cohortaudit.io
+    import uploads
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a large cohort must not be read whole to describe it")
+
+    monkeypatch.setattr(uploads, "DESCRIBE_WHOLE_BYTES", 1000)
+    monkeypatch.setattr(uploads, "DESCRIBE_HEAD_ROWS", 500)
+    monkeypatch.setattr(cohortaudit.io, "load_cohort", refuse)
+    info = uploads.describe_cohort(defaults.SAMPLE_COHORT)
+    assert info["from_head"] == 500 and info["n_rows"] is None
+    assert defaults.SAMPLE_LABEL in info["columns"]
+    assert info["categories"]["sex"] == ["F", "M"]
+    import pandas as pd
+
+    path = tmp_path / "cohort.parquet"
+    pd.read_csv(defaults.SAMPLE_COHORT).to_parquet(path, row_group_size=1000)
+    info = uploads.describe_cohort(path)
+    assert info["n_rows"] == 25_000 and info["from_head"] == 500
 
 
 def test_dashboard_says_disparities_were_not_tested_without_bootstrap():
@@ -212,14 +275,14 @@ def test_dashboard_says_disparities_were_not_tested_without_bootstrap():
 
 
 def test_pages_explain_what_to_do_without_an_audit():
-    at = _app(**{state.ENV_AUTORUN: "0"})
+    at = _app(**{defaults.ENV_AUTORUN: "0"})
     try:
         for page in PAGES[:-1]:
             at.switch_page(page).run()
             assert not at.exception
             assert "No audit yet" in at.info[0].value
     finally:
-        os.environ.pop(state.ENV_AUTORUN, None)
+        os.environ.pop(defaults.ENV_AUTORUN, None)
 
 
 def test_overview_reads_the_card_facts_from_the_result():
@@ -319,6 +382,52 @@ def state_report(at, kind, auditor):
 EXPLAIN_ROWS = "40"
 
 
+def test_subgroups_page_shows_the_users_own_metrics_by_group():
+    from sklearn.metrics import roc_auc_score
+
+    from cohortaudit.audit import run_audit
+    from cohortaudit.config import AuditConfig, parse_bins
+    from cohortaudit.pipeline import load_inputs
+
+    config = AuditConfig(
+        label=defaults.SAMPLE_LABEL,
+        sensitive_features=("sex", "age"),
+        bins=parse_bins([f"age={defaults.SAMPLE_BINS['age']}"]),
+        n_boot=5,
+        max_intersection_order=2,
+        safety=False,
+        user_metrics=("sklearn.metrics:recall_score", roc_auc_score),
+    )
+    inputs = load_inputs(
+        cohort_path=defaults.SAMPLE_COHORT,
+        config=config,
+        model_path=defaults.SAMPLE_MODEL,
+        card_path=defaults.SAMPLE_CARD,
+    )
+    result = run_audit(inputs.cohort, inputs.model, config, card=inputs.card)
+    at = _app()
+    _with(at, result).switch_page("views/subgroups.py").run()
+    _no_errors(at)
+    assert "Your metrics by sex" in [s.value for s in at.subheader]
+    table = at.dataframe[1].value.set_index("Group")
+    assert list(table.columns) == ["recall_score", "roc_auc_score"]
+    overall = result.user_metrics["overall"]["values"]["roc_auc_score"]
+    assert table.loc["All patients", "roc_auc_score"].startswith(f"{overall['value']:.3f} (")
+    assert "fairlearn's MetricFrame" in _text(at)
+    at.selectbox(key=state.K_PARTITION).set_value(("sex", "age")).run()
+    _no_errors(at)
+    suppressed = [g for g in result.groups_for(("sex", "age")) if g.suppressed]
+    assert suppressed, "age < 40 and > 80 are under k in the sample"
+    table = at.dataframe[1].value.set_index("Group")
+    for g in suppressed:  # a suppressed group shows why, never a number
+        assert table.loc[g.label, "roc_auc_score"] == "not evaluable (fewer than 10)"
+    at.switch_page("views/report.py").run()
+    _no_errors(at)
+    command = at.code[0].value
+    assert "--metric sklearn.metrics:recall_score@pred" in command
+    assert "--metric sklearn.metrics._ranking:roc_auc_score@score" in command
+
+
 @pytest.fixture(scope="module")
 def explained_result():
     """The sample audit (small bootstrap) with a small explanations block, computed once by the
@@ -332,17 +441,17 @@ def explained_result():
     from cohortaudit.pipeline import load_inputs
 
     config = AuditConfig(
-        label=state.SAMPLE_LABEL,
-        sensitive_features=state.SAMPLE_SENSITIVE,
-        bins=parse_bins([f"{k}={v}" for k, v in state.SAMPLE_BINS.items()]),
+        label=defaults.SAMPLE_LABEL,
+        sensitive_features=defaults.SAMPLE_SENSITIVE,
+        bins=parse_bins([f"{k}={v}" for k, v in defaults.SAMPLE_BINS.items()]),
         n_boot=5,
         max_intersection_order=2,
     )
     inputs = load_inputs(
-        cohort_path=state.SAMPLE_COHORT,
+        cohort_path=defaults.SAMPLE_COHORT,
         config=config,
-        model_path=state.SAMPLE_MODEL,
-        card_path=state.SAMPLE_CARD,
+        model_path=defaults.SAMPLE_MODEL,
+        card_path=defaults.SAMPLE_CARD,
     )
     result = run_audit(
         inputs.cohort,
@@ -383,7 +492,7 @@ def test_explanations_page_offers_to_compute_them_when_the_audit_has_none():
 
 
 def test_explanations_button_computes_them_and_one_patient_waterfall(monkeypatch):
-    monkeypatch.setenv(state.ENV_EXPLAIN_ROWS, EXPLAIN_ROWS)
+    monkeypatch.setenv(defaults.ENV_EXPLAIN_ROWS, EXPLAIN_ROWS)
     at = _app()
     at.switch_page("views/explanations.py").run()
     before = at.session_state[state._RESULT]

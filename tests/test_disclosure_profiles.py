@@ -410,9 +410,10 @@ def test_the_dashboard_shows_the_banner_on_every_page_for_a_k0_result(k0, k10):
 
     app = ROOT / "app" / "streamlit_app.py"
     sys.path.insert(0, str(app.parent))
+    import defaults  # app/defaults.py: the sample and environment switches
     import state  # app/state.py: the widget and session keys
 
-    os.environ[state.ENV_AUTORUN] = "0"
+    os.environ[defaults.ENV_AUTORUN] = "0"
     try:
         at = AppTest.from_file(str(app), default_timeout=120)
         at.run()
@@ -439,4 +440,4 @@ def test_the_dashboard_shows_the_banner_on_every_page_for_a_k0_result(k0, k10):
         at.switch_page("views/overview.py").run()
         assert not any(BANNER_UPPER in w.value for w in at.warning)
     finally:
-        os.environ.pop(state.ENV_AUTORUN, None)
+        os.environ.pop(defaults.ENV_AUTORUN, None)

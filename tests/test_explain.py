@@ -14,6 +14,7 @@ from cohortaudit import explain as E
 from cohortaudit.cohort import validate_cohort
 from cohortaudit.config import AuditConfig
 from cohortaudit.errors import ConfigError
+from cohortaudit.explain_proxies import weighted_auroc
 from cohortaudit.io import load_model
 from cohortaudit.modelspec import InputSpec, LoadedModel
 
@@ -276,7 +277,7 @@ def test_weighted_auroc_matches_sklearn():
     y = rng.random(300) < 0.3
     s = np.round(rng.normal(size=300) + y, 1)  # rounded: ties
     w = np.vstack([np.ones(300), rng.multinomial(300, np.full(300, 1 / 300))])
-    got = E._weighted_auroc(y, s, w)
+    got = weighted_auroc(y, s, w)
     assert got[0] == pytest.approx(roc_auc_score(y, s))
     assert got[1] == pytest.approx(roc_auc_score(y, s, sample_weight=w[1]))
 

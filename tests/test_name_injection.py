@@ -262,12 +262,13 @@ def test_the_dashboard_shows_hostile_names_as_text(audit):
     from cohortaudit.results import AuditResult
 
     sys.path.insert(0, str(ROOT / "app"))
+    import defaults  # app/defaults.py: the sample and environment switches
     import state
 
     _, out = audit
     result = AuditResult.from_dict(json.loads((out / "audit.json").read_text(encoding="utf-8")))
-    os.environ[state.ENV_N_BOOT] = "5"
-    os.environ[state.ENV_MAX_ORDER] = "1"
+    os.environ[defaults.ENV_N_BOOT] = "5"
+    os.environ[defaults.ENV_MAX_ORDER] = "1"
     at = AppTest.from_file(str(ROOT / "app" / "streamlit_app.py"), default_timeout=180)
     at.run()
     texts: list[str] = []

@@ -15,7 +15,6 @@ import components
 import runner
 import state
 from cohortaudit.render.findings import calibration_findings, format_estimate, group_label
-from cohortaudit.render.plotly_charts.base import groups_for, reference_for
 from cohortaudit.render.plotly_charts.curves import calibration_plot, risk_histogram_plot
 from cohortaudit.render.plotly_charts.groups import forest_plot
 from cohortaudit.results import GroupResult, MetricValue, not_evaluable
@@ -47,9 +46,9 @@ FOREST = (
 
 result = components.page_with_result("Calibration")
 
-k = result.settings["disclosure"]["min_cell"]
+k = result.min_cell
 not_evaluable = not_evaluable(k)
-confidence = float(result.settings.get("confidence_level", 0.95))
+confidence = result.settings_view.confidence_level
 if "oe_ratio" not in result.overall.metrics:
     st.info(
         "This audit result has no calibration metrics (it was written by an older "
@@ -67,9 +66,9 @@ if attr is None:
     st.info("This audit has no sensitive attributes: only the whole cohort was evaluated.")
     st.stop()
 
-groups = groups_for(result, (attr,))
+groups = result.groups_for((attr,))
 labelled = [(g.attributes[attr], g) for g in groups]
-ref = reference_for(result, (attr,))
+ref = result.reference_attributes((attr,))
 
 # ---- curves -------------------------------------------------------------------------------
 left, right = st.columns([3, 2], gap="large")
@@ -127,7 +126,7 @@ with right:
     text = (
         note.message
         if note is not None
-        else result.settings.get("calibration", {}).get("impossibility", "")
+        else result.settings_view.calibration.get("impossibility", "")
     )
     if text:
         st.info(f"**Calibration and equal error rates cannot both hold.** {md(text)}")
@@ -217,7 +216,7 @@ st.caption(
 
 # ---- methods ------------------------------------------------------------------------------
 with st.expander("Methods and settings"):
-    cal = result.settings.get("calibration", {})
+    cal = result.settings_view.calibration
     st.markdown(
         "\n".join(
             f"- **{key.replace('_', ' ').capitalize()}:** {value}" for key, value in cal.items()

@@ -11,7 +11,6 @@ import components
 import state
 from cohortaudit.errors import AuditError
 from cohortaudit.render.findings import format_estimate, group_label
-from cohortaudit.render.plotly_charts.base import groups_for
 from cohortaudit.render.plotly_charts.groups import compare_overall_plot
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.resultio import read_json_bytes
@@ -66,7 +65,7 @@ if result.model.sha256 != other.model.sha256:
     notes.append("different model files")
 if result.cohort.sha256 != other.cohort.sha256:
     notes.append("different cohort files")
-if result.settings["threshold"] != other.settings["threshold"]:
+if result.settings_view.threshold != other.settings_view.threshold:
     notes.append("different operating thresholds")
 if notes:
     st.warning("The two audits used " + ", ".join(notes) + ": differences reflect those too.")
@@ -79,9 +78,9 @@ for col, r, title in zip(cols, (result, other), names, strict=True):
             f"- Model {md(r.model.file)}, SHA-256 `{(r.model.sha256 or 'n/a')[:12]}…`\n"
             f"- Cohort {md(r.cohort.file)}, SHA-256 `{(r.cohort.sha256 or 'n/a')[:12]}…`: "
             f"{_count(r.cohort.n)} patients, {_count(r.cohort.events)} events\n"
-            f"- Threshold {r.settings['threshold']:g}, "
-            f"{r.settings['bootstrap']['n_boot']} bootstrap replicates, "
-            f"k = {r.settings['disclosure']['min_cell']}\n"
+            f"- Threshold {r.settings_view.threshold:g}, "
+            f"{r.settings_view.n_boot} bootstrap replicates, "
+            f"k = {r.min_cell}\n"
             f"- Run {r.run.get('started_at', 'n/a')}"
         )
 
@@ -121,12 +120,12 @@ metric = st.selectbox(
     format_func=lambda m: METRIC_LABELS.get(m, m),
     key=state.K_COMPARE_METRIC,
 )
-k = result.settings["disclosure"]["min_cell"]
-k_other = other.settings["disclosure"]["min_cell"]
+k = result.min_cell
+k_other = other.min_cell
 rows: list[dict[str, Any]] = []
 for attr in result.cohort.sensitive_features:
-    theirs = {group_label(g.attributes): g for g in groups_for(other, (attr,))}
-    for g in groups_for(result, (attr,)):
+    theirs = {group_label(g.attributes): g for g in other.groups_for((attr,))}
+    for g in result.groups_for((attr,)):
         label = group_label(g.attributes)
         h = theirs.get(label)
         a = None if g.suppressed else g.metrics.get(metric)

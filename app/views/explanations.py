@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 import components
+import defaults
 import runner
 import state
 from cohortaudit.render.plotly_charts.explanations import (
@@ -29,8 +30,8 @@ from cohortaudit.textsafe import for_markdown as md
 
 result = components.page_with_result("Explanations")
 
-expl: dict[str, Any] | None = result.explanations
-if expl is None:
+view = result.explanations_view
+if view is None:
     if result.model.kind == "scores":
         st.info(
             "This audit scored predictions that were already in the cohort (scores mode), so "
@@ -38,7 +39,7 @@ if expl is None:
             "audit with one on *Start a new audit*."
         )
         st.stop()
-    n_rows = state.explain_rows()
+    n_rows = defaults.explain_rows()
     st.info(
         "**Explanations were not computed for this audit.** SHAP values show which inputs "
         "drive each prediction, whether the model leans on different inputs for different "
@@ -57,9 +58,10 @@ if expl is None:
         st.rerun()
     st.stop()
 
-settings = expl.get("settings") or {}
-k = int(settings.get("min_cell") or result.settings["disclosure"]["min_cell"])
-confidence = float(settings.get("confidence", 0.95))
+expl: dict[str, Any] = result.explanations or {}  # the plain block, as the charts read it
+settings = view.settings
+k = view.min_cell
+confidence = view.confidence
 st.caption(
     f"SHAP values of {int(settings.get('n_explain') or 0):,} patients (a seeded sample, "
     f"{settings.get('sampling', 'stratified')}), {settings.get('explainer', 'SHAP')}, on the "
@@ -79,7 +81,7 @@ with left:
     )
 with right:
     st.subheader("In words")
-    top = expl.get("global") or []
+    top = view.global_importance
     if top:
         lines = [
             f"**{md(g['feature'])}** moves the predicted risk by "
@@ -92,7 +94,7 @@ with right:
             st.markdown(f"- Little effect (under 0.5 points on average): {', '.join(low)}.")
 
 # ---- per-group reliance ---------------------------------------------------------------------
-by_group = expl.get("by_group") or []
+by_group = view.by_group
 attrs = list(dict.fromkeys(c["attribute"] for c in by_group))
 st.subheader("Does the model rely on different inputs for different groups?")
 if not attrs:
@@ -103,7 +105,7 @@ else:
     c1, c2 = st.columns([3, 2], gap="large")
     with c1:
         st.plotly_chart(group_reliance_plot(expl, attr), width="stretch", key="xai_by_group")
-        ref = next((c["reference"] for c in by_group if c["attribute"] == attr), "")
+        ref = view.reference_value(attr)
         st.caption(
             f"Each group's mean |SHAP| minus the reference group's ({md(attr)}={md(ref)}), with "
             f"bootstrap {confidence:.0%} intervals. Filled: the interval excludes 0. A grey "
@@ -155,7 +157,7 @@ if features:
     )
 
 # ---- proxies ----------------------------------------------------------------------------------
-proxies = expl.get("proxies") or []
+proxies = view.proxies
 direct = list(settings.get("proxy_direct_inputs") or [])
 st.subheader("Could an input stand in for a sensitive attribute?")
 if not proxies:

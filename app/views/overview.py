@@ -10,7 +10,6 @@ import streamlit as st
 import components
 import runner
 from cohortaudit.render.findings import format_estimate, verdict_summary
-from cohortaudit.render.plotly_charts.base import groups_for
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.results import not_evaluable
 from cohortaudit.textsafe import for_markdown as md
@@ -37,8 +36,8 @@ result = components.require_result(
 )
 
 facts = runner.card_facts(result)  # stored in the result; older results re-read the card
-m, c, s = result.model, result.cohort, result.settings
-k = s["disclosure"]["min_cell"]
+m, c, s = result.model, result.cohort, result.settings_view
+k = s.min_cell
 not_evaluable = not_evaluable(k)
 
 st.title(f"Audit of {md(m.display_name)}")
@@ -62,8 +61,8 @@ for col, key in zip(cols, KEY_METRICS, strict=True):
         if v is not None and v.ci_low is not None and v.ci_high is not None:
             st.caption(f"95% CI {v.ci_low:.3f} to {v.ci_high:.3f}")
 st.caption(
-    f"A patient is predicted positive when the score is ≥ {s['threshold']:g} "
-    f"(threshold from the {s['threshold_source']})."
+    f"A patient is predicted positive when the score is ≥ {s.threshold:g} "
+    f"(threshold from the {s.threshold_source})."
 )
 
 # ---- verdict --------------------------------------------------------------------------------
@@ -165,7 +164,7 @@ with st.container(border=True):
         )
         st.caption(
             f"Audited with cohortaudit {result.tool.get('version', '')}, "
-            f"{s['bootstrap']['n_boot']} bootstrap replicates, k = {k}."
+            f"{s.n_boot} bootstrap replicates, k = {k}."
         )
 
 # ---- Table 1 --------------------------------------------------------------------------------
@@ -181,7 +180,7 @@ table: list[dict[str, Any]] = [
     }
 ]
 for attr in c.sensitive_features:
-    for g in groups_for(result, (attr,)):
+    for g in result.groups_for((attr,)):
         row = {"Attribute": attr, "Group": g.attributes[attr]}
         if g.suppressed:
             row.update(

@@ -12,7 +12,7 @@ import state
 
 result = components.page_with_result("Report")
 
-m, c, s = result.model, result.cohort, result.settings
+m, c, s = result.model, result.cohort, result.settings_view
 stem = "-".join(x for x in (m.name, m.version) if x).replace(" ", "_") or "audit"
 
 st.subheader("Audit report (PDF and HTML)")
@@ -27,8 +27,8 @@ left, right = st.columns(2)
 with left:
     if st.button("Prepare the PDF report", icon=":material/picture_as_pdf:"):
         with st.spinner("Rendering the PDF..."):
-            state.report_file("pdf", auditor)
-    pdf = state.report_file("pdf", auditor, render=False)
+            components.report_file("pdf", auditor)
+    pdf = components.report_file("pdf", auditor, render=False)
     if pdf is not None:
         st.download_button(
             "Download audit.pdf",
@@ -41,8 +41,8 @@ with left:
 with right:
     if st.button("Prepare the HTML report", icon=":material/html:"):
         with st.spinner("Rendering the HTML report..."):
-            state.report_file("html", auditor)
-    html = state.report_file("html", auditor, render=False)
+            components.report_file("html", auditor)
+    html = components.report_file("html", auditor, render=False)
     if html is not None:
         st.download_button(
             "Download audit.html",
@@ -61,7 +61,7 @@ st.markdown(
 )
 st.download_button(
     "Download audit.json",
-    data=state.result_json() or "",
+    data=components.result_json() or "",
     file_name=f"{stem}-audit.json",
     mime="application/json",
     type="primary",
@@ -95,6 +95,8 @@ if cfg.get("threshold") is not None:
     cmd += ["--threshold", f"{cfg['threshold']:g}"]
 if cfg.get("score_column"):
     cmd += ["--score-column", cfg["score_column"]]
+for metric in cfg.get("user_metrics", ()):  # the auditor's own metrics, as they were named
+    cmd += ["--metric", f"{metric['source']}@{metric['kind']}"]
 cmd += [
     "--n-boot",
     str(cfg["n_boot"]),

@@ -45,8 +45,8 @@ TOP = 10
 
 result = components.page_with_result("Safety")
 
-safety: dict[str, Any] | None = result.safety
-if safety is None:
+view = result.safety_view
+if view is None:
     ran = result.config.get("safety")
     st.info(
         "**No safety checks in this audit.** "
@@ -60,11 +60,12 @@ if safety is None:
     )
     st.stop()
 
-settings = safety.get("settings") or {}
-skipped: dict[str, str] = settings.get("skipped") or {}
-k = int(settings.get("min_cell") or result.settings["disclosure"]["min_cell"])
+safety: dict[str, Any] = result.safety or {}  # the plain block, as the charts read it
+settings = view.settings
+skipped = view.skipped
+k = view.min_cell
 withheld = WITHHELD_COUNT  # below k, or withheld so that none can be derived
-confidence = float(settings.get("confidence", 0.95))
+confidence = view.confidence
 
 
 def _ci(v: dict[str, Any] | None, digits: int = 3, signed: bool = False) -> str:
@@ -99,7 +100,7 @@ with st.container(border=True):
 # ---- shift ------------------------------------------------------------------------------------
 st.subheader("Cohort shift vs the development data")
 if not _skipped("shift"):
-    shift = safety.get("shift") or []
+    shift = view.shift
     st.caption(
         "The cohort's inputs compared with the development-data summary in the model card "
         "(the card holds no patient data, only means, quantiles and frequencies). Flags use the "
@@ -178,7 +179,7 @@ if not _skipped("shift"):
 # ---- intended use -----------------------------------------------------------------------------
 st.subheader("Intended-use fit")
 if not _skipped("intended_use"):
-    use = safety.get("intended_use") or {}
+    use = view.intended_use
     rows = use.get("rows") or []
     rule = use.get("population_rule")
     st.caption(
@@ -240,7 +241,7 @@ if not _skipped("intended_use"):
 # ---- robustness -------------------------------------------------------------------------------
 st.subheader("Robustness to slightly wrong inputs")
 if not _skipped("robustness"):
-    robust = safety.get("robustness") or {}
+    robust = view.robustness
     rrows = robust.get("rows") or []
     sample = settings.get("robustness_sample")
     cols = robust.get("perturbed_columns") or {}
@@ -300,7 +301,7 @@ if not _skipped("robustness"):
 # ---- weak slices ------------------------------------------------------------------------------
 st.subheader("Weak slices: where the model does worse than for everyone else")
 if not _skipped("weak_slices"):
-    slices = safety.get("weak_slices") or []
+    slices = view.weak_slices
     fdr = settings.get("slice_fdr")
     st.caption(
         f"Every single attribute and pair (up to {settings.get('slice_max_order', 2)}) of the "

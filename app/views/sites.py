@@ -34,8 +34,8 @@ Then open `out/pooled/audit.json` on *Start a new audit* → "An audit result (a
 """
 
 result = components.page_with_result("Sites and heterogeneity")
-sites = result.sites
-if not sites:
+sites = result.sites_view
+if sites is None or not sites.raw:
     st.info(
         "This audit is single-site: it was computed on one cohort, so there is nothing to "
         "compare between sites. A multi-site audit pools aggregate exports of several sites."
@@ -43,10 +43,10 @@ if not sites:
     st.markdown(_HOW_TO)
     st.stop()
 
-pooled = sites.get("pooled") or {}
+pooled = sites.pooled
 bound = pooled.get("auroc_bin_error_bound")
 st.caption(
-    f"{sites.get('n_sites')} sites pooled from aggregate site files. AUROC from binned scores"
+    f"{sites.n_sites} sites pooled from aggregate site files. AUROC from binned scores"
     + (f" (error at most {bound:.4f} for all patients)" if bound is not None else "")
     + "; CITL and slope from a federated Newton fit on binned logits; heterogeneity by "
     "DerSimonian–Laird random effects."
@@ -104,7 +104,7 @@ meta = pd.DataFrame(
                 else f"{m['prediction_interval']['low']:.3f}–{m['prediction_interval']['high']:.3f}"
             ),
         }
-        for m in sites.get("meta_analysis", [])
+        for m in sites.meta_analysis
     ]
 )
 st.dataframe(meta, hide_index=True, width="stretch")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
+import defaults
 import runner
 import state
+import uploads
 from cohortaudit.config import AuditConfig, parse_bins
 from cohortaudit.errors import AuditError
 from cohortaudit.textsafe import for_markdown as md
@@ -23,32 +24,13 @@ LARGEST = "(largest group)"
 @st.cache_resource(show_spinner=False)
 def _sample_columns(path: str) -> dict[str, Any]:
     """Columns of the bundled synthetic sample (shared: not patient data)."""
-    return _describe(path)
+    return uploads.describe_cohort(path)
 
 
 @st.cache_data(scope="session", show_spinner=False, max_entries=4)
 def _upload_columns(path: str, mtime: float) -> dict[str, Any]:
-    """Columns of an uploaded cohort, cached for this session only."""
-    return _describe(path)
-
-
-def _describe(path: str) -> dict[str, Any]:
-    """Column names, which are numeric, and the categories of low-cardinality columns."""
-    from cohortaudit.io import load_cohort
-
-    frame, _ = load_cohort(path)
-    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-    cats: dict[str, list[str]] = {}
-    for col in frame.columns:
-        values = frame[col].dropna().unique()
-        if len(values) <= 40:
-            cats[col] = sorted(str(v) for v in values)
-    return {
-        "columns": list(frame.columns),
-        "numeric": numeric,
-        "categories": cats,
-        "n_rows": len(frame),
-    }
+    """Columns of an uploaded cohort (a large one from its head), for this session only."""
+    return uploads.describe_cohort(path)
 
 
 def _columns_or_error(path: Path, *, shared: bool) -> dict[str, Any] | None:
@@ -92,7 +74,7 @@ if source == OPEN:
             opened, state.ResultInfo(source="file", description=f"opened {up_json.name}")
         )
         st.switch_page("views/overview.py")
-    sites = (opened.sites or {}).get("n_sites")
+    sites = opened.sites_view.n_sites if opened.sites_view is not None else None
     st.info(
         f"{md(up_json.name)}: {md(opened.model.display_name)} on "
         f"{opened.cohort.n:,} patients"
@@ -103,17 +85,17 @@ if source == OPEN:
 
 model_path = card_path = cohort_path = None
 if source == SAMPLE:
-    sample = _columns_or_error(state.SAMPLE_COHORT, shared=True)
+    sample = _columns_or_error(defaults.SAMPLE_COHORT, shared=True)
     if sample is None:
         st.stop()
-    n_sites = len(sample["categories"].get(state.SAMPLE_SITE_COLUMN, []))
+    n_sites = len(sample["categories"].get(defaults.SAMPLE_SITE_COLUMN, []))
     st.caption(
         "A synthetic 10-year cardiovascular risk model (ONNX) with its model card and a "
         f"synthetic cohort of {sample['n_rows']:,} patients from {n_sites} sites. No real "
         "patients."
     )
-    model_path, cohort_path = state.SAMPLE_MODEL, state.SAMPLE_COHORT
-    card_path = state.SAMPLE_CARD if state.SAMPLE_CARD.exists() else None
+    model_path, cohort_path = defaults.SAMPLE_MODEL, defaults.SAMPLE_COHORT
+    card_path = defaults.SAMPLE_CARD if defaults.SAMPLE_CARD.exists() else None
 else:
     c1, c2, c3 = st.columns(3)
     up_model = c1.file_uploader(
@@ -130,9 +112,9 @@ else:
         type=["csv", "tsv", "gz", "parquet", "pq"],
         key=state.K_COHORT_UPLOAD,
     )
-    model_path = runner.save_upload(up_model) if up_model is not None else None
-    card_path = runner.save_upload(up_card) if up_card is not None else None
-    cohort_path = runner.save_upload(up_cohort) if up_cohort is not None else None
+    model_path = uploads.save_upload(up_model) if up_model is not None else None
+    card_path = uploads.save_upload(up_card) if up_card is not None else None
+    cohort_path = uploads.save_upload(up_cohort) if up_cohort is not None else None
 
 if cohort_path is None:
     st.info("Upload a cohort file to choose the audit settings.")
@@ -142,12 +124,18 @@ info = _columns_or_error(cohort_path, shared=source == SAMPLE)
 if info is None:
     st.stop()
 columns: list[str] = info["columns"]
+if info.get("from_head"):
+    st.caption(
+        f"A large cohort: its columns and categories are read from its first "
+        f"{info['from_head']:,} rows, and the audit reads it in chunks (streamed, as "
+        "`cohortaudit audit` does), so it is never held in memory whole."
+    )
 
 st.subheader("Audit settings")
 c1, c2 = st.columns([1, 2])
-label_default = columns.index(state.SAMPLE_LABEL) if state.SAMPLE_LABEL in columns else 0
+label_default = columns.index(defaults.SAMPLE_LABEL) if defaults.SAMPLE_LABEL in columns else 0
 label = c1.selectbox("Outcome (label) column, 0/1", columns, index=label_default, key=state.K_LABEL)
-sens_default = [c for c in state.SAMPLE_SENSITIVE if c in columns and c != label]
+sens_default = [c for c in defaults.SAMPLE_SENSITIVE if c in columns and c != label]
 sensitive = c2.multiselect(
     "Sensitive attributes (each value and each intersection becomes a subgroup)",
     [c for c in columns if c != label],
@@ -165,7 +153,7 @@ if sensitive:
             if col in info["numeric"] and len(info["categories"].get(col, range(99))) > 12:
                 edges = st.text_input(
                     f"Bin edges for {md(col)}",
-                    value=state.SAMPLE_BINS.get(col, ""),
+                    value=defaults.SAMPLE_BINS.get(col, ""),
                     key=state.K_BINS_PREFIX + col,
                     help="Comma-separated, e.g. 40,50,60,70,80. Groups are [40, 50), …; "
                     "values outside form their own groups. The reference group is the "
@@ -212,7 +200,7 @@ n_boot = c2.number_input(
     "Bootstrap replicates",
     min_value=0,
     max_value=10000,
-    value=state.sample_n_boot(),
+    value=defaults.sample_n_boot(),
     step=100,
     key=state.K_N_BOOT,
     help="For the intervals of AUPRC, Brier and all disparities. 1000 "
@@ -231,7 +219,9 @@ min_cell = c3.number_input(
 max_order = c4.selectbox(
     "Intersections of up to",
     [1, 2, 3],
-    index=[1, 2, 3].index(state.sample_max_order()) if state.sample_max_order() in (1, 2, 3) else 1,
+    index=[1, 2, 3].index(defaults.sample_max_order())
+    if defaults.sample_max_order() in (1, 2, 3)
+    else 1,
     format_func=lambda k: f"{k} attribute" + ("s" if k > 1 else ""),
     key=state.K_MAX_ORDER,
 )
@@ -268,6 +258,7 @@ if run:
         result = runner.run_sample_audit(config)
     else:
         result = runner.run_audit_files(
+            chunk_rows=defaults.upload_chunk_rows(),
             cohort_path=cohort_path,
             model_path=model_path,
             card_path=card_path,

@@ -15,7 +15,7 @@ import components
 import state
 from cohortaudit.registry import METRICS
 from cohortaudit.render.findings import format_estimate, group_label
-from cohortaudit.render.plotly_charts.base import axis_label, groups_for, partitions, reference_for
+from cohortaudit.render.plotly_charts.base import axis_label
 from cohortaudit.render.plotly_charts.groups import (
     forest_plot,
     group_estimates_plot,
@@ -34,12 +34,12 @@ TABLE_DEFAULT = ["auroc", "sensitivity", "specificity", "ppv", "npv", "selection
 
 result = components.page_with_result("Subgroups")
 
-s = result.settings
-k = s["disclosure"]["min_cell"]
+s = result.settings_view
+k = s.min_cell
 not_evaluable = not_evaluable(k)
-operating = float(s["threshold"])
+operating = s.threshold
 metric_keys = [m for m in METRIC_LABELS if m in result.overall.metrics]
-parts = partitions(result)
+parts = result.partitions()
 
 # ---- controls -----------------------------------------------------------------------------
 c1, c2 = st.columns([1, 2])
@@ -103,8 +103,8 @@ def _cell(g: GroupResult, metrics: dict[str, MetricValue], key: str) -> str:
 
 
 # ---- table --------------------------------------------------------------------------------
-groups = groups_for(result, part)
-ref = reference_for(result, part)
+groups = result.groups_for(part)
+ref = result.reference_attributes(part)
 rows: list[dict[str, Any]] = []
 for g in [result.overall, *groups]:
     mv = _metrics(g) if not g.suppressed else {}
@@ -150,6 +150,43 @@ st.caption(
     )
     + f". {n_sup} group(s) {not_evaluable}; {n_imp} flagged imprecise."
 )
+
+# ---- the auditor's own metrics (--metric) ------------------------------------------------
+user = result.user_metrics_view
+if user is not None:
+    st.subheader(f"Your metrics by {md(' × '.join(part))}")
+    user_rows: list[dict[str, Any]] = []
+    for g in [result.overall, *groups]:
+        entry = user.entry_for(g.attributes) or {}
+        row = {"Group": "All patients" if not g.attributes else group_label(g.attributes)}
+        for m in user.metrics:
+            v = (entry.get("values") or {}).get(m["key"])
+            if not entry.get("released", False) or v is None:
+                row[m["key"]] = entry.get("reason") or not_evaluable
+            elif v["value"] is None:
+                row[m["key"]] = v["status"]
+            else:
+                row[m["key"]] = format_estimate(
+                    MetricValue(v["value"], v["ci_low"], v["ci_high"]), 3
+                ) + ("" if v["ci_low"] is not None else " (no CI)")
+        user_rows.append(row)
+    st.dataframe(pd.DataFrame(user_rows), hide_index=True, width="stretch", placeholder="—")
+    notes = sorted(
+        {
+            v["ci_note"]
+            for e in [user.overall, *user.groups]
+            for v in (e.get("values") or {}).values()
+            if v.get("ci_note")
+        }
+    )
+    st.caption(
+        "Computed for each group with fairlearn's MetricFrame from your functions: "
+        + "; ".join(
+            f"{md(m['key'])} = {md(m['source'])} ({md(m['receives'])})" for m in user.metrics
+        )
+        + f", at the operating threshold {operating:g}, with {md(user.settings.get('ci_method', ''))}."
+        + ("".join(f" {md(n)}." for n in notes) if notes else "")
+    )
 
 # ---- metric by group at the explored threshold --------------------------------------------
 state.init_widget(

@@ -15,7 +15,6 @@ import components
 import runner
 import state
 from cohortaudit.render.findings import group_label
-from cohortaudit.render.plotly_charts.base import groups_for
 from cohortaudit.render.plotly_charts.curves import (
     decision_curve_plot,
     interventions_avoided_plot,
@@ -33,10 +32,10 @@ if not result.overall.decision_curve:
     )
     st.stop()
 
-s = result.settings
-k = s["disclosure"]["min_cell"]
+s = result.settings_view
+k = s.min_cell
 not_evaluable = not_evaluable(k)
-operating = float(s["threshold"])
+operating = s.threshold
 facts = runner.card_facts(result)
 crr = runner.relevant_range(facts)
 
@@ -50,7 +49,7 @@ attr = runner.curve_attribute(result)
 if attr is None:
     st.info("This audit has no sensitive attributes: only the whole cohort was evaluated.")
     st.stop()
-groups = groups_for(result, (attr,))
+groups = result.groups_for((attr,))
 labelled = [(g.attributes[attr], g) for g in groups]
 with_all = [("All patients", result.overall), *labelled]
 

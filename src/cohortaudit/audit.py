@@ -283,6 +283,14 @@ def run_audit(
                 ),
             )
         )
+    user_metrics = None
+    if config.user_metrics:  # the auditor's own metrics (--metric), see metrics/user.py
+        from cohortaudit.metrics.user import for_audit
+
+        user_metrics, user_caveats = for_audit(
+            config, y_true, y_score, groups_frame, groups, threshold
+        )
+        caveats.extend(user_caveats)
     report("done", 1.0)
     result = AuditResult(
         model=model_info,
@@ -312,6 +320,7 @@ def run_audit(
         claims=claims,
         explanations=explanations,
         safety=safety_block,
+        user_metrics=user_metrics,
     )
     if policy is None:
         return result

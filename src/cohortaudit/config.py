@@ -6,8 +6,9 @@ once, here, at the boundary, and the rest of the pipeline trusts it.
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from cohortaudit.errors import ConfigError
@@ -80,6 +81,7 @@ class AuditConfig:
     robustness_rows: int = 20_000
     explain: bool = False
     explain_rows: int = 1000
+    user_metrics: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not self.label:
@@ -151,6 +153,17 @@ class AuditConfig:
                     f"Got {type(value).__name__} instead."
                 )
         object.__setattr__(self, "reference", dict(sorted(self.reference.items())))
+        if self.user_metrics:  # imports nothing (and runs no user code) when there are none
+            from cohortaudit.metrics.user import check_user_metrics
+
+            if isinstance(self.user_metrics, str) or callable(self.user_metrics):
+                raise ConfigError(
+                    "The 'user_metrics' parameter must be a list of metrics. "
+                    f"Got one {type(self.user_metrics).__name__}; wrap it in a list."
+                )
+            object.__setattr__(self, "user_metrics", check_user_metrics(self.user_metrics))
+        else:
+            object.__setattr__(self, "user_metrics", ())
 
     @property
     def z(self) -> float:
@@ -160,9 +173,17 @@ class AuditConfig:
         return NormalDist().inv_cdf(0.5 + self.confidence / 2)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """Plain JSON types; ``user_metrics`` appears (as key, source, kind) only when given,
+        so an audit without user metrics records exactly what it always recorded."""
+        d = {
+            f.name: copy.deepcopy(getattr(self, f.name))
+            for f in fields(self)
+            if f.name != "user_metrics"
+        }
         d["sensitive_features"] = list(self.sensitive_features)
         d["bins"] = {k: list(v) for k, v in self.bins.items()}
+        if self.user_metrics:
+            d["user_metrics"] = [m.to_dict() for m in self.user_metrics]
         return d
 
 

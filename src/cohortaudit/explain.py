@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,8 +36,25 @@ import pandas as pd
 
 from cohortaudit.disclosure import close_families
 from cohortaudit.errors import ConfigError, SchemaError
+from cohortaudit.explain_proxies import (
+    CONFIDENCE,
+    MAX_DISCRETE_LEVELS,
+    PROXY_CLASSIFIER,
+    PROXY_MAX_ROWS,
+    PROXY_SINGLE,
+    PROXY_STRONG_AUROC,
+    percentile_ci,
+    proxy_strengths,
+)
+from cohortaudit.explain_results import (
+    ExplanationResult,
+    FeatureImportance,
+    GroupComparison,
+    GroupReliance,
+    ProxyStrength,
+)
 from cohortaudit.modelspec import InputSpec, LoadedModel
-from cohortaudit.results import MetricValue, clean_float
+from cohortaudit.results import MetricValue
 from cohortaudit.sampling import strata_codes as _strata
 from cohortaudit.sampling import stratified_sample as _stratified_sample
 
@@ -47,6 +64,10 @@ __all__ = [
     "PROXY_STRONG_AUROC",
     "SHAP_BIN_EDGES",
     "ExplanationResult",
+    "FeatureImportance",
+    "GroupReliance",
+    "GroupComparison",
+    "ProxyStrength",
     "explain_model",
     "local_explanation",
 ]
@@ -55,9 +76,6 @@ __all__ = [
 EXACT_MAX_FEATURES = 12
 #: Counts below this (and above 0) are withheld; groups with fewer explained rows are skipped.
 MIN_CELL = 10
-#: An input (or all inputs together) whose cross-validated AUROC for a sensitive attribute
-#: reaches this is flagged as a strong proxy (a common "excellent discrimination" cut-off).
-PROXY_STRONG_AUROC = 0.8
 #: Fixed SHAP bins on the probability scale (SHAP values there lie in [-1, 1]); fixed so that
 #: distributions are comparable across models and runs and reveal nothing about the data range.
 SHAP_BIN_EDGES: tuple[float, ...] = (
@@ -78,138 +96,8 @@ SHAP_BIN_EDGES: tuple[float, ...] = (
 )
 #: Quantile bins for dependence summaries of numeric inputs.
 _N_DEPENDENCE_BINS = 10
-#: Numeric inputs with at most this many distinct values are summarised per value.
-_MAX_DISCRETE_LEVELS = 10
-#: Rows used to fit the proxy classifiers (seeded stratified subsample above this).
-_PROXY_MAX_ROWS = 5000
-_CONFIDENCE = 0.95
 #: Threads explaining chunks at once (each scores through a single-threaded ORT session).
 _SHAP_THREADS = 2
-_PROXY_CLASSIFIER = "LogisticRegression on one-hot categories and quantile-binned numbers"
-_PROXY_SINGLE = "class shares per value bin (levels, or 10 quantile bins), cross-validated"
-
-
-# ----------------------------------------------------------------------------------------------
-# results
-# ----------------------------------------------------------------------------------------------
-
-
-def _mv(value: Any, lo: Any = None, hi: Any = None) -> MetricValue:
-    return MetricValue(value, lo, hi)
-
-
-@dataclass(frozen=True)
-class FeatureImportance:
-    """Mean |SHAP| of one raw input over the explained rows, with a bootstrap CI."""
-
-    feature: str
-    mean_abs_shap: MetricValue
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"feature": self.feature, "mean_abs_shap": self.mean_abs_shap.to_dict()}
-
-
-@dataclass(frozen=True)
-class GroupReliance:
-    """How much the model relies on one input for one group, versus the reference group."""
-
-    feature: str
-    mean_abs_shap: MetricValue
-    reference_mean_abs_shap: MetricValue
-    difference: MetricValue
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "feature": self.feature,
-            "mean_abs_shap": self.mean_abs_shap.to_dict(),
-            "reference_mean_abs_shap": self.reference_mean_abs_shap.to_dict(),
-            "difference": self.difference.to_dict(),
-        }
-
-
-@dataclass(frozen=True)
-class GroupComparison:
-    """One group of one sensitive attribute; ``features`` ranked by |difference|, largest first.
-
-    ``n`` is the number of explained rows in the group; ``None`` (and no features) when it is
-    below :data:`MIN_CELL`, which ``suppressed`` also says.
-    """
-
-    attribute: str
-    group: str
-    reference: str
-    n: int | None
-    suppressed: bool
-    features: tuple[GroupReliance, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "attribute": self.attribute,
-            "group": self.group,
-            "reference": self.reference,
-            "n": self.n,
-            "suppressed": self.suppressed,
-            "features": [f.to_dict() for f in self.features],
-        }
-
-
-@dataclass(frozen=True)
-class ProxyStrength:
-    """How well one input (``feature``; ``"(all inputs)"`` for all together) predicts an attribute."""
-
-    attribute: str
-    feature: str
-    auroc: MetricValue
-    classifier: str
-    strong: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "attribute": self.attribute,
-            "feature": self.feature,
-            "auroc": self.auroc.to_dict(),
-            "classifier": self.classifier,
-            "strong": self.strong,
-        }
-
-
-@dataclass(frozen=True)
-class ExplanationResult:
-    """Aggregate SHAP summaries; ``to_dict()`` is plain JSON types with no per-patient values."""
-
-    global_importance: tuple[FeatureImportance, ...]
-    distribution: dict[str, Any]
-    dependence: dict[str, Any]
-    by_group: tuple[GroupComparison, ...]
-    proxies: tuple[ProxyStrength, ...]
-    settings: dict[str, Any] = field(default_factory=dict)
-    #: Wall time of the SHAP step; diagnostic only, kept out of ``to_dict`` so JSON re-runs match.
-    seconds_shap: float = field(default=0.0, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "global": [g.to_dict() for g in self.global_importance],
-            "distribution": _plain(self.distribution),
-            "dependence": _plain(self.dependence),
-            "by_group": [g.to_dict() for g in self.by_group],
-            "proxies": [p.to_dict() for p in self.proxies],
-            "settings": _plain(self.settings),
-        }
-
-
-def _plain(obj: Any) -> Any:
-    """Deep copy into JSON types: numpy scalars unwrapped, NaN/inf -> None, floats rounded."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, int | np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return clean_float(obj)
-    return obj
 
 
 # ----------------------------------------------------------------------------------------------
@@ -436,11 +324,6 @@ def _shap_values(
 # ----------------------------------------------------------------------------------------------
 
 
-def _percentile_ci(reps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    alpha = (1 - _CONFIDENCE) / 2
-    return np.quantile(reps, alpha, axis=0), np.quantile(reps, 1 - alpha, axis=0)
-
-
 def _boot_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Bootstrap replicates [n_boot, F] of column means of ``values`` [n, F]."""
     n = len(values)
@@ -452,9 +335,11 @@ def _global_importance(
     names: Sequence[str], abs_shap: np.ndarray, n_boot: int, rng: np.random.Generator
 ) -> tuple[FeatureImportance, ...]:
     point = abs_shap.mean(axis=0)
-    lo, hi = _percentile_ci(_boot_means(abs_shap, n_boot, rng)) if n_boot else (point, point)
+    lo, hi = percentile_ci(_boot_means(abs_shap, n_boot, rng)) if n_boot else (point, point)
     items = [
-        FeatureImportance(name, _mv(point[j], lo[j] if n_boot else None, hi[j] if n_boot else None))
+        FeatureImportance(
+            name, MetricValue(point[j], lo[j] if n_boot else None, hi[j] if n_boot else None)
+        )
         for j, name in enumerate(names)
     ]
     return tuple(sorted(items, key=lambda f: (-(f.mean_abs_shap.value or 0.0), f.feature)))
@@ -489,7 +374,7 @@ def _dependence(
         levels = np.unique(x)
         bins = []
         sizes: list[int] = []
-        if levels.size <= _MAX_DISCRETE_LEVELS:
+        if levels.size <= MAX_DISCRETE_LEVELS:
             for v in levels:
                 sel = x == v
                 n = int(sel.sum())
@@ -568,7 +453,7 @@ def _by_group(
         ref_point = ref_vals.mean(axis=0)
         ref_reps = _boot_means(ref_vals, n_boot, rng) if n_boot else None
         if ref_reps is not None:
-            ref_lo, ref_hi = _percentile_ci(ref_reps)
+            ref_lo, ref_hi = percentile_ci(ref_reps)
         start, sizes = len(out), []
         for g, n in zip(uniq, counts, strict=True):
             g = str(g)
@@ -584,20 +469,25 @@ def _by_group(
             items = []
             if ref_reps is not None:
                 reps = _boot_means(vals, n_boot, rng)
-                lo, hi = _percentile_ci(reps)
-                dlo, dhi = _percentile_ci(reps - ref_reps)
+                lo, hi = percentile_ci(reps)
+                dlo, dhi = percentile_ci(reps - ref_reps)
             for j, name in enumerate(names):
                 if ref_reps is None:
                     items.append(
-                        GroupReliance(name, _mv(point[j]), _mv(ref_point[j]), _mv(diff[j]))
+                        GroupReliance(
+                            name,
+                            MetricValue(point[j]),
+                            MetricValue(ref_point[j]),
+                            MetricValue(diff[j]),
+                        )
                     )
                 else:
                     items.append(
                         GroupReliance(
                             name,
-                            _mv(point[j], lo[j], hi[j]),
-                            _mv(ref_point[j], ref_lo[j], ref_hi[j]),
-                            _mv(diff[j], dlo[j], dhi[j]),
+                            MetricValue(point[j], lo[j], hi[j]),
+                            MetricValue(ref_point[j], ref_lo[j], ref_hi[j]),
+                            MetricValue(diff[j], dlo[j], dhi[j]),
                         )
                     )
             items.sort(key=lambda r: (-abs(r.difference.value or 0.0), r.feature))
@@ -610,172 +500,6 @@ def _by_group(
         for i in hide.children:
             if out[start + i].n is not None:
                 out[start + i] = dataclasses.replace(out[start + i], n=None)
-    return tuple(out)
-
-
-# ----------------------------------------------------------------------------------------------
-# proxies
-# ----------------------------------------------------------------------------------------------
-
-
-def _weighted_auroc(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """AUROC of score ``s`` for binary ``y`` under row weights ``w`` [B, n] (ties count 1/2).
-
-    One sort serves every bootstrap replicate (replicates are multinomial row weights), so the
-    CI costs a few array operations instead of B re-rankings.
-    """
-    order = np.argsort(s, kind="mergesort")
-    s_sorted, y_sorted, w = s[order], y[order].astype(np.float64), w[:, order]
-    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
-    pos = np.add.reduceat(w * y_sorted, starts, axis=1)
-    neg = np.add.reduceat(w * (1 - y_sorted), starts, axis=1)
-    neg_below = np.cumsum(neg, axis=1) - neg
-    num = (pos * (neg_below + 0.5 * neg)).sum(axis=1)
-    den = pos.sum(axis=1) * neg.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-
-
-def _boot_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Row 0 all ones (the point estimate), then ``n_boot`` multinomial bootstrap replicates."""
-    return np.vstack([np.ones(n), rng.multinomial(n, np.full(n, 1 / n), size=n_boot)])
-
-
-def _auroc_with_ci(
-    y: np.ndarray, proba: np.ndarray, classes: np.ndarray, n_boot: int, weights: np.ndarray
-) -> MetricValue:
-    if classes.size == 2:
-        aucs = _weighted_auroc(y == classes[1], proba[:, 1], weights)
-    else:
-        aucs = np.nanmean(
-            np.vstack(
-                [_weighted_auroc(y == c, proba[:, k], weights) for k, c in enumerate(classes)]
-            ),
-            axis=0,
-        )
-    if n_boot:
-        lo, hi = _percentile_ci(aucs[1:][np.isfinite(aucs[1:])])
-        return _mv(aucs[0], lo, hi)
-    return _mv(aucs[0])
-
-
-def _binned_cv_proba(
-    x: np.ndarray,
-    y_codes: np.ndarray,
-    n_classes: int,
-    folds: Sequence[tuple[np.ndarray, np.ndarray]],
-) -> np.ndarray:
-    """Cross-validated class probabilities from one input: class shares per value bin.
-
-    For a single input this is what a logistic model on its one-hot bins converges to (the
-    saturated model), computed with bincounts instead of an optimiser: the proxy check then
-    costs milliseconds per input. Bins: the values themselves for inputs with <= 10 levels,
-    else 10 quantile bins; missing values form their own bin. Laplace smoothing (+1) keeps
-    a bin seen only in the test fold at the training prevalence rather than at 0.
-    """
-    finite = np.isfinite(x)
-    levels = np.unique(x[finite])
-    if levels.size <= _MAX_DISCRETE_LEVELS:
-        codes = np.searchsorted(levels, np.where(finite, x, levels[0] if levels.size else 0))
-        n_bins = max(levels.size, 1)
-    else:
-        inner = np.unique(np.quantile(x[finite], np.linspace(0, 1, 11)[1:-1]))
-        codes = np.searchsorted(inner, np.where(finite, x, 0.0), side="right")
-        n_bins = inner.size + 1
-    codes = np.where(finite, codes, n_bins)  # missing values: one more bin
-    n_bins += 1
-    proba = np.zeros((x.size, n_classes))
-    for train, test in folds:
-        counts = np.zeros((n_bins, n_classes))
-        np.add.at(counts, (codes[train], y_codes[train]), 1.0)
-        prior = np.bincount(y_codes[train], minlength=n_classes) / train.size
-        smoothed = counts + prior * 1.0
-        proba[test] = smoothed[codes[test]] / smoothed[codes[test]].sum(axis=1, keepdims=True)
-    return proba
-
-
-def _proxies(
-    encoding: _Encoding,
-    features: pd.DataFrame,
-    groups: pd.DataFrame | None,
-    *,
-    seed: int,
-    n_boot: int,
-    k: int,
-) -> tuple[ProxyStrength, ...]:
-    if groups is None:
-        return ()
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder
-
-    X_all = encoding.encode(features)
-    out: list[ProxyStrength] = []
-    for a, attr in enumerate(groups.columns):
-        rng = np.random.default_rng([seed, 7, a])
-        labels = groups[attr].astype("string")
-        ok = labels.notna().to_numpy()
-        y_all = labels.to_numpy(dtype=object)
-        uniq, counts = np.unique(y_all[ok].astype(str), return_counts=True)
-        keep_classes = uniq[counts >= k]
-        if keep_classes.size < 2:
-            continue
-        rows = np.flatnonzero(ok & np.isin(y_all.astype(str), keep_classes))
-        y_rows = y_all[rows].astype(str)
-        if rows.size > _PROXY_MAX_ROWS:
-            rows = rows[_stratified_sample(pd.factorize(y_rows)[0], _PROXY_MAX_ROWS, rng)]
-            y_rows = y_all[rows].astype(str)
-        classes = np.unique(y_rows)
-        if classes.size < 2 or np.unique(y_rows, return_counts=True)[1].min() < 3:
-            continue
-        weights = _boot_weights(len(rows), n_boot, rng)  # shared: one set per attribute
-        cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
-        folds = list(cv.split(np.zeros(len(rows)), y_rows))
-        y_codes = np.searchsorted(classes, y_rows)
-        for j, name in enumerate(encoding.names):
-            if name == attr:
-                continue  # the attribute itself is a model input: direct use, not a proxy
-            proba = _binned_cv_proba(X_all[rows, j], y_codes, classes.size, folds)
-            auroc = _auroc_with_ci(y_rows, proba, classes, n_boot, weights)
-            strong = auroc.value is not None and auroc.value >= PROXY_STRONG_AUROC
-            out.append(ProxyStrength(str(attr), name, auroc, _PROXY_SINGLE, bool(strong)))
-        others = [j for j, name in enumerate(encoding.names) if name != attr]
-        for label, cols in [("(all inputs)", others)] if others else []:
-            X = X_all[np.ix_(rows, cols)]
-            cat_mask = [encoding.names[j] in encoding.categories for j in cols]
-            # One-hot categories and quantile-binned numbers feeding a logistic model: catches
-            # non-monotone links, costs a fraction of a second; additive (no interactions) for
-            # the all-inputs model, which keeps the proxy check fast on big cohorts.
-            parts = []
-            for c, j in enumerate(cols):
-                discrete = cat_mask[c] or np.unique(X[:, c][np.isfinite(X[:, c])]).size <= 10
-                if discrete:
-                    step: Any = make_pipeline(
-                        SimpleImputer(strategy="most_frequent"),
-                        OneHotEncoder(handle_unknown="ignore"),
-                    )
-                else:
-                    step = make_pipeline(
-                        SimpleImputer(strategy="median"),
-                        KBinsDiscretizer(
-                            n_bins=10,
-                            encode="onehot",
-                            strategy="quantile",
-                            quantile_method="averaged_inverted_cdf",
-                        ),
-                    )
-                parts.append((encoding.names[j], step, [c]))
-            clf = make_pipeline(
-                ColumnTransformer(parts), LogisticRegression(max_iter=1000, tol=1e-3)
-            )
-            clf_name = _PROXY_CLASSIFIER
-            proba = cross_val_predict(clf, X, y_rows, cv=cv, method="predict_proba")
-            auroc = _auroc_with_ci(y_rows, proba, classes, n_boot, weights)
-            strong = auroc.value is not None and auroc.value >= PROXY_STRONG_AUROC
-            out.append(ProxyStrength(str(attr), label, auroc, clf_name, bool(strong)))
     return tuple(out)
 
 
@@ -890,11 +614,11 @@ def explain_model(
             else "simple random without replacement"
         ),
         "ort_threads": 1 if model.kind == "onnx" else None,
-        "confidence": _CONFIDENCE,
+        "confidence": CONFIDENCE,
         "min_cell": int(min_cell),
         "proxy_strong_auroc": PROXY_STRONG_AUROC,
         "proxy_cv": "3-fold stratified, shuffled with the seed",
-        "proxy_classifier": {"single input": _PROXY_SINGLE, "all inputs": _PROXY_CLASSIFIER},
+        "proxy_classifier": {"single input": PROXY_SINGLE, "all inputs": PROXY_CLASSIFIER},
         "proxy_direct_inputs": sorted(
             str(a) for a in (groups.columns if groups is not None else []) if a in encoding.names
         ),
@@ -902,7 +626,7 @@ def explain_model(
             "a sensitive attribute that is itself a model input (proxy_direct_inputs) is used "
             "directly; it is left out of its own proxy check and of the all-inputs model"
         ),
-        "proxy_max_rows": _PROXY_MAX_ROWS,
+        "proxy_max_rows": PROXY_MAX_ROWS,
     }
     rng_boot = np.random.default_rng([seed, 3])
     return ExplanationResult(
@@ -912,7 +636,7 @@ def explain_model(
         by_group=_by_group(
             encoding.names, abs_phi, ex_groups, reference, n_boot, rng_boot, min_cell
         ),
-        proxies=_proxies(encoding, features, groups, seed=seed, n_boot=n_boot, k=min_cell),
+        proxies=proxy_strengths(encoding, features, groups, seed=seed, n_boot=n_boot, k=min_cell),
         settings=settings,
         seconds_shap=seconds,
     )

@@ -9,8 +9,20 @@ top-level ``run`` block so that the rest is byte-identical for the same inputs a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from cohortaudit.result_views import (
+    ExplanationsView,
+    SafetyView,
+    SettingsView,
+    SitesView,
+    UserMetricsView,
+)
+
+if TYPE_CHECKING:
+    from cohortaudit.result_frame import ResultMetricFrame
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -542,9 +554,13 @@ class AuditResult:
     #: Multi-site pooling: per-site metrics and random-effects meta-analysis; None for a
     #: single-site audit.
     sites: dict[str, Any] | None = None
+    #: User-defined metrics (``--metric module:function``) per released group, from
+    #: :func:`cohortaudit.metrics.user.compute_user_metrics`; None (and absent from the JSON)
+    #: when the audit had none.
+    user_metrics: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "schema_version": self.schema_version,
             "tool": dict(self.tool),
             "model": self.model.to_dict(),
@@ -564,6 +580,9 @@ class AuditResult:
             "sites": self.sites,
             "run": dict(self.run),
         }
+        if self.user_metrics is not None:  # absent, not null: older readers see no change
+            d["user_metrics"] = self.user_metrics
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AuditResult:
@@ -595,6 +614,7 @@ class AuditResult:
             explanations=d.get("explanations"),
             safety=d.get("safety"),
             sites=d.get("sites"),
+            user_metrics=d.get("user_metrics"),
         )
 
     @property
@@ -617,3 +637,88 @@ class AuditResult:
             if g.attributes == attributes:
                 return g
         raise KeyError(f"No subgroup with attributes {attributes}.")
+
+    # ----------------------------------------------------------------------------------------
+    # queries: what views and renderers ask, so that none of them digs through nested dicts
+    # ----------------------------------------------------------------------------------------
+
+    def partitions(self) -> tuple[tuple[str, ...], ...]:
+        """The attribute combinations audited, single attributes first, in config order."""
+        order = {a: i for i, a in enumerate(self.cohort.sensitive_features)}
+        seen: dict[tuple[str, ...], None] = {}
+        for g in self.subgroups:
+            seen.setdefault(tuple(g.attributes), None)
+        return tuple(sorted(seen, key=lambda p: (len(p), [order.get(a, 99) for a in p])))
+
+    def groups_for(self, attributes: str | Sequence[str]) -> tuple[GroupResult, ...]:
+        """The groups of one partition (``"sex"`` or ``("sex", "age")``), in the result's order."""
+        key = (attributes,) if isinstance(attributes, str) else tuple(attributes)
+        return tuple(g for g in self.subgroups if tuple(g.attributes) == key)
+
+    def reference_attributes(self, attributes: str | Sequence[str]) -> dict[str, str]:
+        """The attributes of a partition's reference group ({} = the whole cohort), as the
+        audit recorded them in ``settings["references"]``."""
+        key = (attributes,) if isinstance(attributes, str) else tuple(attributes)
+        return self.settings_view.reference_of(key)
+
+    def reference_for(self, attributes: str | Sequence[str]) -> GroupResult:
+        """The group a partition's disparities are measured against (the whole cohort when the
+        audit compared with it, e.g. for intersections)."""
+        ref = self.reference_attributes(attributes)
+        if not ref:
+            return self.overall
+        for g in self.subgroups:
+            if g.attributes == ref:
+                return g
+        return self.overall
+
+    @property
+    def settings_view(self) -> SettingsView:
+        """``settings`` as a typed, read-only view (the stored dict is unchanged)."""
+        return SettingsView.from_dict(self.settings)
+
+    @property
+    def min_cell(self) -> int:
+        """Disclosure control's k (0 = off)."""
+        return self.settings_view.min_cell
+
+    @property
+    def safety_view(self) -> SafetyView | None:
+        """``safety`` as a typed, read-only view; None when safety checks were not run."""
+        if self.safety is None:
+            return None
+        return SafetyView.from_dict(self.safety, audit_min_cell=self.min_cell)
+
+    @property
+    def explanations_view(self) -> ExplanationsView | None:
+        """``explanations`` as a typed, read-only view; None when not run."""
+        if self.explanations is None:
+            return None
+        return ExplanationsView.from_dict(self.explanations, audit_min_cell=self.min_cell)
+
+    @property
+    def sites_view(self) -> SitesView | None:
+        """``sites`` as a typed, read-only view; None for a single-site audit."""
+        return None if self.sites is None else SitesView.from_dict(self.sites)
+
+    @property
+    def user_metrics_view(self) -> UserMetricsView | None:
+        """``user_metrics`` as a typed, read-only view; None when the audit had none."""
+        return None if self.user_metrics is None else UserMetricsView.from_dict(self.user_metrics)
+
+    def metric_frame(
+        self,
+        *,
+        metric_keys: Sequence[str] | None = None,
+        attributes: str | Sequence[str] | None = None,
+    ) -> ResultMetricFrame:
+        """A fairlearn ``MetricFrame``-shaped view of this audit's released numbers.
+
+        ``.overall``, ``.by_group`` (indexed like MetricFrame's), ``.difference()``,
+        ``.ratio()``, ``.group_min()``, ``.group_max()`` with fairlearn's semantics, for data
+        scientists who carry on in fairlearn. Built from the released aggregates (no patient
+        data is in a result), so suppressed groups are absent and withheld values are NaN.
+        """
+        from cohortaudit.result_frame import result_metric_frame
+
+        return result_metric_frame(self, metric_keys=metric_keys, attributes=attributes)

@@ -76,6 +76,17 @@ def add_audit_command(sub) -> None:
         default=0.05,
         help="weak-slice search: Benjamini-Hochberg false discovery rate (0.05)",
     )
+    audit.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="MODULE:FUNCTION[@pred|@score]",
+        help="your own sklearn-style metric(y_true, y_pred) for every group, e.g. "
+        "sklearn.metrics:recall_score or my_metrics:net_cost@score (repeatable). @pred passes "
+        "0/1 predictions at the threshold, @score the risks; without a suffix the function's "
+        "second parameter decides (y_pred -> pred; y_score, y_prob, y_proba -> score). "
+        "MODULE is imported from your Python environment or the current folder: its code runs",
+    )
     add_trust(audit)
     audit.add_argument("--out", type=Path, required=True, help="output folder")
     audit.add_argument(
@@ -169,6 +180,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
     from cohortaudit.render.text import summary_text
     from cohortaudit.resultio import write_bundle
 
+    if args.engine == "dask":
+        _require_dask()
     formats = parse_formats(args.format)
     config = AuditConfig(
         label=args.label,
@@ -186,6 +199,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
         slice_fdr=args.fdr,
         explain=args.explain and args.model is not None,
         explain_rows=args.explain_rows,
+        user_metrics=tuple(args.metric),
     )
     signing_key = load_private_key(args.sign) if args.sign else None  # fail before the audit
     progress, close = _progress_bar(not args.quiet)
@@ -211,6 +225,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
         echo(written[0])
     else:
         echo(summary_text(result))
+        for line in _user_metric_lines(result):
+            echo(line)
         echo("")
         for path in written:
             echo(f"Wrote {path}")
@@ -219,6 +235,49 @@ def run_audit_command(args: argparse.Namespace) -> int:
     if not args.quiet:
         echo(f"Wrote {manifest}" + (" and manifest.sig (signed)" if signing_key else ""))
     return _report_policy(result, quiet=args.quiet)
+
+
+def _require_dask() -> None:
+    """--engine dask needs the optional ``dask`` extra; say how to get it instead of a trace."""
+    from importlib.util import find_spec
+
+    from cohortaudit.errors import ConfigError
+
+    missing = [m for m in ("dask", "distributed") if find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"--engine dask needs {' and '.join(missing)}, which this environment lacks. "
+            "Install the extra: pip install 'cohortaudit[dask]' (./dev.sh installs it), or "
+            "leave out --engine dask to stream the cohort in this process (--chunk-rows)."
+        )
+
+
+def _user_metric_lines(result) -> list[str]:
+    """The user-defined metrics (--metric) of the whole cohort, and how many groups have one."""
+    view = result.user_metrics_view
+    if view is None:
+        return []
+    lines = ["", "Your metrics (--metric), whole cohort:"]
+    for m in view.metrics:
+        v = (view.overall.get("values") or {}).get(m["key"]) or {}
+        if v.get("value") is None:
+            shown = v.get("status") or "not released"
+        elif v.get("ci_low") is not None:
+            shown = f"{v['value']:.3f} ({v['ci_low']:.3f} to {v['ci_high']:.3f})"
+        else:
+            shown = f"{v['value']:.3f} ({v.get('ci_note') or 'no CI'})"
+        released = sum(
+            1
+            for g in view.groups
+            if ((g.get("values") or {}).get(m["key"]) or {}).get("value") is not None
+        )
+        lines.append(
+            for_terminal(
+                f"  {m['key']} ({m['source']}, {m['kind']}): {shown}; "
+                f"{released} of {len(view.groups)} groups released"
+            )
+        )
+    return lines
 
 
 def _report_policy(result, *, quiet: bool) -> int:
