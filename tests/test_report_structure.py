@@ -167,7 +167,8 @@ def test_the_sample_report_numbers_its_chapters_as_the_chapter_list_orders_them(
     assert [n for n, _ in top] == [str(i) for i in range(1, 16)] + ["A"]
     assert top[8:10] == [("9", "Explanations"), ("10", "Safety")]
     assert top[-1] == ("A", "Annex A: the audit result (audit.json)")
-    assert len(CHAPTERS) == 17  # the sites chapter is there only for pooled audits
+    # the sites chapter is there only for pooled audits, "Your metrics" only with --metric
+    assert len(CHAPTERS) == 18
     captions = [b.caption for b in _walk(report.sections) if isinstance(b, Table) and b.caption]
     assert captions[0].startswith("Table 1.1 Key numbers")
     assert any(c.startswith("Table 3.2 Characteristics of the evaluation cohort") for c in captions)

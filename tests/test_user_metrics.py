@@ -331,11 +331,12 @@ def test_cli_prints_the_metric_and_writes_the_block(tmp_path, capsys, monkeypatc
     )
 
 
-def test_the_report_section_lists_every_group_and_withholds_suppressed_ones(audited):
-    from cohortaudit.render.user_metrics_section import user_metrics_section
+def test_the_report_chapter_lists_every_group_and_withholds_suppressed_ones(audited):
+    from cohortaudit.render.chapters.user_metrics import chapter
+    from cohortaudit.render.report import build_report
 
     result, _ = audited
-    sec = user_metrics_section(result, "9")
+    (sec,) = chapter(result)
     table = sec.blocks[1]
     assert table.header == ["Group", "recall_score", "roc_auc_score"]
     assert len(table.rows) == 1 + len(result.subgroups)
@@ -345,7 +346,12 @@ def test_the_report_section_lists_every_group_and_withholds_suppressed_ones(audi
         if g.suppressed:
             assert row[1:] == ["not evaluable (fewer than 10)"] * 2
     plain = AuditResult.from_dict({**result.to_dict(), "user_metrics": None})
-    assert user_metrics_section(plain, "9") is None
+    assert chapter(plain) == []
+    numbered = build_report(result).sections
+    titles = [s.heading for s in numbered if s.level == 0]
+    at = next(i for i, t in enumerate(titles) if "Your metrics" in t)
+    assert "fairness" in titles[at - 1]  # placed right after the fairness chapter, numbered
+    assert titles[at].split()[0].isdigit()
 
 
 def test_metric_frame_carries_user_metrics_beside_the_built_in_ones(audited):

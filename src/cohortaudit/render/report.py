@@ -36,6 +36,7 @@ from cohortaudit.render.chapters import (
     settings,
     sites,
     summary,
+    user_metrics,
     utility,
 )
 from cohortaudit.render.chapters.common import group_cell, int_text, vector_status_sentence
@@ -86,6 +87,7 @@ CHAPTERS: tuple[Callable[[AuditResult], list[Section]], ...] = (
     calibration.chapter,
     utility.chapter,
     fairness.chapter,
+    user_metrics.chapter,  # only when the audit has --metric functions
     explanations.chapter,
     safety.chapter,
     sites.chapter,  # a pooled multi-site audit only

@@ -103,26 +103,19 @@ def base_layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.
 
 
 def partitions(result: AuditResult) -> list[tuple[str, ...]]:
-    """Attribute combinations present in the result, single attributes first, in config order."""
-    order = {a: i for i, a in enumerate(result.cohort.sensitive_features)}
-    seen: dict[tuple[str, ...], None] = {}
-    for g in result.subgroups:
-        seen.setdefault(tuple(g.attributes), None)
-    return sorted(seen, key=lambda p: (len(p), [order.get(a, 99) for a in p]))
+    """Attribute combinations present in the result (:meth:`AuditResult.partitions`)."""
+    return list(result.partitions())
 
 
 def groups_for(result: AuditResult, attributes: Sequence[str]) -> list[GroupResult]:
-    """The subgroups of one partition (e.g. ``("sex", "age")``), in the result's order."""
-    key = tuple(attributes)
-    return [g for g in result.subgroups if tuple(g.attributes) == key]
+    """The subgroups of one partition (:meth:`AuditResult.groups_for`), as a list."""
+    return list(result.groups_for(attributes))
 
 
 def reference_for(result: AuditResult, attributes: Sequence[str]) -> dict[str, str]:
-    """The reference group the audit used for a partition ({} = the whole cohort)."""
-    for entry in result.settings.get("references", []):
-        if tuple(entry.get("attributes", ())) == tuple(attributes):
-            return dict(entry.get("reference") or {})
-    return {}
+    """The reference group's attributes ({} = the whole cohort), from
+    :meth:`AuditResult.reference_attributes`."""
+    return dict(result.reference_attributes(attributes))
 
 
 def axis_label(attributes: dict[str, str], *, short: bool = True) -> str:

@@ -1,8 +1,7 @@
-"""The report section of the auditor's own metrics (``--metric``), from ``result.user_metrics``.
+"""Chapter "Your metrics": the auditor's own metrics (``--metric``), from ``result.user_metrics``.
 
-One builder, not yet placed in the report: the report builder (``render/report.py``) decides the
-order and numbering of sections, so it calls ``user_metrics_section(result, number)`` where it
-wants the section (e.g. after the subgroup tables) and skips it when it returns None.
+Placed after the fairness chapter by :data:`cohortaudit.render.report.CHAPTERS`; an audit
+without user-defined metrics has no such chapter, and numbering follows whatever is present.
 """
 
 from __future__ import annotations
@@ -10,16 +9,16 @@ from __future__ import annotations
 from cohortaudit.render.document import Para, Section, Table
 from cohortaudit.results import AuditResult
 
-__all__ = ["user_metrics_section"]
+__all__ = ["chapter"]
 
 
-def user_metrics_section(result: AuditResult, number: str) -> Section | None:
-    """ "Your metrics": one row per group (whole cohort first), one column per user metric;
-    None when the audit had no user-defined metrics."""
+def chapter(result: AuditResult) -> list[Section]:
+    """One row per group (whole cohort first), one column per user metric; no chapter when
+    the audit had no user-defined metrics."""
     view = result.user_metrics_view
     if view is None:
-        return None
-    sec = Section(number, "Your metrics (user-defined)", 0)
+        return []
+    sec = Section("Your metrics (user-defined)", new_page=True, anchor="user-metrics")
     sources = "; ".join(f"{m['key']} = {m['source']} ({m['receives']})" for m in view.metrics)
     sec.blocks.append(
         Para(
@@ -53,6 +52,7 @@ def user_metrics_section(result: AuditResult, number: str) -> Section | None:
             rows=rows,
             widths=[2.0, *([1.5] * n)],
             align=["L", *(["R"] * n)],
+            caption="The auditor's own metrics by group (95% CI where computed).",
         )
     )
     notes = sorted(
@@ -65,4 +65,4 @@ def user_metrics_section(result: AuditResult, number: str) -> Section | None:
     )
     if notes:
         sec.blocks.append(Para(" ".join(f"{n}." for n in notes), "note"))
-    return sec
+    return [sec]
