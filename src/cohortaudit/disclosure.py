@@ -67,6 +67,7 @@ __all__ = [
     "cut_off_counts",
     "protect_counts",
     "protect_table",
+    "sibling_families",
     "thin_thresholds",
 ]
 
@@ -877,8 +878,17 @@ def _entry(engine: EngineOutput, p: int, g: int, rule: str, action: str, reason:
 
 
 def _families(engine: EngineOutput) -> list[tuple[int, int, int, list[int]]]:
-    """Sibling sets: (partition, parent partition, parent group, member groups)."""
-    parts = engine.partitions
+    return sibling_families(engine.partitions)
+
+
+def sibling_families(partitions: Sequence[Any]) -> list[tuple[int, int, int, list[int]]]:
+    """Sibling sets: (partition, parent partition, parent group, member groups).
+
+    Siblings are the groups of a partition that share all attributes but one; their parent is
+    the group without that attribute (the whole cohort for single attributes). Rule 3 closes
+    each set against its parent; site exports use the same sets for their complements.
+    """
+    parts = list(partitions)
     index = {part.attributes: i for i, part in enumerate(parts)}
     families = []  # (parent partition, parent group, [member groups]) per sibling set
     for p, part in enumerate(parts):

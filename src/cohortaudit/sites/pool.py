@@ -934,7 +934,7 @@ def _group_result(
         return base
     from dataclasses import replace
 
-    from cohortaudit.metrics.curves import _suppress_small, decision_curve_rows, roc_and_pr
+    from cohortaudit.metrics.curves import decision_curve_rows, roc_and_pr, withhold_small_bins
 
     thresholds = [float(t) for t in THRESHOLD_GRID]
     roc, pr = roc_and_pr(thresholds, grid)
@@ -942,7 +942,7 @@ def _group_result(
     if info["ece_table"] is not None:
         ev, ne, sp = info["ece_table"]
         n_b = ev + ne
-        hide = _suppress_small(n_b, k)
+        hide = withhold_small_bins(n_b, k)
         for i in range(len(n_b)):
             if n_b[i] > 0 and (ev[i] < k or ne[i] < k):
                 hide[i] = True
@@ -965,7 +965,7 @@ def _group_result(
     if got is not None:
         histogram = {"edges": [float(e) for e in _HIST_CUTS]}
         for name, counts in (("events", got[0]), ("non_events", got[1])):
-            hide = _suppress_small(counts, k)
+            hide = withhold_small_bins(counts, k)
             histogram[name] = [None if h else int(x) for x, h in zip(counts, hide, strict=True)]
     return replace(
         base,
