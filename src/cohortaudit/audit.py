@@ -205,7 +205,7 @@ def run_audit(
     decision = apply_disclosure_control(
         engine, k=config.min_cell, curves_up_to_order=CURVES_UP_TO_ORDER
     )
-    bootstrap_intervals(
+    engine = bootstrap_intervals(
         engine,
         y_score,
         y_true,
@@ -371,14 +371,7 @@ def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupRe
     )
     thresholds = [float(t) for t in THRESHOLD_GRID]
     cal = est.calibration
-    calibration_info = {
-        "smoother": dict(cal.smoother),
-        "knots_logit": [_finite(x) for x in cal.knots],
-        "hosmer_lemeshow_chi2": _finite(est.values.get("hosmer_lemeshow_chi2")),
-        "hosmer_lemeshow_groups": cal.hl_groups,
-        "clipped_predictions": cal.n_clipped,
-        "problems": list(cal.problems),
-    }
+    calibration_info = dict(est.calibration_facts)
     base = GroupResult(
         attributes=dict(est.attributes),
         n=est.n,
@@ -398,7 +391,9 @@ def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupRe
         base,
         calibration_curve=calibration_curve(cal, est.support, z),
         calibration_table=tuple(
-            calibration_table(cal, k, hidden=(decision.calibration_hidden or {}).get((p, g)))
+            calibration_table(
+                est.ece_table, k, hidden=(decision.calibration_hidden or {}).get((p, g))
+            )
         ),
         risk_histogram=_released_histogram(est.risk_histogram, decision, p, g),
         roc_curve=roc,

@@ -453,8 +453,7 @@ def _bin_control(engine: EngineOutput, hidden, k: int, log: list, max_order: int
 
 
 def _ece_table(e) -> list[dict[str, Any]]:
-    cal = e.calibration
-    return [dict(r) for r in cal.ece_table] if cal is not None and cal.ece_table else []
+    return [dict(r) for r in e.ece_table]
 
 
 def _cells(e) -> tuple[int, int, int, int]:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,7 @@ def risk_histogram(pos: np.ndarray, neg: np.ndarray, k: int) -> dict[str, Any]:
 
 
 def calibration_table(
-    est: CalibrationEstimate, k: int, *, hidden: list[bool] | None = None
+    ece_table: Sequence[Mapping[str, Any]], k: int, *, hidden: list[bool] | None = None
 ) -> list[dict[str, Any]]:
     """The ECE bins (n, events, sum of predictions), released only with >= k of each outcome.
 
@@ -84,7 +85,7 @@ def calibration_table(
     (which also closes each bin against the same bin of sibling groups); without it, the
     group's own bins are closed on their own.
     """
-    rows = [dict(r) for r in est.ece_table]
+    rows = [dict(r) for r in ece_table]
     n = np.array([r["n"] for r in rows])
     events = np.array([r["events"] for r in rows])
     if hidden is not None and len(hidden) == len(rows):
