@@ -58,7 +58,8 @@ from cohortaudit.disclosure_counts import (
     protect_counts,
     protect_table,
 )
-from cohortaudit.metrics.subgroups import THRESHOLD_GRID, EngineOutput
+from cohortaudit.metrics.subgroups import THRESHOLD_GRID
+from cohortaudit.metrics.table import GroupTable
 from cohortaudit.results import NOT_CONTROLLED_BANNER, DisclosureEntry
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "CountFamily",
     "DisclosureDecision",
     "Protection",
+    "apply_disclosure",
     "apply_disclosure_control",
     "close_families",
     "disclosure_profile",
@@ -129,17 +131,20 @@ _WHY = {
 }
 
 
-def _group_families(engine: EngineOutput) -> list[CountFamily]:
+def _group_families(engine: GroupTable) -> list[CountFamily]:
     return [
         CountFamily(children=tuple((p, g) for g in members), parent=(pp, pg))
         for p, pp, pg, members in _families(engine)
     ]
 
 
-def apply_disclosure_control(
-    engine: EngineOutput, *, k: int, curves_up_to_order: int = 1
+def apply_disclosure(
+    engine: GroupTable, k: int, *, curves_up_to_order: int = 1
 ) -> DisclosureDecision:
-    """Rules 1-3 over every count the engine's groups release, as one pass.
+    """Rules 1-3 over every count the table's groups release, as one pass.
+
+    The one disclosure step of every audit (in memory, streamed, Dask, pooled): it reads only
+    the group table, so the same counts are withheld whichever engine produced them.
 
     Groups (n, events, non-events), the confusion counts at the operating threshold, the
     confusion counts at every grid threshold, and -- for groups whose curves are exported
@@ -217,7 +222,11 @@ def apply_disclosure_control(
     )
 
 
-def _est(engine: EngineOutput, cell: tuple[int, int]):
+#: The name before issue 15 (site exports and older callers use it).
+apply_disclosure_control = apply_disclosure
+
+
+def _est(engine: GroupTable, cell: tuple[int, int]):
     return engine.estimates[cell[0]][cell[1]]
 
 
@@ -226,7 +235,7 @@ def _nonev(e) -> int:
 
 
 def _grid_control(
-    engine: EngineOutput,
+    engine: GroupTable,
     hidden: list[list[bool]],
     k: int,
     log: list,
@@ -358,7 +367,7 @@ def thin_thresholds(
     return keep
 
 
-def _bin_control(engine: EngineOutput, hidden, k: int, log: list, max_order: int):
+def _bin_control(engine: GroupTable, hidden, k: int, log: list, max_order: int):
     """Rules 3 and 4 for risk-histogram bins (events and non-events) and calibration bins.
 
     Each bin is a cell of two families: the group's bins (they add up to the group's events,
@@ -461,14 +470,14 @@ def _cells(e) -> tuple[int, int, int, int]:
     return (c.tp, c.fp, c.tn, c.fn)
 
 
-def _entry(engine: EngineOutput, p: int, g: int, rule: str, action: str, reason: str):
+def _entry(engine: GroupTable, p: int, g: int, rule: str, action: str, reason: str):
     where = engine.partitions[p].attributes_of(g) if engine.partitions[p].attributes else {}
     return DisclosureEntry(
         where=where or {"group": "overall"}, rule=rule, action=action, reason=reason
     )
 
 
-def _families(engine: EngineOutput) -> list[tuple[int, int, int, list[int]]]:
+def _families(engine: GroupTable) -> list[tuple[int, int, int, list[int]]]:
     return sibling_families(engine.partitions)
 
 
@@ -498,7 +507,7 @@ def sibling_families(partitions: Sequence[Any]) -> list[tuple[int, int, int, lis
 
 
 def _secondary(
-    engine: EngineOutput,
+    engine: GroupTable,
     hidden: list[list[bool]],
     reasons: dict,
     log: list | None,
