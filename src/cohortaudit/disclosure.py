@@ -58,6 +58,7 @@ from cohortaudit.disclosure_counts import (
     protect_counts,
     protect_table,
 )
+from cohortaudit.errors import ConfigError
 from cohortaudit.metrics.subgroups import THRESHOLD_GRID
 from cohortaudit.metrics.table import GroupTable
 from cohortaudit.results import NOT_CONTROLLED_BANNER, DisclosureEntry
@@ -67,6 +68,8 @@ __all__ = [
     "Closure",
     "CountFamily",
     "DisclosureDecision",
+    "DisclosureWording",
+    "GRID_CLOSURES",
     "Protection",
     "apply_disclosure",
     "apply_disclosure_control",
@@ -138,8 +141,39 @@ def _group_families(engine: GroupTable) -> list[CountFamily]:
     ]
 
 
+@dataclass(frozen=True)
+class DisclosureWording:
+    """Reasons the disclosure log gives where a source's counts may not be derivable.
+
+    A single-site table derives every count; a pooled one may not (a site merged a score bin
+    across a threshold), and its log says so in its own words.
+    """
+
+    #: rule 2, when the confusion counts at the operating threshold are not derivable
+    not_derivable: str = "the confusion counts at the operating threshold are not derivable"
+    #: the threshold-grid entry; ``{k}`` is replaced by k
+    grid: str = (
+        "at those thresholds a confusion-matrix cell has fewer than {k} "
+        "patients, or the counts would let a withheld cell be derived "
+        "(from sibling groups, or from the neighbouring released thresholds)"
+    )
+
+
+#: How the threshold grid is closed: ``"counts"`` (every family closed with
+#: :func:`protect_counts`, zero cells included, then thinned along the thresholds) or
+#: ``"siblings"`` (the pooled audit's older rule: per threshold, a lone withheld sibling takes
+#: the smallest other with it; no thinning). They differ on the bundled 4-site sample at one
+#: cell (see ``tests/test_assemble.py``), so the pooled audit keeps its rule for now.
+GRID_CLOSURES = ("counts", "siblings")
+
+
 def apply_disclosure(
-    engine: GroupTable, k: int, *, curves_up_to_order: int = 1
+    engine: GroupTable,
+    k: int,
+    *,
+    curves_up_to_order: int = 1,
+    wording: DisclosureWording = DisclosureWording(),
+    grid_closure: str = "counts",
 ) -> DisclosureDecision:
     """Rules 1-3 over every count the table's groups release, as one pass.
 
@@ -150,17 +184,32 @@ def apply_disclosure(
     confusion counts at every grid threshold, and -- for groups whose curves are exported
     (order <= ``curves_up_to_order``) -- risk-histogram and calibration bins are each closed
     with :func:`protect_counts` over the same sibling families, so no withheld count is
-    ``parent - sum(released siblings)``.
+    ``parent - sum(released siblings)``. A group the source already withheld
+    (``withheld_by_source``) stays withheld, and counts the source cannot derive are withheld
+    whatever k is. ``grid_closure`` names the threshold-grid rule (:data:`GRID_CLOSURES`).
     """
+    if grid_closure not in GRID_CLOSURES:
+        raise ConfigError(
+            f"The 'grid_closure' parameter must be one of {GRID_CLOSURES}. Got {grid_closure!r}."
+        )
     est = engine.estimates
     families = _group_families(engine)
     cells = [(p, g) for p, row in enumerate(est) for g in range(len(row))]
     log: list[DisclosureEntry] = []
     reasons: dict[tuple[int, int], str] = {}
 
-    rule1 = [c for c in cells if _est(engine, c).events < k or _nonev(_est(engine, c)) < k]
-    for p, g in rule1 if k > 0 else ():
-        reasons[(p, g)] = f"fewer than {k} events or fewer than {k} non-events"
+    by_source = [c for c in cells if _est(engine, c).withheld_by_source]
+    rule1 = [
+        c
+        for c in cells
+        if _est(engine, c).withheld_by_source
+        or (k > 0 and (_est(engine, c).events < k or _nonev(_est(engine, c)) < k))
+    ]
+    for p, g in rule1:
+        reasons[(p, g)] = (
+            _est(engine, (p, g)).withheld_by_source
+            or f"fewer than {k} events or fewer than {k} non-events"
+        )
         log.append(
             _entry(engine, p, g, "1: minimum cell size", "group suppressed", reasons[(p, g)])
         )
@@ -174,10 +223,18 @@ def apply_disclosure(
     for (p, g), why in prot.secondary:
         reasons.setdefault((p, g), _WHY[why])
         log.append(_entry(engine, p, g, "3: secondary suppression", "group suppressed", _WHY[why]))
-    hidden = [[(p, g) in prot.withheld for g in range(len(row))] for p, row in enumerate(est)]
+    group_withheld = prot.withheld | set(by_source)
+    hidden = [[(p, g) in group_withheld for g in range(len(row))] for p, row in enumerate(est)]
 
-    rule2 = [c for c in cells if min(_cells(_est(engine, c))) < k and c not in prot.withheld]
-    for p, g in rule2 if k > 0 else ():
+    underivable = [
+        c for c in cells if _est(engine, c).confusion is None and c not in group_withheld
+    ]
+    rule2 = [
+        c
+        for c in cells
+        if c not in group_withheld and (c in underivable or (k > 0 and min(_cells(est, c)) < k))
+    ]
+    for p, g in rule2:
         log.append(
             _entry(
                 engine,
@@ -185,14 +242,16 @@ def apply_disclosure(
                 g,
                 "2: confusion-matrix cell below k",
                 "confusion counts and threshold metrics withheld",
-                f"a confusion-matrix cell at the operating threshold has fewer than {k} patients",
+                wording.not_derivable
+                if (p, g) in underivable
+                else f"a confusion-matrix cell at the operating threshold has fewer than {k} patients",
             )
         )
     conf = protect_counts(
-        {c: _cells(_est(engine, c)) for c in cells},
+        {c: _cells(est, c) for c in cells},
         families,
         k,
-        withheld=[*prot.withheld, *rule2],
+        withheld=[*group_withheld, *rule2],
         zero_cells=True,
     )
     for (p, g), why in conf.secondary:
@@ -206,10 +265,16 @@ def apply_disclosure(
                 _WHY[why],
             )
         )
+    conf_withheld = conf.withheld | group_withheld | set(underivable)
     confusion_hidden = [
-        [(p, g) in conf.withheld for g in range(len(row))] for p, row in enumerate(est)
+        [(p, g) in conf_withheld for g in range(len(row))] for p, row in enumerate(est)
     ]
-    grid_hidden = _grid_control(engine, hidden, k, log, families, confusion_hidden)
+    if grid_closure == "siblings":
+        grid_hidden = _grid_by_siblings(engine, hidden, k, log, wording.grid.format(k=k))
+    else:
+        grid_hidden = _grid_control(
+            engine, hidden, k, log, families, confusion_hidden, wording.grid.format(k=k)
+        )
     histogram_hidden, calibration_hidden = _bin_control(engine, hidden, k, log, curves_up_to_order)
     return DisclosureDecision(
         hidden=hidden,
@@ -241,6 +306,7 @@ def _grid_control(
     log: list,
     families,
     confusion_hidden: list[list[bool]] | None = None,
+    reason: str = DisclosureWording().grid,
 ):
     """Rules 2 and 3 applied to the confusion counts at every threshold of the fixed grid,
     and the grid thinned along the thresholds (:func:`thin_thresholds`).
@@ -263,8 +329,16 @@ def _grid_control(
         {c: tuple(int(x) for x in _est(engine, c).grid_counts[j]) for c in cells}
         for j in range(n_thresholds)
     ]
+    underivable = [
+        {
+            c
+            for c in cells
+            if _est(engine, c).grid_derivable is not None and not _est(engine, c).grid_derivable[j]
+        }
+        for j in range(n_thresholds)
+    ]
     extra: list[set] = [set() for _ in range(n_thresholds)]
-    per_threshold: list[frozenset] = [frozenset()] * n_thresholds
+    per_threshold: list[frozenset] = [frozenset(u) for u in underivable]
     dirty = set(range(n_thresholds))
     thresholds = [float(t) for t in THRESHOLD_GRID][:n_thresholds]
     while dirty and k > 0:
@@ -273,7 +347,12 @@ def _grid_control(
                 counts[j],
                 families,
                 k,
-                withheld=[*base, *extra[j], *(c for c in cells if min(counts[j][c]) < k)],
+                withheld=[
+                    *base,
+                    *underivable[j],
+                    *extra[j],
+                    *(c for c in cells if min(counts[j][c]) < k),
+                ],
                 zero_cells=True,
             )
             per_threshold[j] = prot.withheld
@@ -311,12 +390,52 @@ def _grid_control(
                         g,
                         "2/3: threshold grid",
                         "confusion counts withheld at some grid thresholds",
-                        f"at those thresholds a confusion-matrix cell has fewer than {k} "
-                        "patients, or the counts would let a withheld cell be derived "
-                        "(from sibling groups, or from the neighbouring released thresholds)",
+                        reason,
                     )
                 )
     return grid_hidden
+
+
+def _grid_by_siblings(
+    engine: GroupTable, hidden: list[list[bool]], k: int, log: list, reason: str
+) -> list[list[list[bool]]]:
+    """The older grid rule (``grid_closure="siblings"``): at each threshold a cell is withheld
+    with its group, when not derivable or below k, and by :func:`_secondary` (a lone withheld
+    sibling takes the smallest other with it); one log entry per group."""
+    est = engine.estimates
+    families = _families(engine)
+    n_thresholds = len(THRESHOLD_GRID)
+    layers = []
+    for j in range(n_thresholds):
+        layer = [
+            [
+                hidden[p][g]
+                or (e.grid_derivable is not None and not e.grid_derivable[j])
+                or int(min(e.grid_counts[j])) < k
+                for g, e in enumerate(row)
+            ]
+            for p, row in enumerate(est)
+        ]
+        _secondary(engine, layer, {}, None, layer="", families=families)
+        layers.append(layer)
+    out = [
+        [[layers[j][p][g] for j in range(n_thresholds)] for g in range(len(row))]
+        for p, row in enumerate(est)
+    ]
+    for p, row in enumerate(out):
+        for g, flags in enumerate(row):
+            if any(flags) and not hidden[p][g]:
+                log.append(
+                    _entry(
+                        engine,
+                        p,
+                        g,
+                        "2/3: threshold grid",
+                        "confusion counts withheld at some grid thresholds",
+                        reason,
+                    )
+                )
+    return out
 
 
 def thin_thresholds(
@@ -465,9 +584,10 @@ def _ece_table(e) -> list[dict[str, Any]]:
     return [dict(r) for r in e.ece_table]
 
 
-def _cells(e) -> tuple[int, int, int, int]:
-    c = e.confusion
-    return (c.tp, c.fp, c.tn, c.fn)
+def _cells(est, cell: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The confusion counts at the operating threshold (zeros where not derivable)."""
+    c = est[cell[0]][cell[1]].confusion
+    return (0, 0, 0, 0) if c is None else (c.tp, c.fp, c.tn, c.fn)
 
 
 def _entry(engine: GroupTable, p: int, g: int, rule: str, action: str, reason: str):
@@ -517,8 +637,9 @@ def _secondary(
 ) -> None:
     """Withhold extra groups until no withheld group is derivable by subtraction.
 
-    The group-level rule of :mod:`cohortaudit.sites.pool` (a lone withheld sibling takes the
-    smallest other with it). A local audit closes its tables with :func:`protect_counts`.
+    The older group-level rule (a lone withheld sibling takes the smallest other with it),
+    used for the threshold grid when ``grid_closure="siblings"``; everything else is closed
+    with :func:`protect_counts`.
     """
     if families is None:
         families = _families(engine)

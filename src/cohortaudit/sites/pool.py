@@ -50,24 +50,26 @@ the files on the command line; the same files give a byte-identical ``audit.json
 from __future__ import annotations
 
 import math
-import platform
-import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cohortaudit import __version__
-from cohortaudit.audit import CURVE_SETTINGS, DECISION_CURVE_SETTINGS, inverted_ranking_caveats
+from cohortaudit.assemble import (
+    CURVE_SETTINGS,
+    CURVES_UP_TO_ORDER,
+    assemble_result,
+    bootstrap_undefined_caveat,
+)
 from cohortaudit.config import AuditConfig
-from cohortaudit.disclosure import disclosure_profile
+from cohortaudit.disclosure import DisclosureDecision, DisclosureWording, apply_disclosure
 from cohortaudit.errors import ConfigError, InputError
 from cohortaudit.metrics.bootstrap import percentile_intervals
-from cohortaudit.metrics.fairness import compute_disparities, compute_fairness_summaries
+from cohortaudit.metrics.fairness import DISPARITY_METRICS
 from cohortaudit.metrics.performance import (
     THRESHOLD_METRICS,
     Confusion,
@@ -76,13 +78,12 @@ from cohortaudit.metrics.performance import (
     wilson_interval,
 )
 from cohortaudit.metrics.subgroups import METRIC_KEYS, THRESHOLD_GRID, Partition
+from cohortaudit.metrics.table import GroupRow, GroupTable, finite
 from cohortaudit.registry import METRICS
 from cohortaudit.results import (
     AuditResult,
     Caveat,
     CohortInfo,
-    DisclosureEntry,
-    GroupResult,
     MetricValue,
     ModelInfo,
 )
@@ -114,13 +115,11 @@ META_METRICS = (
     ("oe_ratio", "log"),
     ("calibration_slope", "identity"),
 )
-_IMPRECISE_BELOW = 100
 #: No bootstrap AUROC interval (nor of its disparities) for a group whose binned AUROC has a
 #: bin error bound above this: more than half of its case-control pairs fall in overlapping
 #: bins, so the replicates vary with the binning rather than the model (on the sample, narrow
 #: groups such as age bands sit in one or two merged bins: bound ~0.5, replicates all 0.5).
 AUROC_CI_MAX_BOUND = 0.25
-_CURVES_UP_TO_ORDER = 1
 _ECE_CUTS = np.arange(11) / 10
 _HIST_CUTS = np.round(np.linspace(0.0, 1.0, 21), 2)
 
@@ -444,65 +443,60 @@ def pool_sites(
             row.append(_pool_group(part.attributes_of(part.keys.index(values)), contrib, k))
         pooled.append(row)
 
-    # ---- disclosure control on the pooled result (rules 1-3)
-    engine = _Shim(partitions, pooled)
-    hidden, reasons, log = _disclose_groups(engine, pooled, k)
-    op_confusion = [[g.confusion_at(threshold) for g in row] for row in pooled]
-    conf_hidden = [
-        [
-            hidden[p][g] or c is None or min(c.tp, c.fp, c.tn, c.fn) < k
-            for g, c in enumerate(op_confusion[p])
-        ]
-        for p in range(len(pooled))
-    ]
-    _log_confusion(engine, hidden, conf_hidden, op_confusion, log, k)
-    grid_hidden = _disclose_grid(engine, pooled, hidden, k, log)
-
-    # ---- group results
-    results: list[list[GroupResult]] = []
-    for p, part in enumerate(partitions):
-        row = []
-        for g in range(len(part.keys)):
-            row.append(
-                _group_result(
-                    pooled[p][g],
-                    hidden=hidden[p][g],
-                    reason=reasons.get((p, g)),
-                    conf_hidden=conf_hidden[p][g],
-                    grid_hidden=grid_hidden[p][g],
-                    confusion=op_confusion[p][g],
-                    curves=len(part.attributes) <= _CURVES_UP_TO_ORDER,
-                    threshold=threshold,
-                    z=z,
-                    k=k,
-                )
+    # ---- the pooled cohort's group table, disclosure control on it (rules 1-3), bootstrap
+    table = GroupTable(
+        partitions=tuple(partitions),
+        rows=tuple(
+            tuple(
+                _pooled_row(p, g, est, threshold=threshold, z=z, k=k) for g, est in enumerate(row)
             )
-        results.append(row)
+            for p, row in enumerate(pooled)
+        ),
+        threshold=threshold,
+        grid_exact=False,
+        n_bins=settings0["score_grid"]["bins"],
+        ci_methods=CI_METHODS,
+        bootstrap_ci=BOOT_CI,
+    )
+    decision = apply_disclosure(
+        table,
+        k,
+        curves_up_to_order=CURVES_UP_TO_ORDER,
+        wording=POOLED_WORDING,
+        grid_closure="siblings",
+    )
     boot = _Boot(n_boot=0, seed=None)
     if n_boot > 0:
         boot = _bootstrap(
-            partitions,
+            table,
+            decision,
             per_site,
-            sites,
-            results,
-            hidden,
+            [d["site"] for d in sites],
             n_boot=n_boot,
             seed=seed,
             threshold=threshold,
             confidence=confidence,
         )
-    overall, subgroups = results[0][0], tuple(g for row in results[1:] for g in row)
+        table = _with_bootstrap(table, boot)
 
-    refs = _references(engine, hidden)
-    view = _EngineView(partitions, results, boot)
-    disparities = compute_disparities(view, hidden, conf_hidden, refs, confidence=confidence)
-    fairness = compute_fairness_summaries(view, conf_hidden, confidence=confidence)
     site_block, site_caveats = _sites_block(sites, threshold=threshold, z=z, k=k, conf=confidence)
-    caveats = _caveats(sites, pooled, hidden, conf_hidden, reasons, k, boot, results) + site_caveats
-    caveats += inverted_ranking_caveats(overall, subgroups, confidence=confidence)
-
-    first = sites[0]
-    m = first["model"]
+    whole = pooled[0][0]
+    auc_bound = None
+    if whole.parts and not whole.withheld_at:
+        auc_bound = finite(binned_auroc(whole.parts)[2])
+    released = not decision.hidden[0][0]
+    row0 = table.rows[0][0]
+    site_block["pooled"] = {
+        "n": row0.n if released else None,
+        "events": row0.events if released else None,
+        "auroc": (
+            MetricValue(row0.values["auroc"], *row0.ci.get("auroc", (None, None))).to_dict()
+            if released
+            else None
+        ),
+        "auroc_bin_error_bound": auc_bound,
+    }
+    m = sites[0]["model"]
     model = ModelInfo(
         kind=m["kind"],
         sha256=m["sha256"],
@@ -519,8 +513,8 @@ def pool_sites(
     cohort = CohortInfo(
         sha256=None,
         file=f"pooled from {len(sites)} site files: " + ", ".join(d["site"] for d in sites),
-        n=overall.n,
-        events=overall.events,
+        n=None,
+        events=None,
         n_input_rows=None,
         n_excluded=None,
         label=settings0["label"],
@@ -541,41 +535,34 @@ def pool_sites(
         "max_intersection_order": max_order,
         "pooled_sites": [d["site"] for d in sites],
     }
-    settings = _settings(settings0, engine, refs, boot, k=k)
-    site_block["pooled"] = {
-        "n": overall.n,
-        "events": overall.events,
-        "auroc": overall.metrics["auroc"].to_dict() if overall.metrics else None,
-        "auroc_bin_error_bound": settings["bootstrap"]["auroc_bin_error_bound"],
-    }
-    claims: tuple = ()
-    card = model.card or {}
-    if card.get("claimed_metrics"):
-        from cohortaudit.claims import CLAIMS_RULE, check_claims
-
-        claims = check_claims(card["claimed_metrics"], overall, confidence=confidence)
-        settings["claims_rule"] = CLAIMS_RULE
-    return AuditResult(
+    return assemble_result(
+        table,
+        decision,
+        k=k,
+        z=z,
+        confidence=confidence,
+        threshold=threshold,
+        threshold_source=settings0.get("threshold_source"),
+        max_order=max_order,
         model=model,
         cohort=cohort,
         config=config,
-        settings=settings,
-        overall=overall,
-        subgroups=subgroups,
-        disparities=disparities,
-        fairness=fairness,
-        disclosure_log=tuple(log),
-        caveats=tuple(caveats),
-        tool={"name": "cohortaudit", "version": __version__},
-        run={
-            "started_at": started_at,
-            "duration_seconds": round(time.perf_counter() - started, 3),
-            "host": platform.node(),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "site_files": list(names),
+        started=started,
+        started_at=started_at,
+        run={"site_files": list(names)},
+        bins=settings0["bins"],
+        caveats=_caveats(sites, table, decision, k, boot) + site_caveats,
+        checks=("inverted_ranking",),
+        methods=_pooled_methods(settings0, boot, auc_bound),
+        disclosure_rules=POOLED_DISCLOSURE_RULES,
+        settings_extension={
+            "pooling": {
+                "sites": len(sites),
+                "score_grid": settings0["score_grid"]["description"],
+                "site_attribute": SITE_ATTRIBUTE,
+            }
         },
-        claims=claims,
+        claimed_metrics=model.card.get("claimed_metrics"),
         sites=site_block,
     )
 
@@ -655,118 +642,6 @@ def _pool_group(attributes: dict[str, str], contrib, k: int) -> _Pooled:
             sums[key] = sums.get(key, 0.0) + float(v)
     g.sums = sums
     return g
-
-
-class _Shim:
-    """Just enough of :class:`EngineOutput` for ``disclosure._secondary`` and ``_families``."""
-
-    def __init__(self, partitions: list[Partition], pooled: list[list[_Pooled]]):
-        self.partitions = partitions
-        self.estimates = pooled
-
-
-def _disclose_groups(engine: _Shim, pooled, k: int):
-    from cohortaudit.disclosure import _entry, _secondary
-
-    hidden: list[list[bool]] = []
-    reasons: dict[tuple[int, int], str] = {}
-    log: list[DisclosureEntry] = []
-    for p, row in enumerate(pooled):
-        flags = []
-        for g, est in enumerate(row):
-            if est.withheld_at:
-                why = (
-                    "withheld at site(s) " + ", ".join(est.withheld_at) + f" (fewer than {k} "
-                    "events or non-events there, or secondary suppression); pooling only the "
-                    "other sites would misstate the group"
-                )
-            elif est.events < k or est.n - est.events < k:
-                why = f"fewer than {k} events or fewer than {k} non-events"
-            else:
-                flags.append(False)
-                continue
-            flags.append(True)
-            reasons[(p, g)] = why
-            log.append(_entry(engine, p, g, "1: minimum cell size", "group suppressed", why))
-        hidden.append(flags)
-    _secondary(engine, hidden, reasons, log, layer="group suppressed")
-    return hidden, reasons, log
-
-
-def _log_confusion(engine, hidden, conf_hidden, confusion, log, k: int) -> None:
-    from cohortaudit.disclosure import _entry, _secondary
-
-    for p, row in enumerate(conf_hidden):
-        for g, h in enumerate(row):
-            if h and not hidden[p][g]:
-                why = (
-                    "a confusion-matrix cell at the operating threshold has fewer than "
-                    f"{k} patients"
-                    if confusion[p][g] is not None
-                    else "a site merged a histogram bin across the operating threshold, so "
-                    "the confusion counts there are not derivable from the site files"
-                )
-                log.append(
-                    _entry(
-                        engine,
-                        p,
-                        g,
-                        "2: confusion-matrix cell below k",
-                        "confusion counts and threshold metrics withheld",
-                        why,
-                    )
-                )
-    _secondary(
-        engine, conf_hidden, {}, log, layer="confusion counts and threshold metrics withheld"
-    )
-
-
-def _disclose_grid(engine, pooled, hidden, k: int, log) -> list[list[list[bool]]]:
-    from cohortaudit.disclosure import _entry, _families, _secondary
-
-    families = _families(engine)
-    layers = []
-    counts: list[list[list[Confusion | None]]] = [
-        [[g.confusion_at(float(t)) for t in THRESHOLD_GRID] for g in row] for row in pooled
-    ]
-    for j in range(len(THRESHOLD_GRID)):
-        layer = [
-            [
-                hidden[p][g]
-                or counts[p][g][j] is None
-                or min(
-                    counts[p][g][j].tp, counts[p][g][j].fp, counts[p][g][j].tn, counts[p][g][j].fn
-                )
-                < k
-                for g in range(len(row))
-            ]
-            for p, row in enumerate(pooled)
-        ]
-        _secondary(engine, layer, {}, None, layer="", families=families)
-        layers.append(layer)
-    out = [
-        [[layers[j][p][g] for j in range(len(THRESHOLD_GRID))] for g in range(len(row))]
-        for p, row in enumerate(pooled)
-    ]
-    for p, row in enumerate(out):
-        for g, flags in enumerate(row):
-            if any(flags) and not hidden[p][g]:
-                log.append(
-                    _entry(
-                        engine,
-                        p,
-                        g,
-                        "2/3: threshold grid",
-                        "confusion counts withheld at some grid thresholds",
-                        f"at those thresholds a confusion-matrix cell has fewer than {k} "
-                        "patients, a site's histogram bin straddles the threshold, or the "
-                        "counts would let a withheld cell be derived",
-                    )
-                )
-    for p, row in enumerate(pooled):
-        for g, est in enumerate(row):
-            est._grid = counts[p][g]  # type: ignore[attr-defined]
-    return out
 
 
 def _fit(parts: Sequence[_Binned], *, slope: bool, start, spread: bool = True) -> FederatedFit:
@@ -867,131 +742,14 @@ def _metrics(
     return {key: out[key] for key in METRIC_KEYS}, info
 
 
-def _group_result(
-    est: _Pooled,
-    *,
-    hidden: bool,
-    reason: str | None,
-    conf_hidden: bool,
-    grid_hidden: list[bool],
-    confusion: Confusion | None,
-    curves: bool,
-    threshold: float,
-    z: float,
-    k: int,
-) -> GroupResult:
-    if hidden:
-        return GroupResult(
-            attributes=dict(est.attributes),
-            n=None,
-            events=None,
-            suppressed=True,
-            metrics={},
-            suppression_reason=reason or "suppressed",
-        )
-    metrics, info = _metrics(
-        est, None if conf_hidden else confusion, z=z, fit_calibration=not est.attributes
-    )
-    withheld = tuple(m for m in METRIC_KEYS if m in THRESHOLD_METRICS) if conf_hidden else ()
-    grid: dict[str, list[int | None]] = {name: [] for name in ("tp", "fp", "tn", "fn")}
-    for j, c in enumerate(est._grid):  # type: ignore[attr-defined]
-        for name in grid:
-            grid[name].append(None if grid_hidden[j] or c is None else int(getattr(c, name)))
-    calibration = {
-        "smoother": {
-            "method": "not computed (a pooled audit has no patient-level predictions)",
-            "knots": 0,
-            "knot_quantiles": [],
-        },
-        "knots_logit": [],
-        "hosmer_lemeshow_chi2": None,
-        "hosmer_lemeshow_groups": 0,
-        "clipped_predictions": None,
-        "problems": list(info["problems"]),
-        "fit": "federated Newton on binned logits (sites.federated)",
-        "federated_rounds": info["federated_rounds"],
-        "auroc_bin_error_bound": _clean(info["auroc_bin_error_bound"]),
-        "sites": list(est.sites),
-    }
-    c = confusion
-    base = GroupResult(
-        attributes=dict(est.attributes),
-        n=est.n,
-        events=est.events,
-        suppressed=False,
-        metrics=metrics,
-        confusion=(
-            {"tp": None, "fp": None, "tn": None, "fn": None}
-            if conf_hidden or c is None
-            else {"tp": c.tp, "fp": c.fp, "tn": c.tn, "fn": c.fn}
-        ),
-        withheld=withheld,
-        imprecise=min(est.events, est.n - est.events) < _IMPRECISE_BELOW,
-        threshold_grid=grid,
-        calibration=calibration,
-    )
-    if not curves:
-        return base
-    from dataclasses import replace
-
-    from cohortaudit.metrics.curves import decision_curve_rows, roc_and_pr, withhold_small_bins
-
-    thresholds = [float(t) for t in THRESHOLD_GRID]
-    roc, pr = roc_and_pr(thresholds, grid)
-    table_rows: list[dict[str, Any]] = []
-    if info["ece_table"] is not None:
-        ev, ne, sp = info["ece_table"]
-        n_b = ev + ne
-        hide = withhold_small_bins(n_b, k)
-        for i in range(len(n_b)):
-            if n_b[i] > 0 and (ev[i] < k or ne[i] < k):
-                hide[i] = True
-        if sum(hide) == 1:
-            cands = [i for i in range(len(n_b)) if n_b[i] > 0 and not hide[i]]
-            if cands:
-                hide[min(cands, key=lambda i: (n_b[i], i))] = True
-        for i in range(len(n_b)):
-            table_rows.append(
-                {
-                    "lower": float(_ECE_CUTS[i]),
-                    "upper": float(_ECE_CUTS[i + 1]),
-                    "n": None if hide[i] else int(n_b[i]),
-                    "events": None if hide[i] else int(ev[i]),
-                    "sum_p": None if hide[i] else _clean(sp[i]),
-                }
-            )
-    histogram: dict[str, list[Any]] = {}
-    got = est.between(_HIST_CUTS)
-    if got is not None:
-        histogram = {"edges": [float(e) for e in _HIST_CUTS]}
-        for name, counts in (("events", got[0]), ("non_events", got[1])):
-            hide = withhold_small_bins(counts, k)
-            histogram[name] = [None if h else int(x) for x, h in zip(counts, hide, strict=True)]
-    return replace(
-        base,
-        calibration_table=tuple(table_rows),
-        risk_histogram=histogram,
-        roc_curve=roc,
-        pr_curve=pr,
-        decision_curve=tuple(decision_curve_rows(thresholds, grid, est.n, est.events)),
-    )
-
-
-def _clean(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return float(f"{x:.12g}") if math.isfinite(x) else None
-
-
 # --------------------------------------------------------------------------------------------
 # bootstrap, disparities and fairness summaries
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Boot:
-    """What the pooled bootstrap produced, in the engine's layout (see ``EngineOutput``)."""
+    """What the pooled bootstrap produced, in the group table's layout."""
 
     n_boot: int
     seed: int | None
@@ -1011,6 +769,8 @@ class _Boot:
     #: partitions whose whole-cohort replicates (on the partition's bins) are too coarse for
     #: AUROC, so AUROC comparisons with the whole cohort there have no interval
     coarse_overall: tuple[tuple[str, ...], ...] = ()
+    #: (partition, group) -> metric -> percentile interval, for the metrics of ``BOOT_CI``
+    intervals: dict[tuple[int, int], dict[str, tuple[float, float]]] = field(default_factory=dict)
 
 
 def _binned_from_arrays(edges: np.ndarray, a: dict[str, np.ndarray]) -> _Binned:
@@ -1029,25 +789,25 @@ def _binned_from_arrays(edges: np.ndarray, a: dict[str, np.ndarray]) -> _Binned:
 
 
 def _bootstrap(
-    partitions: list[Partition],
+    table: GroupTable,
+    decision: DisclosureDecision,
     per_site,
-    sites,
-    results: list[list[GroupResult]],
-    hidden,
+    site_names: Sequence[str],
     *,
     n_boot: int,
     seed: int,
     threshold: float,
     confidence: float,
 ) -> _Boot:
-    """Per partition: resample site x group strata, shift, and put CIs on ``results``.
+    """Per partition: resample site x group strata, shift to what the audit reports, and
+    return the replicates and the intervals of ``BOOT_CI``.
 
-    ``results`` is updated in place (bootstrap CIs of ``BOOT_CI``). Partitions are processed
-    in order from one generator, so the same files and seed give the same replicates.
+    Partitions are processed in order from one generator, so the same files and seed give
+    the same replicates.
     """
-    from dataclasses import replace
-
+    partitions, hidden = table.partitions, decision.hidden
     rng = np.random.default_rng(seed)
+    intervals: dict[tuple[int, int], dict[str, tuple[float, float]]] = {}
     replicates: list[dict[str, np.ndarray]] = []
     overall_reps: list[dict[str, np.ndarray]] = []
     no_overall, rest_used, undefined = [], [], []
@@ -1067,9 +827,9 @@ def _bootstrap(
         # there, whose own threshold metrics are then mostly withheld anyway)
         joint, mixed = len(keep), len(keep) + 1
         per: list[tuple[dict, list[tuple[int, Any]], bool, Any]] = []
-        for table in per_site:
+        for site_table in per_site:
             covered, withheld = [], False
-            for (attrs, values), (_, binned) in table.items():
+            for (attrs, values), (_, binned) in site_table.items():
                 if attrs != part.attributes:
                     continue
                 if binned is None:
@@ -1078,7 +838,7 @@ def _bootstrap(
                     covered.append((index[values], binned))
             rest = None
             if p > 0 and withheld and with_overall:
-                whole = table[((), ())][1]
+                whole = site_table[((), ())][1]
                 ok, rest = (
                     remainder_bins(whole, [b for _, b in covered], _binned_from_arrays)
                     if whole is not None
@@ -1090,19 +850,19 @@ def _bootstrap(
                     rest_used.append(part.attributes)
             bins = [b for _, b in covered] + ([rest] if rest is not None else [])
             resolved = all(b.at(threshold) is not None for b in bins)
-            per.append((table, covered, resolved, rest))
+            per.append((site_table, covered, resolved, rest))
         use_mixed = with_overall and not all(r for _, _, r, _ in per)
         if p > 0 and overall_released and not with_overall:
             no_overall.append(part.attributes)
         strata: list[Stratum] = []
-        for d, (table, covered, resolved, rest) in zip(sites, per, strict=True):
+        for name, (site_table, covered, resolved, rest) in zip(site_names, per, strict=True):
             wide = (joint,) * with_overall + (mixed,) * (use_mixed and resolved)
             for g, binned in covered:
-                strata.append(Stratum(d["site"], ((pos[g],) if g in pos else ()) + wide, binned))
+                strata.append(Stratum(name, ((pos[g],) if g in pos else ()) + wide, binned))
             if rest is not None and wide:
-                strata.append(Stratum(d["site"], wide, rest))
+                strata.append(Stratum(name, wide, rest))
             if use_mixed and not resolved:
-                strata.append(Stratum(d["site"], (mixed,), table[((), ())][1]))
+                strata.append(Stratum(name, (mixed,), site_table[((), ())][1]))
         full = {m: np.full((n_boot, len(part.keys)), np.nan) for m in BOOT_METRICS}
         skip_auroc: set[int] = set()
         whole_reps = {m: np.full(n_boot, np.nan) for m in BOOT_METRICS}
@@ -1117,10 +877,11 @@ def _bootstrap(
             )
             # the engine's shift: replicate - binned point estimate + reported estimate, so
             # the interval is centred on what the pooled audit reports
-            targets = [results[p][g] for g in keep]
-            targets += [results[0][0]] * (with_overall + use_mixed)
+            targets = [(p, g) for g in keep] + [(0, 0)] * (with_overall + use_mixed)
             for m in BOOT_METRICS:
-                reported = np.array([_value(t.metrics.get(m)) for t in targets], dtype=np.float64)
+                reported = np.array(
+                    [_reported(table, decision, t, m) for t in targets], dtype=np.float64
+                )
                 shifted = reps[m] + (reported - base[m])
                 if m == "auroc":
                     coarse = base["auroc_bin_error_bound"] > AUROC_CI_MAX_BOUND
@@ -1141,15 +902,12 @@ def _bootstrap(
         for m in BOOT_METRICS:
             lo, hi, bad = percentile_intervals(full[m][:, keep], confidence)
             for j, g in enumerate(keep):
-                mv = results[p][g].metrics.get(m)
-                if mv is None or mv.value is None:
+                if not math.isfinite(_reported(table, decision, (p, g), m)):
                     continue
                 if bad[j] and not (m == "auroc" and g in skip_auroc):
-                    undefined.append((dict(results[p][g].attributes), m, int(bad[j])))
+                    undefined.append((dict(table.rows[p][g].attributes), m, int(bad[j])))
                 if m in BOOT_CI:
-                    metrics = dict(results[p][g].metrics)
-                    metrics[m] = MetricValue(mv.value, lo[j], hi[j])
-                    results[p][g] = replace(results[p][g], metrics=metrics)
+                    intervals.setdefault((p, g), {})[m] = (float(lo[j]), float(hi[j]))
     return _Boot(
         n_boot=n_boot,
         seed=seed,
@@ -1161,64 +919,41 @@ def _bootstrap(
         undefined=tuple(undefined),
         coarse_auroc=coarse_auroc,
         coarse_overall=tuple(coarse_overall),
+        intervals=intervals,
     )
 
 
-def _value(mv: MetricValue | None) -> float:
-    return math.nan if mv is None or mv.value is None else float(mv.value)
+def _reported(table: GroupTable, decision: DisclosureDecision, cell, metric: str) -> float:
+    """The value the pooled audit reports for a group's metric (NaN where it reports none:
+    withheld groups, withheld threshold metrics, metrics not computable from aggregates)."""
+    p, g = cell
+    if decision.hidden[p][g] or (metric in THRESHOLD_METRICS and decision.confusion_hidden[p][g]):
+        return math.nan
+    return float(table.rows[p][g].values.get(metric, math.nan))
 
 
-@dataclass
-class _Estimate:
-    attributes: dict[str, str]
-    values: dict[str, float]
-    n: int | None
-
-
-class _EngineView:
-    """The pooled groups and replicates shaped as ``EngineOutput``, for metrics.fairness.
-
-    ``compute_disparities`` and ``compute_fairness_summaries`` read only ``partitions``,
-    ``estimates[p][g].values`` / ``.attributes``, ``replicates`` and ``overall_replicates``.
-    Undefined values (None in the result) are NaN there, which gives None again.
-    """
-
-    def __init__(self, partitions: list[Partition], results, boot: _Boot):
-        self.partitions = partitions
-        self.estimates = [
-            [
-                _Estimate(
-                    dict(r.attributes),
-                    {m: _value(r.metrics.get(m)) for m in METRIC_KEYS},
-                    r.n,
-                )
-                for r in row
-            ]
-            for row in results
-        ]
-        self.replicates: list[dict[str, np.ndarray]] = []
-        self.overall_replicates: list[dict[str, np.ndarray]] = []
-        if boot.replicates is None or boot.overall_replicates is None:
-            return
-        from cohortaudit.metrics.fairness import DISPARITY_METRICS
-
-        for p, part in enumerate(partitions):  # metrics without replicates: all NaN
-            nan = np.full((boot.n_boot, len(part.keys)), np.nan)
-            self.replicates.append({m: nan for m in DISPARITY_METRICS} | boot.replicates[p])
-            self.overall_replicates.append(
-                {m: nan[:, 0] for m in DISPARITY_METRICS} | boot.overall_replicates[p]
-            )
-
-
-def _references(engine: _Shim, hidden) -> dict[int, int]:
-    refs = {}
-    for p, part in enumerate(engine.partitions):
-        if not part.attributes:
-            continue
-        released = [g for g in range(len(part.keys)) if not hidden[p][g]]
-        if released:
-            refs[p] = max(released, key=lambda g, p=p: (engine.estimates[p][g].n, -g))
-    return refs
+def _with_bootstrap(table: GroupTable, boot: _Boot) -> GroupTable:
+    """A new table with the pooled bootstrap's intervals and replicates (metrics compared
+    between groups without replicates get NaN ones, so their disparities have no CI)."""
+    rows = tuple(
+        tuple(
+            replace(r, ci={**r.ci, **boot.intervals[(p, g)]}) if (p, g) in boot.intervals else r
+            for g, r in enumerate(row)
+        )
+        for p, row in enumerate(table.rows)
+    )
+    replicates, overall = [], []
+    for p, part in enumerate(table.partitions):
+        nan = np.full((boot.n_boot, len(part.keys)), np.nan)
+        replicates.append({m: nan for m in DISPARITY_METRICS} | boot.replicates[p])
+        overall.append({m: nan[:, 0] for m in DISPARITY_METRICS} | boot.overall_replicates[p])
+    return replace(
+        table,
+        rows=rows,
+        replicates=tuple(replicates),
+        overall_replicates=tuple(overall),
+        n_boot=boot.n_boot,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1254,7 +989,7 @@ def _site_metrics(d: dict[str, Any], *, threshold: float, z: float, k: int) -> d
     entry.update(
         n=est.n,
         events=est.events,
-        auroc_bin_error_bound=_clean(info["auroc_bin_error_bound"]),
+        auroc_bin_error_bound=finite(info["auroc_bin_error_bound"]),
         metrics={
             key: metrics[key].to_dict()
             for key in (
@@ -1267,9 +1002,9 @@ def _site_metrics(d: dict[str, Any], *, threshold: float, z: float, k: int) -> d
             )
         },
         variances={
-            "auroc_logit": _clean((se / (auc * (1 - auc))) ** 2) if 0 < auc < 1 else None,
-            "oe_ratio_log": _clean(1.0 / est.events) if est.events else None,
-            "calibration_slope": _clean(slope.cov[1, 1]) if slope.converged else None,
+            "auroc_logit": finite((se / (auc * (1 - auc))) ** 2) if 0 < auc < 1 else None,
+            "oe_ratio_log": finite(1.0 / est.events) if est.events else None,
+            "calibration_slope": finite(slope.cov[1, 1]) if slope.converged else None,
         },
     )
     return entry
@@ -1339,14 +1074,14 @@ def _sites_block(sites, *, threshold: float, z: float, k: int, conf: float):
                     back(res.fixed_estimate - z * res.fixed_se),
                     back(res.fixed_estimate + z * res.fixed_se),
                 ).to_dict(),
-                "tau2": _clean(res.tau2),
-                "i2": _clean(res.i2),
-                "q": _clean(res.q),
+                "tau2": finite(res.tau2),
+                "i2": finite(res.i2),
+                "q": finite(res.q),
                 "q_df": res.df,
-                "q_p": _clean(res.q_p),
+                "q_p": finite(res.q_p),
                 "prediction_interval": {
-                    "low": _clean(back(res.pi_low)) if res.pi_low is not None else None,
-                    "high": _clean(back(res.pi_high)) if res.pi_high is not None else None,
+                    "low": finite(back(res.pi_low)) if res.pi_low is not None else None,
+                    "high": finite(back(res.pi_high)) if res.pi_high is not None else None,
                 },
             }
         )
@@ -1411,7 +1146,9 @@ def _clean_mv(d: dict[str, Any]) -> dict[str, Any]:
     return MetricValue.from_dict(d).to_dict()
 
 
-def _caveats(sites, pooled, hidden, conf_hidden, reasons, k: int, boot, results) -> list[Caveat]:
+def _caveats(
+    sites, table: GroupTable, decision: DisclosureDecision, k: int, boot: _Boot
+) -> list[Caveat]:
     out = [
         Caveat(
             "pooled_from_sites",
@@ -1432,22 +1169,11 @@ def _caveats(sites, pooled, hidden, conf_hidden, reasons, k: int, boot, results)
         ),
         _bootstrap_caveat(boot),
     ]
-    for attrs, metric, count in boot.undefined:
-        out.append(
-            Caveat(
-                code="bootstrap_undefined",
-                severity="warning" if count > boot.n_boot * 0.05 else "info",
-                message=(
-                    f"{metric}: {count} of {boot.n_boot} bootstrap replicates were undefined "
-                    "for this group (a replicate drew no patients of one outcome); intervals "
-                    "use the remaining replicates."
-                ),
-                where=attrs or {"group": "overall"},
-            )
-        )
-    site_withheld = [
-        (p, g) for p, row in enumerate(pooled) for g, est in enumerate(row) if est.withheld_at
-    ]
+    out.extend(
+        bootstrap_undefined_caveat(attrs, metric, count, boot.n_boot)
+        for attrs, metric, count in boot.undefined
+    )
+    site_withheld = [c for c in table.cells() if table.rows[c[0]][c[1]].withheld_by_source]
     if site_withheld:
         out.append(
             Caveat(
@@ -1460,10 +1186,11 @@ def _caveats(sites, pooled, hidden, conf_hidden, reasons, k: int, boot, results)
             )
         )
     not_derivable = [
-        est.attributes or {"group": "overall"}
-        for p, row in enumerate(pooled)
-        for g, est in enumerate(row)
-        if not hidden[p][g] and conf_hidden[p][g] and est.confusion_at(_op(sites)) is None
+        (p, g)
+        for p, g in table.cells()
+        if not decision.hidden[p][g]
+        and decision.confusion_hidden[p][g]
+        and table.rows[p][g].confusion is None
     ]
     if not_derivable:
         out.append(
@@ -1530,29 +1257,31 @@ def _bootstrap_caveat(boot: _Boot) -> Caveat:
     return Caveat("pooled_bootstrap", "info", text)
 
 
-def _op(sites) -> float:
-    return float(sites[0]["settings"]["threshold"])
+#: How the pooled audit's disclosure log words what the site files cannot give.
+POOLED_WORDING = DisclosureWording(
+    not_derivable=(
+        "a site merged a histogram bin across the operating threshold, so "
+        "the confusion counts there are not derivable from the site files"
+    ),
+    grid=(
+        "at those thresholds a confusion-matrix cell has fewer than {k} "
+        "patients, a site's histogram bin straddles the threshold, or the "
+        "counts would let a withheld cell be derived"
+    ),
+)
+#: The disclosure rules of a pooled audit, as ``settings.disclosure`` states them.
+POOLED_DISCLOSURE_RULES = (
+    "1: a group is released only with >= k events and >= k non-events (and only "
+    "when no site withheld it)",
+    "2: confusion counts and threshold metrics withheld when a cell is < k",
+    "3: secondary suppression of siblings so withheld groups cannot be derived",
+    "4: site files carry score histograms whose every count is 0 or >= k",
+)
 
 
-def _settings(s0: dict[str, Any], engine: _Shim, refs, boot: _Boot, *, k: int) -> dict[str, Any]:
-    references = [
-        {
-            "attributes": list(engine.partitions[p].attributes),
-            "reference": engine.partitions[p].attributes_of(g),
-        }
-        for p, g in sorted(refs.items())
-    ]
-    bound = engine.estimates[0][0]
-    auc_bound = None
-    if bound.parts and not bound.withheld_at:
-        auc_bound = _clean(binned_auroc(bound.parts)[2])
+def _pooled_methods(s0: dict[str, Any], boot: _Boot, auc_bound: float | None) -> dict[str, Any]:
+    """How the pooled numbers were computed (``methods`` of :func:`assemble_result`)."""
     return {
-        "threshold": float(s0["threshold"]),
-        "threshold_source": s0.get("threshold_source"),
-        "threshold_rule": "predicted positive iff score >= threshold",
-        "threshold_grid": [float(t) for t in THRESHOLD_GRID],
-        "confidence_level": float(s0["confidence"]),
-        "ci_methods": dict(CI_METHODS),
         "disparity_ci_method": (
             "pooled stratified bootstrap, percentile, of the difference (group - reference) "
             "and the ratio (group / reference) computed on the same replicate"
@@ -1582,21 +1311,6 @@ def _settings(s0: dict[str, Any], engine: _Shim, refs, boot: _Boot, *, k: int) -
             "score_bins_exact": False,
             "auroc_bin_error_bound": auc_bound,
         },
-        "disclosure": {
-            "min_cell": k,
-            "rules": [
-                "1: a group is released only with >= k events and >= k non-events (and only "
-                "when no site withheld it)",
-                "2: confusion counts and threshold metrics withheld when a cell is < k",
-                "3: secondary suppression of siblings so withheld groups cannot be derived",
-                "4: site files carry score histograms whose every count is 0 or >= k",
-            ],
-            **disclosure_profile(k),
-        },
-        "references": references,
-        "max_intersection_order": int(s0["max_intersection_order"]),
-        "imprecise_below_events": _IMPRECISE_BELOW,
-        "metric_definitions": "shared/REFERENCE.md (cohortaudit metric reference)",
         "fairness_summaries": "fairlearn definitions, over released groups only (point estimates)",
         "calibration": {
             "hierarchy": "Van Calster et al. 2016/2019: mean (O/E), weak (CITL, slope); the "
@@ -1609,10 +1323,90 @@ def _settings(s0: dict[str, Any], engine: _Shim, refs, boot: _Boot, *, k: int) -
             "ece_bins": 10,
             **CURVE_SETTINGS,
         },
-        "decision_curve": dict(DECISION_CURVE_SETTINGS),
-        "pooling": {
-            "sites": len(engine.estimates[0][0].sites),
-            "score_grid": s0["score_grid"]["description"],
-            "site_attribute": SITE_ATTRIBUTE,
-        },
     }
+
+
+# --------------------------------------------------------------------------------------------
+# the pooled group table
+# --------------------------------------------------------------------------------------------
+
+
+def _pooled_row(p: int, g: int, est: _Pooled, *, threshold: float, z: float, k: int) -> GroupRow:
+    """One pooled group as a row of the group table (what the aggregates allow, NaN else)."""
+    confusion = est.confusion_at(threshold)
+    grid = [est.confusion_at(float(t)) for t in THRESHOLD_GRID]
+    counts = np.array(
+        [(0, 0, 0, 0) if c is None else (c.tp, c.fp, c.tn, c.fn) for c in grid], dtype=np.int64
+    )
+    values: dict[str, float] = {m: math.nan for m in METRIC_KEYS}
+    ci: dict[str, tuple[float, float]] = {}
+    facts: dict[str, Any] = {}
+    ece_rows: tuple[dict[str, Any], ...] = ()
+    histogram = None
+    if not est.withheld_at and est.n > 0 and 0 < est.events < est.n:
+        metrics, info = _metrics(est, confusion, z=z, fit_calibration=not est.attributes)
+        for key, mv in metrics.items():
+            values[key] = math.nan if mv.value is None else mv.value
+            if mv.ci_low is not None or mv.ci_high is not None:
+                ci[key] = (
+                    math.nan if mv.ci_low is None else mv.ci_low,
+                    math.nan if mv.ci_high is None else mv.ci_high,
+                )
+        facts = {
+            "smoother": {
+                "method": "not computed (a pooled audit has no patient-level predictions)",
+                "knots": 0,
+                "knot_quantiles": [],
+            },
+            "knots_logit": [],
+            "hosmer_lemeshow_chi2": None,
+            "hosmer_lemeshow_groups": 0,
+            "clipped_predictions": None,
+            "problems": list(info["problems"]),
+            "fit": "federated Newton on binned logits (sites.federated)",
+            "federated_rounds": info["federated_rounds"],
+            "auroc_bin_error_bound": finite(info["auroc_bin_error_bound"]),
+            "sites": list(est.sites),
+        }
+        if info["ece_table"] is not None:
+            ev, ne, sp = info["ece_table"]
+            ece_rows = tuple(
+                {
+                    "lower": float(_ECE_CUTS[i]),
+                    "upper": float(_ECE_CUTS[i + 1]),
+                    "n": int(ev[i] + ne[i]),
+                    "events": int(ev[i]),
+                    "sum_p": finite(sp[i]),
+                }
+                for i in range(len(ev))
+            )
+        got = est.between(_HIST_CUTS)
+        if got is not None:
+            histogram = {
+                "edges": [float(e) for e in _HIST_CUTS],
+                "events": [int(x) for x in got[0]],
+                "non_events": [int(x) for x in got[1]],
+            }
+    withheld = None
+    if est.withheld_at:
+        withheld = (
+            "withheld at site(s) " + ", ".join(est.withheld_at) + f" (fewer than {k} "
+            "events or non-events there, or secondary suppression); pooling only the "
+            "other sites would misstate the group"
+        )
+    return GroupRow(
+        partition=p,
+        index=g,
+        attributes=dict(est.attributes),
+        n=est.n,
+        events=est.events,
+        confusion=confusion,
+        values=values,
+        ci=ci,
+        grid_counts=counts,
+        grid_derivable=np.array([c is not None for c in grid]),
+        ece_table=ece_rows,
+        calibration_facts=facts,
+        risk_histogram=histogram,
+        withheld_by_source=withheld,
+    )
