@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,9 @@ from cohortaudit.sites.site_block import META_METRICS, SITE_ATTRIBUTE, sites_blo
 __all__ = [
     "pool_site_files",
     "pool_sites",
+    "pool_cohort",
+    "pooled_disclosure",
+    "PooledCohort",
     "binned_auroc",
     "SITE_ATTRIBUTE",
     "NOT_FROM_AGGREGATES",
@@ -96,7 +100,7 @@ __all__ = [
 #: Metrics a coordinator cannot compute from the site files.
 NOT_FROM_AGGREGATES = ("auprc", "ici", "e50", "e90", "emax", "hosmer_lemeshow_p")
 
-CI_METHODS = {
+POOLED_CI_METHODS = {
     "auroc": (
         "DeLong on binned placement values (pairs in overlapping histogram bins count one "
         "half), clipped to [0, 1]; the estimate's bin error bound is stated separately"
@@ -223,101 +227,12 @@ def pool_sites(
     """
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    names = list(file_names or [f"site file {i + 1}" for i in range(len(sites))])
-    if not sites:
-        raise InputError("Give at least one site file to pool.")
-    if min_cell is not None and (
-        isinstance(min_cell, bool) or not isinstance(min_cell, int) or min_cell < 0
-    ):
-        raise ConfigError(f"--min-cell must be an integer >= 0. Got {min_cell!r} instead.")
-    for d, f in zip(sites, names, strict=True):
-        check_site_file(d, file_name=f, min_cell=min_cell)
-    _check_compatible(list(sites), names)
-    check_no_duplicate_cohorts(sites, names)
-    order = sorted(range(len(sites)), key=lambda i: sites[i]["site"])
-    sites = [sites[i] for i in order]
-    names = [names[i] for i in order]
+    pc = pool_cohort(sites, file_names=file_names, min_cell=min_cell)
+    sites, names, table = pc.sites, pc.names, pc.table
     settings0 = sites[0]["settings"]
-    k = max(int(settings0["min_cell"]), min_cell or 0)
-    confidence = float(settings0["confidence"])
-    z = _z(confidence)
-    threshold = float(settings0["threshold"])
-    features = tuple(settings0["sensitive_features"])
-    add_site = SITE_ATTRIBUTE not in features
-    all_features = (*features, SITE_ATTRIBUTE) if add_site else features
-    max_order = int(settings0["max_intersection_order"])
-
-    # ---- per site: group key -> record, binned data
-    per_site: list[dict[tuple, tuple[dict, Binned | None]]] = []
-    attr_order: list[tuple[str, ...]] = []
-    for d in sites:
-        edges = {tuple(p["attributes"]): p["edges"] for p in d["partitions"]}
-        table: dict[tuple, tuple[dict, Binned | None]] = {}
-        for rec in d["groups"]:
-            attrs = tuple(rec["attributes"])
-            key = (attrs, tuple(rec["attributes"][a] for a in attrs))
-            binned = (
-                None if rec["suppressed"] else Binned.from_record(edges[attrs], rec["histogram"])
-            )
-            table[key] = (rec, binned)
-            if attrs not in attr_order:
-                attr_order.append(attrs)
-        if add_site:  # the site as a group of its own, alone and crossed with each attribute
-            for (attrs, values), item in list(table.items()):
-                if len(attrs) == 0 or (len(attrs) == 1 and max_order >= 2):
-                    table[((*attrs, SITE_ATTRIBUTE), (*values, d["site"]))] = item
-        per_site.append(table)
-    if add_site:
-        attr_order.append((SITE_ATTRIBUTE,))
-        if max_order >= 2:
-            attr_order.extend((a, SITE_ATTRIBUTE) for a in features)
-
-    value_rank = _value_ranks(sites, features)
-    value_rank[SITE_ATTRIBUTE] = value_rank.get(
-        SITE_ATTRIBUTE, {d["site"]: i for i, d in enumerate(sites)}
-    )
-    partitions: list[Partition] = []
-    for attrs in attr_order:
-        keys = sorted(
-            {values for table in per_site for (a, values) in table if a == attrs},
-            key=lambda vals, attrs=attrs: tuple(
-                value_rank.get(a, {}).get(v, 10**6) for a, v in zip(attrs, vals, strict=True)
-            ),
-        )
-        partitions.append(Partition(attrs, tuple(keys), np.empty((0, 0)), np.empty(0)))
-
-    # ---- pooled groups
-    pooled: list[list[PooledGroup]] = []
-    for part in partitions:
-        row = []
-        for values in part.keys:
-            key = (part.attributes, values)
-            contrib = [
-                (d["site"], t[key]) for d, t in zip(sites, per_site, strict=True) if key in t
-            ]
-            row.append(pool_group(part.attributes_of(part.keys.index(values)), contrib, k))
-        pooled.append(row)
-
-    # ---- the pooled cohort's group table, disclosure control on it (rules 1-3), bootstrap
-    table = GroupTable(
-        partitions=tuple(partitions),
-        rows=tuple(
-            tuple(pooled_row(p, g, est, threshold=threshold, z=z, k=k) for g, est in enumerate(row))
-            for p, row in enumerate(pooled)
-        ),
-        threshold=threshold,
-        grid_exact=False,
-        n_bins=settings0["score_grid"]["bins"],
-        ci_methods=CI_METHODS,
-        bootstrap_ci=BOOT_CI,
-    )
-    decision = apply_disclosure(
-        table,
-        k,
-        curves_up_to_order=CURVES_UP_TO_ORDER,
-        wording=POOLED_WORDING,
-        grid_closure="siblings",
-    )
+    k, z, confidence, threshold = pc.k, pc.z, pc.confidence, pc.threshold
+    all_features, max_order, per_site, pooled = pc.features, pc.max_order, pc.per_site, pc.pooled
+    decision = pooled_disclosure(table, k)
     boot = PooledBootstrap(n_boot=0, seed=None)
     if n_boot > 0:
         boot = pooled_bootstrap(
@@ -417,6 +332,150 @@ def pool_sites(
         },
         claimed_metrics=model.card.get("claimed_metrics"),
         sites=site_block,
+    )
+
+
+@dataclass(frozen=True)
+class PooledCohort:
+    """The checked site files, in site order, pooled into one group table (no disclosure yet)."""
+
+    sites: list[dict[str, Any]]
+    names: list[str]
+    k: int
+    z: float
+    confidence: float
+    threshold: float
+    features: tuple[str, ...]
+    max_order: int
+    per_site: list[dict[tuple, tuple[dict, Binned | None]]]
+    pooled: list[list[PooledGroup]]
+    table: GroupTable
+
+
+def pool_cohort(
+    sites: Sequence[dict[str, Any]],
+    *,
+    file_names: Sequence[str] | None = None,
+    min_cell: int | None = None,
+) -> PooledCohort:
+    """Check the site files and pool their groups into the pooled cohort's group table.
+
+    The table is what :func:`pooled_disclosure`, the pooled bootstrap and
+    :func:`cohortaudit.assemble.assemble_result` read, as they read a single-site audit's.
+    """
+    names = list(file_names or [f"site file {i + 1}" for i in range(len(sites))])
+    if not sites:
+        raise InputError("Give at least one site file to pool.")
+    if min_cell is not None and (
+        isinstance(min_cell, bool) or not isinstance(min_cell, int) or min_cell < 0
+    ):
+        raise ConfigError(f"--min-cell must be an integer >= 0. Got {min_cell!r} instead.")
+    for d, f in zip(sites, names, strict=True):
+        check_site_file(d, file_name=f, min_cell=min_cell)
+    _check_compatible(list(sites), names)
+    check_no_duplicate_cohorts(sites, names)
+    order = sorted(range(len(sites)), key=lambda i: sites[i]["site"])
+    sites = [sites[i] for i in order]
+    names = [names[i] for i in order]
+    settings0 = sites[0]["settings"]
+    k = max(int(settings0["min_cell"]), min_cell or 0)
+    confidence = float(settings0["confidence"])
+    z = _z(confidence)
+    threshold = float(settings0["threshold"])
+    features = tuple(settings0["sensitive_features"])
+    add_site = SITE_ATTRIBUTE not in features
+    all_features = (*features, SITE_ATTRIBUTE) if add_site else features
+    max_order = int(settings0["max_intersection_order"])
+
+    # ---- per site: group key -> record, binned data
+    per_site: list[dict[tuple, tuple[dict, Binned | None]]] = []
+    attr_order: list[tuple[str, ...]] = []
+    for d in sites:
+        edges = {tuple(p["attributes"]): p["edges"] for p in d["partitions"]}
+        table: dict[tuple, tuple[dict, Binned | None]] = {}
+        for rec in d["groups"]:
+            attrs = tuple(rec["attributes"])
+            key = (attrs, tuple(rec["attributes"][a] for a in attrs))
+            binned = (
+                None if rec["suppressed"] else Binned.from_record(edges[attrs], rec["histogram"])
+            )
+            table[key] = (rec, binned)
+            if attrs not in attr_order:
+                attr_order.append(attrs)
+        if add_site:  # the site as a group of its own, alone and crossed with each attribute
+            for (attrs, values), item in list(table.items()):
+                if len(attrs) == 0 or (len(attrs) == 1 and max_order >= 2):
+                    table[((*attrs, SITE_ATTRIBUTE), (*values, d["site"]))] = item
+        per_site.append(table)
+    if add_site:
+        attr_order.append((SITE_ATTRIBUTE,))
+        if max_order >= 2:
+            attr_order.extend((a, SITE_ATTRIBUTE) for a in features)
+
+    value_rank = _value_ranks(sites, features)
+    value_rank[SITE_ATTRIBUTE] = value_rank.get(
+        SITE_ATTRIBUTE, {d["site"]: i for i, d in enumerate(sites)}
+    )
+    partitions: list[Partition] = []
+    for attrs in attr_order:
+        keys = sorted(
+            {values for table in per_site for (a, values) in table if a == attrs},
+            key=lambda vals, attrs=attrs: tuple(
+                value_rank.get(a, {}).get(v, 10**6) for a, v in zip(attrs, vals, strict=True)
+            ),
+        )
+        partitions.append(Partition(attrs, tuple(keys), np.empty((0, 0)), np.empty(0)))
+
+    # ---- pooled groups
+    pooled: list[list[PooledGroup]] = []
+    for part in partitions:
+        row = []
+        for values in part.keys:
+            key = (part.attributes, values)
+            contrib = [
+                (d["site"], t[key]) for d, t in zip(sites, per_site, strict=True) if key in t
+            ]
+            row.append(pool_group(part.attributes_of(part.keys.index(values)), contrib, k))
+        pooled.append(row)
+
+    # ---- the pooled cohort's group table
+    table = GroupTable(
+        partitions=tuple(partitions),
+        rows=tuple(
+            tuple(pooled_row(p, g, est, threshold=threshold, z=z, k=k) for g, est in enumerate(row))
+            for p, row in enumerate(pooled)
+        ),
+        threshold=threshold,
+        grid_exact=False,
+        n_bins=settings0["score_grid"]["bins"],
+        ci_methods=POOLED_CI_METHODS,
+        bootstrap_ci=BOOT_CI,
+    )
+    return PooledCohort(
+        sites=sites,
+        names=names,
+        k=k,
+        z=z,
+        confidence=confidence,
+        threshold=threshold,
+        features=all_features,
+        max_order=max_order,
+        per_site=per_site,
+        pooled=pooled,
+        table=table,
+    )
+
+
+def pooled_disclosure(table: GroupTable, k: int) -> DisclosureDecision:
+    """:func:`cohortaudit.disclosure.apply_disclosure` with the pooled audit's wording and its
+    threshold-grid rule (``grid_closure="siblings"``; see
+    :data:`cohortaudit.disclosure.GRID_CLOSURES` for why it is kept)."""
+    return apply_disclosure(
+        table,
+        k,
+        curves_up_to_order=CURVES_UP_TO_ORDER,
+        wording=POOLED_WORDING,
+        grid_closure="siblings",
     )
 
 
