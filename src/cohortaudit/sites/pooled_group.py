@@ -42,8 +42,14 @@ _ECE_CUTS = np.arange(11) / 10
 _HIST_CUTS = np.round(np.linspace(0.0, 1.0, 21), 2)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PooledGroup:
+    """One group of the pooled cohort: its sites' binned parts and the sums of their sums.
+
+    A group some site withheld (``withheld_at``) has no counts: pooling only the other sites
+    would misstate it.
+    """
+
     attributes: dict[str, str]
     sites: list[str]
     withheld_at: list[str]
@@ -74,23 +80,20 @@ class PooledGroup:
 
 
 def pool_group(attributes: dict[str, str], contrib, k: int) -> PooledGroup:
+    """The sums of one group's site records (``contrib``: (site, (record, binned)) pairs)."""
     withheld = [site for site, (rec, _) in contrib if rec["suppressed"]]
-    g = PooledGroup(
-        attributes=dict(attributes),
-        sites=[s for s, _ in contrib],
-        withheld_at=withheld,
-        parts=[b for _, (_, b) in contrib if b is not None],
-    )
+    sites = [s for s, _ in contrib]
+    parts = [b for _, (_, b) in contrib if b is not None]
     if withheld:
-        return g
+        return PooledGroup(dict(attributes), sites, withheld, parts)
+    n = events = 0
     sums: dict[str, float] = {}
     for _, (rec, _) in contrib:
-        g.n += int(rec["n"])
-        g.events += int(rec["events"])
+        n += int(rec["n"])
+        events += int(rec["events"])
         for key, v in rec["sums"].items():
             sums[key] = sums.get(key, 0.0) + float(v)
-    g.sums = sums
-    return g
+    return PooledGroup(dict(attributes), sites, [], parts, n=n, events=events, sums=sums)
 
 
 def fit_binned(parts: Sequence[Binned], *, slope: bool, start, spread: bool = True) -> FederatedFit:

@@ -45,8 +45,15 @@ def site_metrics(d: dict[str, Any], *, threshold: float, z: float, k: int) -> di
     if rec["suppressed"]:
         return entry
     edges = next(p["edges"] for p in d["partitions"] if not p["attributes"])
-    est = PooledGroup({}, [d["site"]], [], [Binned.from_record(edges, rec["histogram"])])
-    est.n, est.events, est.sums = int(rec["n"]), int(rec["events"]), dict(rec["sums"])
+    est = PooledGroup(
+        {},
+        [d["site"]],
+        [],
+        [Binned.from_record(edges, rec["histogram"])],
+        n=int(rec["n"]),
+        events=int(rec["events"]),
+        sums=dict(rec["sums"]),
+    )
     conf = est.confusion_at(threshold)
     if conf is not None and min(conf.tp, conf.fp, conf.tn, conf.fn) < k:
         conf = None
