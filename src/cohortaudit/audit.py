@@ -1,8 +1,11 @@
 """``run_audit``: the pipeline from a validated cohort to an :class:`AuditResult`.
 
 No I/O and no UI here: the CLI, the app and the report all call this one function and render
-what it returns. Order of work: score -> per-group sufficient statistics and metrics ->
-disclosure control -> disparities and fairness summaries -> caveats -> result.
+what it returns. Order of work: score -> the group table of every group's exact metrics
+(:mod:`cohortaudit.metrics.subgroups`) -> disclosure control on it
+(:func:`cohortaudit.disclosure.apply_disclosure`) -> the bootstrap of the released groups (a
+new table) -> safety checks and explanations -> :func:`cohortaudit.assemble.assemble_result`,
+which a pooled audit (:mod:`cohortaudit.sites.pool`) calls the same way.
 """
 
 from __future__ import annotations

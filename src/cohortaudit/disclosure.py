@@ -29,6 +29,14 @@ is left. Where a zero is itself a small cell (the zero-cell rule of rules 1 and 
 withheld sum of 0 is a leak as well. Caveat texts go through :func:`protect_caveats`: a count
 in 1..k-1 is reworded to "fewer than k".
 
+:func:`apply_disclosure` applies rules 1-4 to a group table
+(:class:`~cohortaudit.metrics.table.GroupTable`) whichever engine built it -- in memory,
+streamed, Dask, or pooled from site files. A pooled table may say that a group was withheld by
+a site or that some counts are not derivable; those stay withheld. The pooled audit keeps its
+older threshold-grid rule (``grid_closure="siblings"``, see :data:`GRID_CLOSURES`). The count
+primitives live in :mod:`cohortaudit.disclosure_counts`, the caveat texts in
+:mod:`cohortaudit.disclosure_caveats`; both are importable from here.
+
 The log never contains a count: it says what was withheld, where, and under which rule.
 
 Profiles (the value of k):

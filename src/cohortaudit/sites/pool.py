@@ -100,6 +100,8 @@ __all__ = [
 #: Metrics a coordinator cannot compute from the site files.
 NOT_FROM_AGGREGATES = ("auprc", "ici", "e50", "e90", "emax", "hosmer_lemeshow_p")
 
+#: How each metric's interval is computed in a pooled audit: the pooled table's ``ci_methods``
+#: (stated in ``settings.ci_methods``; order kept, the report's table follows it).
 POOLED_CI_METHODS = {
     "auroc": (
         "DeLong on binned placement values (pairs in overlapping histogram bins count one "
@@ -124,11 +126,6 @@ POOLED_CI_METHODS = {
     "spiegelhalter_p": METRICS["spiegelhalter_p"].ci_method,
     "hosmer_lemeshow_p": "not computed (needs the pooled risk deciles)",
 }
-
-
-# --------------------------------------------------------------------------------------------
-# binned data of one group at one site
-# --------------------------------------------------------------------------------------------
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,17 +498,7 @@ def _value_ranks(sites: Sequence[dict], features: Sequence[str]) -> dict[str, di
 
 
 # --------------------------------------------------------------------------------------------
-# one pooled group
-# --------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------
-# bootstrap, disparities and fairness summaries
-# --------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------
-# per-site metrics and the meta-analysis
+# caveats and the statement of the pooled methods
 # --------------------------------------------------------------------------------------------
 
 
@@ -695,8 +682,3 @@ def _pooled_methods(
             **CURVE_SETTINGS,
         },
     }
-
-
-# --------------------------------------------------------------------------------------------
-# the pooled group table
-# --------------------------------------------------------------------------------------------
