@@ -84,6 +84,19 @@ def test_the_group_table_and_its_rows_are_frozen():
     assert isinstance(table.rows, tuple) and all(isinstance(r, tuple) for r in table.rows)
 
 
+def test_the_table_reads_like_a_metric_frame_by_group():
+    table, y, p = _table()
+    by_sex = table.by_group("prevalence", ["sex"])
+    assert list(by_sex.index) == ["F", "M"] and by_sex.index.name == "sex"
+    _, _, groups = _data()
+    for sex in ("F", "M"):
+        assert by_sex.loc[sex] == pytest.approx(y[groups["sex"].to_numpy() == sex].mean())
+    both = table.by_group("n_is_not_a_metric", ["sex", "site"])
+    assert both.index.names == ["sex", "site"] and both.isna().all()
+    with pytest.raises(ConfigError, match=r"no partition over \('age',\)"):
+        table.by_group("auroc", ["age"])
+
+
 def test_the_bootstrap_returns_a_new_table_and_leaves_the_one_disclosure_saw_unchanged():
     table, y, p = _table()
     decision = apply_disclosure(table, 10)
@@ -115,6 +128,8 @@ def test_apply_disclosure_control_is_the_old_name_of_apply_disclosure():
 
 def test_apply_disclosure_names_an_unknown_grid_rule():
     table, _, _ = _table()
+    both = table.by_group("n_is_not_a_metric", ["sex", "site"])
+    assert both.index.names == ["sex", "site"] and both.isna().all()
     with pytest.raises(ConfigError, match=r"'grid_closure' parameter must be one of"):
         apply_disclosure(table, 10, grid_closure="loose")
     assert GRID_CLOSURES == ("counts", "siblings")

@@ -21,12 +21,14 @@ metrics the source cannot compute, and ``ci_methods`` / ``bootstrap_ci`` per tab
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from cohortaudit.errors import ConfigError
 from cohortaudit.metrics.calibration import CalibrationEstimate
 from cohortaudit.metrics.performance import Confusion
 
@@ -113,6 +115,29 @@ class GroupTable:
     def cells(self) -> list[tuple[int, int]]:
         """Every (partition, group) index pair, in table order."""
         return [(p, g) for p, row in enumerate(self.rows) for g in range(len(row))]
+
+    def partition_index(self, attributes: Sequence[str]) -> int:
+        """The position of the partition over ``attributes`` (``()``: the whole cohort)."""
+        wanted = tuple(attributes)
+        for p, part in enumerate(self.partitions):
+            if part.attributes == wanted:
+                return p
+        known = [" x ".join(part.attributes) or "overall" for part in self.partitions]
+        raise ConfigError(
+            f"The table has no partition over {wanted!r}. Partitions: {', '.join(known)}."
+        )
+
+    def by_group(self, metric: str, attributes: Sequence[str]) -> pd.Series:
+        """One metric for every group of one partition, indexed by the groups' values (as
+        fairlearn's ``MetricFrame.by_group``); all groups, before disclosure control."""
+        p = self.partition_index(attributes)
+        part = self.partitions[p]
+        if len(part.attributes) == 1:  # one attribute: a flat index, as MetricFrame has
+            index = pd.Index([key[0] for key in part.keys], name=part.attributes[0])
+        else:
+            index = pd.MultiIndex.from_tuples(part.keys, names=list(part.attributes))
+        values = [float(r.values.get(metric, math.nan)) for r in self.rows[p]]
+        return pd.Series(values, index=index, name=metric)
 
 
 def finite(x: Any) -> float | None:
