@@ -79,7 +79,11 @@ from cohortaudit.sites.bootstrap import (
     pooled_bootstrap,
     with_bootstrap,
 )
-from cohortaudit.sites.checks import check_no_duplicate_cohorts, check_site_file
+from cohortaudit.sites.checks import (
+    check_compatible,
+    check_no_duplicate_cohorts,
+    check_site_file,
+)
 from cohortaudit.sites.export import read_site_file
 from cohortaudit.sites.pooled_group import PooledGroup, pool_group, pooled_row
 from cohortaudit.sites.signature import verify_site_signatures
@@ -126,48 +130,6 @@ POOLED_CI_METHODS = {
     "spiegelhalter_p": METRICS["spiegelhalter_p"].ci_method,
     "hosmer_lemeshow_p": "not computed (needs the pooled risk deciles)",
 }
-
-
-# --------------------------------------------------------------------------------------------
-# checks
-# --------------------------------------------------------------------------------------------
-
-
-def _check_compatible(sites: list[dict[str, Any]], names: list[str]) -> None:
-    seen: dict[str, str] = {}
-    for d, f in zip(sites, names, strict=True):
-        if d["site"] in seen:
-            raise InputError(
-                f"Two site files name the same site {d['site']!r}: '{seen[d['site']]}' and "
-                f"'{f}'. Give each site's file once (each site exports with its own --site)."
-            )
-        seen[d["site"]] = f
-    first, f0 = sites[0], names[0]
-    for d, f in zip(sites[1:], names[1:], strict=True):
-        for key, what in (("sha256", "model SHA-256"), ("card_sha256", "model card SHA-256")):
-            a, b = first["model"].get(key), d["model"].get(key)
-            if a != b:
-                raise InputError(
-                    f"The site file '{f}' (site {d['site']!r}) was exported with a different "
-                    f"{what} ({str(b)[:12]}...) than '{f0}' (site {first['site']!r}, "
-                    f"{str(a)[:12]}...). Only audits of the same model file can be pooled: "
-                    "re-export that site with the shared model."
-                )
-        for key in sorted(set(first["settings"]) | set(d["settings"])):
-            a, b = first["settings"].get(key), d["settings"].get(key)
-            if a != b:
-                raise InputError(
-                    f"The site file '{f}' (site {d['site']!r}) was exported with the setting "
-                    f"'{key}' = {_short(b)}, but '{f0}' (site {first['site']!r}) used "
-                    f"{_short(a)}. Every site must export with the same settings: re-export "
-                    "with identical --label, --sensitive, --bins, --threshold, --min-cell and "
-                    "--max-order."
-                )
-
-
-def _short(x: Any) -> str:
-    text = repr(x)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,7 +331,7 @@ def pool_cohort(
         raise ConfigError(f"--min-cell must be an integer >= 0. Got {min_cell!r} instead.")
     for d, f in zip(sites, names, strict=True):
         check_site_file(d, file_name=f, min_cell=min_cell)
-    _check_compatible(list(sites), names)
+    check_compatible(list(sites), names)
     check_no_duplicate_cohorts(sites, names)
     order = sorted(range(len(sites)), key=lambda i: sites[i]["site"])
     sites = [sites[i] for i in order]
