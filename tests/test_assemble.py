@@ -81,6 +81,10 @@ def test_the_group_table_and_its_rows_are_frozen():
         table.threshold = 0.5  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         table.rows[0][0].n = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        table.rows[0][0].values["auroc"] = 0.99  # type: ignore[index]
+    with pytest.raises(TypeError):
+        table.rows[0][0].ci["auroc"] = (0.0, 1.0)  # type: ignore[index]
     assert isinstance(table.rows, tuple) and all(isinstance(r, tuple) for r in table.rows)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,11 @@ class GroupRow:
     support: tuple[float, float] = (math.inf, -math.inf)
     undefined_replicates: Mapping[str, int] = field(default_factory=dict)
     withheld_by_source: str | None = None
+
+    def __post_init__(self) -> None:
+        # read-only views: a row seen by disclosure control cannot change behind its back
+        for name in ("attributes", "values", "ci", "undefined_replicates", "calibration_facts"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
 
 @dataclass(frozen=True)
