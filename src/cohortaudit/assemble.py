@@ -63,6 +63,7 @@ __all__ = [
     "exact_methods",
     "bootstrap_undefined_caveat",
     "inverted_ranking_caveats",
+    "INVERTED_RANKING",
     "STATISTICAL_CHECKS",
     "DISCLOSURE_RULES",
     "IMPRECISE_BELOW",
