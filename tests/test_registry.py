@@ -303,10 +303,10 @@ def test_metrics_agree_with_sklearn(key, rounding, seed):
 def test_a_pooled_audit_states_the_single_site_methods_where_its_intervals_are_the_same():
     from cohortaudit.sites import pool
 
-    assert set(pool.CI_METHODS) == set(METRICS)
+    assert set(pool.POOLED_CI_METHODS) == set(METRICS)
     for key, spec in METRICS.items():
         if spec.ci_method == "Wilson score" or key in ("oe_ratio", "spiegelhalter_z"):
-            assert pool.CI_METHODS[key] == spec.ci_method, key
+            assert pool.POOLED_CI_METHODS[key] == spec.ci_method, key
 
 
 def test_site_and_threshold_tables_use_registry_labels():

@@ -30,6 +30,8 @@ from cohortaudit.errors import InputError
 from cohortaudit.pipeline import load_inputs
 from cohortaudit.render.json import result_to_json, validate_result_dict
 from cohortaudit.scoring import score
+from cohortaudit.sites.binned import Binned as _Binned
+from cohortaudit.sites.binned import binned_from_arrays as _binned_from_arrays
 from cohortaudit.sites.bootstrap import Stratum, bootstrap_strata, remainder_bins
 from cohortaudit.sites.export import (
     build_site_export,
@@ -44,8 +46,6 @@ from cohortaudit.sites.meta import dersimonian_laird
 from cohortaudit.sites.pool import (
     AUROC_CI_MAX_BOUND,
     BOOT_CI,
-    _Binned,
-    _binned_from_arrays,
     binned_auroc,
     pool_sites,
 )

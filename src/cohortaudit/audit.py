@@ -1,51 +1,38 @@
 """``run_audit``: the pipeline from a validated cohort to an :class:`AuditResult`.
 
 No I/O and no UI here: the CLI, the app and the report all call this one function and render
-what it returns. Order of work: score -> per-group sufficient statistics and metrics ->
-disclosure control -> disparities and fairness summaries -> caveats -> result.
+what it returns. Order of work: score -> the group table of every group's exact metrics
+(:mod:`cohortaudit.metrics.subgroups`) -> disclosure control on it
+(:func:`cohortaudit.disclosure.apply_disclosure`) -> the bootstrap of the released groups (a
+new table) -> safety checks and explanations -> :func:`cohortaudit.assemble.assemble_result`,
+which a pooled audit (:mod:`cohortaudit.sites.pool`) calls the same way.
 """
 
 from __future__ import annotations
 
 import math
-import platform
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cohortaudit import __version__
-from cohortaudit.cohort import ordered_bin_labels
+from cohortaudit.assemble import (
+    CURVE_SETTINGS,
+    CURVES_UP_TO_ORDER,
+    DECISION_CURVE_SETTINGS,
+    IMPRECISE_BELOW,
+    INVERTED_RANKING,
+    assemble_result,
+    inverted_ranking_caveats,
+    reference_list,
+)
 from cohortaudit.config import AuditConfig
-from cohortaudit.disclosure import (
-    CutOffCounts,
-    apply_disclosure_control,
-    cut_off_counts,
-    disclosure_profile,
-    protect_caveats,
-)
+from cohortaudit.disclosure import apply_disclosure
 from cohortaudit.errors import ConfigError
-from cohortaudit.metrics.curves import (
-    calibration_curve,
-    calibration_table,
-    decision_curve_rows,
-    roc_and_pr,
-)
-from cohortaudit.metrics.fairness import (
-    choose_references,
-    compute_disparities,
-    compute_fairness_summaries,
-)
-from cohortaudit.metrics.performance import THRESHOLD_METRICS
 from cohortaudit.metrics.subgroups import (
-    CI_METHODS,
-    METRIC_KEYS,
-    THRESHOLD_GRID,
     bootstrap_intervals,
     compute_point_estimates,
 )
@@ -53,8 +40,6 @@ from cohortaudit.results import (
     AuditResult,
     Caveat,
     CohortInfo,
-    GroupResult,
-    MetricValue,
     ModelInfo,
 )
 
@@ -65,14 +50,18 @@ if TYPE_CHECKING:
     from cohortaudit.policy import Policy
     from cohortaudit.testvectors import TestVectorReport
 
-__all__ = ["run_audit", "card_facts", "IMPRECISE_BELOW"]
-
-#: Fewer events (or non-events) than this flags a group's estimates as imprecise.
-IMPRECISE_BELOW = 100
-#: Curves (calibration, ROC, PR, decision, histogram) are exported for the whole cohort and
-#: single-attribute groups; intersections carry metrics and the threshold grid only, which
-#: keeps a wide audit's JSON small enough to file.
-CURVES_UP_TO_ORDER = 1
+__all__ = [
+    "run_audit",
+    "card_facts",
+    "operating_threshold",
+    # assembled in cohortaudit.assemble; importable from here as before
+    "IMPRECISE_BELOW",
+    "CURVES_UP_TO_ORDER",
+    "CURVE_SETTINGS",
+    "DECISION_CURVE_SETTINGS",
+    "INVERTED_RANKING",
+    "inverted_ranking_caveats",
+]
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -92,24 +81,6 @@ _ENVIRONMENT_PACKAGES = (
     "plotly",
     "fpdf2",
 )
-
-
-#: Settings of the curves every audit (single-site or pooled) reports, stated once.
-CURVE_SETTINGS: dict[str, Any] = {
-    "risk_histogram": "20 bins of width 0.05, by outcome; 0 < count < k withheld",
-    "curves_for": "the whole cohort and each single-attribute group",
-    "impossibility": (
-        "When base rates differ between groups, calibration within groups and "
-        "equalized odds cannot both hold (Kleinberg 2016; Chouldechova 2017)."
-    ),
-}
-DECISION_CURVE_SETTINGS: dict[str, str] = {
-    "thresholds": "0.01..0.99 step 0.01",
-    "rule": "positive iff p >= t",
-    "net_benefit": "TP/n - FP/n * t/(1-t) (Vickers & Elkin 2006)",
-    "interventions_avoided": "(NB_model - NB_treat_all) / (t/(1-t)) * 100",
-    "standardized": "NB / prevalence",
-}
 
 
 def run_audit(
@@ -202,10 +173,8 @@ def run_audit(
         max_order=config.max_intersection_order,
         min_cell=config.min_cell,
     )
-    decision = apply_disclosure_control(
-        engine, k=config.min_cell, curves_up_to_order=CURVES_UP_TO_ORDER
-    )
-    bootstrap_intervals(
+    decision = apply_disclosure(engine, config.min_cell, curves_up_to_order=CURVES_UP_TO_ORDER)
+    engine = bootstrap_intervals(
         engine,
         y_score,
         y_true,
@@ -216,23 +185,6 @@ def run_audit(
         max_bins=config.boot_score_bins,
         progress=lambda done, total: report("bootstrap", done / total),
     )
-    refs, ref_notes = choose_references(engine, decision.hidden, config.reference)
-    caveats.extend(Caveat("reference_fallback", "warning", note) for note in ref_notes)
-    disparities = compute_disparities(
-        engine, decision.hidden, decision.confusion_hidden, refs, confidence=config.confidence
-    )
-    fairness = compute_fairness_summaries(
-        engine, decision.confusion_hidden, confidence=config.confidence
-    )
-
-    groups: list[GroupResult] = []
-    for p, row in enumerate(engine.estimates):
-        for g, est in enumerate(row):
-            groups.append(_group_result(est, decision, p, g, z=config.z, k=config.min_cell))
-    overall, subgroups = groups[0], tuple(groups[1:])
-    caveats.extend(_statistical_caveats(engine, decision, config, overall, subgroups))
-
-    settings = _settings(engine, config, threshold, threshold_source, refs)
     model_info = _model_info(model, card, config, test_vectors=test_vectors)
     n_input_rows, n_excluded = _released_exclusions(
         cohort.n_input_rows, cohort.n_dropped, config.min_cell
@@ -240,21 +192,13 @@ def run_audit(
     cohort_info = CohortInfo(
         sha256=cohort_sha256,
         file=cohort_file,
-        n=overall.n,
-        events=overall.events,
+        n=None,
+        events=None,
         n_input_rows=n_input_rows,
         n_excluded=n_excluded,
         label=config.label,
         sensitive_features=config.sensitive_features,
     )
-    claims = ()
-    if card is not None and card.claimed_metrics:
-        from cohortaudit.claims import CLAIMS_RULE, check_claims
-
-        claims = check_claims(card.claimed_metrics, overall, confidence=config.confidence)
-        settings["claims_rule"] = CLAIMS_RULE
-    if policy is not None:
-        settings["policy"] = policy.to_dict()
     safety_block = None
     if config.safety:
         from cohortaudit.checks import run_safety
@@ -267,13 +211,17 @@ def run_audit(
                 feature_cohort, model, card, config, sample_scores, threshold, report
             )
     explanations = None
+    closing: list[Caveat] = []
     checked = cohort if feature_cohort is None else feature_cohort
     if config.explain and model is not None and checked.features is not None:
         from cohortaudit.checks import explain_reference, run_explanations
 
-        explanations = run_explanations(checked, model, config, explain_reference(settings), report)
+        references = {"references": reference_list(engine, decision, config.reference)}
+        explanations = run_explanations(
+            checked, model, config, explain_reference(references), report
+        )
     elif config.explain:
-        caveats.append(
+        closing.append(
             Caveat(
                 code="explanations_need_model",
                 severity="info",
@@ -287,46 +235,35 @@ def run_audit(
     if config.user_metrics:  # the auditor's own metrics (--metric), see metrics/user.py
         from cohortaudit.metrics.user import for_audit
 
-        user_metrics, user_caveats = for_audit(
-            config, y_true, y_score, groups_frame, groups, threshold
-        )
-        caveats.extend(user_caveats)
+        def user_metrics(groups):  # needs the finished groups: which ones disclosure released
+            return for_audit(config, y_true, y_score, groups_frame, groups, threshold)
+
     report("done", 1.0)
-    result = AuditResult(
+    return assemble_result(
+        engine,
+        decision,
+        k=config.min_cell,
+        z=config.z,
+        confidence=config.confidence,
+        threshold=threshold,
+        threshold_source=threshold_source,
+        max_order=config.max_intersection_order,
         model=model_info,
         cohort=cohort_info,
         config=config.to_dict(),
-        settings=settings,
-        overall=overall,
-        subgroups=subgroups,
-        disparities=disparities,
-        fairness=fairness,
-        disclosure_log=decision.log,
-        caveats=protect_caveats(
-            caveats,
-            config.min_cell,
-            suppressed_groups=[g.attributes for g in subgroups if g.suppressed],
-            column_counts=_released_column_counts(subgroups, safety_block, config.bins),
-        ),
-        tool={"name": "cohortaudit", "version": __version__},
-        run={
-            "started_at": started_at,
-            "duration_seconds": round(time.perf_counter() - started, 3),
-            "host": platform.node(),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "packages": _package_versions(),
-        },
-        claims=claims,
-        explanations=explanations,
+        started=started,
+        started_at=started_at,
+        run={"packages": _package_versions()},
+        bins=config.bins,
+        requested_reference=config.reference,
+        caveats=caveats,
+        closing_caveats=closing,
+        claimed_metrics=card.claimed_metrics if card is not None else None,
+        policy=policy,
         safety=safety_block,
+        explanations=explanations,
         user_metrics=user_metrics,
     )
-    if policy is None:
-        return result
-    from cohortaudit.policy import evaluate_policy
-
-    return replace(result, policy=evaluate_policy(policy, result))
 
 
 def operating_threshold(config: AuditConfig, card: ModelCard | None) -> tuple[float, str]:
@@ -341,123 +278,6 @@ def operating_threshold(config: AuditConfig, card: ModelCard | None) -> tuple[fl
     return 0.5, "default (0.5)"
 
 
-def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupResult:
-    if decision.hidden[p][g]:
-        return GroupResult(
-            attributes=dict(est.attributes),
-            n=None,
-            events=None,
-            suppressed=True,
-            metrics={},
-            suppression_reason=decision.reasons.get((p, g), "suppressed"),
-            confusion={},
-        )
-    withheld = (
-        tuple(m for m in METRIC_KEYS if m in THRESHOLD_METRICS)
-        if decision.confusion_hidden[p][g]
-        else ()
-    )
-    metrics: dict[str, MetricValue] = {}
-    for key in METRIC_KEYS:
-        if key in withheld:
-            metrics[key] = MetricValue(None)
-            continue
-        lo, hi = est.ci.get(key, (math.nan, math.nan))
-        metrics[key] = MetricValue(est.values[key], lo, hi)
-    grid: dict[str, list[int | None]] = {}
-    if est.grid_counts is not None:
-        flags = decision.grid_hidden[p][g]
-        for col, name in enumerate(("tp", "fp", "tn", "fn")):
-            grid[name] = [
-                None if flags[j] else int(est.grid_counts[j, col])
-                for j in range(est.grid_counts.shape[0])
-            ]
-    c = est.confusion
-    confusion = (
-        {"tp": None, "fp": None, "tn": None, "fn": None}
-        if withheld
-        else {"tp": c.tp, "fp": c.fp, "tn": c.tn, "fn": c.fn}
-    )
-    thresholds = [float(t) for t in THRESHOLD_GRID]
-    cal = est.calibration
-    calibration_info = {
-        "smoother": dict(cal.smoother),
-        "knots_logit": [_finite(x) for x in cal.knots],
-        "hosmer_lemeshow_chi2": _finite(est.values.get("hosmer_lemeshow_chi2")),
-        "hosmer_lemeshow_groups": cal.hl_groups,
-        "clipped_predictions": cal.n_clipped,
-        "problems": list(cal.problems),
-    }
-    base = GroupResult(
-        attributes=dict(est.attributes),
-        n=est.n,
-        events=est.events,
-        suppressed=False,
-        metrics=metrics,
-        confusion=confusion,
-        withheld=withheld,
-        imprecise=min(est.events, est.n - est.events) < IMPRECISE_BELOW,
-        threshold_grid=grid,
-        calibration=calibration_info,
-    )
-    if len(est.attributes) > CURVES_UP_TO_ORDER:
-        return base
-    roc, pr = roc_and_pr(thresholds, grid)
-    return replace(
-        base,
-        calibration_curve=calibration_curve(cal, est.support, z),
-        calibration_table=tuple(
-            calibration_table(cal, k, hidden=(decision.calibration_hidden or {}).get((p, g)))
-        ),
-        risk_histogram=_released_histogram(est.risk_histogram, decision, p, g),
-        roc_curve=roc,
-        pr_curve=pr,
-        decision_curve=tuple(decision_curve_rows(thresholds, grid, est.n, est.events)),
-    )
-
-
-def _released_column_counts(
-    subgroups, safety_block, bins: Mapping[str, Sequence[float]]
-) -> dict[str, CutOffCounts]:
-    """Per attribute, every count of patients between two cut-offs that the result releases.
-
-    Group sizes come from the metric tables and the intended-use table (a group may be
-    suppressed in one and counted in the other); runs of neighbouring groups are formed in the
-    order of the column's values, so a caveat's count of rows above the card's maximum can be
-    checked against "> 80" and "[70, 80] + > 80" alike (see disclosure.protect_caveats).
-    """
-    sizes: dict[str, dict[str, int | None]] = {}
-
-    def note(group: dict[str, str], n: int | None) -> None:
-        if len(group) != 1:
-            return
-        ((attr, value),) = group.items()
-        known = sizes.setdefault(attr, {})
-        if n is not None or value not in known:
-            known[value] = n if n is not None else known.get(value)
-
-    for g in subgroups:
-        note(g.attributes, g.n)
-    intended_use = (safety_block or {}).get("intended_use") or {}
-    for row in intended_use.get("rows", ()):
-        note(row["group"], row["n"])
-    out: dict[str, CutOffCounts] = {}
-    for attr, by_value in sizes.items():
-        if attr in bins:  # the cohort's bins, lowest first
-            ordered = [v for v in ordered_bin_labels(bins[attr]) if v in by_value]
-        else:  # unbinned numeric values order as numbers; categories have no order
-            ordered = sorted((v for v in by_value if _as_number(v) is not None), key=_as_number)
-        out[attr] = cut_off_counts([by_value[v] for v in ordered])
-    return out
-
-
-def _as_number(label: str) -> float | None:
-    try:
-        return float(label)
-    except ValueError:
-        return None
-
-
 def _released_exclusions(
     n_input_rows: int | None, n_excluded: int | None, k: int
 ) -> tuple[int | None, int | None]:
@@ -468,278 +288,12 @@ def _released_exclusions(
     return n_input_rows, n_excluded
 
 
-def _released_histogram(hist: dict | None, decision, p: int, g: int) -> dict[str, list[Any]]:
-    """The group's risk histogram with the bins disclosure control withholds set to None."""
-    if not hist:
-        return {}
-    flags = (decision.histogram_hidden or {}).get((p, g), {})
-    out: dict[str, list[Any]] = {"edges": list(hist["edges"])}
-    for col in ("events", "non_events"):
-        hide = flags.get(col) or [False] * len(hist[col])
-        out[col] = [None if h else c for c, h in zip(hist[col], hide, strict=True)]
-    return out
-
-
 def _finite(x: Any) -> float | None:
     """A JSON-safe float: None for missing, NaN or infinite values."""
     if x is None:
         return None
     x = float(x)
     return float(f"{x:.12g}") if math.isfinite(x) else None
-
-
-def _statistical_caveats(
-    engine, decision, config: AuditConfig, overall: GroupResult, subgroups: Sequence[GroupResult]
-) -> list[Caveat]:
-    out: list[Caveat] = []
-    for p, row in enumerate(engine.estimates):
-        for g, e in enumerate(row):
-            if decision.hidden[p][g] or e.calibration is None or not e.calibration.problems:
-                continue
-            out.append(
-                Caveat(
-                    code="calibration_fit",
-                    severity="warning",
-                    message="Calibration: " + "; ".join(e.calibration.problems) + ".",
-                    where=dict(e.attributes) or {"group": "overall"},
-                )
-            )
-    out.extend(_impossibility_note(engine, decision))
-    out.extend(inverted_ranking_caveats(overall, subgroups, confidence=config.confidence))
-    n_suppressed = sum(h for row in decision.hidden[1:] for h in row)
-    if n_suppressed:
-        out.append(
-            Caveat(
-                code="groups_suppressed",
-                severity="info",
-                message=(
-                    f"{n_suppressed} subgroups are not evaluable (fewer than {config.min_cell} "
-                    "events or non-events, or withheld so they cannot be derived from others); "
-                    "their numbers are suppressed. See the disclosure log."
-                ),
-            )
-        )
-    imprecise = [
-        e.attributes
-        for p, row in enumerate(engine.estimates)
-        for g, e in enumerate(row)
-        if not decision.hidden[p][g] and min(e.events, e.n - e.events) < IMPRECISE_BELOW
-    ]
-    if imprecise:
-        out.append(
-            Caveat(
-                code="imprecise_groups",
-                severity="warning",
-                message=(
-                    f"{len(imprecise)} released groups have fewer than {IMPRECISE_BELOW} events "
-                    "or non-events; their estimates are imprecise (wide intervals). They are "
-                    "flagged 'imprecise' in the tables."
-                ),
-            )
-        )
-    for p, row in enumerate(engine.estimates):
-        for g, e in enumerate(row):
-            if decision.hidden[p][g]:
-                continue
-            for metric, count in sorted(e.undefined_replicates.items()):
-                if metric in THRESHOLD_METRICS and decision.confusion_hidden[p][g]:
-                    continue
-                if metric not in METRIC_KEYS:
-                    continue
-                out.append(
-                    Caveat(
-                        code="bootstrap_undefined",
-                        severity="warning" if count > engine.n_boot * 0.05 else "info",
-                        message=(
-                            f"{metric}: {count} of {engine.n_boot} bootstrap replicates were "
-                            "undefined for this group (a replicate drew no patients of one "
-                            "outcome); intervals use the remaining replicates."
-                        ),
-                        where=dict(e.attributes) or {"group": "overall"},
-                    )
-                )
-    return out
-
-
-#: How an inverted ranking is named in caveats (the reader's next step is in the text).
-INVERTED_RANKING = (
-    "Inverted ranking: AUROC below 0.5 with CI excluding 0.5 — check the card's positive "
-    "class / label coding"
-)
-#: Groups named in the subgroup caveat before the rest are counted.
-_MAX_INVERTED_NAMED = 5
-
-
-def inverted_ranking_caveats(
-    overall: GroupResult, subgroups: Sequence[GroupResult], *, confidence: float
-) -> list[Caveat]:
-    """AUROC whose interval lies wholly below 0.5: the model ranks the outcome the wrong way.
-
-    That is rarely a property of the model and usually the wrong positive class in the card
-    (``output.positive_class: 0``) or a label coded 1 = no event; the numbers are otherwise
-    reported as if nothing were wrong. Said once for all patients (serious), and once for the
-    released subgroups where it holds while all patients do not. Reads released groups only,
-    so the in-memory, streamed and pooled audits share it.
-    """
-
-    def below(group: GroupResult) -> tuple[float, float, float] | None:
-        mv = group.metrics.get("auroc") if not group.suppressed else None
-        if mv is None:
-            return None
-        value, lo, hi = mv.value, mv.ci_low, mv.ci_high
-        if any(x is None or not math.isfinite(x) for x in (value, lo, hi)) or hi >= 0.5:
-            return None
-        return float(value), float(lo), float(hi)
-
-    level = f"{confidence:.0%} CI"
-    whole = below(overall)
-    if whole is not None:
-        v, lo, hi = whole
-        return [
-            Caveat(
-                code="inverted_ranking",
-                severity="serious",
-                message=(
-                    f"{INVERTED_RANKING}: over all patients AUROC is {v:.3f} ({level} {lo:.3f} "
-                    f"to {hi:.3f}), so patients with the event get lower scores than those "
-                    "without. If the card's output.positive_class or the label (1 = the event) "
-                    "is the wrong way round, fix it and re-run; every metric here depends on it."
-                ),
-                where={"group": "overall"},
-            )
-        ]
-    named: list[str] = []
-    n_found = 0
-    for group in subgroups:
-        hit = below(group)
-        if hit is None:
-            continue
-        n_found += 1
-        if len(named) < _MAX_INVERTED_NAMED:
-            who = " & ".join(f"{k}={x}" for k, x in group.attributes.items())
-            named.append(f"{who}: {hit[0]:.3f} ({hit[1]:.3f} to {hit[2]:.3f})")
-    if not n_found:
-        return []
-    more = f", and {n_found - len(named)} more" if n_found > len(named) else ""
-    return [
-        Caveat(
-            code="inverted_ranking",
-            severity="warning",
-            message=(
-                f"{INVERTED_RANKING}: in {n_found} subgroup(s) AUROC is below 0.5 with a "
-                f"{level} that excludes 0.5 ({'; '.join(named)}{more}), while over all "
-                "patients it is not. Check how the label is coded in those groups (e.g. by "
-                "site) before reading their other metrics."
-            ),
-            where={"n_groups": n_found},
-        )
-    ]
-
-
-def _impossibility_note(engine, decision) -> list[Caveat]:
-    """Kleinberg 2016 / Chouldechova 2017, stated where it bites: base rates that differ."""
-    for p, part in enumerate(engine.partitions):
-        if len(part.attributes) != 1:
-            continue
-        cis = [
-            e.ci["prevalence"]
-            for g, e in enumerate(engine.estimates[p])
-            if not decision.hidden[p][g]
-        ]
-        if len(cis) >= 2 and max(lo for lo, _ in cis) > min(hi for _, hi in cis):
-            return [
-                Caveat(
-                    code="fairness_impossibility",
-                    severity="info",
-                    message=(
-                        "Outcome rates differ between groups (e.g. by "
-                        f"{part.attributes[0]}). When base rates differ, a model cannot be "
-                        "calibrated within every group and also have equal true- and false-"
-                        "positive rates (equalized odds) across them (Kleinberg et al. 2016; "
-                        "Chouldechova 2017): read calibration and error-rate gaps together."
-                    ),
-                )
-            ]
-    return []
-
-
-def _settings(engine, config: AuditConfig, threshold: float, source: str, refs) -> dict[str, Any]:
-    references = [
-        {
-            "attributes": list(engine.partitions[p].attributes),
-            "reference": engine.partitions[p].attributes_of(g),
-        }
-        for p, g in sorted(refs.items())
-    ]
-    return {
-        "threshold": threshold,
-        "threshold_source": source,
-        "threshold_rule": "predicted positive iff score >= threshold",
-        "threshold_grid": [float(t) for t in THRESHOLD_GRID],
-        "confidence_level": config.confidence,
-        "ci_methods": dict(CI_METHODS),
-        "disparity_ci_method": (
-            "stratified bootstrap, percentile, of the difference (group - reference) and the "
-            "ratio (group / reference) computed on the same replicate"
-        ),
-        "bootstrap": {
-            "n_boot": engine.n_boot,
-            "seed": config.seed,
-            "strata": "finest intersection of all sensitive attributes",
-            "method": (
-                "multinomial resampling of patients within each stratum over cells of "
-                "(outcome x score bin); threshold metrics exact, ranking metrics and Brier "
-                "on score bins, shifted to the exact point estimate"
-            ),
-            "score_bins": engine.n_bins,
-            "score_bins_exact": engine.grid_exact,
-            "auroc_bin_error_bound": engine.auroc_bin_error_bound,
-        },
-        "disclosure": {
-            "min_cell": config.min_cell,
-            "rules": [
-                "1: a group is released only with >= k events and >= k non-events",
-                "2: confusion counts and threshold metrics withheld when a cell is < k",
-                "3: secondary suppression of siblings so withheld groups cannot be derived",
-                "3 (one pass over every released table: groups, confusion counts, threshold "
-                "grid, histogram and calibration bins, intended-use counts, SHAP bins and group "
-                "sizes): parent - sum(released children) is 0 or >= k, and a lone withheld "
-                "child is never left derivable",
-                "4: threshold grid thinned per group: neighbouring released thresholds (the "
-                "operating threshold included) differ by 0 or >= k patients in tp and in fp",
-                "5: caveats: counts in 1..k-1 read 'fewer than k'; sizes of suppressed groups "
-                "are not stated",
-            ],
-            **disclosure_profile(config.min_cell),
-        },
-        "references": references,
-        "max_intersection_order": config.max_intersection_order,
-        "imprecise_below_events": IMPRECISE_BELOW,
-        "metric_definitions": "shared/REFERENCE.md (cohortaudit metric reference)",
-        "fairness_summaries": "fairlearn definitions, over released groups only",
-        "calibration": {
-            "hierarchy": "Van Calster et al. 2016/2019: mean, weak (CITL, slope), moderate "
-            "(flexible curve)",
-            "smoother": "logistic regression of y on a restricted cubic spline of logit(p) "
-            "(Harrell; 4 knots at the 5/35/65/95th percentiles of logit(p) within each group, "
-            "fewer when logit(p) has few distinct values)",
-            "clipping": "predictions clipped to [1e-8, 1 - 1e-8] before logit; count per group "
-            "in calibration.clipped_predictions",
-            "oe": "O/E = sum(y) / sum(p) (not E/O)",
-            "citl": "intercept of logit P(y=1) = a + offset(logit p); > 0: under-prediction",
-            "ece_bins": 10,
-            "hosmer_lemeshow_groups": 10,
-            "smoother_bootstrap": (
-                f"ICI, E50, E90, Emax: the first {engine.n_smooth} bootstrap replicates, "
-                "smoother refitted per replicate on 64 score bins per outcome with the group's "
-                "knots, centred on the exact estimate"
-            ),
-            "curve": "smoothed observed risk at predicted risk 0.01..0.99, pointwise Wald band "
-            "on the logit scale; reported only where >= k patients lie on each side",
-            **CURVE_SETTINGS,
-        },
-        "decision_curve": dict(DECISION_CURVE_SETTINGS),
-    }
 
 
 def _model_info(

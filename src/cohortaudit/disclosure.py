@@ -29,6 +29,14 @@ is left. Where a zero is itself a small cell (the zero-cell rule of rules 1 and 
 withheld sum of 0 is a leak as well. Caveat texts go through :func:`protect_caveats`: a count
 in 1..k-1 is reworded to "fewer than k".
 
+:func:`apply_disclosure` applies rules 1-4 to a group table
+(:class:`~cohortaudit.metrics.table.GroupTable`) whichever engine built it -- in memory,
+streamed, Dask, or pooled from site files. A pooled table may say that a group was withheld by
+a site or that some counts are not derivable; those stay withheld. The pooled audit keeps its
+older threshold-grid rule (``grid_closure="siblings"``, see :data:`GRID_CLOSURES`). The count
+primitives live in :mod:`cohortaudit.disclosure_counts`, the caveat texts in
+:mod:`cohortaudit.disclosure_caveats`; both are importable from here.
+
 The log never contains a count: it says what was withheld, where, and under which rule.
 
 Profiles (the value of k):
@@ -45,20 +53,33 @@ Profiles (the value of k):
 
 from __future__ import annotations
 
-import re
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from cohortaudit.metrics.subgroups import THRESHOLD_GRID, EngineOutput
-from cohortaudit.results import NOT_CONTROLLED_BANNER, Caveat, DisclosureEntry
+from cohortaudit.disclosure_caveats import CutOffCounts, cut_off_counts, protect_caveats
+from cohortaudit.disclosure_counts import (
+    Closure,
+    CountFamily,
+    Protection,
+    close_families,
+    protect_counts,
+    protect_table,
+)
+from cohortaudit.errors import ConfigError
+from cohortaudit.metrics.subgroups import THRESHOLD_GRID
+from cohortaudit.metrics.table import GroupTable
+from cohortaudit.results import NOT_CONTROLLED_BANNER, DisclosureEntry
 
 __all__ = [
     "ZERO_CELL_RULE",
     "Closure",
     "CountFamily",
     "DisclosureDecision",
+    "DisclosureWording",
+    "GRID_CLOSURES",
     "Protection",
+    "apply_disclosure",
     "apply_disclosure_control",
     "close_families",
     "disclosure_profile",
@@ -67,424 +88,9 @@ __all__ = [
     "cut_off_counts",
     "protect_counts",
     "protect_table",
+    "sibling_families",
     "thin_thresholds",
 ]
-
-Count = int | Sequence[int]
-
-
-@dataclass(frozen=True)
-class CountFamily:
-    """Children that add up to a parent.
-
-    ``parent`` is a cell of the same table (so it can itself be withheld), or None when the
-    parent's count is released elsewhere and given as ``total`` (None: not released, so the
-    family constrains nothing). Children that do not cover the whole parent leave an implicit
-    withheld remainder.
-    """
-
-    children: tuple[Hashable, ...]
-    parent: Hashable | None = None
-    total: Count | None = None
-
-
-@dataclass(frozen=True)
-class Protection:
-    """What :func:`protect_counts` withholds: every cell, and why the extra ones were added.
-
-    ``secondary`` lists (cell, why) for cells withheld only so that others cannot be derived;
-    ``unclosable`` the indices of families whose external total itself gives a small count
-    away (the caller must not release that total).
-    """
-
-    withheld: frozenset
-    secondary: tuple[tuple[Hashable, str], ...] = ()
-    unclosable: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class Closure:
-    """:func:`close_families` for one family: the children to withhold, and whether the parent
-    must be withheld too (no released sibling was left to close it)."""
-
-    children: frozenset[int]
-    parent: bool = False
-
-
-def _vec(x: Count) -> tuple[int, ...]:
-    return (
-        (int(x),)
-        if isinstance(x, int | float) or not isinstance(x, Sequence)
-        else tuple(int(v) for v in x)
-    )
-
-
-def protect_counts(
-    counts: Mapping[Hashable, Count],
-    families: Sequence[CountFamily],
-    k: int,
-    *,
-    withheld: Iterable[Hashable] = (),
-    zero_cells: bool = False,
-    known: Iterable[Hashable] = (),
-) -> Protection:
-    """Withhold cells until no family lets a count in 1..k-1 be rebuilt by subtraction.
-
-    ``counts`` are the true counts of every cell (a cell may hold several counts that are
-    released or withheld together, e.g. n, events and non-events of a group). ``withheld``
-    are the cells the caller's primary rule withholds; cells with a count in 1..k-1 are
-    withheld anyway. With ``zero_cells`` (the zero-cell rule), counts below k -- zero
-    included -- are small, and withheld children adding up to 0 are a leak too.
-
-    ``known`` are cells a reader can fill in without their being released -- a count equal to
-    its row's size where the table's definition makes it so ("every patient under 40 is
-    outside the population aged 40 to 80"). Withholding one protects nothing, so it is never
-    chosen as the secondary cell and counts as released when a family is checked.
-
-    At k = 0 disclosure control is off: nothing is withheld.
-    """
-    if k <= 0:
-        return Protection(frozenset())
-    vec = {c: _vec(v) for c, v in counts.items()}
-    hidden = set(withheld)
-    known = set(known)
-
-    def small(v: int) -> bool:
-        return v < k if zero_cells else 0 < v < k
-
-    hidden |= {c for c, v in vec.items() if any(small(x) for x in v)}
-    secondary: list[tuple[Hashable, str]] = []
-    unclosable: set[int] = set()
-    order = {c: i for i, c in enumerate(counts)}
-    changed = True
-    while changed:
-        changed = False
-        for f_index, fam in enumerate(families):
-            if fam.parent is not None:
-                total = vec[fam.parent]
-                parent_hidden = fam.parent in hidden
-            else:
-                total = None if fam.total is None else _vec(fam.total)
-                parent_hidden = total is None
-            released = [c for c in fam.children if c not in hidden]
-            readable = [c for c in fam.children if c not in hidden or c in known]
-            withheld_children = len(readable) < len(fam.children)
-            if parent_hidden:
-                if total is None or withheld_children:
-                    continue
-                # a withheld parent must not be the sum of released children
-                rest = [t - sum(vec[c][i] for c in fam.children) for i, t in enumerate(total)]
-                if any(rest) or not released:
-                    continue
-                leaking = list(range(len(total)))
-                why = "would let a withheld parent group be derived as the sum of its parts"
-            else:
-                gap = [t - sum(vec[c][i] for c in readable) for i, t in enumerate(total)]
-                leaking = [
-                    i
-                    for i, w in enumerate(gap)
-                    if 0 < w < k or (zero_cells and w == 0 and withheld_children)
-                ]
-                if len(fam.children) - len(readable) == 1:
-                    # one withheld child and nothing unlisted: the gap *is* that child
-                    rest = [t - sum(vec[c][i] for c in fam.children) for i, t in enumerate(total)]
-                    if not any(rest):
-                        leaking = list(range(len(total)))
-                if not leaking:
-                    continue
-                why = "would let a withheld sibling be derived by subtraction"
-            candidates = [
-                c for c in released if c not in known and any(vec[c][i] > 0 for i in leaking)
-            ]
-            if candidates:
-                pick = min(candidates, key=lambda c: (vec[c][0], order[c]))
-                hidden.add(pick)
-                secondary.append((pick, why))
-                changed = True
-            elif fam.parent is not None and not parent_hidden:
-                hidden.add(fam.parent)
-                secondary.append((fam.parent, "identical to a withheld subgroup"))
-                changed = True
-            elif fam.parent is None:
-                unclosable.add(f_index)
-    return Protection(frozenset(hidden), tuple(secondary), tuple(sorted(unclosable)))
-
-
-def close_families(
-    parent_total: Count | None,
-    children_counts: Sequence[Count],
-    k: int,
-    *,
-    withheld: Iterable[int] = (),
-    zero_cells: bool = False,
-) -> Closure:
-    """Which children of one family to withhold (indices), and whether the parent must go.
-
-    >>> sorted(close_families(25000, [132, 140, 6849, 7745, 6689, 3444, 1], 10).children)
-    [0, 6]
-
-    The patient aged 80 (the last child) is withheld as a small cell, and the smallest
-    sibling (132 patients under 40) goes with it, so that 25000 minus the released children
-    is >= k.
-    """
-    cells = dict(enumerate(children_counts))
-    fam = CountFamily(children=tuple(cells), total=parent_total)
-    prot = protect_counts(cells, [fam], k, withheld=withheld, zero_cells=zero_cells)
-    return Closure(children=frozenset(prot.withheld), parent=bool(prot.unclosable))
-
-
-def protect_table(
-    parent: Mapping[str, int | None],
-    children: Sequence[Mapping[str, int | None]],
-    k: int,
-    *,
-    size: str | None = None,
-    families: Sequence[Sequence[int]] | None = None,
-) -> tuple[dict[str, int | None], list[dict[str, int | None]], list[list[str]]]:
-    """A table of counts (columns) for a parent row and its children rows, closed column by
-    column: ``(parent, children, withheld column names per child)`` with withheld cells None.
-
-    ``families`` are the sets of child rows that partition the parent (e.g. the groups of one
-    attribute); by default all children form one family. With ``size`` (the column of each
-    row's number of patients), a count and its complement ``size - count`` are protected
-    together: "all but 3 of the 40 patients" is as disclosive as "3 patients". A row whose
-    size is withheld has all its counts withheld.
-    """
-    rows = [dict(parent), *[dict(c) for c in children]]
-    if k <= 0:
-        return rows[0], rows[1:], [[] for _ in children]
-    fams = [list(f) for f in families] if families is not None else [list(range(len(children)))]
-    columns = [c for c in rows[0] if isinstance(rows[0][c], int)]
-    hidden_rows: set[int] = set()
-    if size is not None and size in columns:
-        prot = protect_counts(
-            {i: r[size] or 0 for i, r in enumerate(rows)},
-            [CountFamily(tuple(i + 1 for i in f), parent=0) for f in fams],
-            k,
-            withheld=[i for i, r in enumerate(rows) if r.get(size) is None],
-        )
-        hidden_rows = set(prot.withheld)
-    out_withheld: list[list[str]] = [[] for _ in rows]
-    for col in columns:
-        counts: dict[int, tuple[int, ...]] = {}
-        for i, r in enumerate(rows):
-            v = r.get(col)
-            v = 0 if v is None else int(v)
-            if size is not None and col != size and r.get(size) is not None:
-                counts[i] = (v, int(r[size]) - v)
-            else:
-                counts[i] = (v,)
-        if col == size:
-            hidden = hidden_rows
-        else:
-            # a count equal to its row's size may be known by definition (every patient
-            # under 40 is outside a population aged 40 to 80): withholding it protects nothing
-            whole_row = {i for i, c in counts.items() if len(c) == 2 and c[0] > 0 and c[1] == 0}
-            prot = protect_counts(
-                counts,
-                [CountFamily(tuple(i + 1 for i in f), parent=0) for f in fams],
-                k,
-                withheld=hidden_rows | {i for i, r in enumerate(rows) if r.get(col) is None},
-                known=whole_row - hidden_rows,
-            )
-            hidden = set(prot.withheld)
-        for i in sorted(hidden):
-            if col in rows[i]:
-                rows[i][col] = None
-                out_withheld[i].append(col)
-    return rows[0], rows[1:], out_withheld[1:]
-
-
-_CAVEAT_COUNT = re.compile(r"(?<![\d.,\[\w])(\d{1,3}(?:,\d{3})*|\d+)(?![\d.%\]])")
-
-
-#: Counts in a caveat's ``where`` that add up to another one there: total -> parts.
-_CAVEAT_FAMILIES = {"n_rows": ("n_below", "n_above")}
-_GROUP_SIZE = re.compile(r"(\d[\d,]*) rows (are (below|above) [^;']*? form the group '([^']*)')")
-
-
-def protect_caveats(
-    caveats: Sequence[Caveat],
-    k: int,
-    *,
-    suppressed_groups: Iterable[Mapping[str, str]] = (),
-    column_counts: Mapping[str, CutOffCounts] | None = None,
-) -> tuple[Caveat, ...]:
-    """Caveats whose text and ``where`` give away no small count and no withheld group size.
-
-    * A count in 1..k-1 is reworded to "fewer than k" (and dropped from ``where``). Counts are
-      the numbers of a message followed by patients, rows, predictions, events, below or
-      above; a share next to a reworded count ("(0.3%)") goes with it.
-    * Counts in ``where`` that add up to another (``n_rows`` = ``n_below`` + ``n_above``) are
-      a family: when one part is withheld, the other becomes "the rest" (78 rows, fewer than
-      10 below and 77 above would give 1 back).
-    * The size of a group disclosure control suppresses (``suppressed_groups``, single
-      attributes) is not stated: "132 rows ... form the group '< 40'" becomes "some rows".
-    * Counts of one variable cut at neighbouring values (``column_counts``: every count that
-      leaves elsewhere for groups of that column, see :func:`cut_off_counts`) must not differ
-      by 1..k-1: "141 above" the card's maximum of 79.9 beside 140 patients in the released
-      age group '> 80' gives back the one patient aged exactly 80. Such a count is stated as
-      "some" (and its total with it), since the table's count is the one a reader needs.
-
-    At k = 0 (disclosure control off) caveats are returned unchanged.
-    """
-    if k <= 0:
-        return tuple(caveats)
-    suppressed = {(a, v) for g in suppressed_groups if len(g) == 1 for a, v in dict(g).items()}
-    out = []
-    for c in caveats:
-        drop = {key for key, v in c.where.items() if _is_small_count(key, v, k)}
-        message = c.message
-        column = c.where.get("column")
-        if column_counts and isinstance(column, str) and column in column_counts:
-            message = _close_neighbouring_cut_offs(c, message, column_counts[column], k, drop)
-
-        def _group_size(m: re.Match, column=column, drop=drop) -> str:
-            if (column, m.group(4)) in suppressed:
-                drop.add(f"n_{m.group(3)}")
-                return "some rows " + m.group(2)
-            return m.group(0)
-
-        message = _GROUP_SIZE.sub(_group_size, message)
-        for total, parts in _CAVEAT_FAMILIES.items():
-            if not all(isinstance(c.where.get(x), int) for x in (total, *parts)):
-                continue
-            values = [int(c.where[x]) for x in parts]
-            closure = close_families(
-                int(c.where[total]),
-                values,
-                k,
-                withheld=[i for i, x in enumerate(parts) if x in drop],
-            )
-            for i in closure.children:
-                if values[i] >= k:
-                    side = parts[i].removeprefix("n_")
-                    message = re.sub(
-                        rf"(?<![\d,]){values[i]:,} {side}\b", f"the rest {side}", message
-                    )
-                    message = re.sub(
-                        rf"(?<![\d,]){values[i]} {side}\b", f"the rest {side}", message
-                    )
-                drop.add(parts[i])
-        message = _CAVEAT_COUNT.sub(lambda m: _reword(m, k), message)
-        # a share next to a reworded count gives it back: "fewer than 10 rows (0.3%)"
-        message = re.sub(
-            r"(fewer than \d+ (?:of [\d,]+ )?[\w-]+) \(\d+(?:\.\d+)?%\)", r"\1", message
-        )
-        if message == c.message and not drop:
-            out.append(c)
-            continue
-        where = {key: v for key, v in c.where.items() if key not in drop}
-        if isinstance(where.get("columns"), dict):
-            where["columns"] = {
-                col: v if not _is_small_count("n", v, k) else None
-                for col, v in where["columns"].items()
-            }
-        out.append(replace(c, message=message, where=where))
-    return tuple(out)
-
-
-#: Keys of a caveat's ``where`` that count rows beyond a cut-off on its ``column``.
-_CUT_OFF_KEYS = ("n_below", "n_above")
-
-
-@dataclass(frozen=True)
-class CutOffCounts:
-    """Counts of one ordered column's tails that a reader can add up from released group sizes:
-    ``below`` = sizes of the lowest 1, 2, ... groups together, ``above`` = of the highest."""
-
-    below: frozenset[int]
-    above: frozenset[int]
-
-
-def cut_off_counts(counts_in_order: Sequence[int | None]) -> CutOffCounts:
-    """The tail counts of a column whose groups, lowest values first, have these sizes.
-
-    A tail (all patients below, or above, a cut-off) nests inside every longer tail on the same
-    side, so a caveat's count of rows above the card's maximum minus the released size of the
-    highest group is the number of patients between the two cut-offs. Runs stop at a withheld
-    group (None): its size is not known to the reader.
-    """
-
-    def runs(values: Sequence[int | None]) -> frozenset[int]:
-        out, total = set(), 0
-        for v in values:
-            if v is None:
-                break
-            total += int(v)
-            out.add(total)
-        return frozenset(out)
-
-    values = list(counts_in_order)
-    return CutOffCounts(below=runs(values), above=runs(values[::-1]))
-
-
-def _close_neighbouring_cut_offs(
-    c: Caveat, message: str, tails: CutOffCounts, k: int, drop: set[str]
-) -> str:
-    """``message`` with its tail counts stated as "some" when one sits 1..k-1 from a released
-    tail on the same side (the keys withheld are added to ``drop``). A withheld part withholds
-    the total too (the total minus the other part would give it back), and the other part."""
-
-    def near(key: str, released: frozenset[int]) -> bool:
-        v = c.where.get(key)
-        return isinstance(v, int) and any(0 < abs(v - r) < k for r in released)
-
-    if not (near("n_below", tails.below) or near("n_above", tails.above)):
-        return message
-    withheld = [key for key in (*_CUT_OFF_KEYS, "n_rows") if isinstance(c.where.get(key), int)]
-    for key in withheld:
-        v = int(c.where[key])
-        if key == "n_rows":
-            message = re.sub(
-                rf"(?<![\d,])(?:{v:,}|{v}) of ([\d,]+) rows \(\d+(?:\.\d+)?%\)",
-                r"some of \1 rows",
-                message,
-            )
-        else:
-            side = key.removeprefix("n_")
-            message = re.sub(rf"(?<![\d,])(?:{v:,}|{v}) {side}\b", f"some {side}", message)
-        drop.add(key)
-    column = c.where.get("column")
-    return (
-        f"{message.rstrip()} (Counts withheld: beside the released sizes of the '{column}' "
-        f"groups they would give back fewer than {k} patients.)"
-    )
-
-
-_NOT_COUNT_KEYS = {
-    "min",
-    "max",
-    "n_columns",
-    "n_groups",
-    "column",
-    "columns",
-    "group",
-    "k",
-    "min_cell",
-}
-
-
-def _is_small_count(key: str, v: Any, k: int) -> bool:
-    if key in _NOT_COUNT_KEYS or isinstance(v, bool) or not isinstance(v, int):
-        return False
-    return 0 < v < k
-
-
-def _reword(m: re.Match, k: int) -> str:
-    v = int(m.group(1).replace(",", ""))
-    if not 0 < v < k:
-        return m.group(0)
-    # a count followed by a unit of patients: "3 rows" -> "fewer than 10 rows"
-    rest = m.string[m.end() : m.end() + 24]
-    if re.match(
-        r"\s*(?:of \d[\d,]* )?(?:patients?|rows?|predictions?|people|events?|"
-        r"non-events?|below|above|cases?)\b",
-        rest,
-    ):
-        return f"fewer than {k}"
-    return m.group(0)
-
 
 #: The zero-cell rule and its reason, stated in ``settings.disclosure`` wherever it decides
 #: something a reader might not expect (k = 1, where the only cells below k are zeros).
@@ -536,33 +142,82 @@ _WHY = {
 }
 
 
-def _group_families(engine: EngineOutput) -> list[CountFamily]:
+def _group_families(engine: GroupTable) -> list[CountFamily]:
     return [
         CountFamily(children=tuple((p, g) for g in members), parent=(pp, pg))
         for p, pp, pg, members in _families(engine)
     ]
 
 
-def apply_disclosure_control(
-    engine: EngineOutput, *, k: int, curves_up_to_order: int = 1
+@dataclass(frozen=True)
+class DisclosureWording:
+    """Reasons the disclosure log gives where a source's counts may not be derivable.
+
+    A single-site table derives every count; a pooled one may not (a site merged a score bin
+    across a threshold), and its log says so in its own words.
+    """
+
+    #: rule 2, when the confusion counts at the operating threshold are not derivable
+    not_derivable: str = "the confusion counts at the operating threshold are not derivable"
+    #: the threshold-grid entry; ``{k}`` is replaced by k
+    grid: str = (
+        "at those thresholds a confusion-matrix cell has fewer than {k} "
+        "patients, or the counts would let a withheld cell be derived "
+        "(from sibling groups, or from the neighbouring released thresholds)"
+    )
+
+
+#: How the threshold grid is closed: ``"counts"`` (every family closed with
+#: :func:`protect_counts`, zero cells included, then thinned along the thresholds) or
+#: ``"siblings"`` (the pooled audit's older rule: per threshold, a lone withheld sibling takes
+#: the smallest other with it; no thinning). They differ on the bundled 4-site sample at one
+#: cell (see ``tests/test_assemble.py``), so the pooled audit keeps its rule for now.
+GRID_CLOSURES = ("counts", "siblings")
+
+
+def apply_disclosure(
+    engine: GroupTable,
+    k: int,
+    *,
+    curves_up_to_order: int = 1,
+    wording: DisclosureWording = DisclosureWording(),
+    grid_closure: str = "counts",
 ) -> DisclosureDecision:
-    """Rules 1-3 over every count the engine's groups release, as one pass.
+    """Rules 1-3 over every count the table's groups release, as one pass.
+
+    The one disclosure step of every audit (in memory, streamed, Dask, pooled): it reads only
+    the group table, so the same counts are withheld whichever engine produced them.
 
     Groups (n, events, non-events), the confusion counts at the operating threshold, the
     confusion counts at every grid threshold, and -- for groups whose curves are exported
     (order <= ``curves_up_to_order``) -- risk-histogram and calibration bins are each closed
     with :func:`protect_counts` over the same sibling families, so no withheld count is
-    ``parent - sum(released siblings)``.
+    ``parent - sum(released siblings)``. A group the source already withheld
+    (``withheld_by_source``) stays withheld, and counts the source cannot derive are withheld
+    whatever k is. ``grid_closure`` names the threshold-grid rule (:data:`GRID_CLOSURES`).
     """
+    if grid_closure not in GRID_CLOSURES:
+        raise ConfigError(
+            f"The 'grid_closure' parameter must be one of {GRID_CLOSURES}. Got {grid_closure!r}."
+        )
     est = engine.estimates
     families = _group_families(engine)
     cells = [(p, g) for p, row in enumerate(est) for g in range(len(row))]
     log: list[DisclosureEntry] = []
     reasons: dict[tuple[int, int], str] = {}
 
-    rule1 = [c for c in cells if _est(engine, c).events < k or _nonev(_est(engine, c)) < k]
-    for p, g in rule1 if k > 0 else ():
-        reasons[(p, g)] = f"fewer than {k} events or fewer than {k} non-events"
+    by_source = [c for c in cells if _est(engine, c).withheld_by_source]
+    rule1 = [
+        c
+        for c in cells
+        if _est(engine, c).withheld_by_source
+        or (k > 0 and (_est(engine, c).events < k or _nonev(_est(engine, c)) < k))
+    ]
+    for p, g in rule1:
+        reasons[(p, g)] = (
+            _est(engine, (p, g)).withheld_by_source
+            or f"fewer than {k} events or fewer than {k} non-events"
+        )
         log.append(
             _entry(engine, p, g, "1: minimum cell size", "group suppressed", reasons[(p, g)])
         )
@@ -576,10 +231,18 @@ def apply_disclosure_control(
     for (p, g), why in prot.secondary:
         reasons.setdefault((p, g), _WHY[why])
         log.append(_entry(engine, p, g, "3: secondary suppression", "group suppressed", _WHY[why]))
-    hidden = [[(p, g) in prot.withheld for g in range(len(row))] for p, row in enumerate(est)]
+    group_withheld = prot.withheld | set(by_source)
+    hidden = [[(p, g) in group_withheld for g in range(len(row))] for p, row in enumerate(est)]
 
-    rule2 = [c for c in cells if min(_cells(_est(engine, c))) < k and c not in prot.withheld]
-    for p, g in rule2 if k > 0 else ():
+    underivable = [
+        c for c in cells if _est(engine, c).confusion is None and c not in group_withheld
+    ]
+    rule2 = [
+        c
+        for c in cells
+        if c not in group_withheld and (c in underivable or (k > 0 and min(_cells(est, c)) < k))
+    ]
+    for p, g in rule2:
         log.append(
             _entry(
                 engine,
@@ -587,14 +250,16 @@ def apply_disclosure_control(
                 g,
                 "2: confusion-matrix cell below k",
                 "confusion counts and threshold metrics withheld",
-                f"a confusion-matrix cell at the operating threshold has fewer than {k} patients",
+                wording.not_derivable
+                if (p, g) in underivable
+                else f"a confusion-matrix cell at the operating threshold has fewer than {k} patients",
             )
         )
     conf = protect_counts(
-        {c: _cells(_est(engine, c)) for c in cells},
+        {c: _cells(est, c) for c in cells},
         families,
         k,
-        withheld=[*prot.withheld, *rule2],
+        withheld=[*group_withheld, *rule2],
         zero_cells=True,
     )
     for (p, g), why in conf.secondary:
@@ -608,10 +273,16 @@ def apply_disclosure_control(
                 _WHY[why],
             )
         )
+    conf_withheld = conf.withheld | group_withheld | set(underivable)
     confusion_hidden = [
-        [(p, g) in conf.withheld for g in range(len(row))] for p, row in enumerate(est)
+        [(p, g) in conf_withheld for g in range(len(row))] for p, row in enumerate(est)
     ]
-    grid_hidden = _grid_control(engine, hidden, k, log, families, confusion_hidden)
+    if grid_closure == "siblings":
+        grid_hidden = _grid_by_siblings(engine, hidden, k, log, wording.grid.format(k=k))
+    else:
+        grid_hidden = _grid_control(
+            engine, hidden, k, log, families, confusion_hidden, wording.grid.format(k=k)
+        )
     histogram_hidden, calibration_hidden = _bin_control(engine, hidden, k, log, curves_up_to_order)
     return DisclosureDecision(
         hidden=hidden,
@@ -624,7 +295,11 @@ def apply_disclosure_control(
     )
 
 
-def _est(engine: EngineOutput, cell: tuple[int, int]):
+#: The name before issue 15 (site exports and older callers use it).
+apply_disclosure_control = apply_disclosure
+
+
+def _est(engine: GroupTable, cell: tuple[int, int]):
     return engine.estimates[cell[0]][cell[1]]
 
 
@@ -633,12 +308,13 @@ def _nonev(e) -> int:
 
 
 def _grid_control(
-    engine: EngineOutput,
+    engine: GroupTable,
     hidden: list[list[bool]],
     k: int,
     log: list,
     families,
     confusion_hidden: list[list[bool]] | None = None,
+    reason: str = DisclosureWording().grid,
 ):
     """Rules 2 and 3 applied to the confusion counts at every threshold of the fixed grid,
     and the grid thinned along the thresholds (:func:`thin_thresholds`).
@@ -661,8 +337,16 @@ def _grid_control(
         {c: tuple(int(x) for x in _est(engine, c).grid_counts[j]) for c in cells}
         for j in range(n_thresholds)
     ]
+    underivable = [
+        {
+            c
+            for c in cells
+            if _est(engine, c).grid_derivable is not None and not _est(engine, c).grid_derivable[j]
+        }
+        for j in range(n_thresholds)
+    ]
     extra: list[set] = [set() for _ in range(n_thresholds)]
-    per_threshold: list[frozenset] = [frozenset()] * n_thresholds
+    per_threshold: list[frozenset] = [frozenset(u) for u in underivable]
     dirty = set(range(n_thresholds))
     thresholds = [float(t) for t in THRESHOLD_GRID][:n_thresholds]
     while dirty and k > 0:
@@ -671,7 +355,12 @@ def _grid_control(
                 counts[j],
                 families,
                 k,
-                withheld=[*base, *extra[j], *(c for c in cells if min(counts[j][c]) < k)],
+                withheld=[
+                    *base,
+                    *underivable[j],
+                    *extra[j],
+                    *(c for c in cells if min(counts[j][c]) < k),
+                ],
                 zero_cells=True,
             )
             per_threshold[j] = prot.withheld
@@ -709,12 +398,52 @@ def _grid_control(
                         g,
                         "2/3: threshold grid",
                         "confusion counts withheld at some grid thresholds",
-                        f"at those thresholds a confusion-matrix cell has fewer than {k} "
-                        "patients, or the counts would let a withheld cell be derived "
-                        "(from sibling groups, or from the neighbouring released thresholds)",
+                        reason,
                     )
                 )
     return grid_hidden
+
+
+def _grid_by_siblings(
+    engine: GroupTable, hidden: list[list[bool]], k: int, log: list, reason: str
+) -> list[list[list[bool]]]:
+    """The older grid rule (``grid_closure="siblings"``): at each threshold a cell is withheld
+    with its group, when not derivable or below k, and by :func:`_secondary` (a lone withheld
+    sibling takes the smallest other with it); one log entry per group."""
+    est = engine.estimates
+    families = _families(engine)
+    n_thresholds = len(THRESHOLD_GRID)
+    layers = []
+    for j in range(n_thresholds):
+        layer = [
+            [
+                hidden[p][g]
+                or (e.grid_derivable is not None and not e.grid_derivable[j])
+                or int(min(e.grid_counts[j])) < k
+                for g, e in enumerate(row)
+            ]
+            for p, row in enumerate(est)
+        ]
+        _secondary(engine, layer, {}, None, layer="", families=families)
+        layers.append(layer)
+    out = [
+        [[layers[j][p][g] for j in range(n_thresholds)] for g in range(len(row))]
+        for p, row in enumerate(est)
+    ]
+    for p, row in enumerate(out):
+        for g, flags in enumerate(row):
+            if any(flags) and not hidden[p][g]:
+                log.append(
+                    _entry(
+                        engine,
+                        p,
+                        g,
+                        "2/3: threshold grid",
+                        "confusion counts withheld at some grid thresholds",
+                        reason,
+                    )
+                )
+    return out
 
 
 def thin_thresholds(
@@ -765,7 +494,7 @@ def thin_thresholds(
     return keep
 
 
-def _bin_control(engine: EngineOutput, hidden, k: int, log: list, max_order: int):
+def _bin_control(engine: GroupTable, hidden, k: int, log: list, max_order: int):
     """Rules 3 and 4 for risk-histogram bins (events and non-events) and calibration bins.
 
     Each bin is a cell of two families: the group's bins (they add up to the group's events,
@@ -860,25 +589,34 @@ def _bin_control(engine: EngineOutput, hidden, k: int, log: list, max_order: int
 
 
 def _ece_table(e) -> list[dict[str, Any]]:
-    cal = e.calibration
-    return [dict(r) for r in cal.ece_table] if cal is not None and cal.ece_table else []
+    return [dict(r) for r in e.ece_table]
 
 
-def _cells(e) -> tuple[int, int, int, int]:
-    c = e.confusion
-    return (c.tp, c.fp, c.tn, c.fn)
+def _cells(est, cell: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The confusion counts at the operating threshold (zeros where not derivable)."""
+    c = est[cell[0]][cell[1]].confusion
+    return (0, 0, 0, 0) if c is None else (c.tp, c.fp, c.tn, c.fn)
 
 
-def _entry(engine: EngineOutput, p: int, g: int, rule: str, action: str, reason: str):
+def _entry(engine: GroupTable, p: int, g: int, rule: str, action: str, reason: str):
     where = engine.partitions[p].attributes_of(g) if engine.partitions[p].attributes else {}
     return DisclosureEntry(
         where=where or {"group": "overall"}, rule=rule, action=action, reason=reason
     )
 
 
-def _families(engine: EngineOutput) -> list[tuple[int, int, int, list[int]]]:
-    """Sibling sets: (partition, parent partition, parent group, member groups)."""
-    parts = engine.partitions
+def _families(engine: GroupTable) -> list[tuple[int, int, int, list[int]]]:
+    return sibling_families(engine.partitions)
+
+
+def sibling_families(partitions: Sequence[Any]) -> list[tuple[int, int, int, list[int]]]:
+    """Sibling sets: (partition, parent partition, parent group, member groups).
+
+    Siblings are the groups of a partition that share all attributes but one; their parent is
+    the group without that attribute (the whole cohort for single attributes). Rule 3 closes
+    each set against its parent; site exports use the same sets for their complements.
+    """
+    parts = list(partitions)
     index = {part.attributes: i for i, part in enumerate(parts)}
     families = []  # (parent partition, parent group, [member groups]) per sibling set
     for p, part in enumerate(parts):
@@ -897,7 +635,7 @@ def _families(engine: EngineOutput) -> list[tuple[int, int, int, list[int]]]:
 
 
 def _secondary(
-    engine: EngineOutput,
+    engine: GroupTable,
     hidden: list[list[bool]],
     reasons: dict,
     log: list | None,
@@ -907,8 +645,9 @@ def _secondary(
 ) -> None:
     """Withhold extra groups until no withheld group is derivable by subtraction.
 
-    The group-level rule of :mod:`cohortaudit.sites.pool` (a lone withheld sibling takes the
-    smallest other with it). A local audit closes its tables with :func:`protect_counts`.
+    The older group-level rule (a lone withheld sibling takes the smallest other with it),
+    used for the threshold grid when ``grid_closure="siblings"``; everything else is closed
+    with :func:`protect_counts`.
     """
     if families is None:
         families = _families(engine)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "roc_and_pr",
     "decision_curve_rows",
     "curve_support",
+    "withhold_small_bins",
 ]
 
 #: Equal-width bins of predicted risk for the histogram under the calibration plot.
@@ -40,7 +42,7 @@ def _none(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _suppress_small(counts: np.ndarray, k: int) -> list[bool]:
+def withhold_small_bins(counts: np.ndarray, k: int) -> list[bool]:
     """Which bins to withhold: 0 < count < k, plus one complementary bin when needed."""
     hide = [(0 < c < k) for c in counts]
     if sum(hide) == 1:
@@ -69,13 +71,13 @@ def risk_histogram(pos: np.ndarray, neg: np.ndarray, k: int) -> dict[str, Any]:
     out: dict[str, Any] = {"edges": [float(e) for e in HISTOGRAM_EDGES]}
     for name, scores in (("events", pos), ("non_events", neg)):
         counts = np.histogram(scores, bins=HISTOGRAM_EDGES)[0]
-        hide = _suppress_small(counts, k)
+        hide = withhold_small_bins(counts, k)
         out[name] = [None if h else int(c) for c, h in zip(counts, hide, strict=False)]
     return out
 
 
 def calibration_table(
-    est: CalibrationEstimate, k: int, *, hidden: list[bool] | None = None
+    ece_table: Sequence[Mapping[str, Any]], k: int, *, hidden: list[bool] | None = None
 ) -> list[dict[str, Any]]:
     """The ECE bins (n, events, sum of predictions), released only with >= k of each outcome.
 
@@ -83,13 +85,13 @@ def calibration_table(
     (which also closes each bin against the same bin of sibling groups); without it, the
     group's own bins are closed on their own.
     """
-    rows = [dict(r) for r in est.ece_table]
+    rows = [dict(r) for r in ece_table]
     n = np.array([r["n"] for r in rows])
     events = np.array([r["events"] for r in rows])
     if hidden is not None and len(hidden) == len(rows):
         hide = list(hidden)
     else:
-        hide = [bool(h) for h in _suppress_small(n, k)]
+        hide = [bool(h) for h in withhold_small_bins(n, k)]
         for i, r in enumerate(rows):
             if r["n"] > 0 and (events[i] < k or n[i] - events[i] < k):
                 hide[i] = True

@@ -16,7 +16,7 @@ import numpy as np
 
 from cohortaudit.metrics.bootstrap import percentile_interval, percentile_intervals
 from cohortaudit.metrics.performance import THRESHOLD_METRICS
-from cohortaudit.metrics.subgroups import EngineOutput
+from cohortaudit.metrics.table import GroupTable
 from cohortaudit.results import Disparity, FairnessSummary, MetricValue
 
 __all__ = [
@@ -48,7 +48,7 @@ DISPARITY_METRICS = (
 
 
 def choose_references(
-    engine: EngineOutput, hidden: list[list[bool]], requested: dict[str, str]
+    engine: GroupTable, hidden: list[list[bool]], requested: dict[str, str]
 ) -> tuple[dict[int, int], list[str]]:
     """Reference group per partition: the requested one if released, else the largest.
 
@@ -92,7 +92,7 @@ def _interval(reps: np.ndarray | None, confidence: float) -> tuple[float | None,
 
 
 def compute_disparities(
-    engine: EngineOutput,
+    engine: GroupTable,
     hidden: list[list[bool]],
     confusion_hidden: list[list[bool]],
     refs: dict[int, int],
@@ -166,7 +166,7 @@ def compute_disparities(
 _ORDER = {m: i for i, m in enumerate(DISPARITY_METRICS)}
 
 
-def _stable_group_order(items: list[Disparity], engine: EngineOutput) -> list[Disparity]:
+def _stable_group_order(items: list[Disparity], engine: GroupTable) -> list[Disparity]:
     """Order: partition, group, metric, reference kind (the order tables read in)."""
     rank = {}
     for p, part in enumerate(engine.partitions):
@@ -202,7 +202,7 @@ def _spread(values: np.ndarray, how: str) -> np.ndarray:
 
 
 def compute_fairness_summaries(
-    engine: EngineOutput, confusion_hidden: list[list[bool]], *, confidence: float
+    engine: GroupTable, confusion_hidden: list[list[bool]], *, confidence: float
 ) -> tuple[FairnessSummary, ...]:
     out: list[FairnessSummary] = []
     for p, part in enumerate(engine.partitions):

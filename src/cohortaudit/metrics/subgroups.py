@@ -20,7 +20,8 @@ import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ from cohortaudit.metrics.bootstrap import (
     percentile_intervals,
 )
 from cohortaudit.metrics.calibration import VALUE_KEYS as CALIBRATION_VALUE_KEYS
-from cohortaudit.metrics.calibration import CalibrationEstimate, calibration_point
+from cohortaudit.metrics.calibration import calibration_point
 from cohortaudit.metrics.calibration_boot import (
     CALIBRATION_BOOT_METRICS,
     ECE_EDGES,
@@ -54,10 +55,13 @@ from cohortaudit.metrics.performance import (
     threshold_proportions,
     wilson_interval,
 )
+from cohortaudit.metrics.table import GroupRow, GroupTable, Partition, calibration_facts
 from cohortaudit.registry import METRICS
 
 __all__ = [
     "Partition",
+    "GroupRow",
+    "GroupTable",
     "GroupEstimate",
     "EngineOutput",
     "compute_point_estimates",
@@ -123,59 +127,9 @@ SMOOTHER_REPLICATES = 200
 THRESHOLD_GRID = np.round(np.arange(1, 100) / 100, 2)
 
 
-@dataclass(frozen=True)
-class Partition:
-    """A set of attributes and its groups, as unions of finest cells."""
-
-    attributes: tuple[str, ...]
-    keys: tuple[tuple[str, ...], ...]
-    membership: np.ndarray  # (G, C) float64 of 0/1
-    cell_to_group: np.ndarray  # (C,) int64
-
-    def attributes_of(self, g: int) -> dict[str, str]:
-        return dict(zip(self.attributes, self.keys[g], strict=False))
-
-
-@dataclass
-class GroupEstimate:
-    """Exact point estimates and closed-form intervals for one group (before disclosure)."""
-
-    partition: int
-    index: int
-    attributes: dict[str, str]
-    n: int
-    events: int
-    confusion: Confusion
-    values: dict[str, float]
-    ci: dict[str, tuple[float, float]]
-    #: (len(THRESHOLD_GRID), 4) confusion counts tp, fp, tn, fn at each grid threshold
-    grid_counts: np.ndarray | None = None
-    #: exact calibration estimate (curve, table, smoother) for this group
-    calibration: CalibrationEstimate | None = None
-    #: risk histogram (all counts: :mod:`cohortaudit.disclosure` decides which bins leave)
-    #: and the k-safe range of predictions (never exported)
-    risk_histogram: dict | None = None
-    support: tuple[float, float] = (math.inf, -math.inf)
-    undefined_replicates: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class EngineOutput:
-    """Everything the engine computed; disclosure and fairness read from here."""
-
-    partitions: list[Partition]
-    estimates: list[list[GroupEstimate]]  # [partition][group]
-    cell: np.ndarray  # finest-cell code of each patient
-    threshold: float
-    #: [partition] metric -> (B, G) shift-corrected replicates (NaN for unreleased groups)
-    replicates: list[dict[str, np.ndarray]] = field(default_factory=list)
-    #: [partition] metric -> (B,) the whole cohort, as the sum of that partition's replicates
-    overall_replicates: list[dict[str, np.ndarray]] = field(default_factory=list)
-    grid_exact: bool = True
-    n_bins: int = 0
-    auroc_bin_error_bound: float = 0.0
-    n_boot: int = 0
-    n_smooth: int = 0
+#: The engine's output is the group table (the names before issue 15 stay importable).
+EngineOutput = GroupTable
+GroupEstimate = GroupRow
 
 
 def build_cells(
@@ -297,7 +251,7 @@ def compute_point_estimates(
     z: float,
     max_order: int,
     min_cell: int = 10,
-) -> EngineOutput:
+) -> GroupTable:
     """Exact point estimates, closed-form CIs and threshold-grid counts for every group.
 
     One global sort of the scores, then per partition one stable sort by integer group key:
@@ -310,7 +264,7 @@ def compute_point_estimates(
     partitions = build_partitions(cell_keys, features, max_order=max_order, orders=orders)
     order = np.argsort(scores, kind="stable")
     s_sorted, y_sorted, cell_sorted = scores[order], y[order], cell[order]
-    estimates: list[list[GroupEstimate]] = []
+    rows: list[tuple[GroupRow, ...]] = []
     pool = ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1))
     for p_index, part in enumerate(partitions):
         key = part.cell_to_group[cell_sorted] * 2 + y_sorted
@@ -320,13 +274,13 @@ def compute_point_estimates(
         sizes = np.bincount(key, minlength=2 * len(part.keys))
         blocks = np.split(s_sorted[by_key], np.cumsum(sizes)[:-1])
 
-        def _one(g: int, part=part, blocks=blocks, p_index=p_index) -> GroupEstimate:
+        def _one(g: int, part=part, blocks=blocks, p_index=p_index) -> GroupRow:
             neg, pos = blocks[2 * g], blocks[2 * g + 1]
             conf, values, ci = _point_estimates(pos, neg, threshold, z)
             cal = calibration_point(pos, neg, z=z)
             values.update(cal.values)
             ci.update(cal.ci)
-            return GroupEstimate(
+            return GroupRow(
                 partition=p_index,
                 index=g,
                 attributes=part.attributes_of(g),
@@ -337,20 +291,42 @@ def compute_point_estimates(
                 ci=ci,
                 grid_counts=_grid_counts(pos, neg),
                 calibration=cal,
+                ece_table=tuple(dict(r) for r in cal.ece_table or ()),
+                calibration_facts=calibration_facts(cal, values.get("hosmer_lemeshow_chi2")),
                 risk_histogram=risk_histogram(pos, neg, 0),  # disclosure control withholds
                 support=curve_support(pos, neg, min_cell),
             )
 
         # numpy releases the GIL in the array work of each group's fits, so groups run on a
         # small thread pool; results come back in group order (deterministic output)
-        row = list(pool.map(_one, range(len(part.keys))))
-        estimates.append(row)
+        rows.append(tuple(pool.map(_one, range(len(part.keys)))))
     pool.shutdown()
-    return EngineOutput(partitions=partitions, estimates=estimates, cell=cell, threshold=threshold)
+    return GroupTable(
+        partitions=tuple(partitions),
+        rows=tuple(rows),
+        threshold=threshold,
+        cell=cell,
+        ci_methods=dict(CI_METHODS),
+        bootstrap_ci=_BOOTSTRAP_CI,
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one partition's bootstrap entries feed its released groups (``reduceat`` plans)."""
+
+    keep: np.ndarray  # released groups, in group order
+    slot_use: np.ndarray
+    slot_rows: np.ndarray
+    slot_starts: np.ndarray
+    group_use: np.ndarray
+    groups_hit: np.ndarray
+    group_starts: np.ndarray
+    calibration_bins: Any
 
 
 def bootstrap_intervals(
-    engine: EngineOutput,
+    table: GroupTable,
     scores: np.ndarray,
     y: np.ndarray,
     *,
@@ -360,138 +336,188 @@ def bootstrap_intervals(
     confidence: float,
     max_bins: int,
     progress: Callable[[int, int], None] | None = None,
-) -> None:
-    """Stratified bootstrap; fills replicates, bootstrap CIs and undefined-replicate counts.
+) -> GroupTable:
+    """Stratified bootstrap: a new table with replicates, bootstrap CIs and undefined counts.
 
     Only released groups get replicate metrics: withheld ones are never shown, so computing
-    them would only cost time.
+    them would only cost time. Steps: the score grid, one plan per partition, the shift that
+    centres replicates on the exact estimates, the draws, then intervals per group.
     """
     scores = np.asarray(scores, dtype=np.float64)
     y = np.asarray(y, dtype=np.int8)
-    grid = make_score_grid(scores, engine.threshold, max_bins=max_bins, extra_edges=ECE_EDGES)
-    engine.grid_exact, engine.n_bins, engine.n_boot = grid.exact, grid.n_bins, n_boot
-    n_smooth = min(n_boot, SMOOTHER_REPLICATES)
-    engine.n_smooth = n_smooth
-    whole = group_histograms(scores, y, np.zeros(len(scores), dtype=np.int64), 1, grid)
-    pos_b, neg_b = whole.counts[0, 1].astype(float), whole.counts[0, 0].astype(float)
-    engine.auroc_bin_error_bound = (
-        0.0
-        if grid.exact
-        else float(0.5 * np.sum(pos_b * neg_b) / max(pos_b.sum() * neg_b.sum(), 1.0))
+    grid = make_score_grid(scores, table.threshold, max_bins=max_bins, extra_edges=ECE_EDGES)
+    table = replace(
+        table,
+        grid_exact=grid.exact,
+        n_bins=grid.n_bins,
+        n_boot=n_boot,
+        n_smooth=min(n_boot, SMOOTHER_REPLICATES),
+        auroc_bin_error_bound=auroc_bin_error_bound(scores, y, grid),
     )
     if n_boot <= 0:
-        return
-    n_cells = len(engine.partitions[0].cell_to_group)
-    cells = fine_cells(scores, y, engine.cell, n_cells, grid)
-    k2 = 2 * grid.n_bins
-
-    # per partition: which entries feed which (released group, slot), as reduceat plans
+        return table
+    cells = fine_cells(scores, y, table.cell, len(table.partitions[0].cell_to_group), grid)
     patient_bins = grid.assign(scores)
-    plans = []
-    for p_index, part in enumerate(engine.partitions):
-        keep = np.flatnonzero([released[p_index][g] for g in range(len(part.keys))])
-        position = np.full(len(part.keys), -1)
-        position[keep] = np.arange(len(keep))
-        g_of_entry = position[part.cell_to_group[cells.cell]]
-        use = np.flatnonzero(g_of_entry >= 0)
-        rows = g_of_entry[use] * k2 + cells.slot[use]
-        by_row = np.argsort(rows, kind="stable")
-        slot_rows, slot_starts = np.unique(rows[by_row], return_index=True)
-        by_group = np.argsort(g_of_entry[use], kind="stable")
-        groups_hit, group_starts = np.unique(g_of_entry[use][by_group], return_index=True)
-        cal_bins = None
-        if len(keep):
-            knots = [
-                (
-                    np.asarray(engine.estimates[p_index][g].calibration.knots)
-                    if engine.estimates[p_index][g].calibration is not None
-                    and len(engine.estimates[p_index][g].calibration.knots) >= 3
-                    else None
-                )
-                for g in keep
-            ]
-            ests = [engine.estimates[p_index][g].values for g in keep]
-            starts = tuple(
-                np.array([e[m] for e in ests])
-                for m in ("citl", "recalibration_intercept", "calibration_slope")
-            )
-            spline = [engine.estimates[p_index][g].calibration.spline_coef for g in keep]
-            cal_bins = calibration_bins(
-                scores,
-                y,
-                part.cell_to_group[engine.cell],
-                keep,
-                patient_bins,
-                grid.n_bins,
-                grid.edges,
-                knots,
-                starts,
-                spline,
-            )
-        plans.append(
+    plans = [
+        _partition_plan(table, p, released[p], cells, grid, scores, y, patient_bins)
+        for p in range(len(table.partitions))
+    ]
+    shifts = [_centring_shift(table, p, plan, cells, grid) for p, plan in enumerate(plans)]
+    collected = _draw_replicates(plans, cells, grid, n_boot, table.n_smooth, seed, progress)
+    replicates = tuple(
+        _full_replicates(table, p, plan, collected[p], shifts[p]) for p, plan in enumerate(plans)
+    )
+    rows = tuple(
+        _with_intervals(table, p, plan.keep, replicates[p], confidence)
+        for p, plan in enumerate(plans)
+    )
+    overall = replicates[0]
+    return replace(
+        table,
+        rows=rows,
+        replicates=replicates,
+        overall_replicates=tuple(
+            {m: overall[m][:, 0] for m in ALL_BOOT_METRICS} for _ in table.partitions
+        ),
+    )
+
+
+def auroc_bin_error_bound(scores: np.ndarray, y: np.ndarray, grid) -> float:
+    """The whole cohort's bound on the binned AUROC's error (0 when the grid is exact)."""
+    whole = group_histograms(scores, y, np.zeros(len(scores), dtype=np.int64), 1, grid)
+    pos_b, neg_b = whole.counts[0, 1].astype(float), whole.counts[0, 0].astype(float)
+    if grid.exact:
+        return 0.0
+    return float(0.5 * np.sum(pos_b * neg_b) / max(pos_b.sum() * neg_b.sum(), 1.0))
+
+
+def _partition_plan(
+    table: GroupTable,
+    p_index: int,
+    released: list[bool],
+    cells,
+    grid,
+    scores: np.ndarray,
+    y: np.ndarray,
+    patient_bins: np.ndarray,
+) -> _Plan:
+    """Which bootstrap entries feed which (released group, slot) of one partition."""
+    part = table.partitions[p_index]
+    k2 = 2 * grid.n_bins
+    keep = np.flatnonzero([released[g] for g in range(len(part.keys))])
+    position = np.full(len(part.keys), -1)
+    position[keep] = np.arange(len(keep))
+    g_of_entry = position[part.cell_to_group[cells.cell]]
+    use = np.flatnonzero(g_of_entry >= 0)
+    rows = g_of_entry[use] * k2 + cells.slot[use]
+    by_row = np.argsort(rows, kind="stable")
+    slot_rows, slot_starts = np.unique(rows[by_row], return_index=True)
+    by_group = np.argsort(g_of_entry[use], kind="stable")
+    groups_hit, group_starts = np.unique(g_of_entry[use][by_group], return_index=True)
+    cal_bins = None
+    if len(keep):
+        ests = [table.rows[p_index][g] for g in keep]
+        knots = [
             (
-                keep,
-                use[by_row],
-                slot_rows,
-                slot_starts,
-                use[by_group],
-                groups_hit,
-                group_starts,
-                cal_bins,
+                np.asarray(e.calibration.knots)
+                if e.calibration is not None and len(e.calibration.knots) >= 3
+                else None
             )
+            for e in ests
+        ]
+        starts = tuple(
+            np.array([e.values[m] for e in ests])
+            for m in ("citl", "recalibration_intercept", "calibration_slope")
         )
-
-    def _metrics(
-        draws: np.ndarray, loss_entries: np.ndarray, plan, smoother: bool
-    ) -> dict[str, np.ndarray]:
-        """draws, loss_entries: (n_entries, r). Returns metric -> (r, released groups)."""
-        keep, slot_use, slot_rows, slot_starts, group_use, groups_hit, group_starts, cb = plan
-        r = draws.shape[1]
-        counts = np.zeros((len(keep) * k2, r), dtype=draws.dtype)
-        counts[slot_rows] = np.add.reduceat(draws[slot_use], slot_starts, axis=0)
-        loss = np.zeros((len(keep), r))
-        loss[groups_hit] = np.add.reduceat(loss_entries[group_use], group_starts, axis=0)
-        counts = np.ascontiguousarray(
-            counts.reshape(len(keep), 2, grid.n_bins, r).transpose(3, 0, 1, 2)
+        spline = [e.calibration.spline_coef for e in ests]
+        cal_bins = calibration_bins(
+            scores,
+            y,
+            part.cell_to_group[table.cell],
+            keep,
+            patient_bins,
+            grid.n_bins,
+            grid.edges,
+            knots,
+            starts,
+            spline,
         )
-        out = binned_metrics(counts, loss.T, grid.threshold_bin)
-        out.update(replicate_calibration(counts, loss.T, cb, smoother=smoother))
-        return out
+    return _Plan(
+        keep=keep,
+        slot_use=use[by_row],
+        slot_rows=slot_rows,
+        slot_starts=slot_starts,
+        group_use=use[by_group],
+        groups_hit=groups_hit,
+        group_starts=group_starts,
+        calibration_bins=cal_bins,
+    )
 
-    # binned point estimates (the shift that centres replicates on the exact estimates)
+
+def _replicate_metrics(
+    draws: np.ndarray, loss_entries: np.ndarray, plan: _Plan, grid, smoother: bool
+) -> dict[str, np.ndarray]:
+    """draws, loss_entries: (n_entries, r). Returns metric -> (r, released groups)."""
+    keep, k2 = plan.keep, 2 * grid.n_bins
+    r = draws.shape[1]
+    counts = np.zeros((len(keep) * k2, r), dtype=draws.dtype)
+    counts[plan.slot_rows] = np.add.reduceat(draws[plan.slot_use], plan.slot_starts, axis=0)
+    loss = np.zeros((len(keep), r))
+    loss[plan.groups_hit] = np.add.reduceat(loss_entries[plan.group_use], plan.group_starts, axis=0)
+    counts = np.ascontiguousarray(
+        counts.reshape(len(keep), 2, grid.n_bins, r).transpose(3, 0, 1, 2)
+    )
+    out = binned_metrics(counts, loss.T, grid.threshold_bin)
+    out.update(replicate_calibration(counts, loss.T, plan.calibration_bins, smoother=smoother))
+    return out
+
+
+def _centring_shift(table: GroupTable, p_index: int, plan: _Plan, cells, grid):
+    """Exact estimate minus binned point estimate: what centres the replicates."""
+    keep = plan.keep
+    if len(keep) == 0:
+        return {}
     base_draw = cells.count[:, None].astype(np.float64)
-    shifts = []
-    for p_index, plan in enumerate(plans):
-        keep = plan[0]
-        if len(keep) == 0:
-            shifts.append({})
-            continue
-        base = _metrics(base_draw, base_draw * cells.mean_loss[:, None], plan, True)
-        shifts.append(
-            {
-                m: np.array([engine.estimates[p_index][g].values[m] for g in keep]) - base[m][0]
-                for m in ALL_BOOT_METRICS
-            }
-        )
+    base = _replicate_metrics(base_draw, base_draw * cells.mean_loss[:, None], plan, grid, True)
+    return {
+        m: np.array([table.rows[p_index][g].values[m] for g in keep]) - base[m][0]
+        for m in ALL_BOOT_METRICS
+    }
 
+
+def _draw_replicates(
+    plans: list[_Plan],
+    cells,
+    grid,
+    n_boot: int,
+    n_smooth: int,
+    seed: int,
+    progress: Callable[[int, int], None] | None,
+) -> list[dict[str, list[np.ndarray]]]:
+    """Per partition, metric -> chunks of (r, released groups) replicate metrics.
+
+    Partitions are independent given a chunk of draws, and their array work releases the
+    GIL: two at a time use both cores. Results are gathered in partition order, and the
+    draws come from one generator in one thread, so the output is the same as serially.
+    The next chunk is drawn while the pool works on this one (same generator, same thread,
+    same order: the draws do not change, they only stop waiting for the metrics).
+    """
     collected: list[dict[str, list[np.ndarray]]] = [
         {m: [] for m in ALL_BOOT_METRICS} for _ in plans
     ]
     rng = np.random.default_rng(seed)
     done = 0
-    # Partitions are independent given a chunk of draws, and their array work releases the
-    # GIL: two at a time use both cores. Results are gathered in partition order, and the
-    # draws come from one generator in one thread, so the output is the same as serially.
-    # The next chunk is drawn while the pool works on this one (same generator, same thread,
-    # same order: the draws do not change, they only stop waiting for the metrics).
     pool = ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1))
     chunks = iter_replicates(cells, n_boot=n_boot, rng=rng)
     draws = next(chunks, None)
     while draws is not None:
         loss_entries = draws * cells.mean_loss[:, None]  # float64: sums of squares
         smoother = done < n_smooth
-        active = [(i, plan) for i, plan in enumerate(plans) if len(plan[0])]
-        futures = [pool.submit(_metrics, draws, loss_entries, plan, smoother) for _, plan in active]
+        active = [(i, plan) for i, plan in enumerate(plans) if len(plan.keep)]
+        futures = [
+            pool.submit(_replicate_metrics, draws, loss_entries, plan, grid, smoother)
+            for _, plan in active
+        ]
         next_draws = next(chunks, None)
         for (p_index, _plan), future in zip(active, futures, strict=True):
             reps = future.result()
@@ -506,29 +532,41 @@ def bootstrap_intervals(
             progress(done, n_boot)
         draws = next_draws
     pool.shutdown()
+    return collected
 
-    for p_index, part in enumerate(engine.partitions):
-        keep = plans[p_index][0]
-        full = {
-            m: np.full((n_smooth if m in SMOOTHER_METRICS else n_boot, len(part.keys)), np.nan)
-            for m in ALL_BOOT_METRICS
-        }
-        if len(keep):
-            for m in ALL_BOOT_METRICS:
-                full[m][:, keep] = np.concatenate(collected[p_index][m]) + shifts[p_index][m]
-        engine.replicates.append(full)
+
+def _full_replicates(
+    table: GroupTable, p_index: int, plan: _Plan, collected, shift
+) -> dict[str, np.ndarray]:
+    """metric -> (B, G) shifted replicates of one partition, NaN for groups not released."""
+    n_groups = len(table.partitions[p_index].keys)
+    full = {
+        m: np.full((table.n_smooth if m in SMOOTHER_METRICS else table.n_boot, n_groups), np.nan)
+        for m in ALL_BOOT_METRICS
+    }
+    if len(plan.keep):
         for m in ALL_BOOT_METRICS:
-            lo, hi, undefined = percentile_intervals(full[m][:, keep], confidence)
-            for j, g in enumerate(keep):
-                e = engine.estimates[p_index][g]
-                if undefined[j]:
-                    e.undefined_replicates[m] = int(undefined[j])
-                if m in _BOOTSTRAP_CI:
-                    e.ci[m] = (float(lo[j]), float(hi[j]))
-    overall = engine.replicates[0]
-    engine.overall_replicates = [
-        {m: overall[m][:, 0] for m in ALL_BOOT_METRICS} for _ in engine.partitions
-    ]
+            full[m][:, plan.keep] = np.concatenate(collected[m]) + shift[m]
+    return full
+
+
+def _with_intervals(
+    table: GroupTable, p_index: int, keep: np.ndarray, full, confidence: float
+) -> tuple[GroupRow, ...]:
+    """The partition's rows with bootstrap CIs and undefined-replicate counts added."""
+    rows = list(table.rows[p_index])
+    ci: dict[int, dict] = {int(g): dict(rows[g].ci) for g in keep}
+    undefined: dict[int, dict] = {int(g): dict(rows[g].undefined_replicates) for g in keep}
+    for m in ALL_BOOT_METRICS:
+        lo, hi, bad = percentile_intervals(full[m][:, keep], confidence)
+        for j, g in enumerate(keep):
+            if bad[j]:
+                undefined[int(g)][m] = int(bad[j])
+            if m in table.bootstrap_ci:
+                ci[int(g)][m] = (float(lo[j]), float(hi[j]))
+    for g in ci:
+        rows[g] = replace(rows[g], ci=ci[g], undefined_replicates=undefined[g])
+    return tuple(rows)
 
 
 def compute_group_metrics(
@@ -546,14 +584,14 @@ def compute_group_metrics(
     released: list[list[bool]] | None = None,
     min_cell: int = 10,
     progress: Callable[[int, int], None] | None = None,
-) -> EngineOutput:
+) -> GroupTable:
     """Point estimates and bootstrap in one call (every group released unless told otherwise)."""
     engine = compute_point_estimates(
         scores, y, groups, threshold=threshold, z=z, max_order=max_order, min_cell=min_cell
     )
     if released is None:
-        released = [[True] * len(row) for row in engine.estimates]
-    bootstrap_intervals(
+        released = [[True] * len(row) for row in engine.rows]
+    return bootstrap_intervals(
         engine,
         scores,
         y,
@@ -564,4 +602,3 @@ def compute_group_metrics(
         max_bins=max_bins,
         progress=progress,
     )
-    return engine

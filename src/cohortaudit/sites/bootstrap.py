@@ -38,17 +38,33 @@ centred on the reported estimate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
-from cohortaudit.metrics.bootstrap import FineCells, iter_replicates
+from cohortaudit.disclosure import DisclosureDecision
+from cohortaudit.metrics.bootstrap import FineCells, iter_replicates, percentile_intervals
+from cohortaudit.metrics.fairness import DISPARITY_METRICS
 from cohortaudit.metrics.performance import THRESHOLD_METRICS, threshold_arrays
+from cohortaudit.metrics.table import GroupTable
+from cohortaudit.sites.binned import binned_from_arrays
 
-__all__ = ["Stratum", "BOOT_METRICS", "bootstrap_strata", "remainder_bins"]
+__all__ = [
+    "Stratum",
+    "BOOT_METRICS",
+    "BOOT_CI",
+    "AUROC_CI_MAX_BOUND",
+    "PooledBootstrap",
+    "bootstrap_strata",
+    "pooled_bootstrap",
+    "remainder_bins",
+    "reported_value",
+    "with_bootstrap",
+]
 
 #: Metrics with pooled bootstrap replicates.
 BOOT_METRICS = (
@@ -72,7 +88,7 @@ class Stratum:
 
     site: str
     targets: tuple[int, ...]
-    binned: Any  # sites.pool._Binned (duck-typed: lo, hi, events, non_events, sp*, sl*, sq*)
+    binned: Any  # sites.binned.Binned (duck-typed: lo, hi, events, non_events, sp*, sl*, sq*)
 
 
 def remainder_bins(whole: Any, covered: Sequence[Any], make: Any) -> tuple[bool, Any | None]:
@@ -270,3 +286,211 @@ def bootstrap_strata(
     chunks = [plan.metrics(d) for d in iter_replicates(cells, n_boot=n_boot, rng=rng)]
     reps = {k: np.concatenate([c[k] for c in chunks]) for k in BOOT_METRICS}
     return base, reps
+
+
+# --------------------------------------------------------------------------------------------
+# the pooled bootstrap of a pooled group table
+# --------------------------------------------------------------------------------------------
+
+#: Metrics whose CI comes from the pooled bootstrap (the single-site audit bootstraps them too).
+BOOT_CI = ("brier", "balanced_accuracy", "f1", "ece", "scaled_brier", "discrimination_slope")
+
+#: No bootstrap AUROC interval (nor of its disparities) for a group whose binned AUROC has a
+#: bin error bound above this: more than half of its case-control pairs fall in overlapping
+#: bins, so the replicates vary with the binning rather than the model (on the sample, narrow
+#: groups such as age bands sit in one or two merged bins: bound ~0.5, replicates all 0.5).
+AUROC_CI_MAX_BOUND = 0.25
+
+
+@dataclass(frozen=True)
+class PooledBootstrap:
+    """What the pooled bootstrap produced, in the group table's layout."""
+
+    n_boot: int
+    seed: int | None
+    #: [partition] metric -> (B, G) shifted replicates (NaN for groups not released)
+    replicates: list[dict[str, np.ndarray]] | None = None
+    #: [partition] metric -> (B,) the whole cohort from that partition's draws
+    overall_replicates: list[dict[str, np.ndarray]] | None = None
+    strata: int = 0
+    #: partitions (attribute tuples) whose whole-cohort replicates could not be formed
+    no_overall: tuple[tuple[str, ...], ...] = ()
+    #: partitions that needed a "rest of the site" stratum (a group withheld at a site)
+    rest_used: tuple[tuple[str, ...], ...] = ()
+    #: (group attributes, metric, undefined replicates) for released values
+    undefined: tuple[tuple[dict[str, str], str, int], ...] = ()
+    #: groups (and "whole cohort in partition ...") without an AUROC interval: bins too coarse
+    coarse_auroc: int = 0
+    #: partitions whose whole-cohort replicates (on the partition's bins) are too coarse for
+    #: AUROC, so AUROC comparisons with the whole cohort there have no interval
+    coarse_overall: tuple[tuple[str, ...], ...] = ()
+    #: (partition, group) -> metric -> percentile interval, for the metrics of ``BOOT_CI``
+    intervals: dict[tuple[int, int], dict[str, tuple[float, float]]] = field(default_factory=dict)
+
+
+def pooled_bootstrap(
+    table: GroupTable,
+    decision: DisclosureDecision,
+    per_site,
+    site_names: Sequence[str],
+    *,
+    n_boot: int,
+    seed: int,
+    threshold: float,
+    confidence: float,
+) -> PooledBootstrap:
+    """Per partition: resample site x group strata, shift to what the audit reports, and
+    return the replicates and the intervals of ``BOOT_CI``.
+
+    Partitions are processed in order from one generator, so the same files and seed give
+    the same replicates.
+    """
+    partitions, hidden = table.partitions, decision.hidden
+    rng = np.random.default_rng(seed)
+    intervals: dict[tuple[int, int], dict[str, tuple[float, float]]] = {}
+    replicates: list[dict[str, np.ndarray]] = []
+    overall_reps: list[dict[str, np.ndarray]] = []
+    no_overall, rest_used, undefined = [], [], []
+    coarse_auroc = 0
+    coarse_overall: list[tuple[str, ...]] = []
+    n_strata = 0
+    overall_released = not hidden[0][0]
+    for p, part in enumerate(partitions):
+        index = {values: g for g, values in enumerate(part.keys)}
+        keep = [g for g in range(len(part.keys)) if not hidden[p][g]]
+        pos = {g: j for j, g in enumerate(keep)}
+        with_overall = p > 0 and overall_released
+        # targets: the released groups, then the whole cohort from this partition's draws
+        # ("joint"), then -- only if some site's bins of this partition straddle the
+        # threshold -- a whole cohort for the threshold metrics that takes such a site's
+        # whole-cohort histogram instead (drawn on its own: no correlation with the groups
+        # there, whose own threshold metrics are then mostly withheld anyway)
+        joint, mixed = len(keep), len(keep) + 1
+        per: list[tuple[dict, list[tuple[int, Any]], bool, Any]] = []
+        for site_table in per_site:
+            covered, withheld = [], False
+            for (attrs, values), (_, binned) in site_table.items():
+                if attrs != part.attributes:
+                    continue
+                if binned is None:
+                    withheld = True
+                else:
+                    covered.append((index[values], binned))
+            rest = None
+            if p > 0 and withheld and with_overall:
+                whole = site_table[((), ())][1]
+                ok, rest = (
+                    remainder_bins(whole, [b for _, b in covered], binned_from_arrays)
+                    if whole is not None
+                    else (False, None)
+                )
+                if not ok:
+                    with_overall = False
+                elif rest is not None and part.attributes not in rest_used:
+                    rest_used.append(part.attributes)
+            bins = [b for _, b in covered] + ([rest] if rest is not None else [])
+            resolved = all(b.at(threshold) is not None for b in bins)
+            per.append((site_table, covered, resolved, rest))
+        use_mixed = with_overall and not all(r for _, _, r, _ in per)
+        if p > 0 and overall_released and not with_overall:
+            no_overall.append(part.attributes)
+        strata: list[Stratum] = []
+        for name, (site_table, covered, resolved, rest) in zip(site_names, per, strict=True):
+            wide = (joint,) * with_overall + (mixed,) * (use_mixed and resolved)
+            for g, binned in covered:
+                strata.append(Stratum(name, ((pos[g],) if g in pos else ()) + wide, binned))
+            if rest is not None and wide:
+                strata.append(Stratum(name, wide, rest))
+            if use_mixed and not resolved:
+                strata.append(Stratum(name, (mixed,), site_table[((), ())][1]))
+        full = {m: np.full((n_boot, len(part.keys)), np.nan) for m in BOOT_METRICS}
+        skip_auroc: set[int] = set()
+        whole_reps = {m: np.full(n_boot, np.nan) for m in BOOT_METRICS}
+        if keep or with_overall:
+            n_strata += len(strata)
+            base, reps = bootstrap_strata(
+                strata,
+                len(keep) + with_overall + use_mixed,
+                threshold=threshold,
+                n_boot=n_boot,
+                rng=rng,
+            )
+            # the engine's shift: replicate - binned point estimate + reported estimate, so
+            # the interval is centred on what the pooled audit reports
+            targets = [(p, g) for g in keep] + [(0, 0)] * (with_overall + use_mixed)
+            for m in BOOT_METRICS:
+                reported = np.array(
+                    [reported_value(table, decision, t, m) for t in targets], dtype=np.float64
+                )
+                shifted = reps[m] + (reported - base[m])
+                if m == "auroc":
+                    coarse = base["auroc_bin_error_bound"] > AUROC_CI_MAX_BOUND
+                    shifted[:, coarse] = np.nan
+                    coarse_auroc += int(coarse[: len(keep)].sum())
+                    skip_auroc = {g for j, g in enumerate(keep) if coarse[j]}
+                    if with_overall and coarse[joint]:
+                        coarse_overall.append(part.attributes)
+                full[m][:, keep] = shifted[:, : len(keep)]
+                if with_overall:
+                    whole_reps[m] = shifted[
+                        :, mixed if use_mixed and m in THRESHOLD_METRICS else joint
+                    ]
+        if p == 0:
+            whole_reps = {m: full[m][:, 0] for m in BOOT_METRICS}
+        replicates.append(full)
+        overall_reps.append(whole_reps)
+        for m in BOOT_METRICS:
+            lo, hi, bad = percentile_intervals(full[m][:, keep], confidence)
+            for j, g in enumerate(keep):
+                if not math.isfinite(reported_value(table, decision, (p, g), m)):
+                    continue
+                if bad[j] and not (m == "auroc" and g in skip_auroc):
+                    undefined.append((dict(table.rows[p][g].attributes), m, int(bad[j])))
+                if m in BOOT_CI:
+                    intervals.setdefault((p, g), {})[m] = (float(lo[j]), float(hi[j]))
+    return PooledBootstrap(
+        n_boot=n_boot,
+        seed=seed,
+        replicates=replicates,
+        overall_replicates=overall_reps,
+        strata=n_strata,
+        no_overall=tuple(no_overall),
+        rest_used=tuple(rest_used),
+        undefined=tuple(undefined),
+        coarse_auroc=coarse_auroc,
+        coarse_overall=tuple(coarse_overall),
+        intervals=intervals,
+    )
+
+
+def reported_value(table: GroupTable, decision: DisclosureDecision, cell, metric: str) -> float:
+    """The value the pooled audit reports for a group's metric (NaN where it reports none:
+    withheld groups, withheld threshold metrics, metrics not computable from aggregates)."""
+    p, g = cell
+    if decision.hidden[p][g] or (metric in THRESHOLD_METRICS and decision.confusion_hidden[p][g]):
+        return math.nan
+    return float(table.rows[p][g].values.get(metric, math.nan))
+
+
+def with_bootstrap(table: GroupTable, boot: PooledBootstrap) -> GroupTable:
+    """A new table with the pooled bootstrap's intervals and replicates (metrics compared
+    between groups without replicates get NaN ones, so their disparities have no CI)."""
+    rows = tuple(
+        tuple(
+            replace(r, ci={**r.ci, **boot.intervals[(p, g)]}) if (p, g) in boot.intervals else r
+            for g, r in enumerate(row)
+        )
+        for p, row in enumerate(table.rows)
+    )
+    replicates, overall = [], []
+    for p, part in enumerate(table.partitions):
+        nan = np.full((boot.n_boot, len(part.keys)), np.nan)
+        replicates.append({m: nan for m in DISPARITY_METRICS} | boot.replicates[p])
+        overall.append({m: nan[:, 0] for m in DISPARITY_METRICS} | boot.overall_replicates[p])
+    return replace(
+        table,
+        rows=rows,
+        replicates=tuple(replicates),
+        overall_replicates=tuple(overall),
+        n_boot=boot.n_boot,
+    )

@@ -48,7 +48,7 @@ from cohortaudit.errors import InputError
 from cohortaudit.metrics.calibration import CLIP
 from cohortaudit.sites.export import HISTOGRAM_KEYS, score_grid_edges
 
-__all__ = ["SUM_KEYS", "check_site_file", "check_no_duplicate_cohorts"]
+__all__ = ["SUM_KEYS", "check_compatible", "check_site_file", "check_no_duplicate_cohorts"]
 
 #: The exact sums each released group states (see ``settings.sums`` of a site file).
 SUM_KEYS = (
@@ -568,3 +568,42 @@ def _fingerprint(data: dict[str, Any]) -> str | None:
         return None
     text = json.dumps(numbers, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_compatible(sites: list[dict[str, Any]], names: list[str]) -> None:
+    """The files can be pooled together: distinct site names, the same model and card, and
+    the same export settings (the first difference is raised, naming both files)."""
+    seen: dict[str, str] = {}
+    for d, f in zip(sites, names, strict=True):
+        if d["site"] in seen:
+            raise InputError(
+                f"Two site files name the same site {d['site']!r}: '{seen[d['site']]}' and "
+                f"'{f}'. Give each site's file once (each site exports with its own --site)."
+            )
+        seen[d["site"]] = f
+    first, f0 = sites[0], names[0]
+    for d, f in zip(sites[1:], names[1:], strict=True):
+        for key, what in (("sha256", "model SHA-256"), ("card_sha256", "model card SHA-256")):
+            a, b = first["model"].get(key), d["model"].get(key)
+            if a != b:
+                raise InputError(
+                    f"The site file '{f}' (site {d['site']!r}) was exported with a different "
+                    f"{what} ({str(b)[:12]}...) than '{f0}' (site {first['site']!r}, "
+                    f"{str(a)[:12]}...). Only audits of the same model file can be pooled: "
+                    "re-export that site with the shared model."
+                )
+        for key in sorted(set(first["settings"]) | set(d["settings"])):
+            a, b = first["settings"].get(key), d["settings"].get(key)
+            if a != b:
+                raise InputError(
+                    f"The site file '{f}' (site {d['site']!r}) was exported with the setting "
+                    f"'{key}' = {_short(b)}, but '{f0}' (site {first['site']!r}) used "
+                    f"{_short(a)}. Every site must export with the same settings: re-export "
+                    "with identical --label, --sensitive, --bins, --threshold, --min-cell and "
+                    "--max-order."
+                )
+
+
+def _short(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -171,14 +171,9 @@ def _merge_edges(fine: np.ndarray, k: int, levels: list[np.ndarray]) -> list[int
 
 def _families(partitions) -> list[tuple[int, int, int, list[int]]]:
     """Sibling sets (partition, parent partition, parent group, members), as disclosure.py."""
-    from cohortaudit.disclosure import _families as families
+    from cohortaudit.disclosure import sibling_families
 
-    class _Shim:  # _families only reads .partitions
-        pass
-
-    shim = _Shim()
-    shim.partitions = partitions  # type: ignore[attr-defined]
-    return families(shim)  # type: ignore[arg-type]
+    return sibling_families(partitions)
 
 
 def build_site_export(
