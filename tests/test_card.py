@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import yaml
 
-from cohortaudit import card as card_mod
 from cohortaudit.card import (
     CardInput,
     ModelCard,
@@ -24,6 +23,7 @@ from cohortaudit.card import (
     write_card,
 )
 from cohortaudit.errors import CardError, SchemaError
+from cohortaudit.intake import card as card_mod
 from cohortaudit.io import load_model
 
 FULL_CARD: dict[str, Any] = {

@@ -55,6 +55,7 @@ import pandas as pd
 from cohortaudit import cohort as _cv
 from cohortaudit.config import AuditConfig
 from cohortaudit.errors import ConfigError, InputError, ModelLoadError, SchemaError
+from cohortaudit.intake.files import sha256_file
 from cohortaudit.results import AuditResult
 from cohortaudit.streaming import (
     DEFAULT_SAMPLE_ROWS,
@@ -135,8 +136,6 @@ def dataset_sha256(path: str | Path, files: Sequence[Path]) -> str:
     For a folder: the SHA-256 of the text ``"<sha256>  <relative/posix/path>\\n"`` per file, in
     the dataset's order -- what ``sha256sum`` prints, so a reader can recompute it.
     """
-    from cohortaudit.io import sha256_file
-
     path = Path(path)
     if path.is_file():
         return sha256_file(path)
@@ -188,7 +187,7 @@ def _worker_model(ref: ModelRef) -> LoadedModel:
     with _MODELS_LOCK:
         model = _MODELS.get(key)
         if model is None:
-            from cohortaudit.io import load_model
+            from cohortaudit.intake.model import load_model
 
             model = load_model(ref.path, card=ref.card, trusted_types=ref.trusted_types)
             if model.sha256 != ref.sha256:

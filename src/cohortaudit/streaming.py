@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from inspect import signature
 from pathlib import Path
@@ -60,7 +60,13 @@ import pandas as pd
 from cohortaudit import cohort as _cv
 from cohortaudit.cohort import Cohort
 from cohortaudit.config import AuditConfig
-from cohortaudit.errors import ConfigError, InputError, SchemaError
+from cohortaudit.errors import ConfigError, SchemaError
+from cohortaudit.intake.files import sha256_file
+from cohortaudit.intake.tables import PARQUET_SUFFIXES as _PARQUET_SUFFIXES
+from cohortaudit.intake.tables import check_cohort_path as _check_cohort_path
+from cohortaudit.intake.tables import iter_csv_chunks as _iter_csv
+from cohortaudit.intake.tables import iter_parquet_chunks as _iter_parquet
+from cohortaudit.intake.tables import read_header as _header
 from cohortaudit.results import AuditResult, Caveat
 
 if TYPE_CHECKING:
@@ -92,7 +98,6 @@ AUTO_STREAM_CSV_BYTES = 256 * 2**20
 AUTO_STREAM_PARQUET_ROWS = 2_000_000
 
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
-_PARQUET_SUFFIXES = (".parquet", ".pq")
 #: Largest int64 product of code radices before codes are re-compacted.
 _MAX_RADIX_PRODUCT = 2**62
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -920,114 +925,6 @@ def _unseen_caveat(name: str, counts: dict[str, int], n: int, *, min_cell: int) 
     )
 
 
-# --------------------------------------------------------------------------------------------
-# reading files in chunks
-# --------------------------------------------------------------------------------------------
-
-
-def _header(path: Path, delimiter: str | None = None) -> list[str]:
-    """Column names as ``load_cohort`` sees them (stripped, unique, non-blank)."""
-    from cohortaudit import io as _io
-
-    sep = _io.csv_delimiter(path, delimiter)  # also refuses a delimiter for Parquet
-    name = path.name.lower()
-    if name.endswith(_PARQUET_SUFFIXES):
-        import pyarrow.parquet as pq
-
-        try:
-            schema = pq.read_schema(path)
-        except Exception as exc:
-            raise SchemaError(
-                f"The cohort file '{path.name}' is not a valid Parquet file "
-                f"({type(exc).__name__}). It may be truncated or another format; check the "
-                "extension and the export."
-            ) from None
-        return _io._check_header(list(schema.names), path)
-    return _io._check_header(_io._read_csv_header(path, sep), path)
-
-
-def _check_cohort_path(path: Path) -> None:
-    """The checks of ``load_cohort`` that come before reading (no size limit: we stream)."""
-    if not path.exists():
-        raise InputError(f"Cohort file not found: '{path}'. Check the path and try again.")
-    if not path.is_file():
-        raise InputError(f"The cohort path '{path}' is not a file. Give the CSV or Parquet file.")
-    name = path.name.lower()
-    if not name.endswith(_CSV_SUFFIXES + _PARQUET_SUFFIXES):
-        raise InputError(
-            f"The cohort file '{path.name}' has an unsupported extension. Expected one of "
-            f"{', '.join(_CSV_SUFFIXES + _PARQUET_SUFFIXES)}."
-        )
-    if path.stat().st_size == 0:
-        raise SchemaError(
-            f"The cohort file '{path.name}' is empty. Expected a header row and one row per "
-            "patient."
-        )
-
-
-def _iter_parquet(
-    path: Path, header: list[str], used: list[str], chunk_rows: int
-) -> Iterator[tuple[pd.DataFrame, float]]:
-    """Record batches of the needed columns (row groups, re-chunked), with progress."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-        raw = list(pf.schema_arrow.names)
-        total = max(pf.metadata.num_rows, 1)
-        columns = [raw[header.index(c)] for c in used]
-        done = 0
-        for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=True):
-            frame = pa.Table.from_batches([batch]).to_pandas()
-            frame.columns = used
-            done += len(frame)
-            yield frame, done / total
-    except (SchemaError, InputError):
-        raise
-    except Exception as exc:
-        raise SchemaError(
-            f"The cohort file '{path.name}' could not be read as Parquet ({type(exc).__name__}). "
-            "It may be truncated or use an unsupported type."
-        ) from None
-
-
-def _iter_csv(
-    path: Path,
-    header: list[str],
-    used: list[str],
-    chunk_rows: int,
-    as_text: frozenset[str] = frozenset(),
-    delimiter: str | None = None,
-) -> Iterator[tuple[pd.DataFrame, float]]:
-    """pandas chunks of the needed columns; ``as_text`` columns are read as text."""
-    from cohortaudit.io import csv_delimiter
-
-    name = path.name.lower()
-    sep = csv_delimiter(path, delimiter)
-    size = max(path.stat().st_size, 1)
-    gz = name.endswith(".gz")
-    from cohortaudit.io import csv_read_errors
-
-    with csv_read_errors(path), open(path, "rb") as fh:
-        reader = pd.read_csv(
-            fh,
-            sep=sep,
-            keep_default_na=True,
-            encoding="utf-8-sig",
-            header=0,
-            names=header,
-            usecols=used,
-            dtype={c: str for c in used if c in as_text} or None,
-            low_memory=False,
-            chunksize=chunk_rows,
-            compression="gzip" if gz else None,
-        )
-        with reader:
-            for frame in reader:
-                yield frame[used], (min(fh.tell() / size, 1.0) if not gz else math.nan)
-
-
 class _MixedTypes(Exception):
     """A CSV column read as numbers in one chunk and as text in another (internal)."""
 
@@ -1121,8 +1018,6 @@ def stream_cohort(
         As :func:`~cohortaudit.io.load_cohort` and :func:`~cohortaudit.cohort.validate_cohort`
         would; a problem found in one chunk names the rows of that chunk.
     """
-    from cohortaudit.io import sha256_file
-
     chunk_rows = _check_chunk_rows(chunk_rows)
     spec = _make_spec(config, model, card, sample_rows=sample_rows)
     path = Path(path)
