@@ -177,7 +177,7 @@ def test_a_closed_port_and_a_bad_timeout_setting_are_clear_too(tmp_path, parquet
 
 def test_a_real_scheduler_still_connects():
     distributed = pytest.importorskip("distributed")
-    from cohortaudit.dask_engine import _client
+    from cohortaudit.engines.dask import _client
 
     with distributed.LocalCluster(
         n_workers=1, processes=False, dashboard_address=":0", protocol="tcp://"
