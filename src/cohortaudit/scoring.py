@@ -42,7 +42,7 @@ def score(
     Parameters
     ----------
     model:
-        From :func:`cohortaudit.io.load_model`.
+        From :func:`cohortaudit.intake.model.load_model`.
     features:
         The cohort; must hold every column in ``model.inputs`` (extra columns are ignored).
     batch_size:
