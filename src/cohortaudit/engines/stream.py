@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ from cohortaudit.intake.tables import (
 from cohortaudit.intake.validate import (
     Cohort,
     CohortAccumulator,
+    ValidationSpec,
     check_header,
     make_spec,
     reduce_chunk,
@@ -118,18 +120,55 @@ class StreamedCohort:
     scheduler: str | None = None
 
 
-class _MixedTypes(Exception):
-    """A CSV column read as numbers in one chunk and as text in another (internal)."""
-
-    def __init__(self, columns: set[str]) -> None:
-        super().__init__(sorted(columns))
-        self.columns = columns
-
-
 def _text_or_number(series: pd.Series) -> str | None:
     if series.isna().all():
         return None  # an all-empty chunk says nothing about the column's type
     return "number" if pd.api.types.is_numeric_dtype(series.dtype) else "text"
+
+
+def _reduce_file(
+    path: Path,
+    spec: ValidationSpec,
+    header: list[str],
+    used: list[str],
+    chunk_rows: int,
+    as_text: frozenset[str],
+    delimiter: str | None,
+    score_fn: Callable[[pd.DataFrame], np.ndarray] | None,
+    report: ProgressCallback,
+) -> tuple[CohortAccumulator, frozenset[str]]:
+    """One pass over the file, chunk by chunk, into an accumulator.
+
+    Stops early and returns the columns when a CSV column reads as numbers in one chunk and as
+    text in another (pandas infers types per chunk); the caller reads them as text and starts
+    again, so a chunked read types every column as one whole-file read does.
+    """
+    acc = CohortAccumulator(spec, header=header, score_fn=score_fn, batch_size=DEFAULT_BATCH_SIZE)
+    is_parquet = path.name.lower().endswith(PARQUET_SUFFIXES)
+    chunks = (
+        iter_parquet_chunks(path, header, used, chunk_rows)
+        if is_parquet
+        else iter_csv_chunks(path, header, used, chunk_rows, as_text, delimiter)
+    )
+    kinds: dict[str, set[str]] = {c: set() for c in used}
+    with closing(chunks):
+        for frame, fraction in chunks:
+            if not is_parquet:
+                for c in used:
+                    k = _text_or_number(frame[c])
+                    if k is not None:
+                        kinds[c].add(k)
+                mixed = frozenset(c for c, k in kinds.items() if len(k) > 1)
+                if mixed:
+                    return acc, mixed
+            try:
+                stats = reduce_chunk(frame, spec, key_offset=acc.n_input)
+            except SchemaError as exc:
+                raise _chunk_error(exc, first=acc.n_input, n=len(frame), file=path.name) from None
+            acc.add(stats)
+            if math.isfinite(fraction):
+                report("reading", fraction)
+    return acc, frozenset()
 
 
 def _chunk_error(exc: SchemaError, *, first: int, n: int, file: str) -> SchemaError:
@@ -183,7 +222,6 @@ def stream_cohort(
     check_header(header, spec)
     used = [c for c in spec.used_columns if c in header]
     report = progress or (lambda stage, frac: None)
-    is_parquet = path.name.lower().endswith(PARQUET_SUFFIXES)
 
     score_fn = None
     if model is not None:
@@ -193,39 +231,13 @@ def stream_cohort(
 
     as_text: frozenset[str] = frozenset()
     while True:
-        acc = CohortAccumulator(
-            spec, header=header, score_fn=score_fn, batch_size=DEFAULT_BATCH_SIZE
+        acc, mixed = _reduce_file(
+            path, spec, header, used, chunk_rows, as_text, delimiter, score_fn, report
         )
-        chunks = (
-            iter_parquet_chunks(path, header, used, chunk_rows)
-            if is_parquet
-            else iter_csv_chunks(path, header, used, chunk_rows, as_text, delimiter)
-        )
-        kinds: dict[str, set[str]] = {c: set() for c in used}
-        try:
-            for frame, fraction in chunks:
-                if not is_parquet:
-                    for c in used:
-                        k = _text_or_number(frame[c])
-                        if k is not None:
-                            kinds[c].add(k)
-                    mixed = {c for c, k in kinds.items() if len(k) > 1}
-                    if mixed:
-                        raise _MixedTypes(mixed)
-                try:
-                    stats = reduce_chunk(frame, spec, key_offset=acc.n_input)
-                except SchemaError as exc:
-                    raise _chunk_error(
-                        exc, first=acc.n_input, n=len(frame), file=path.name
-                    ) from None
-                acc.add(stats)
-                if math.isfinite(fraction):
-                    report("reading", fraction)
-        except _MixedTypes as exc:
-            # pandas infers types per chunk; in one read these columns are text throughout
-            as_text = as_text | frozenset(exc.columns)
-            continue
-        break
+        if not mixed:
+            break
+        # pandas infers types per chunk; in one read these columns are text throughout
+        as_text = as_text | mixed
     report("reading", 1.0)
     if acc.n_input == 0:
         raise SchemaError(
