@@ -16,7 +16,7 @@ from cohortaudit.pipeline import audit_files
 from cohortaudit.render.json import result_to_json
 from cohortaudit.streaming import audit_stream, should_stream, stream_cohort
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
 MODEL = SAMPLE / "model.onnx"
 CARD = SAMPLE / "model.card.yaml"

@@ -378,7 +378,7 @@ def test_compare_outputs_counts_failures_and_nan():
 
 def test_card_schema_checks_vector_lengths(clean, tmp_path):
     card = yaml.safe_load(
-        (Path(__file__).parent.parent / "sample_data" / "model.card.yaml").read_text()
+        (Path(__file__).resolve().parents[2] / "sample_data" / "model.card.yaml").read_text()
     )
     card["test_vectors"]["expected"] = card["test_vectors"]["expected"][:-1]
     with pytest.raises(CardError, match=r"test_vectors: expected n \(32\) values in 'expected'"):
