@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cohortaudit.cohort import Cohort, validate_cohort
 from cohortaudit.config import AuditConfig
 from cohortaudit.errors import ConfigError, SchemaError
 from cohortaudit.intake import columns as cohort_columns
+from cohortaudit.intake.validate import Cohort, validate_cohort
 from cohortaudit.modelspec import InputSpec, LoadedModel
 
 SECRET_TEXT = "PATIENT_SECRET_123"
