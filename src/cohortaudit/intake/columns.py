@@ -365,6 +365,8 @@ def bin_names(edges: Sequence[float]) -> list[str]:
 
 @dataclass(frozen=True)
 class Binned:
+    """A binned sensitive feature read on all rows, before rows are dropped."""
+
     values: np.ndarray  # float64, NaN where missing
     missing: np.ndarray
 
@@ -389,4 +391,6 @@ def parse_binned(series: pd.Series, column: str, edges: Sequence[float]) -> Binn
 
 
 def is_plain_numeric(series: pd.Series) -> bool:
+    """Numbers but not booleans: many distinct values in such a column mean a continuous
+    feature, which needs bins to be audited by group."""
     return is_numeric_dtype(series.dtype) and not is_bool_dtype(series.dtype)
