@@ -1,6 +1,6 @@
 """Running an audit from the dashboard (with a progress bar) and the shared sidebar.
 
-Every audit goes through the one library call :func:`cohortaudit.pipeline.audit_files`. What
+Every audit goes through the one library call :func:`cohortaudit.engines.memory.audit_files`. What
 needs the validated cohort and model *after* the audit (SHAP explanations on demand, one
 patient's waterfall) loads them again from the same files and settings
 (:func:`audit_inputs`): the model through ``st.cache_resource``, the cohort through
@@ -193,7 +193,7 @@ def _config_key(config: AuditConfig) -> str:
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _sample_inputs(key: str, _src: state.AuditSource) -> Any:
     """The bundled *synthetic* sample's validated inputs, shared by all sessions."""
-    from cohortaudit.pipeline import load_inputs
+    from cohortaudit.intake.inputs import load_inputs
 
     return load_inputs(
         cohort_path=_src.cohort_path,
@@ -208,8 +208,8 @@ def _uploaded_model(
     model_path: str, model_mtime: float, card_path: str | None, trusted: tuple[str, ...]
 ) -> Any:
     """A model session (no patient data): shared cache, keyed by this session's file path."""
-    from cohortaudit.card import load_card
-    from cohortaudit.io import load_model
+    from cohortaudit.intake.card import load_card
+    from cohortaudit.intake.model import load_model
 
     card = load_card(card_path) if card_path else None
     return load_model(model_path, card=card, trusted_types=trusted)
@@ -226,7 +226,7 @@ def _uploaded_cohort(
     _config: AuditConfig,
 ) -> Any:
     """The uploaded cohort, validated exactly as the audit did: this session only."""
-    from cohortaudit.pipeline import load_inputs
+    from cohortaudit.intake.inputs import load_inputs
 
     return load_inputs(
         cohort_path=cohort_path,
@@ -394,7 +394,7 @@ def sidebar() -> None:
 @st.cache_data(scope="session", show_spinner=False, max_entries=4)
 def _card_facts_from_file(path: str) -> dict[str, Any]:
     from cohortaudit.audit import card_facts
-    from cohortaudit.card import load_card
+    from cohortaudit.intake.card import load_card
 
     return card_facts(load_card(path))
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 # ============================================================================================
-# BEGIN cohort factory (owner: tests/test_cohort.py)
+# BEGIN cohort factory (owner: tests/intake/test_cohort.py)
 # ============================================================================================
 
 #: Fixed seed so that every test sees the same synthetic patients.
@@ -60,7 +60,7 @@ def make_cohort_frame() -> Callable[..., pd.DataFrame]:
 
 
 # ============================================================================================
-# BEGIN model fixtures (owner: tests/test_io.py, tests/test_scoring.py, tests/test_card.py)
+# BEGIN model fixtures (owner: tests/intake/test_io.py, tests/test_scoring.py, tests/intake/test_card.py)
 # Tiny sklearn models exported to ONNX / skops in session-scoped temp folders. Treat the files
 # as read-only: tests that need to alter a model copy it into their own tmp_path first.
 # ============================================================================================

@@ -177,7 +177,7 @@ def test_a_closed_port_and_a_bad_timeout_setting_are_clear_too(tmp_path, parquet
 
 def test_a_real_scheduler_still_connects():
     distributed = pytest.importorskip("distributed")
-    from cohortaudit.dask_engine import _client
+    from cohortaudit.engines.dask import _client
 
     with distributed.LocalCluster(
         n_workers=1, processes=False, dashboard_address=":0", protocol="tcp://"
@@ -288,17 +288,17 @@ def test_a_valid_csv_with_6000_columns_is_read_as_it_is(tmp_path):
 
 def test_the_header_reader_keeps_quoted_line_breaks_and_bounds_its_read(tmp_path):
     from cohortaudit.errors import SchemaError
-    from cohortaudit.io import _read_csv_header
+    from cohortaudit.intake.tables import read_csv_header
 
     path = tmp_path / "q.csv"
     names = ['a "quoted"\nname', *(f"c{i:05d}" for i in range(20000))]
     pd.DataFrame([range(len(names))], columns=names).to_csv(path, index=False)
-    assert _read_csv_header(path, ",") == names
+    assert read_csv_header(path, ",") == names
     broken = tmp_path / "broken.csv"
     with open(broken, "wb") as fh:  # an unclosed quote: the "header" never ends
         fh.write(b'"a,b\n' + b"x" * (17 * 2**20))
     with pytest.raises(SchemaError, match="header row .* is longer than 16.0 MB"):
-        _read_csv_header(broken, ",")
+        read_csv_header(broken, ",")
 
 
 # ------------------------------------------------------------------ very long group names

@@ -225,7 +225,7 @@ def test_no_module_parses_yaml_or_json_from_a_file_except_through_safeload():
     """The mechanism: one loader. Shipped schemas and the tool's own canonical bytes are the
     only other json.loads calls; yaml is only ever loaded in safeload."""
     allowed_json = {
-        "card.py": 1,  # its own JSON Schema
+        "intake/card.py": 1,  # its own JSON Schema
         "policy.py": 2,  # its own schema; a JSON round trip of an already parsed policy
         "render/json.py": 1,  # its own schema
         "integrity.py": 1,  # canonical bytes it has just written

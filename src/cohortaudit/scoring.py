@@ -29,13 +29,20 @@ _ORT_DTYPES: dict[str, Any] = {
 _PROB_TOL = 1e-6
 
 
-def score(model: LoadedModel, features: pd.DataFrame, *, batch_size: int = 250_000) -> np.ndarray:
+#: Rows scored per model call. The chunked engines score in the same batches, because
+#: onnxruntime's sums can change in the last float32 bit with the batch layout.
+DEFAULT_BATCH_SIZE = 250_000
+
+
+def score(
+    model: LoadedModel, features: pd.DataFrame, *, batch_size: int = DEFAULT_BATCH_SIZE
+) -> np.ndarray:
     """Return P(positive class) for every row of ``features`` as float64 in [0, 1].
 
     Parameters
     ----------
     model:
-        From :func:`cohortaudit.io.load_model`.
+        From :func:`cohortaudit.intake.model.load_model`.
     features:
         The cohort; must hold every column in ``model.inputs`` (extra columns are ignored).
     batch_size:

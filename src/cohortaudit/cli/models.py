@@ -71,10 +71,10 @@ def add_model_commands(sub) -> None:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from cohortaudit.card import check_card_matches, load_card
-    from cohortaudit.io import load_model
+    from cohortaudit.intake.card import check_card_matches, load_card
+    from cohortaudit.intake.model import load_model
+    from cohortaudit.intake.vectors import check_test_vectors
     from cohortaudit.render.text import model_text
-    from cohortaudit.testvectors import check_test_vectors
 
     card = load_card(args.card) if args.card else None
     model = load_model(args.model, card=card, trusted_types=args.trust)
@@ -87,10 +87,11 @@ def run_inspect(args: argparse.Namespace) -> int:
 
 
 def run_card_init(args: argparse.Namespace) -> int:
-    from cohortaudit.card import card_from_dict, init_card, load_card, write_card
     from cohortaudit.errors import ConfigError
-    from cohortaudit.io import load_cohort, load_model
-    from cohortaudit.testvectors import make_test_vectors
+    from cohortaudit.intake.card import card_from_dict, init_card, load_card, write_card
+    from cohortaudit.intake.model import load_model
+    from cohortaudit.intake.tables import load_cohort
+    from cohortaudit.intake.vectors import make_test_vectors
 
     if args.vectors < 0:
         raise ConfigError(f"--vectors must be 0 or a positive int. Got {args.vectors} instead.")

@@ -543,25 +543,24 @@ def export_site(
     holding several sites can be exported site by site (the bundled sample).
     """
     from cohortaudit.audit import card_facts, operating_threshold
-    from cohortaudit.card import check_card_matches, load_card
-    from cohortaudit.cohort import validate_cohort
-    from cohortaudit.io import load_cohort, load_model
+    from cohortaudit.intake.inputs import load_inputs
     from cohortaudit.scoring import score
-    from cohortaudit.testvectors import check_test_vectors
 
     if config.score_column is not None:
         raise ConfigError(
             "Site export needs the model (--model): pooled sites must be checked against the "
             "same model file, which a column of predictions cannot prove."
         )
-    card = load_card(card_path) if card_path is not None else None
-    model = load_model(model_path, card=card, trusted_types=trusted_types)
-    if card is not None:
-        check_card_matches(card, model)
-        check_test_vectors(card, model)
-    frame, cohort_sha = load_cohort(cohort_path, delimiter=delimiter)
-    frame = _filter_rows(frame, dict(where or {}), Path(cohort_path).name)
-    cohort = validate_cohort(frame, config=config, model=model, card=card)
+    inputs = load_inputs(
+        cohort_path=cohort_path,
+        config=config,
+        model_path=model_path,
+        card_path=card_path,
+        trusted_types=trusted_types,
+        delimiter=delimiter,
+        rows=lambda frame: _filter_rows(frame, dict(where or {}), Path(cohort_path).name),
+    )
+    card, model, cohort, cohort_sha = inputs.card, inputs.model, inputs.cohort, inputs.cohort_sha256
     y_score = np.asarray(score(model, cohort.features), dtype=np.float64)
     threshold, source = operating_threshold(config, card)
     card_file = getattr(card, "path", None)

@@ -11,12 +11,12 @@ import pytest
 
 from cohortaudit.cli import main
 from cohortaudit.config import AuditConfig
+from cohortaudit.engines import audit_files, should_stream
+from cohortaudit.engines.stream import audit_stream, stream_cohort
 from cohortaudit.errors import ConfigError, SchemaError
-from cohortaudit.pipeline import audit_files
 from cohortaudit.render.json import result_to_json
-from cohortaudit.streaming import audit_stream, should_stream, stream_cohort
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
 MODEL = SAMPLE / "model.onnx"
 CARD = SAMPLE / "model.card.yaml"
@@ -183,8 +183,8 @@ def test_chunk_rows_must_be_positive():
 
 
 def test_the_feature_sample_does_not_depend_on_chunking_and_is_weighted(cohort_files):
-    from cohortaudit.card import load_card
-    from cohortaudit.io import load_model
+    from cohortaudit.intake.card import load_card
+    from cohortaudit.intake.model import load_model
 
     card = load_card(CARD)
     model = load_model(MODEL, card=card)
@@ -216,7 +216,7 @@ def test_large_files_are_streamed_automatically(cohort_files):
 def test_dask_on_a_local_cluster_equals_the_local_engine(tmp_path):
     from distributed import Client, LocalCluster
 
-    from cohortaudit.dask_engine import audit_dask, dataset_sha256
+    from cohortaudit.engines.dask import audit_dask, dataset_sha256
 
     frame = pd.read_parquet(SAMPLE / "cohort.parquet")
     dataset = tmp_path / "dataset"
@@ -241,7 +241,7 @@ def test_dask_on_a_local_cluster_equals_the_local_engine(tmp_path):
 
 
 def test_dask_threads_equal_the_local_engine_and_errors_name_the_partition(tmp_path):
-    from cohortaudit.dask_engine import audit_dask
+    from cohortaudit.engines.dask import audit_dask
 
     frame = pd.read_parquet(SAMPLE / "cohort.parquet")
     dataset = tmp_path / "dataset"

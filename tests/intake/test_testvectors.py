@@ -20,12 +20,12 @@ import pytest
 import yaml
 from onnx import numpy_helper
 
-from cohortaudit.card import card_from_dict, load_card, write_card
 from cohortaudit.cli import main
 from cohortaudit.errors import CardError
-from cohortaudit.io import load_model, sha256_file
-from cohortaudit.results import ModelInfo
-from cohortaudit.testvectors import (
+from cohortaudit.intake.card import card_from_dict, load_card, write_card
+from cohortaudit.intake.files import sha256_file
+from cohortaudit.intake.model import load_model
+from cohortaudit.intake.vectors import (
     DEFAULT_TOLERANCE,
     TestVectorReport,
     check_test_vectors,
@@ -33,6 +33,7 @@ from cohortaudit.testvectors import (
     generate_vectors,
     make_test_vectors,
 )
+from cohortaudit.results import ModelInfo
 
 SEED = 7
 
@@ -378,7 +379,7 @@ def test_compare_outputs_counts_failures_and_nan():
 
 def test_card_schema_checks_vector_lengths(clean, tmp_path):
     card = yaml.safe_load(
-        (Path(__file__).parent.parent / "sample_data" / "model.card.yaml").read_text()
+        (Path(__file__).resolve().parents[2] / "sample_data" / "model.card.yaml").read_text()
     )
     card["test_vectors"]["expected"] = card["test_vectors"]["expected"][:-1]
     with pytest.raises(CardError, match=r"test_vectors: expected n \(32\) values in 'expected'"):
@@ -473,8 +474,8 @@ def test_altered_weight_fails_the_vectors_when_the_card_has_no_hash(clean, tmp_p
 def test_run_audit_runs_the_vectors_when_the_caller_did_not(clean, tmp_path):
     """The library entry point cannot skip the check: run_audit runs a card's vectors itself."""
     from cohortaudit.audit import run_audit
-    from cohortaudit.cohort import validate_cohort
     from cohortaudit.config import AuditConfig
+    from cohortaudit.intake.validate import validate_cohort
 
     card_path = tmp_path / "card.yaml"
     assert _card_init(clean, card_path) == 0

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cohortaudit import cohort as cohort_mod
-from cohortaudit.cohort import Cohort, validate_cohort
 from cohortaudit.config import AuditConfig
 from cohortaudit.errors import ConfigError, SchemaError
+from cohortaudit.intake import columns as cohort_columns
+from cohortaudit.intake.validate import Cohort, validate_cohort
 from cohortaudit.modelspec import InputSpec, LoadedModel
 
 SECRET_TEXT = "PATIENT_SECRET_123"
@@ -563,7 +563,7 @@ def test_bin_labels_and_edges(make_cohort_frame) -> None:
     ],
 )
 def test_bin_names_are_compact(edges, names) -> None:
-    assert cohort_mod._bin_names(edges) == names
+    assert cohort_columns.bin_names(edges) == names
 
 
 def test_string_input_conversion(make_cohort_frame) -> None:

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
-from cohortaudit import card as card_mod
-from cohortaudit.card import (
+from cohortaudit.errors import CardError, SchemaError
+from cohortaudit.intake import card as card_mod
+from cohortaudit.intake.card import (
     CardInput,
     ModelCard,
     card_schema,
@@ -23,8 +24,7 @@ from cohortaudit.card import (
     validate_card_dict,
     write_card,
 )
-from cohortaudit.errors import CardError, SchemaError
-from cohortaudit.io import load_model
+from cohortaudit.intake.model import load_model
 
 FULL_CARD: dict[str, Any] = {
     "schema_version": "1.0",

@@ -18,7 +18,6 @@ import pytest
 import yaml
 from onnx import TensorProto, helper, numpy_helper
 
-from cohortaudit.card import load_card
 from cohortaudit.errors import (
     InputError,
     ModelLoadError,
@@ -26,7 +25,10 @@ from cohortaudit.errors import (
     SchemaError,
     UnsafeModelFormatError,
 )
-from cohortaudit.io import load_cohort, load_model, sha256_file
+from cohortaudit.intake.card import load_card
+from cohortaudit.intake.files import sha256_file
+from cohortaudit.intake.model import load_model
+from cohortaudit.intake.tables import load_cohort
 from cohortaudit.modelspec import InputSpec
 
 SECRET = "PATIENT_SECRET_777"
