@@ -51,7 +51,7 @@ def describe_cohort(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     if path.stat().st_size <= DESCRIBE_WHOLE_BYTES:
-        from cohortaudit.io import load_cohort
+        from cohortaudit.intake.tables import load_cohort
 
         frame, _ = load_cohort(path)
         return {**_describe(frame), "n_rows": len(frame), "from_head": None}
@@ -82,7 +82,7 @@ def _head(path: Path) -> tuple[pd.DataFrame, int | None]:
             batch = next(pf.iter_batches(batch_size=DESCRIBE_HEAD_ROWS), None)
             frame = batch.to_pandas() if batch is not None else pd.DataFrame()
             return frame, pf.metadata.num_rows
-        from cohortaudit.io import csv_delimiter
+        from cohortaudit.intake.tables import csv_delimiter
 
         frame = pd.read_csv(
             path, sep=csv_delimiter(path), nrows=DESCRIBE_HEAD_ROWS, encoding="utf-8-sig"

@@ -144,3 +144,29 @@ def test_engine_dask_without_the_extra_says_how_to_install_it(tmp_path, capsys, 
     assert code == 2
     assert err.startswith("ConfigError: --engine dask needs dask, which this environment lacks.")
     assert "pip install 'cohortaudit[dask]'" in err
+
+
+def test_the_dask_engine_called_from_python_without_the_extra_names_the_install(monkeypatch):
+    """Python callers of audit_with_engine get the CLI's message, not a ModuleNotFoundError."""
+    import importlib.util
+
+    import pytest
+
+    from cohortaudit.config import AuditConfig
+    from cohortaudit.engines import audit_with_engine
+    from cohortaudit.errors import ConfigError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "distributed" else real(name, *a),
+    )
+    sample = ROOT / "sample_data"
+    with pytest.raises(ConfigError, match=r"needs distributed.*cohortaudit\[dask\]"):
+        audit_with_engine(
+            engine="dask",
+            config=AuditConfig(label="cvd_10y", sensitive_features=("sex",)),
+            model_path=sample / "model.onnx",
+            cohort_path=sample / "cohort.csv",
+        )

@@ -29,10 +29,10 @@ _LAZY = {
     "AuditConfig": ("cohortaudit.config", "AuditConfig"),
     "AuditResult": ("cohortaudit.results", "AuditResult"),
     "run_audit": ("cohortaudit.audit", "run_audit"),
-    "load_model": ("cohortaudit.io", "load_model"),
-    "load_cohort": ("cohortaudit.io", "load_cohort"),
-    "load_card": ("cohortaudit.card", "load_card"),
-    "validate_cohort": ("cohortaudit.cohort", "validate_cohort"),
+    "load_model": ("cohortaudit.intake.model", "load_model"),
+    "load_cohort": ("cohortaudit.intake.tables", "load_cohort"),
+    "load_card": ("cohortaudit.intake.card", "load_card"),
+    "validate_cohort": ("cohortaudit.intake.validate", "validate_cohort"),
 }
 
 

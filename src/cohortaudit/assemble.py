@@ -23,7 +23,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cohortaudit import __version__
-from cohortaudit.cohort import ordered_bin_labels
 from cohortaudit.disclosure import (
     CutOffCounts,
     DisclosureDecision,
@@ -31,6 +30,7 @@ from cohortaudit.disclosure import (
     disclosure_profile,
     protect_caveats,
 )
+from cohortaudit.intake.columns import ordered_bin_labels
 from cohortaudit.metrics.curves import (
     calibration_curve,
     calibration_table,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -44,11 +44,11 @@ from cohortaudit.results import (
 )
 
 if TYPE_CHECKING:
-    from cohortaudit.card import ModelCard
-    from cohortaudit.cohort import Cohort
+    from cohortaudit.intake.card import ModelCard
+    from cohortaudit.intake.validate import Cohort
+    from cohortaudit.intake.vectors import TestVectorReport
     from cohortaudit.modelspec import LoadedModel
     from cohortaudit.policy import Policy
-    from cohortaudit.testvectors import TestVectorReport
 
 __all__ = [
     "run_audit",
@@ -96,6 +96,9 @@ def run_audit(
     policy: Policy | None = None,
     scores: np.ndarray | None = None,
     feature_cohort: Cohort | None = None,
+    feature_sample_note: str | None = None,
+    engine_run: Mapping[str, Any] | None = None,
+    started: float | None = None,
 ) -> AuditResult:
     """Audit ``model`` on ``cohort``; ``model`` is None in scores mode.
 
@@ -108,9 +111,13 @@ def run_audit(
 
     Streamed and Dask audits (:mod:`cohortaudit.streaming`) keep no feature frame: they pass
     the model's ``scores``, already computed chunk by chunk, and a ``feature_cohort`` (a seeded
-    sample with features and scores) on which the safety checks and explanations run.
+    sample with features and scores) on which the safety checks and explanations run;
+    ``feature_sample_note`` says so in those blocks' settings (``settings.sample``),
+    ``engine_run`` describes the engine in the run record (``run.engine``) and ``started``
+    (a :func:`time.perf_counter` reading) is when the engine began reading, so the result
+    is complete when it is made and never patched afterwards.
     """
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     report = progress or (lambda stage, frac: None)
     caveats: list[Caveat] = list(cohort.caveats)
@@ -125,7 +132,7 @@ def run_audit(
 
     report("scoring", 0.0)
     if model is not None and card is not None and test_vectors is None:
-        from cohortaudit.testvectors import check_test_vectors
+        from cohortaudit.intake.vectors import check_test_vectors
 
         test_vectors = check_test_vectors(card, model)
     if model is not None and scores is not None:
@@ -210,6 +217,7 @@ def run_audit(
             safety_block = run_safety(
                 feature_cohort, model, card, config, sample_scores, threshold, report
             )
+        safety_block = _noted(safety_block, feature_sample_note)
     explanations = None
     closing: list[Caveat] = []
     checked = cohort if feature_cohort is None else feature_cohort
@@ -220,6 +228,7 @@ def run_audit(
         explanations = run_explanations(
             checked, model, config, explain_reference(references), report
         )
+        explanations = _noted(explanations, feature_sample_note)
     elif config.explain:
         closing.append(
             Caveat(
@@ -253,7 +262,10 @@ def run_audit(
         config=config.to_dict(),
         started=started,
         started_at=started_at,
-        run={"packages": _package_versions()},
+        run={
+            "packages": _package_versions(),
+            **({"engine": dict(engine_run)} if engine_run is not None else {}),
+        },
         bins=config.bins,
         requested_reference=config.reference,
         caveats=caveats,
@@ -264,6 +276,13 @@ def run_audit(
         explanations=explanations,
         user_metrics=user_metrics,
     )
+
+
+def _noted(block: dict[str, Any] | None, note: str | None) -> dict[str, Any] | None:
+    """A check's block with ``settings.sample`` saying it ran on the feature sample."""
+    if block is None or note is None:
+        return block
+    return {**block, "settings": {**block.get("settings", {}), "sample": note}}
 
 
 def operating_threshold(config: AuditConfig, card: ModelCard | None) -> tuple[float, str]:

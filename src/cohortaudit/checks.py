@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cohortaudit.card import ModelCard
-from cohortaudit.cohort import Cohort
 from cohortaudit.config import AuditConfig
+from cohortaudit.intake.card import ModelCard
+from cohortaudit.intake.validate import Cohort
 from cohortaudit.modelspec import LoadedModel
 from cohortaudit.sampling import strata_codes, stratified_sample
 

@@ -180,8 +180,10 @@ def run_audit_command(args: argparse.Namespace) -> int:
     from cohortaudit.render.text import summary_text
     from cohortaudit.resultio import write_bundle
 
-    if args.engine == "dask":
-        _require_dask()
+    if args.engine == "dask":  # before any file is read: a missing extra costs a second
+        from cohortaudit.engines.dask import require_dask
+
+        require_dask()
     formats = parse_formats(args.format)
     config = AuditConfig(
         label=args.label,
@@ -235,21 +237,6 @@ def run_audit_command(args: argparse.Namespace) -> int:
     if not args.quiet:
         echo(f"Wrote {manifest}" + (" and manifest.sig (signed)" if signing_key else ""))
     return _report_policy(result, quiet=args.quiet)
-
-
-def _require_dask() -> None:
-    """--engine dask needs the optional ``dask`` extra; say how to get it instead of a trace."""
-    from importlib.util import find_spec
-
-    from cohortaudit.errors import ConfigError
-
-    missing = [m for m in ("dask", "distributed") if find_spec(m) is None]
-    if missing:
-        raise ConfigError(
-            f"--engine dask needs {' and '.join(missing)}, which this environment lacks. "
-            "Install the extra: pip install 'cohortaudit[dask]' (./dev.sh installs it), or "
-            "leave out --engine dask to stream the cohort in this process (--chunk-rows)."
-        )
 
 
 def _user_metric_lines(result) -> list[str]:

@@ -78,6 +78,7 @@ __all__ = [
     "MIN_SCORE_BATCH",
     "ModelRef",
     "audit_dask",
+    "require_dask",
     "dataset_files",
     "dataset_sha256",
     "reduce_partition",
@@ -496,6 +497,20 @@ def stream_dask(
     )
 
 
+def require_dask() -> None:
+    """The Dask engine needs the optional ``dask`` extra: say how to get it instead of a
+    ModuleNotFoundError (the CLI and Python callers get the same message)."""
+    from importlib.util import find_spec
+
+    missing = [m for m in ("dask", "distributed") if find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"--engine dask needs {' and '.join(missing)}, which this environment lacks. "
+            "Install the extra: pip install 'cohortaudit[dask]' (./dev.sh installs it), or "
+            "leave out --engine dask to stream the cohort in this process (--chunk-rows)."
+        )
+
+
 def audit_dask(
     *,
     dataset: str | Path,
@@ -515,6 +530,7 @@ def audit_dask(
     :func:`~cohortaudit.intake.inputs.load_inputs`, as every engine does, reduces the partitions on the workers
     (:func:`stream_dask`) and audits the compact cohort locally.
     """
+    require_dask()
     started = time.perf_counter()
     inputs = load_inputs(
         config=config,

@@ -50,7 +50,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -281,7 +281,15 @@ def audit_streamed(
                 f"streaming: computed on a seeded uniform sample of {sub.n_rows} of "
                 f"{streamed.cohort.n_rows} patients (the feature rows were not kept)"
             )
-    result = run_audit(
+    engine_run: dict[str, Any] = {
+        "kind": streamed.engine,
+        "chunk_rows": streamed.chunk_rows,
+        "n_chunks": streamed.n_chunks,
+        "feature_sample_rows": streamed.sample.n_rows if streamed.sample is not None else 0,
+    }
+    if streamed.scheduler is not None:
+        engine_run["scheduler"] = streamed.scheduler
+    return run_audit(
         streamed.cohort,
         model,
         config,
@@ -293,25 +301,10 @@ def audit_streamed(
         policy=policy,
         scores=streamed.cohort.y_score if model is not None else None,
         feature_cohort=sub,
+        feature_sample_note=note,
+        engine_run=engine_run,
+        started=t0,
     )
-    if note is not None:
-        blocks = {
-            name: {**block, "settings": {**block.get("settings", {}), "sample": note}}
-            for name, block in (("safety", result.safety), ("explanations", result.explanations))
-            if block is not None
-        }
-        result = replace(result, **blocks)
-    run = dict(result.run)
-    run["duration_seconds"] = round(time.perf_counter() - t0, 3)
-    run["engine"] = {
-        "kind": streamed.engine,
-        "chunk_rows": streamed.chunk_rows,
-        "n_chunks": streamed.n_chunks,
-        "feature_sample_rows": streamed.sample.n_rows if streamed.sample is not None else 0,
-    }
-    if streamed.scheduler is not None:
-        run["engine"]["scheduler"] = streamed.scheduler
-    return replace(result, run=run)
 
 
 def _sample_cohort(streamed: StreamedCohort) -> tuple[Cohort, bool]:

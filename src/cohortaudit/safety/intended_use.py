@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cohortaudit.card import ModelCard
 from cohortaudit.disclosure import protect_table
+from cohortaudit.intake.card import ModelCard
 from cohortaudit.safety.common import check_frame, check_min_cell, cohort_subsets, numeric_values
 from cohortaudit.safety.results import IntendedUseCounts, IntendedUseResult
 

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cohortaudit.card import ModelCard
 from cohortaudit.errors import ConfigError, SchemaError
+from cohortaudit.intake.card import ModelCard
 from cohortaudit.results import MetricValue
 from cohortaudit.safety.common import (
     check_frame,

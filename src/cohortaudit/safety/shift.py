@@ -46,8 +46,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cohortaudit.card import ModelCard
 from cohortaudit.errors import SchemaError
+from cohortaudit.intake.card import ModelCard
 from cohortaudit.metrics.performance import wilson_interval
 from cohortaudit.safety.common import (
     check_frame,

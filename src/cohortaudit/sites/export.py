@@ -193,7 +193,7 @@ def build_site_export(
     ``groups`` has one column of string labels per sensitive feature (``Cohort.groups``);
     ``model`` and ``cohort`` are identity facts (hashes, names) copied into the file.
     """
-    from cohortaudit.disclosure import apply_disclosure_control
+    from cohortaudit.disclosure import apply_disclosure
     from cohortaudit.metrics.subgroups import compute_point_estimates
 
     if not isinstance(site, str) or not site.strip():
@@ -212,7 +212,7 @@ def build_site_export(
         max_order=config.max_intersection_order,
         min_cell=k,
     )
-    decision = apply_disclosure_control(engine, k=k)
+    decision = apply_disclosure(engine, k=k)
     hidden = decision.hidden
 
     edges = score_grid_edges(threshold)
