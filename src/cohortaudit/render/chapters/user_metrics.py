@@ -24,8 +24,8 @@ def chapter(result: AuditResult) -> list[Section]:
         Para(
             "Metrics the auditor supplied as Python functions, computed for the whole cohort and "
             f"every audited group with fairlearn's MetricFrame: {sources}. Intervals: "
-            f"{view.settings.get('ci_method', 'not stated')}. Values of suppressed groups are "
-            f"withheld; {view.settings.get('disclosure', '')}.",
+            f"{view.settings.get('ci_method', 'not stated')}. Disclosure: "
+            f"{view.settings.get('disclosure', 'values of suppressed groups are withheld')}.",
             "small",
         )
     )
