@@ -282,7 +282,8 @@ def weak_slice_plot(safety: Mapping[str, Any], *, metric: str, top: int = 10) ->
             y=names,
             mode="markers",
             name="rest of the cohort",
-            marker=dict(color=_GREY, symbol="diamond", size=10),
+            # the caption (shared with the PDF) says: slice ●, rest of the cohort |
+            marker=dict(color=_GREY, symbol="line-ns-open", size=14, line=dict(width=3)),
             hovertext=[f"rest of the cohort: {short} {s.get('rest_value', 0):.3f}" for s in slices],
             hoverinfo="text",
         )
@@ -293,7 +294,7 @@ def weak_slice_plot(safety: Mapping[str, Any], *, metric: str, top: int = 10) ->
             y=names,
             mode="markers",
             name="slice (95% CI)",
-            marker=dict(color=OKABE_ITO["vermillion"], size=11, symbol="square"),
+            marker=dict(color=OKABE_ITO["vermillion"], size=11, symbol="circle"),
             error_x=dict(
                 type="data",
                 symmetric=False,
