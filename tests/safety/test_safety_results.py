@@ -11,7 +11,7 @@ import pytest
 from cohortaudit import safety
 from cohortaudit.card import load_card
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 @pytest.fixture(scope="module")

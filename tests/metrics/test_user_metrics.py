@@ -28,7 +28,7 @@ from cohortaudit.pipeline import load_inputs
 from cohortaudit.results import AuditResult
 from cohortaudit.scoring import score
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 def _config(**changes) -> AuditConfig:

@@ -32,7 +32,7 @@ from cohortaudit.render.report import (
 from cohortaudit.resultio import read_json
 from cohortaudit.results import MetricValue
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
 POPPLER = shutil.which("pdftotext") and shutil.which("pdffonts")
 needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils not installed")

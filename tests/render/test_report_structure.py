@@ -32,7 +32,7 @@ from cohortaudit.render.numbering import number_sections
 from cohortaudit.render.report import CHAPTERS, build_report
 from cohortaudit.results import AuditResult
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RENDER = ROOT / "src" / "cohortaudit" / "render"
 GOLDEN = ROOT / "tests" / "golden"
 

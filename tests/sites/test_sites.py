@@ -50,7 +50,7 @@ from cohortaudit.sites.pool import (
     pool_sites,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
 SITES = ("DE-Berlin", "FR-Lyon", "ES-Valencia", "FI-Tampere")
 SENSITIVE = ("sex", "age", "ethnicity", "deprivation", "site")

@@ -16,7 +16,7 @@ from cohortaudit.card import load_card
 from cohortaudit.errors import SchemaError
 from cohortaudit.safety.shift import numeric_shift
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 @pytest.fixture(scope="module")

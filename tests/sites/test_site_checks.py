@@ -22,7 +22,7 @@ from cohortaudit.sites.export import content_sha256, read_site_file, site_json
 from cohortaudit.sites.pool import pool_site_files, pool_sites
 from cohortaudit.sites.signature import signature_path, write_site_signature
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_SITES = ROOT / "sample_data" / "sites"
 NAMES = ("DE-Berlin", "ES-Valencia", "FI-Tampere", "FR-Lyon")
 
