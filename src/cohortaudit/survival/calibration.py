@@ -1,0 +1,206 @@
+"""Calibration at the horizon: observed vs expected risk, O/E, the Cox calibration slope and
+the flexible calibration curve with ICI/E50/E90/Emax.
+
+References: McLernon et al., "Assessing performance and clinical usefulness in prediction
+models with survival outcomes", Ann Intern Med 2023; Riley et al. / Debray et al. for the O/E
+interval; Austin, Harrell & van Klaveren, "Graphical calibration curves and the integrated
+calibration index (ICI) for survival models", Stat Med 2020.
+
+* ``observed_risk`` = 1 - S_KM(tau) (see ``km``); ``expected_risk`` = mean predicted risk.
+* ``oe_ratio`` = observed_risk / expected_risk; interval exp(log(O/E) +- z / sqrt(O)), O the
+  number of events by tau (Poisson variance of O).
+* ``calibration_slope``: Cox model (statsmodels ``PHReg``, Efron ties) of the follow-up
+  truncated at tau (administratively censored there) on cloglog(r) = log(-log(1 - r)); Wald
+  interval. 1 is ideal; < 1 means predictions too extreme.
+* Flexible calibration: the same Cox model on a restricted cubic spline of cloglog(r) (3 knots
+  at the 10/50/90th percentiles, or 4 at 5/35/65/95, the outer knots at the 5th smallest and
+  largest value below 100 patients, as ``Hmisc::rcspline.eval``; Harrell's basis and knot rule
+  are shared with the binary audit's smoother in ``metrics.calibration``); each patient's observed risk by tau is
+  1 - exp(-H0(tau) exp(lp_i)), H0 the Breslow baseline cumulative hazard of that fit.
+  d_i = |observed_i - r_i|: ICI = mean, E50 = median, E90 = 90th percentile (numpy 'linear'),
+  Emax = max. The curve is the same function on a fixed grid of predicted risk (points
+  outside the range of the predictions are left out, never extrapolated). Its band and the
+  intervals of ICI/E50/E90/Emax come from the patient bootstrap in the engine.
+
+Risks of exactly 0 or 1 are clipped to [1e-8, 1 - 1e-8] before cloglog (as the binary audit
+clips before logit); the count is returned.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from statsmodels.duration.hazard_regression import PHReg
+
+from cohortaudit.errors import ConfigError
+from cohortaudit.metrics.calibration import CLIP, choose_knots, rcs_basis
+from cohortaudit.survival.data import Estimate, SurvivalData, check_survival, not_evaluable
+from cohortaudit.survival.km import Z95, summarize_follow_up
+
+__all__ = [
+    "CalibrationAtHorizon",
+    "FlexibleCalibration",
+    "calibration_at",
+    "flexible_calibration",
+    "cloglog",
+    "truncate_at_horizon",
+    "CURVE_GRID",
+]
+
+CURVE_GRID = tuple(round(i / 100, 2) for i in range(1, 100))
+
+
+def cloglog(risk: np.ndarray) -> np.ndarray:
+    """log(-log(1 - r)) of risks clipped to [CLIP, 1 - CLIP]."""
+    r = np.clip(np.asarray(risk, dtype=np.float64), CLIP, 1.0 - CLIP)
+    return np.log(-np.log1p(-r))
+
+
+def truncate_at_horizon(data: SurvivalData) -> tuple[np.ndarray, np.ndarray]:
+    """Follow-up administratively censored at tau: (min(T, tau), event by tau)."""
+    return np.minimum(data.time, data.tau), data.case
+
+
+@dataclass(frozen=True)
+class CalibrationAtHorizon:
+    observed_risk: Estimate
+    expected_risk: Estimate
+    oe_ratio: Estimate
+    calibration_slope: Estimate
+    n_clipped: int
+
+
+@dataclass(frozen=True)
+class FlexibleCalibration:
+    """ICI/E50/E90/Emax and the curve ``(grid risk, observed risk)`` of the spline Cox fit."""
+
+    ici: Estimate
+    e50: Estimate
+    e90: Estimate
+    emax: Estimate
+    curve: tuple[tuple[float, float], ...]
+    knots: tuple[float, ...]
+    method: str
+    reason: str | None = None
+
+
+def _fit_cox(time: np.ndarray, event: np.ndarray, x: np.ndarray):
+    """A PHReg fit (Efron ties), or the reason it is unusable (None, reason)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fit = PHReg(time, x, status=event.astype(np.float64), ties="efron").fit()
+    except (np.linalg.LinAlgError, ValueError, RuntimeWarning, UserWarning) as exc:
+        return None, f"the Cox fit failed ({type(exc).__name__})"
+    except Warning as exc:  # ConvergenceWarning and kin
+        return None, f"the Cox fit did not converge ({type(exc).__name__})"
+    if not np.all(np.isfinite(fit.params)) or not np.all(np.isfinite(fit.bse)):
+        return None, "the Cox fit did not converge (non-finite coefficients)"
+    return fit, None
+
+
+def breslow_cumhaz(time: np.ndarray, event: np.ndarray, lp: np.ndarray, tau: float) -> float:
+    """Breslow baseline cumulative hazard at tau: sum over event times s <= tau of
+    d_s / sum_{T_j >= s} exp(lp_j)."""
+    risk = np.exp(lp)
+    times = np.unique(time[event & (time <= tau)])
+    order = np.argsort(time)
+    ts, rs = time[order], risk[order]
+    tail = np.cumsum(rs[::-1])[::-1]
+    denom = tail[np.searchsorted(ts, times, side="left")]
+    d = np.array([np.count_nonzero(event & (time == s)) for s in times], dtype=np.float64)
+    return float(np.sum(d / denom))
+
+
+def calibration_at(
+    time: object, event: object, risk: object, *, horizon: object, z: float = Z95
+) -> CalibrationAtHorizon:
+    """Observed and expected risk, O/E with its Poisson interval, and the Cox slope at tau."""
+    data = check_survival(time, event, risk, horizon=horizon)
+    summary = summarize_follow_up(data.time, data.event, horizon=data.tau, z=z)
+    s, observed = summary.survival, summary.observed_risk
+    expected_value = float(np.mean(data.risk))
+    expected = Estimate(expected_value, method="mean predicted risk")
+    o = int(np.count_nonzero(data.case))
+    oe_method = "O/E = (1 - S_KM(tau)) / mean(r); exp(log(O/E) +- z/sqrt(events by tau))"
+    if expected_value <= 0.0:
+        oe = not_evaluable("every predicted risk is 0: O/E is undefined", oe_method)
+    elif o == 0:
+        oe = Estimate(0.0, method=oe_method, reason="no events by the horizon: no interval")
+    else:
+        ratio = (1.0 - s) / expected_value
+        half = z / math.sqrt(o)
+        oe = Estimate(ratio, ratio * math.exp(-half), ratio * math.exp(half), method=oe_method)
+    x = cloglog(data.risk)
+    n_clipped = int(np.count_nonzero((data.risk < CLIP) | (data.risk > 1.0 - CLIP)))
+    slope_method = "Cox (PHReg, Efron ties) of follow-up truncated at tau on cloglog(r); Wald"
+    if o == 0:
+        slope = not_evaluable("no events by the horizon", slope_method)
+    elif np.ptp(x) == 0:
+        slope = not_evaluable("every predicted risk is the same", slope_method)
+    else:
+        t_trunc, e_trunc = truncate_at_horizon(data)
+        fit, why = _fit_cox(t_trunc, e_trunc, x[:, None])
+        if fit is None:
+            slope = not_evaluable(why, slope_method)
+        else:
+            b, se = float(fit.params[0]), float(fit.bse[0])
+            slope = Estimate(b, b - z * se, b + z * se, method=slope_method)
+    return CalibrationAtHorizon(observed, expected, oe, slope, n_clipped)
+
+
+def flexible_calibration(
+    time: object,
+    event: object,
+    risk: object,
+    *,
+    horizon: object,
+    n_knots: int = 3,
+    grid: tuple[float, ...] = CURVE_GRID,
+) -> FlexibleCalibration:
+    """Austin-Harrell-van Klaveren flexible calibration at tau: ICI, E50, E90, Emax, curve."""
+    if n_knots not in (3, 4):
+        raise ConfigError(f"The 'n_knots' parameter must be 3 or 4. Got {n_knots!r} instead.")
+    data = check_survival(time, event, risk, horizon=horizon)
+    method = (
+        f"Cox (PHReg, Efron ties) on a restricted cubic spline of cloglog(r), {n_knots} knots "
+        "at Harrell's percentiles, Breslow baseline; follow-up truncated at tau"
+    )
+
+    def missing(reason: str) -> FlexibleCalibration:
+        bad = not_evaluable(reason, method)
+        return FlexibleCalibration(bad, bad, bad, bad, (), (), method, reason)
+
+    if not np.any(data.case):
+        return missing("no events by the horizon")
+    x = cloglog(data.risk)
+    knots = choose_knots(x, n_knots)
+    if knots.size != n_knots:
+        return missing(f"too few distinct predicted risks for {n_knots} spline knots")
+    basis = rcs_basis(x, knots)
+    t_trunc, e_trunc = truncate_at_horizon(data)
+    fit, why = _fit_cox(t_trunc, e_trunc, basis)
+    if fit is None:
+        return missing(why)
+    beta = np.asarray(fit.params, dtype=np.float64)
+    h0 = breslow_cumhaz(t_trunc, e_trunc, basis @ beta, data.tau)
+    observed = -np.expm1(-h0 * np.exp(basis @ beta))
+    d = np.abs(observed - data.risk)
+    lo, hi = float(data.risk.min()), float(data.risk.max())
+    pts = np.array([g for g in grid if lo <= g <= hi], dtype=np.float64)
+    curve_obs = -np.expm1(-h0 * np.exp(rcs_basis(cloglog(pts), knots) @ beta)) if pts.size else pts
+    curve = tuple((float(g), float(o)) for g, o in zip(pts, curve_obs, strict=True))
+    note = "interval from the patient bootstrap"
+    est = lambda v: Estimate(float(v), method=method, reason=note)  # noqa: E731
+    return FlexibleCalibration(
+        ici=est(np.mean(d)),
+        e50=est(np.median(d)),
+        e90=est(np.quantile(d, 0.9)),
+        emax=est(np.max(d)),
+        curve=curve,
+        knots=tuple(float(k) for k in knots),
+        method=method,
+    )
