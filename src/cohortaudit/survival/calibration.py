@@ -92,7 +92,9 @@ def _fit_cox(time: np.ndarray, event: np.ndarray, x: np.ndarray):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            fit = PHReg(time, x, status=event.astype(np.float64), ties="efron").fit()
+            fit = PHReg(time, x, status=event.astype(np.float64), ties="efron").fit(
+                method="newton", maxiter=100
+            )
     except (np.linalg.LinAlgError, ValueError, RuntimeWarning, UserWarning) as exc:
         return None, f"the Cox fit failed ({type(exc).__name__})"
     except Warning as exc:  # ConvergenceWarning and kin
