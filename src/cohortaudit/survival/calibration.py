@@ -9,7 +9,7 @@ calibration index (ICI) for survival models", Stat Med 2020.
 * ``observed_risk`` = 1 - S_KM(tau) (see ``km``); ``expected_risk`` = mean predicted risk.
 * ``oe_ratio`` = observed_risk / expected_risk; interval exp(log(O/E) +- z / sqrt(O)), O the
   number of events by tau (Poisson variance of O).
-* ``calibration_slope``: Cox model (statsmodels ``PHReg``, Efron ties) of the follow-up
+* ``calibration_slope``: Cox model (``survival.cox``: Newton on the Efron partial likelihood) of the follow-up
   truncated at tau (administratively censored there) on cloglog(r) = log(-log(1 - r)); Wald
   interval. 1 is ideal; < 1 means predictions too extreme.
 * Flexible calibration: the same Cox model on a restricted cubic spline of cloglog(r) (3 knots
@@ -29,14 +29,13 @@ clips before logit); the count is returned.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from statsmodels.duration.hazard_regression import PHReg
 
 from cohortaudit.errors import ConfigError
 from cohortaudit.metrics.calibration import CLIP, choose_knots, rcs_basis
+from cohortaudit.survival.cox import breslow_cumhaz, fit_cox
 from cohortaudit.survival.data import Estimate, SurvivalData, check_survival, not_evaluable
 from cohortaudit.survival.km import Z95, summarize_follow_up
 
@@ -87,34 +86,12 @@ class FlexibleCalibration:
     reason: str | None = None
 
 
-def _fit_cox(time: np.ndarray, event: np.ndarray, x: np.ndarray):
-    """A PHReg fit (Efron ties), or the reason it is unusable (None, reason)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            fit = PHReg(time, x, status=event.astype(np.float64), ties="efron").fit(
-                method="newton", maxiter=100
-            )
-    except (np.linalg.LinAlgError, ValueError, RuntimeWarning, UserWarning) as exc:
-        return None, f"the Cox fit failed ({type(exc).__name__})"
-    except Warning as exc:  # ConvergenceWarning and kin
-        return None, f"the Cox fit did not converge ({type(exc).__name__})"
-    if not np.all(np.isfinite(fit.params)) or not np.all(np.isfinite(fit.bse)):
-        return None, "the Cox fit did not converge (non-finite coefficients)"
+def _fit(time: np.ndarray, event: np.ndarray, x: np.ndarray):
+    """A converged Cox fit, or (None, the reason it is unusable)."""
+    fit = fit_cox(time, event, x)
+    if not fit.converged:
+        return None, f"the Cox fit did not converge: {fit.message}"
     return fit, None
-
-
-def breslow_cumhaz(time: np.ndarray, event: np.ndarray, lp: np.ndarray, tau: float) -> float:
-    """Breslow baseline cumulative hazard at tau: sum over event times s <= tau of
-    d_s / sum_{T_j >= s} exp(lp_j)."""
-    risk = np.exp(lp)
-    times = np.unique(time[event & (time <= tau)])
-    order = np.argsort(time)
-    ts, rs = time[order], risk[order]
-    tail = np.cumsum(rs[::-1])[::-1]
-    denom = tail[np.searchsorted(ts, times, side="left")]
-    d = np.array([np.count_nonzero(event & (time == s)) for s in times], dtype=np.float64)
-    return float(np.sum(d / denom))
 
 
 def calibration_at(
@@ -138,18 +115,18 @@ def calibration_at(
         oe = Estimate(ratio, ratio * math.exp(-half), ratio * math.exp(half), method=oe_method)
     x = cloglog(data.risk)
     n_clipped = int(np.count_nonzero((data.risk < CLIP) | (data.risk > 1.0 - CLIP)))
-    slope_method = "Cox (PHReg, Efron ties) of follow-up truncated at tau on cloglog(r); Wald"
+    slope_method = "Cox (Efron ties) of follow-up truncated at tau on cloglog(r); Wald"
     if o == 0:
         slope = not_evaluable("no events by the horizon", slope_method)
     elif np.ptp(x) == 0:
         slope = not_evaluable("every predicted risk is the same", slope_method)
     else:
         t_trunc, e_trunc = truncate_at_horizon(data)
-        fit, why = _fit_cox(t_trunc, e_trunc, x[:, None])
+        fit, why = _fit(t_trunc, e_trunc, x[:, None])
         if fit is None:
             slope = not_evaluable(why, slope_method)
         else:
-            b, se = float(fit.params[0]), float(fit.bse[0])
+            b, se = float(fit.coef[0]), float(fit.se[0])
             slope = Estimate(b, b - z * se, b + z * se, method=slope_method)
     return CalibrationAtHorizon(observed, expected, oe, slope, n_clipped)
 
@@ -168,7 +145,7 @@ def flexible_calibration(
         raise ConfigError(f"The 'n_knots' parameter must be 3 or 4. Got {n_knots!r} instead.")
     data = check_survival(time, event, risk, horizon=horizon)
     method = (
-        f"Cox (PHReg, Efron ties) on a restricted cubic spline of cloglog(r), {n_knots} knots "
+        f"Cox (Efron ties) on a restricted cubic spline of cloglog(r), {n_knots} knots "
         "at Harrell's percentiles, Breslow baseline; follow-up truncated at tau"
     )
 
@@ -184,10 +161,10 @@ def flexible_calibration(
         return missing(f"too few distinct predicted risks for {n_knots} spline knots")
     basis = rcs_basis(x, knots)
     t_trunc, e_trunc = truncate_at_horizon(data)
-    fit, why = _fit_cox(t_trunc, e_trunc, basis)
+    fit, why = _fit(t_trunc, e_trunc, basis)
     if fit is None:
         return missing(why)
-    beta = np.asarray(fit.params, dtype=np.float64)
+    beta = fit.coef
     h0 = breslow_cumhaz(t_trunc, e_trunc, basis @ beta, data.tau)
     observed = -np.expm1(-h0 * np.exp(basis @ beta))
     d = np.abs(observed - data.risk)
