@@ -37,7 +37,7 @@ from cohortaudit.survival.km import Z95, ipcw_weights
 __all__ = ["harrell_c", "uno_c", "auc_t", "TIED_TOL"]
 
 TIED_TOL = 1e-8
-_BLOCK = 1024
+_CELLS = 2_000_000  # pair cells per block (~16 MB per float array)
 
 
 def _pair_sums(data: SurvivalData, weights: np.ndarray | None, tied_tol: float, per_patient: bool):
@@ -49,8 +49,9 @@ def _pair_sums(data: SurvivalData, weights: np.ndarray | None, tied_tol: float, 
     score_k = np.zeros(n) if per_patient else None
     pairs_k = np.zeros(n) if per_patient else None
     total_s = total_p = 0.0
-    for start in range(0, rows.size, _BLOCK):
-        i = rows[start : start + _BLOCK]
+    block = max(1, _CELLS // max(n, 1))
+    for start in range(0, rows.size, block):
+        i = rows[start : start + block]
         ti, ri = t[i][:, None], r[i][:, None]
         comp = (t[None, :] > ti) | ((t[None, :] == ti) & ~e[None, :])
         diff = ri - r[None, :]
