@@ -168,3 +168,28 @@ def test_without_censoring_every_estimator_is_its_binary_counterpart():
         tp_, fp_ = np.sum(pos & (y == 1)), np.sum(pos & (y == 0))
         assert point.net_benefit == pytest.approx(tp_ / n - fp_ / n * odds, abs=EXACT)
         assert point.net_benefit_treat_all == pytest.approx(prev - (1 - prev) * odds, abs=EXACT)
+
+
+def _brute_force_c(t, e, r, tau, w):
+    num = den = 0.0
+    for i in range(t.size):
+        if not (e[i] == 1 and t[i] <= tau):
+            continue
+        for j in range(t.size):
+            if t[j] > t[i] or (t[j] == t[i] and e[j] == 0):
+                den += w[i] ** 2
+                num += w[i] ** 2 * (1.0 if r[i] > r[j] else 0.5 if r[i] == r[j] else 0.0)
+    return num / den
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_merge_sort_pair_counts_equal_a_double_loop_over_every_pair(seed):
+    t, e, r, tau = cases.tied(n=150, seed=seed)
+    data = check_survival(t, e, r, horizon=tau)
+    ones = np.ones(t.size)
+    assert harrell_c(t, e, r, horizon=tau).value == pytest.approx(
+        _brute_force_c(t, e, r, tau, ones), abs=EXACT
+    )
+    assert uno_c(t, e, r, horizon=tau).value == pytest.approx(
+        _brute_force_c(t, e, r, tau, ipcw_weights(data)), abs=EXACT
+    )
