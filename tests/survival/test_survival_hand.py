@@ -209,3 +209,18 @@ def test_identical_predictions_leave_the_slope_and_the_spline_not_evaluable():
     assert "the same" in calibration_at(t, e, r, horizon=15.0).calibration_slope.reason
     assert "distinct predicted risks" in flexible_calibration(t, e, r, horizon=15.0).reason
     assert harrell_c(t, e, r, horizon=15.0).value == 0.5
+
+
+def test_risk_groups_need_at_least_two_groups():
+    from cohortaudit.survival import risk_groups
+
+    with pytest.raises(ConfigError, match=r"'groups' parameter must be an integer >= 2. Got 1"):
+        risk_groups(T, E, R, horizon=TAU, groups=1)
+
+
+def test_summarize_carries_the_curves_and_the_risk_groups():
+    got = summarize(T, E, R, TAU, 0.5)
+    assert (got.n, got.events, got.censored_before, got.at_risk) == (6, 3, 1, 3)
+    assert len(got.decision_curve) == 99 and got.decision_curve[0].threshold == 0.01
+    assert sum(g.n for g in got.risk_groups) == 6
+    assert got.value("harrell_c") == pytest.approx(9.5 / 11, abs=1e-15)

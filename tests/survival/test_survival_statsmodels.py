@@ -24,6 +24,7 @@ from cohortaudit.survival import (
     decision_curve,
     flexible_calibration,
     harrell_c,
+    risk_groups,
     summarize_follow_up,
     threshold_metrics,
     uno_c,
@@ -193,3 +194,24 @@ def test_the_merge_sort_pair_counts_equal_a_double_loop_over_every_pair(seed):
     assert uno_c(t, e, r, horizon=tau).value == pytest.approx(
         _brute_force_c(t, e, r, tau, ipcw_weights(data)), abs=EXACT
     )
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_risk_deciles_observed_risk_matches_statsmodels_km_of_each_decile(name):
+    t, e, r, tau = DATASETS[name]
+    got = risk_groups(t, e, r, horizon=tau)
+    cuts = np.unique(np.quantile(r, np.arange(1, 10) / 10))
+    assert sum(g.n for g in got) == t.size and len(got) == cuts.size + 1
+    lower = -np.inf
+    for g, upper in zip(got, [*cuts, np.inf], strict=True):
+        m = (r > lower) & (r <= upper) if np.isfinite(lower) else r <= upper
+        lower = upper
+        assert g.n == m.sum() and g.expected_risk == pytest.approx(r[m].mean(), abs=EXACT)
+        if t[m].max() < tau:
+            assert g.observed_risk.value is None
+            continue
+        sf = SurvfuncRight(t[m], e[m])
+        assert g.observed_risk.value == pytest.approx(
+            1 - _step(sf.surv_times, sf.surv_prob, tau), abs=EXACT
+        )
+        assert g.events == np.sum(m & (e == 1) & (t <= tau))

@@ -11,8 +11,10 @@ from cohortaudit.survival.brier import BrierResult, brier_at
 from cohortaudit.survival.calibration import (
     CalibrationAtHorizon,
     FlexibleCalibration,
+    RiskGroup,
     calibration_at,
     flexible_calibration,
+    risk_groups,
 )
 from cohortaudit.survival.concordance import auc_t, harrell_c, uno_c
 from cohortaudit.survival.data import Estimate, SurvivalData, check_survival
@@ -34,6 +36,8 @@ __all__ = [
     "FlexibleCalibration",
     "calibration_at",
     "flexible_calibration",
+    "RiskGroup",
+    "risk_groups",
     "BrierResult",
     "brier_at",
     "ThresholdResult",

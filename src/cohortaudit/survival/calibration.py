@@ -22,6 +22,12 @@ calibration index (ICI) for survival models", Stat Med 2020.
   outside the range of the predictions are left out, never extrapolated). Its band and the
   intervals of ICI/E50/E90/Emax come from the patient bootstrap in the engine.
 
+* Observed vs predicted by risk group (deciles by default): groups cut at the quantiles
+  ``np.quantile(r, j/g)`` (numpy 'linear'), duplicates dropped, intervals closed on the right
+  (R ``cut(r, quantile(r, 0:g/g), include.lowest = TRUE)``, as the binary audit's
+  Hosmer-Lemeshow groups); per group the mean predicted risk and the Kaplan-Meier observed
+  risk with its Greenwood log(-log) interval.
+
 Risks of exactly 0 or 1 are clipped to [1e-8, 1 - 1e-8] before cloglog (as the binary audit
 clips before logit); the count is returned.
 """
@@ -44,6 +50,8 @@ __all__ = [
     "FlexibleCalibration",
     "calibration_at",
     "flexible_calibration",
+    "RiskGroup",
+    "risk_groups",
     "cloglog",
     "truncate_at_horizon",
     "CURVE_GRID",
@@ -84,6 +92,45 @@ class FlexibleCalibration:
     knots: tuple[float, ...]
     method: str
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RiskGroup:
+    """One risk group: its size, events by tau, mean predicted and KM observed risk."""
+
+    n: int
+    events: int
+    at_risk: int
+    expected_risk: float
+    observed_risk: Estimate
+
+
+def risk_groups(
+    time: object, event: object, risk: object, *, horizon: object, groups: int = 10
+) -> tuple[RiskGroup, ...]:
+    """Observed (Kaplan-Meier) vs mean predicted risk by tau in groups of predicted risk."""
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 2:
+        raise ConfigError(
+            f"The 'groups' parameter must be an integer >= 2. Got {groups!r} instead."
+        )
+    data = check_survival(time, event, risk, horizon=horizon)
+    cuts = np.unique(np.quantile(data.risk, np.arange(1, groups) / groups))
+    index = np.searchsorted(cuts, data.risk, side="left")
+    out = []
+    for g in np.unique(index):
+        m = index == g
+        t, e, r = data.time[m], data.event[m], data.risk[m]
+        if t.max() < data.tau:
+            obs = not_evaluable(
+                "this group's follow-up ends before the horizon", "Kaplan-Meier at the horizon"
+            )
+            at_risk = 0
+        else:
+            follow = summarize_follow_up(t, e, horizon=data.tau)
+            obs, at_risk = follow.observed_risk, follow.at_risk
+        events = int(np.count_nonzero(e & (t <= data.tau)))
+        out.append(RiskGroup(int(m.sum()), events, at_risk, float(r.mean()), obs))
+    return tuple(out)
 
 
 def _fit(time: np.ndarray, event: np.ndarray, x: np.ndarray):

@@ -2,7 +2,8 @@
 
 The keys are the binary audit's public keys where the meaning carries over (``n``, ``events``,
 ``oe_ratio``, ``calibration_slope``, ``ici`` ... ``brier``, ``scaled_brier``, ``sensitivity``
-...) plus the survival-only ones (``censored_before``, ``at_risk``, ``median_follow_up``,
+...) and the curves (decision curve, flexible calibration curve, observed vs predicted by risk
+decile), plus the survival-only ones (``censored_before``, ``at_risk``, ``median_follow_up``,
 ``observed_risk``, ``harrell_c``, ``uno_c``, ``auc_t``). Undefined metrics are ``Estimate``s
 with ``value=None`` and a reason, so one group without events never stops the audit.
 """
@@ -12,7 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cohortaudit.survival.brier import brier_at
-from cohortaudit.survival.calibration import calibration_at, flexible_calibration
+from cohortaudit.survival.calibration import (
+    RiskGroup,
+    calibration_at,
+    flexible_calibration,
+    risk_groups,
+)
 from cohortaudit.survival.concordance import auc_t, harrell_c, uno_c
 from cohortaudit.survival.data import Estimate, check_survival
 from cohortaudit.survival.decision import DecisionPoint, decision_curve
@@ -56,6 +62,7 @@ class SurvivalSummary:
     metrics: dict[str, Estimate]
     decision_curve: tuple[DecisionPoint, ...]
     calibration_curve: tuple[tuple[float, float], ...]
+    risk_groups: tuple[RiskGroup, ...]
 
     def value(self, key: str) -> float | None:
         """The point estimate of a metric key (``None`` when not evaluable)."""
@@ -105,4 +112,5 @@ def summarize(
         metrics=metrics,
         decision_curve=decision_curve(*args, horizon=tau),
         calibration_curve=flex.curve,
+        risk_groups=risk_groups(*args, horizon=tau),
     )
