@@ -224,3 +224,12 @@ def test_summarize_carries_the_curves_and_the_risk_groups():
     assert len(got.decision_curve) == 99 and got.decision_curve[0].threshold == 0.01
     assert sum(g.n for g in got.risk_groups) == 6
     assert got.value("harrell_c") == pytest.approx(9.5 / 11, abs=1e-15)
+
+
+def test_every_method_choice_has_a_settings_line():
+    from cohortaudit.survival import SETTINGS
+
+    for key in ("censored_at_horizon", "tied_times", "observed_risk", "ipcw", "harrell_c",
+                "calibration_slope", "flexible_calibration", "brier", "threshold_metrics",
+                "decision_curve"):  # fmt: skip
+        assert SETTINGS[key]

@@ -20,7 +20,7 @@ from cohortaudit.survival.concordance import auc_t, harrell_c, uno_c
 from cohortaudit.survival.data import Estimate, SurvivalData, check_survival
 from cohortaudit.survival.decision import DecisionPoint, decision_curve
 from cohortaudit.survival.km import HorizonSummary, summarize_follow_up
-from cohortaudit.survival.summary import METRIC_KEYS, SurvivalSummary, summarize
+from cohortaudit.survival.summary import METRIC_KEYS, SETTINGS, SurvivalSummary, summarize
 from cohortaudit.survival.threshold import ThresholdResult, threshold_metrics
 
 __all__ = [
@@ -47,4 +47,5 @@ __all__ = [
     "SurvivalSummary",
     "summarize",
     "METRIC_KEYS",
+    "SETTINGS",
 ]

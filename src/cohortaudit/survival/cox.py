@@ -51,8 +51,9 @@ def _efron_terms(time: np.ndarray, event: np.ndarray, x: np.ndarray):
     ev_times, d = np.unique(ts[es], return_counts=True)
     start = np.searchsorted(ts, ev_times, side="left")  # risk set = rows start..end
     group = np.searchsorted(ev_times, ts[es])  # event row -> its event time
-    frac = np.concatenate([np.arange(k) / k for k in d])  # m / d_k, one per event row
     rep = np.repeat(np.arange(ev_times.size), d)  # expanded row -> event time
+    first = np.repeat(np.cumsum(d) - d, d)
+    frac = (np.arange(rep.size) - first) / d[rep]  # m / d_k, m = 0..d_k-1, one per event row
     return xs, es, start, group, frac, rep, ev_times.size
 
 

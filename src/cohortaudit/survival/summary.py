@@ -25,7 +25,7 @@ from cohortaudit.survival.decision import DecisionPoint, decision_curve
 from cohortaudit.survival.km import summarize_follow_up
 from cohortaudit.survival.threshold import check_threshold, threshold_metrics
 
-__all__ = ["SurvivalSummary", "summarize", "METRIC_KEYS"]
+__all__ = ["SurvivalSummary", "summarize", "METRIC_KEYS", "SETTINGS"]
 
 METRIC_KEYS = (
     "median_follow_up",
@@ -47,6 +47,28 @@ METRIC_KEYS = (
     "ppv",
     "npv",
 )
+
+
+#: Every method choice, worded for the result's ``settings`` block (docs/TIME-TO-EVENT.md).
+SETTINGS = {
+    "event_by_horizon": "event with time <= horizon (an event at the horizon counts)",
+    "censored_at_horizon": "event-free at the horizon",
+    "tied_times": "events before censorings at the same time",
+    "observed_risk": "1 - Kaplan-Meier at the horizon; Greenwood variance, log(-log) interval",
+    "median_follow_up": "reverse Kaplan-Meier median",
+    "ipcw": "censoring Kaplan-Meier G(t-) on the same patients (events removed first at ties)",
+    "oe_ratio": "observed_risk / mean predicted; exp(log(O/E) +- z/sqrt(events by horizon))",
+    "harrell_c": "pairs truncated at the horizon, risk ties 1/2 (tol 1e-8); jackknife interval",
+    "uno_c": "Harrell's pairs weighted 1/G(T_i-)^2, truncated at the horizon",
+    "auc_t": "cumulative/dynamic AUC, IPCW (Uno 2007; Hung & Chiang 2010)",
+    "calibration_slope": "Cox (Efron ties) of follow-up truncated at the horizon on cloglog(r)",
+    "flexible_calibration": "Cox on a restricted cubic spline of cloglog(r), 3 knots "
+    "(10/50/90th percentiles), Breslow baseline (Austin, Harrell & van Klaveren 2020)",
+    "brier": "IPCW Brier at the horizon (Graf 1999); scaled_brier = IPA vs Kaplan-Meier null",
+    "threshold_metrics": "positive iff r >= threshold; cumulative/dynamic IPCW",
+    "decision_curve": "Kaplan-Meier among the treated (Vickers 2008); not extrapolated",
+    "risk_clipping": "cloglog on risks clipped to [1e-8, 1 - 1e-8]",
+}
 
 
 @dataclass(frozen=True)
