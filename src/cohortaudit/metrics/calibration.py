@@ -630,19 +630,9 @@ def _calibration_curve(g: _GroupData, n_knots: int, *, intercept: float, slope: 
             "not computed"
         )
         return _Curve(metrics=_Metrics(problems=(problem,)), knots=np.empty(0), smoother=None)
-    problems: list[str] = []
+    knots, knot_problems = _spline_knots(lp, n_knots)
+    problems = list(knot_problems)
     values: dict[str, float] = {}
-    knots = choose_knots(lp, n_knots)
-    if knots.size < n_knots:
-        if knots.size:
-            problems.append(
-                f"too few distinct predicted risks for {n_knots} spline knots; {knots.size} used"
-            )
-        else:
-            problems.append(
-                "too few distinct predicted risks for a spline; the calibration curve is "
-                "a logistic fit linear in logit(p)"
-            )
     design = _design(np.ones(n), *rcs_basis(lp, knots).T)
     # start at the logistic recalibration line when we have it (else the identity p_c = p):
     # the spline only adds bends to it
@@ -684,6 +674,22 @@ def _calibration_curve(g: _GroupData, n_knots: int, *, intercept: float, slope: 
         smoother=smoother,
         spline_coef=spline_coef,
         spline_cov=spline_cov,
+    )
+
+
+def _spline_knots(lp: np.ndarray, n_knots: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The smoother's knots on the logit scale, and a note when ties forced fewer of them
+    (none left: the curve is linear in logit(p))."""
+    knots = choose_knots(lp, n_knots)
+    if knots.size >= n_knots:
+        return knots, ()
+    if knots.size:
+        return knots, (
+            f"too few distinct predicted risks for {n_knots} spline knots; {knots.size} used",
+        )
+    return knots, (
+        "too few distinct predicted risks for a spline; the calibration curve is "
+        "a logistic fit linear in logit(p)",
     )
 
 
