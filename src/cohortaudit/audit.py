@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from cohortaudit.assemble import (
     reference_list,
 )
 from cohortaudit.config import AuditConfig
-from cohortaudit.disclosure import apply_disclosure
+from cohortaudit.disclosure import DisclosureDecision, apply_disclosure
 from cohortaudit.errors import ConfigError
 from cohortaudit.metrics.subgroups import (
     bootstrap_intervals,
@@ -44,9 +45,12 @@ from cohortaudit.results import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from cohortaudit.intake.card import ModelCard
     from cohortaudit.intake.validate import Cohort
     from cohortaudit.intake.vectors import TestVectorReport
+    from cohortaudit.metrics.table import GroupTable
     from cohortaudit.modelspec import LoadedModel
     from cohortaudit.policy import Policy
 
@@ -120,21 +124,99 @@ def run_audit(
     started = time.perf_counter() if started is None else started
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     report = progress or (lambda stage, frac: None)
-    caveats: list[Caveat] = list(cohort.caveats)
-    if policy is not None:  # a scope typo should cost a second, not a bootstrap
-        from cohortaudit.policy import check_policy_scope
-
-        check_policy_scope(
-            policy,
-            sensitive_features=config.sensitive_features,
-            max_order=config.max_intersection_order,
-        )
+    _check_policy_scope(policy, config)
 
     report("scoring", 0.0)
-    if model is not None and card is not None and test_vectors is None:
-        from cohortaudit.intake.vectors import check_test_vectors
+    test_vectors = _test_vectors(model, card, test_vectors)
+    y_score = _scores(cohort, model, scores)
+    report("scoring", 1.0)
+    y_true = np.asarray(cohort.y_true, dtype=np.int8)
 
-        test_vectors = check_test_vectors(card, model)
+    threshold, threshold_source = operating_threshold(config, card)
+    caveats = [*cohort.caveats, *_extreme_predictions_caveat(y_score)]
+    groups_frame = cohort.groups[list(config.sensitive_features)]
+    table, decision = _exact_table(y_score, y_true, groups_frame, config, threshold, report)
+    checks = _checks(
+        cohort,
+        model,
+        card,
+        config,
+        y_score,
+        threshold,
+        table=table,
+        decision=decision,
+        feature_cohort=feature_cohort,
+        feature_sample_note=feature_sample_note,
+        report=report,
+    )
+    user_metrics = _user_metrics_hook(config, y_true, y_score, groups_frame, threshold)
+
+    report("done", 1.0)
+    return assemble_result(
+        table,
+        decision,
+        k=config.min_cell,
+        z=config.z,
+        confidence=config.confidence,
+        threshold=threshold,
+        threshold_source=threshold_source,
+        max_order=config.max_intersection_order,
+        model=_model_info(model, card, config, test_vectors=test_vectors),
+        cohort=_cohort_info(cohort, config, sha256=cohort_sha256, file=cohort_file),
+        config=config.to_dict(),
+        started=started,
+        started_at=started_at,
+        run=_run_record(engine_run),
+        bins=config.bins,
+        requested_reference=config.reference,
+        caveats=caveats,
+        closing_caveats=list(checks.closing),
+        claimed_metrics=card.claimed_metrics if card is not None else None,
+        policy=policy,
+        safety=checks.safety,
+        explanations=checks.explanations,
+        user_metrics=user_metrics,
+    )
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """What the safety checks and explanations give the result, computed before assembly."""
+
+    safety: dict[str, Any] | None
+    explanations: dict[str, Any] | None
+    closing: tuple[Caveat, ...]
+
+
+def _check_policy_scope(policy: Policy | None, config: AuditConfig) -> None:
+    """Fail on a policy naming groups the audit will not have: a scope typo should cost a
+    second, not a bootstrap."""
+    if policy is None:
+        return
+    from cohortaudit.policy import check_policy_scope
+
+    check_policy_scope(
+        policy,
+        sensitive_features=config.sensitive_features,
+        max_order=config.max_intersection_order,
+    )
+
+
+def _test_vectors(
+    model: LoadedModel | None, card: ModelCard | None, test_vectors: TestVectorReport | None
+) -> TestVectorReport | None:
+    """The card's test-vector report, run here when the caller did not, so no audit with a
+    card and a model skips them (a failing vector raises CardError)."""
+    if model is None or card is None or test_vectors is not None:
+        return test_vectors
+    from cohortaudit.intake.vectors import check_test_vectors
+
+    return check_test_vectors(card, model)
+
+
+def _scores(cohort: Cohort, model: LoadedModel | None, scores: np.ndarray | None) -> np.ndarray:
+    """One float64 score per patient, from the caller's precomputed scores, the model or the
+    cohort's score column, in that order: the single place the audit gets its predictions."""
     if model is not None and scores is not None:
         y_score = np.asarray(scores, dtype=np.float64)
         if y_score.shape != (len(cohort.y_true),):
@@ -142,36 +224,48 @@ def run_audit(
                 f"The 'scores' parameter must hold one score per patient ({len(cohort.y_true)}). "
                 f"Got shape {y_score.shape}."
             )
-    elif model is not None:
+        return y_score
+    if model is not None:
         from cohortaudit.scoring import score
 
-        y_score = score(model, cohort.features)
-    elif cohort.y_score is not None:
-        y_score = np.asarray(cohort.y_score, dtype=np.float64)
-    else:
-        raise ConfigError(
-            "Nothing to audit: give a model (--model) or a column of predictions (--score-column)."
-        )
-    report("scoring", 1.0)
-    y_true = np.asarray(cohort.y_true, dtype=np.int8)
+        return score(model, cohort.features)
+    if cohort.y_score is not None:
+        return np.asarray(cohort.y_score, dtype=np.float64)
+    raise ConfigError(
+        "Nothing to audit: give a model (--model) or a column of predictions (--score-column)."
+    )
 
-    threshold, threshold_source = operating_threshold(config, card)
+
+def _extreme_predictions_caveat(y_score: np.ndarray) -> tuple[Caveat, ...]:
+    """A caveat when some scores are exactly 0 or 1, because calibration fits clip them while
+    the other metrics use them as given (empty when there are none)."""
     n_extreme = int(np.sum((y_score <= 0.0) | (y_score >= 1.0)))
-    if n_extreme:
-        caveats.append(
-            Caveat(
-                code="extreme_predictions",
-                severity="info",
-                message=(
-                    f"{n_extreme} predictions are exactly 0 or 1. They are used as given for "
-                    "discrimination and threshold metrics; calibration fits clip them to "
-                    "[1e-8, 1 - 1e-8]."
-                ),
-            )
-        )
+    if not n_extreme:
+        return ()
+    return (
+        Caveat(
+            code="extreme_predictions",
+            severity="info",
+            message=(
+                f"{n_extreme} predictions are exactly 0 or 1. They are used as given for "
+                "discrimination and threshold metrics; calibration fits clip them to "
+                "[1e-8, 1 - 1e-8]."
+            ),
+        ),
+    )
 
-    groups_frame = cohort.groups[list(config.sensitive_features)]
-    engine = compute_point_estimates(
+
+def _exact_table(
+    y_score: np.ndarray,
+    y_true: np.ndarray,
+    groups_frame: pd.DataFrame,
+    config: AuditConfig,
+    threshold: float,
+    report: ProgressCallback,
+) -> tuple[GroupTable, DisclosureDecision]:
+    """The group table and its disclosure decision: exact estimates, then disclosure, then a
+    bootstrap of only the released groups (suppressed cells cost no resamples)."""
+    exact = compute_point_estimates(
         y_score,
         y_true,
         groups_frame,
@@ -180,9 +274,9 @@ def run_audit(
         max_order=config.max_intersection_order,
         min_cell=config.min_cell,
     )
-    decision = apply_disclosure(engine, config.min_cell, curves_up_to_order=CURVES_UP_TO_ORDER)
-    engine = bootstrap_intervals(
-        engine,
+    decision = apply_disclosure(exact, config.min_cell, curves_up_to_order=CURVES_UP_TO_ORDER)
+    table = bootstrap_intervals(
+        exact,
         y_score,
         y_true,
         released=[[not h for h in row] for row in decision.hidden],
@@ -192,13 +286,19 @@ def run_audit(
         max_bins=config.boot_score_bins,
         progress=lambda done, total: report("bootstrap", done / total),
     )
-    model_info = _model_info(model, card, config, test_vectors=test_vectors)
+    return table, decision
+
+
+def _cohort_info(
+    cohort: Cohort, config: AuditConfig, *, sha256: str | None, file: str | None
+) -> CohortInfo:
+    """The cohort block, with its exclusion counts released only when they clear k."""
     n_input_rows, n_excluded = _released_exclusions(
         cohort.n_input_rows, cohort.n_dropped, config.min_cell
     )
-    cohort_info = CohortInfo(
-        sha256=cohort_sha256,
-        file=cohort_file,
+    return CohortInfo(
+        sha256=sha256,
+        file=file,
         n=None,
         events=None,
         n_input_rows=n_input_rows,
@@ -206,31 +306,49 @@ def run_audit(
         label=config.label,
         sensitive_features=config.sensitive_features,
     )
-    safety_block = None
+
+
+def _checks(
+    cohort: Cohort,
+    model: LoadedModel | None,
+    card: ModelCard | None,
+    config: AuditConfig,
+    y_score: np.ndarray,
+    threshold: float,
+    *,
+    table: GroupTable,
+    decision: DisclosureDecision,
+    feature_cohort: Cohort | None,
+    feature_sample_note: str | None,
+    report: ProgressCallback,
+) -> _Checks:
+    """Safety checks and explanations, run on the feature sample when the engine kept no
+    feature frame, plus the closing caveat when explanations cannot run without a model."""
+    safety = None
     if config.safety:
         from cohortaudit.checks import run_safety
 
         if feature_cohort is None:
-            safety_block = run_safety(cohort, model, card, config, y_score, threshold, report)
+            safety = run_safety(cohort, model, card, config, y_score, threshold, report)
         else:
             sample_scores = np.asarray(feature_cohort.y_score, dtype=np.float64)
-            safety_block = run_safety(
+            safety = run_safety(
                 feature_cohort, model, card, config, sample_scores, threshold, report
             )
-        safety_block = _noted(safety_block, feature_sample_note)
+        safety = _noted(safety, feature_sample_note)
     explanations = None
-    closing: list[Caveat] = []
+    closing: tuple[Caveat, ...] = ()
     checked = cohort if feature_cohort is None else feature_cohort
     if config.explain and model is not None and checked.features is not None:
         from cohortaudit.checks import explain_reference, run_explanations
 
-        references = {"references": reference_list(engine, decision, config.reference)}
+        references = {"references": reference_list(table, decision, config.reference)}
         explanations = run_explanations(
             checked, model, config, explain_reference(references), report
         )
         explanations = _noted(explanations, feature_sample_note)
     elif config.explain:
-        closing.append(
+        closing = (
             Caveat(
                 code="explanations_need_model",
                 severity="info",
@@ -238,44 +356,36 @@ def run_audit(
                     "Explanations were requested but this is a scores-mode audit: SHAP values "
                     "need the model itself. Audit with --model to explain it."
                 ),
-            )
+            ),
         )
-    user_metrics = None
-    if config.user_metrics:  # the auditor's own metrics (--metric), see metrics/user.py
-        from cohortaudit.metrics.user import for_audit
+    return _Checks(safety=safety, explanations=explanations, closing=closing)
 
-        def user_metrics(groups):  # needs the finished groups: which ones disclosure released
-            return for_audit(config, y_true, y_score, groups_frame, groups, threshold)
 
-    report("done", 1.0)
-    return assemble_result(
-        engine,
-        decision,
-        k=config.min_cell,
-        z=config.z,
-        confidence=config.confidence,
-        threshold=threshold,
-        threshold_source=threshold_source,
-        max_order=config.max_intersection_order,
-        model=model_info,
-        cohort=cohort_info,
-        config=config.to_dict(),
-        started=started,
-        started_at=started_at,
-        run={
-            "packages": _package_versions(),
-            **({"engine": dict(engine_run)} if engine_run is not None else {}),
-        },
-        bins=config.bins,
-        requested_reference=config.reference,
-        caveats=caveats,
-        closing_caveats=closing,
-        claimed_metrics=card.claimed_metrics if card is not None else None,
-        policy=policy,
-        safety=safety_block,
-        explanations=explanations,
-        user_metrics=user_metrics,
-    )
+def _user_metrics_hook(
+    config: AuditConfig,
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    groups_frame: pd.DataFrame,
+    threshold: float,
+) -> Callable[[Any], Any] | None:
+    """The auditor's own metrics (--metric, see metrics/user.py) as a hook assembly calls,
+    because they need the finished groups: which ones disclosure released."""
+    if not config.user_metrics:
+        return None
+    from cohortaudit.metrics.user import for_audit
+
+    def user_metrics(groups):
+        return for_audit(config, y_true, y_score, groups_frame, groups, threshold)
+
+    return user_metrics
+
+
+def _run_record(engine_run: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The run record: package versions, and the engine that read the cohort when one did."""
+    return {
+        "packages": _package_versions(),
+        **({"engine": dict(engine_run)} if engine_run is not None else {}),
+    }
 
 
 def _noted(block: dict[str, Any] | None, note: str | None) -> dict[str, Any] | None:

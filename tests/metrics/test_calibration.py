@@ -427,3 +427,38 @@ def test_fit_logistic_start_changes_iterations_not_the_answer():
     assert warm.iterations <= 2 < cold.iterations
     bad = fit_logistic(X, y, start=[0.0])
     assert not bad.converged and "inconsistent sizes" in bad.message
+
+
+# --- the named steps of calibration_point (each returns values, nothing is mutated) ----------
+
+
+def test_steps_keep_the_notes_in_report_order():
+    """Clipping, then one class, then the metrics' own notes: the order the report shows."""
+    from cohortaudit.metrics.calibration import _group_data, _input_problems
+
+    g = _group_data(np.array([0.0, 0.3]), np.array([]))
+    notes = _input_problems(g).problems
+    assert notes[0].startswith("1 predicted risk(s) at or beyond 0 or 1 were clipped")
+    assert notes[1].startswith("group has only one outcome class")
+    assert calibration_point(np.array([0.0, 0.3]), np.array([])).problems[:2] == notes
+
+
+def test_too_few_patients_give_no_curve_and_no_smoother_settings():
+    from cohortaudit.metrics.calibration import _calibration_curve, _group_data
+
+    curve = _calibration_curve(
+        _group_data(np.full(3, 0.4), np.full(4, 0.2)), 4, intercept=math.nan, slope=math.nan
+    )
+    assert curve.smoother is None and curve.knots.size == 0 and not curve.metrics.values
+    assert curve.metrics.problems[0].startswith("too few patients for the calibration curve")
+
+
+def test_step_results_are_frozen():
+    from dataclasses import FrozenInstanceError
+
+    from cohortaudit.metrics.calibration import _group_data, _observed_expected
+
+    m = _observed_expected(_group_data(np.array([0.5]), np.array([0.5])), Z)
+    assert m.values == {"oe_ratio": 1.0}
+    with pytest.raises(FrozenInstanceError):
+        m.values = {}

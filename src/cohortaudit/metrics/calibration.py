@@ -33,7 +33,7 @@ Conventions recorded here (and in the estimate):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special, stats
@@ -431,187 +431,304 @@ def calibration_point(
     (fewer than 20 patients or 5 of either outcome) or a fit that does not converge give NaN
     for the affected metrics and a plain-language note in ``problems`` (no row values).
     """
+    g = _group_data(pos, neg)
+    smoother = {"method": SMOOTHER_METHOD, "knots": 0, "knot_quantiles": []}
+    if g.n == 0:
+        return CalibrationEstimate(
+            values=dict.fromkeys(VALUE_KEYS, math.nan),
+            ci=dict.fromkeys(CI_KEYS, _NAN2),
+            n_clipped=g.n_clipped,
+            problems=("group has no patients; calibration not computed",),
+            knots=(),
+            smoother=smoother,
+            spline_coef=(),
+            spline_cov=(),
+            ece_table=(),
+            hl_groups=0,
+        )
+    observed = _observed_expected(g, z)
+    recalibration = _recalibration(g, z) if not g.one_class else _Metrics()
+    curve = _calibration_curve(
+        g,
+        n_knots,
+        intercept=recalibration.values.get("recalibration_intercept", math.nan),
+        slope=recalibration.values.get("calibration_slope", math.nan),
+    )
+    ece, ece_table = _ece(g.p, g.y, ece_bins)
+    spiegelhalter = _spiegelhalter(g)
+    hosmer_lemeshow, groups_used = _hosmer_lemeshow_test(g, hl_groups)
+    brier = _brier_and_discrimination(g) if not g.one_class else _Metrics()
+    parts = (
+        _input_problems(g),
+        observed,
+        recalibration,
+        curve.metrics,
+        _Metrics(values={"ece": ece}),
+        spiegelhalter,
+        hosmer_lemeshow,
+        brier,
+    )
+    values = dict.fromkeys(VALUE_KEYS, math.nan)
+    ci = dict.fromkeys(CI_KEYS, _NAN2)
+    for part in parts:
+        values.update(part.values)
+        ci.update(part.ci)
+    return CalibrationEstimate(
+        values=values,
+        ci=ci,
+        n_clipped=g.n_clipped,
+        problems=tuple(text for part in parts for text in part.problems),
+        knots=tuple(float(k) for k in curve.knots),
+        smoother=curve.smoother if curve.smoother is not None else smoother,
+        spline_coef=curve.spline_coef,
+        spline_cov=curve.spline_cov,
+        ece_table=ece_table,
+        hl_groups=groups_used,
+    )
+
+
+@dataclass(frozen=True)
+class _GroupData:
+    """One group's risks in the forms every calibration metric reads: raw, clipped, logit."""
+
+    raw: np.ndarray
+    p: np.ndarray
+    lp: np.ndarray
+    y: np.ndarray
+    n: int
+    o: float
+    n_pos: int
+    n_clipped: int
+
+    @property
+    def one_class(self) -> bool:
+        """Only events or only non-events: the fitted metrics are undefined."""
+        return self.o == 0 or self.o == self.n
+
+
+@dataclass(frozen=True)
+class _Metrics:
+    """Some of the estimate's values and intervals, and the notes on what could not be had."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Curve:
+    """The spline smoother's metrics, its knots and coefficients (to redraw the curve), and
+    its settings (None when too few patients for a curve)."""
+
+    metrics: _Metrics
+    knots: np.ndarray
+    smoother: dict | None
+    spline_coef: tuple[float, ...] = ()
+    spline_cov: tuple[tuple[float, ...], ...] = ()
+
+
+def _group_data(pos: np.ndarray, neg: np.ndarray) -> _GroupData:
+    """Events first, then non-events, with the risks clipped once so every metric sees the
+    same numbers."""
     pos = np.asarray(pos, dtype=np.float64).ravel()
     neg = np.asarray(neg, dtype=np.float64).ravel()
     raw = np.concatenate([pos, neg])
-    y = np.concatenate([np.ones(pos.size), np.zeros(neg.size)])
-    n, o = raw.size, float(pos.size)
-    n_clipped = int(np.count_nonzero((raw < CLIP) | (raw > 1.0 - CLIP)))
     p = np.clip(raw, CLIP, 1.0 - CLIP)
-    lp = np.log(p) - np.log1p(-p)
-    problems: list[str] = []
-    values = dict.fromkeys(VALUE_KEYS, math.nan)
-    ci = dict.fromkeys(CI_KEYS, _NAN2)
-    smoother = {"method": SMOOTHER_METHOD, "knots": 0, "knot_quantiles": []}
-    empty = CalibrationEstimate(
-        values=values,
-        ci=ci,
-        n_clipped=n_clipped,
-        problems=(),
-        knots=(),
-        smoother=smoother,
-        spline_coef=(),
-        spline_cov=(),
-        ece_table=(),
-        hl_groups=0,
+    return _GroupData(
+        raw=raw,
+        p=p,
+        lp=np.log(p) - np.log1p(-p),
+        y=np.concatenate([np.ones(pos.size), np.zeros(neg.size)]),
+        n=raw.size,
+        o=float(pos.size),
+        n_pos=pos.size,
+        n_clipped=int(np.count_nonzero((raw < CLIP) | (raw > 1.0 - CLIP))),
     )
-    if n == 0:
-        return replace(empty, problems=("group has no patients; calibration not computed",))
-    if n_clipped:
+
+
+def _input_problems(g: _GroupData) -> _Metrics:
+    """Notes on the input itself (clipped risks, one outcome class), said before the metrics."""
+    problems = []
+    if g.n_clipped:
         problems.append(
-            f"{n_clipped} predicted risk(s) at or beyond 0 or 1 were clipped to "
+            f"{g.n_clipped} predicted risk(s) at or beyond 0 or 1 were clipped to "
             f"[{CLIP:g}, 1 - {CLIP:g}]"
         )
-    one_class = o == 0 or o == n
-    if one_class:
+    if g.one_class:
         problems.append(
             "group has only one outcome class; fitted calibration metrics, scaled Brier and "
             "discrimination slope are undefined"
         )
+    return _Metrics(problems=tuple(problems))
 
-    # --- O/E with the Poisson interval ---------------------------------------------------
-    e = float(p.sum())
-    values["oe_ratio"] = o / e
-    if o > 0:
-        half = z * math.sqrt(1.0 / o)
-        ci["oe_ratio"] = (o / e * math.exp(-half), o / e * math.exp(half))
-    else:
-        problems.append("no events: the O/E confidence interval is undefined")
 
-    # --- CITL, slope and recalibration intercept -----------------------------------------
+def _observed_expected(g: _GroupData, z: float) -> _Metrics:
+    """O/E with its Poisson interval (the interval needs at least one event)."""
+    e = float(g.p.sum())
+    if g.o > 0:
+        half = z * math.sqrt(1.0 / g.o)
+        ci = {"oe_ratio": (g.o / e * math.exp(-half), g.o / e * math.exp(half))}
+        return _Metrics(values={"oe_ratio": g.o / e}, ci=ci)
+    return _Metrics(
+        values={"oe_ratio": g.o / e},
+        problems=("no events: the O/E confidence interval is undefined",),
+    )
+
+
+def _recalibration(g: _GroupData, z: float) -> _Metrics:
+    """Calibration-in-the-large, slope and recalibration intercept, by logistic fits that on
+    large groups start from a fit on equal-count bins (the reported fit is always exact)."""
+    n, lp, y = g.n, g.lp, g.y
+    values: dict[str, float] = {}
+    ci: dict[str, tuple[float, float]] = {}
+    problems: list[str] = []
     ones = np.ones((n, 1))
-    if not one_class:
-        # start near the answer: with slope fixed at 1, a ~ log(O/E) (saves Newton steps on
-        # large groups, where every step is a pass over all patients)
-        citl_start = math.log(o / float(p.sum())) if o > 0 else 0.0
-        coarse = _coarse_rows(lp, pos.size) if n > _COARSE_ABOVE else None
-        if coarse is not None:  # exact fit below, started from the fit on equal-count bins
-            c_lp, c_y, c_w = coarse
-            pre = fit_logistic(
-                np.ones((c_lp.size, 1)), c_y, weights=c_w, offset=c_lp, start=[citl_start]
-            )
-            if pre.converged:
-                citl_start = float(pre.coef[0])
-        citl = fit_logistic(ones, y, offset=lp, start=[citl_start])
-        if citl.converged:
-            values["citl"] = float(citl.coef[0])
-            ci["citl"] = _wald(citl, 0, z)
-        else:
-            problems.append(f"calibration-in-the-large fit did not converge ({citl.message})")
-        slope_start = [0.0, 1.0]
-        if coarse is not None:
-            pre = fit_logistic(
-                np.column_stack([np.ones(c_lp.size), c_lp]), c_y, weights=c_w, start=slope_start
-            )
-            if pre.converged:
-                slope_start = list(pre.coef)
-        slope = fit_logistic(_design(ones[:, 0], lp), y, start=slope_start)
-        if slope.converged:
-            values["recalibration_intercept"] = float(slope.coef[0])
-            values["calibration_slope"] = float(slope.coef[1])
-            ci["recalibration_intercept"] = _wald(slope, 0, z)
-            ci["calibration_slope"] = _wald(slope, 1, z)
-        else:
-            problems.append(f"calibration slope fit did not converge ({slope.message})")
+    # start near the answer: with slope fixed at 1, a ~ log(O/E) (saves Newton steps on
+    # large groups, where every step is a pass over all patients)
+    citl_start = math.log(g.o / float(g.p.sum())) if g.o > 0 else 0.0
+    coarse = _coarse_rows(lp, g.n_pos) if n > _COARSE_ABOVE else None
+    if coarse is not None:  # exact fit below, started from the fit on equal-count bins
+        c_lp, c_y, c_w = coarse
+        pre = fit_logistic(
+            np.ones((c_lp.size, 1)), c_y, weights=c_w, offset=c_lp, start=[citl_start]
+        )
+        if pre.converged:
+            citl_start = float(pre.coef[0])
+    citl = fit_logistic(ones, y, offset=lp, start=[citl_start])
+    if citl.converged:
+        values["citl"] = float(citl.coef[0])
+        ci["citl"] = _wald(citl, 0, z)
+    else:
+        problems.append(f"calibration-in-the-large fit did not converge ({citl.message})")
+    slope_start = [0.0, 1.0]
+    if coarse is not None:
+        pre = fit_logistic(
+            np.column_stack([np.ones(c_lp.size), c_lp]), c_y, weights=c_w, start=slope_start
+        )
+        if pre.converged:
+            slope_start = list(pre.coef)
+    slope = fit_logistic(_design(ones[:, 0], lp), y, start=slope_start)
+    if slope.converged:
+        values["recalibration_intercept"] = float(slope.coef[0])
+        values["calibration_slope"] = float(slope.coef[1])
+        ci["recalibration_intercept"] = _wald(slope, 0, z)
+        ci["calibration_slope"] = _wald(slope, 1, z)
+    else:
+        problems.append(f"calibration slope fit did not converge ({slope.message})")
+    return _Metrics(values=values, ci=ci, problems=tuple(problems))
 
-    # --- flexible curve: ICI, E50, E90, Emax ----------------------------------------------
-    knots: np.ndarray = np.empty(0)
-    spline_coef: tuple[float, ...] = ()
-    spline_cov: tuple[tuple[float, ...], ...] = ()
-    n_min = min(o, n - o)
+
+def _calibration_curve(g: _GroupData, n_knots: int, *, intercept: float, slope: float) -> _Curve:
+    """The flexible calibration curve (a spline smoother) and ICI, E50, E90 and Emax from it;
+    it starts at the recalibration line when that fit converged."""
+    n, lp, y, p = g.n, g.lp, g.y, g.p
+    n_min = min(g.o, n - g.o)
     if n < MIN_SMOOTHER_N or n_min < MIN_SMOOTHER_EVENTS:
-        problems.append(
+        problem = (
             f"too few patients for the calibration curve (needs at least {MIN_SMOOTHER_N} "
             f"patients and {MIN_SMOOTHER_EVENTS} of each outcome); ICI, E50, E90 and Emax "
             "not computed"
         )
+        return _Curve(metrics=_Metrics(problems=(problem,)), knots=np.empty(0), smoother=None)
+    knots, knot_problems = _spline_knots(lp, n_knots)
+    problems = list(knot_problems)
+    values: dict[str, float] = {}
+    design = _design(np.ones(n), *rcs_basis(lp, knots).T)
+    # start at the logistic recalibration line when we have it (else the identity p_c = p):
+    # the spline only adds bends to it
+    start = np.zeros(design.shape[1])
+    start[1] = 1.0
+    if math.isfinite(slope):
+        start[0] = intercept
+        start[1] = slope
+    if n > _COARSE_ABOVE and knots.size >= 3:
+        c_lp, c_y, c_w = _coarse_rows(lp, g.n_pos)
+        c_design = np.column_stack([np.ones(c_lp.size), rcs_basis(c_lp, knots)])
+        pre = fit_logistic(c_design, c_y, weights=c_w, start=start)
+        if pre.converged:
+            start = pre.coef
+    fit = fit_logistic(design, y, start=start)
+    spline_coef: tuple[float, ...] = ()
+    spline_cov: tuple[tuple[float, ...], ...] = ()
+    if fit.converged:
+        pc = special.expit(design @ fit.coef)
+        d = np.abs(pc - p)
+        values["ici"] = float(d.mean())
+        values["e50"] = float(np.median(d))
+        values["e90"] = float(np.quantile(d, 0.9))
+        values["emax"] = float(d.max())
+        spline_coef = tuple(float(c) for c in fit.coef)
+        spline_cov = tuple(tuple(float(c) for c in row) for row in fit.cov)
     else:
-        knots = choose_knots(lp, n_knots)
-        if knots.size < n_knots:
-            if knots.size:
-                problems.append(
-                    f"too few distinct predicted risks for {n_knots} spline knots; "
-                    f"{knots.size} used"
-                )
-            else:
-                problems.append(
-                    "too few distinct predicted risks for a spline; the calibration curve is "
-                    "a logistic fit linear in logit(p)"
-                )
-        design = _design(ones[:, 0], *rcs_basis(lp, knots).T)
-        # start at the logistic recalibration line when we have it (else the identity p_c = p):
-        # the spline only adds bends to it
-        start = np.zeros(design.shape[1])
-        start[1] = 1.0
-        if math.isfinite(values.get("calibration_slope", math.nan)):
-            start[0] = values["recalibration_intercept"]
-            start[1] = values["calibration_slope"]
-        if n > _COARSE_ABOVE and knots.size >= 3:
-            c_lp, c_y, c_w = _coarse_rows(lp, pos.size)
-            c_design = np.column_stack([np.ones(c_lp.size), rcs_basis(c_lp, knots)])
-            pre = fit_logistic(c_design, c_y, weights=c_w, start=start)
-            if pre.converged:
-                start = pre.coef
-        fit = fit_logistic(design, y, start=start)
-        if fit.converged:
-            pc = special.expit(design @ fit.coef)
-            d = np.abs(pc - p)
-            values["ici"] = float(d.mean())
-            values["e50"] = float(np.median(d))
-            values["e90"] = float(np.quantile(d, 0.9))
-            values["emax"] = float(d.max())
-            spline_coef = tuple(float(c) for c in fit.coef)
-            spline_cov = tuple(tuple(float(c) for c in row) for row in fit.cov)
-        else:
-            problems.append(f"calibration curve fit did not converge ({fit.message})")
-        smoother = {
-            "method": SMOOTHER_METHOD,
-            "knots": int(knots.size),
-            "knot_quantiles": _knot_quantiles(int(knots.size)),
-        }
-        if n < 100 and knots.size:
-            smoother["outer_knots"] = "5th smallest and largest logit(p) (fewer than 100)"
+        problems.append(f"calibration curve fit did not converge ({fit.message})")
+    smoother = {
+        "method": SMOOTHER_METHOD,
+        "knots": int(knots.size),
+        "knot_quantiles": _knot_quantiles(int(knots.size)),
+    }
+    if n < 100 and knots.size:
+        smoother["outer_knots"] = "5th smallest and largest logit(p) (fewer than 100)"
+    return _Curve(
+        metrics=_Metrics(values=values, problems=tuple(problems)),
+        knots=knots,
+        smoother=smoother,
+        spline_coef=spline_coef,
+        spline_cov=spline_cov,
+    )
 
-    # --- ECE and its table ----------------------------------------------------------------
-    ece, table = _ece(p, y, ece_bins)
-    values["ece"] = ece
 
-    # --- Spiegelhalter --------------------------------------------------------------------
+def _spline_knots(lp: np.ndarray, n_knots: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The smoother's knots on the logit scale, and a note when ties forced fewer of them
+    (none left: the curve is linear in logit(p))."""
+    knots = choose_knots(lp, n_knots)
+    if knots.size >= n_knots:
+        return knots, ()
+    if knots.size:
+        return knots, (
+            f"too few distinct predicted risks for {n_knots} spline knots; {knots.size} used",
+        )
+    return knots, (
+        "too few distinct predicted risks for a spline; the calibration curve is "
+        "a logistic fit linear in logit(p)",
+    )
+
+
+def _spiegelhalter(g: _GroupData) -> _Metrics:
+    """Spiegelhalter's z test and its two-sided p (undefined when its variance is 0)."""
+    y, p = g.y, g.p
     num = float(np.sum((y - p) * (1.0 - 2.0 * p)))
     var = float(np.sum((1.0 - 2.0 * p) ** 2 * p * (1.0 - p)))
     if var > 0:
         zs = num / math.sqrt(var)
-        values["spiegelhalter_z"] = zs
-        values["spiegelhalter_p"] = float(2.0 * stats.norm.sf(abs(zs)))
-    else:
-        problems.append("Spiegelhalter z undefined (all predicted risks are 0.5 or 0/1)")
+        return _Metrics(
+            values={"spiegelhalter_z": zs, "spiegelhalter_p": float(2.0 * stats.norm.sf(abs(zs)))}
+        )
+    return _Metrics(problems=("Spiegelhalter z undefined (all predicted risks are 0.5 or 0/1)",))
 
-    # --- Hosmer-Lemeshow ------------------------------------------------------------------
-    chi2, groups_used = _hosmer_lemeshow(p, y, hl_groups)
+
+def _hosmer_lemeshow_test(g: _GroupData, hl_groups: int) -> tuple[_Metrics, int]:
+    """The Hosmer-Lemeshow statistic and p (df = groups - 2, so at least 3 groups), and the
+    number of risk groups actually used."""
+    chi2, groups_used = _hosmer_lemeshow(g.p, g.y, hl_groups)
     if groups_used >= 3 and np.isfinite(chi2):
-        values["hosmer_lemeshow_chi2"] = chi2
-        values["hosmer_lemeshow_p"] = float(stats.chi2.sf(chi2, groups_used - 2))
-    else:
-        problems.append(f"Hosmer-Lemeshow statistic undefined ({groups_used} usable risk group(s))")
+        values = {
+            "hosmer_lemeshow_chi2": chi2,
+            "hosmer_lemeshow_p": float(stats.chi2.sf(chi2, groups_used - 2)),
+        }
+        return _Metrics(values=values), groups_used
+    problem = f"Hosmer-Lemeshow statistic undefined ({groups_used} usable risk group(s))"
+    return _Metrics(problems=(problem,)), groups_used
 
-    # --- scaled Brier and discrimination slope --------------------------------------------
-    if not one_class:
-        ybar = o / n
-        brier = float(np.mean((p - y) ** 2))
-        values["scaled_brier"] = 1.0 - brier / (ybar * (1.0 - ybar))
-        values["discrimination_slope"] = float(p[: pos.size].mean() - p[pos.size :].mean())
 
-    return CalibrationEstimate(
-        values=values,
-        ci=ci,
-        n_clipped=n_clipped,
-        problems=tuple(problems),
-        knots=tuple(float(k) for k in knots),
-        smoother=smoother,
-        spline_coef=spline_coef,
-        spline_cov=spline_cov,
-        ece_table=table,
-        hl_groups=groups_used,
+def _brier_and_discrimination(g: _GroupData) -> _Metrics:
+    """Scaled Brier and discrimination slope (both need events and non-events)."""
+    ybar = g.o / g.n
+    brier = float(np.mean((g.p - g.y) ** 2))
+    return _Metrics(
+        values={
+            "scaled_brier": 1.0 - brier / (ybar * (1.0 - ybar)),
+            "discrimination_slope": float(g.p[: g.n_pos].mean() - g.p[g.n_pos :].mean()),
+        }
     )
 
 

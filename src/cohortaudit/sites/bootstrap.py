@@ -50,7 +50,7 @@ from cohortaudit.disclosure import DisclosureDecision
 from cohortaudit.metrics.bootstrap import FineCells, iter_replicates, percentile_intervals
 from cohortaudit.metrics.fairness import DISPARITY_METRICS
 from cohortaudit.metrics.performance import THRESHOLD_METRICS, threshold_arrays
-from cohortaudit.metrics.table import GroupTable
+from cohortaudit.metrics.table import GroupTable, Partition
 from cohortaudit.sites.binned import binned_from_arrays
 
 __all__ = [
@@ -345,109 +345,43 @@ def pooled_bootstrap(
     Partitions are processed in order from one generator, so the same files and seed give
     the same replicates.
     """
-    partitions, hidden = table.partitions, decision.hidden
     rng = np.random.default_rng(seed)
+    overall_released = not decision.hidden[0][0]
     intervals: dict[tuple[int, int], dict[str, tuple[float, float]]] = {}
     replicates: list[dict[str, np.ndarray]] = []
     overall_reps: list[dict[str, np.ndarray]] = []
-    no_overall, rest_used, undefined = [], [], []
-    coarse_auroc = 0
-    coarse_overall: list[tuple[str, ...]] = []
-    n_strata = 0
-    overall_released = not hidden[0][0]
-    for p, part in enumerate(partitions):
-        index = {values: g for g, values in enumerate(part.keys)}
-        keep = [g for g in range(len(part.keys)) if not hidden[p][g]]
-        pos = {g: j for j, g in enumerate(keep)}
-        with_overall = p > 0 and overall_released
-        # targets: the released groups, then the whole cohort from this partition's draws
-        # ("joint"), then -- only if some site's bins of this partition straddle the
-        # threshold -- a whole cohort for the threshold metrics that takes such a site's
-        # whole-cohort histogram instead (drawn on its own: no correlation with the groups
-        # there, whose own threshold metrics are then mostly withheld anyway)
-        joint, mixed = len(keep), len(keep) + 1
-        per: list[tuple[dict, list[tuple[int, Any]], bool, Any]] = []
-        for site_table in per_site:
-            covered, withheld = [], False
-            for (attrs, values), (_, binned) in site_table.items():
-                if attrs != part.attributes:
-                    continue
-                if binned is None:
-                    withheld = True
-                else:
-                    covered.append((index[values], binned))
-            rest = None
-            if p > 0 and withheld and with_overall:
-                whole = site_table[((), ())][1]
-                ok, rest = (
-                    remainder_bins(whole, [b for _, b in covered], binned_from_arrays)
-                    if whole is not None
-                    else (False, None)
-                )
-                if not ok:
-                    with_overall = False
-                elif rest is not None and part.attributes not in rest_used:
-                    rest_used.append(part.attributes)
-            bins = [b for _, b in covered] + ([rest] if rest is not None else [])
-            resolved = all(b.at(threshold) is not None for b in bins)
-            per.append((site_table, covered, resolved, rest))
-        use_mixed = with_overall and not all(r for _, _, r, _ in per)
-        if p > 0 and overall_released and not with_overall:
+    no_overall, rest_used, coarse_overall = [], [], []
+    undefined: list[tuple[dict[str, str], str, int]] = []
+    coarse_auroc = n_strata = 0
+    for p, part in enumerate(table.partitions):
+        keep = tuple(g for g in range(len(part.keys)) if not decision.hidden[p][g])
+        cover = _site_cover(
+            part, p, per_site, threshold=threshold, overall_released=overall_released
+        )
+        if p > 0 and overall_released and not cover.with_overall:
             no_overall.append(part.attributes)
-        strata: list[Stratum] = []
-        for name, (site_table, covered, resolved, rest) in zip(site_names, per, strict=True):
-            wide = (joint,) * with_overall + (mixed,) * (use_mixed and resolved)
-            for g, binned in covered:
-                strata.append(Stratum(name, ((pos[g],) if g in pos else ()) + wide, binned))
-            if rest is not None and wide:
-                strata.append(Stratum(name, wide, rest))
-            if use_mixed and not resolved:
-                strata.append(Stratum(name, (mixed,), site_table[((), ())][1]))
-        full = {m: np.full((n_boot, len(part.keys)), np.nan) for m in BOOT_METRICS}
-        skip_auroc: set[int] = set()
-        whole_reps = {m: np.full(n_boot, np.nan) for m in BOOT_METRICS}
-        if keep or with_overall:
-            n_strata += len(strata)
-            base, reps = bootstrap_strata(
-                strata,
-                len(keep) + with_overall + use_mixed,
-                threshold=threshold,
-                n_boot=n_boot,
-                rng=rng,
-            )
-            # the engine's shift: replicate - binned point estimate + reported estimate, so
-            # the interval is centred on what the pooled audit reports
-            targets = [(p, g) for g in keep] + [(0, 0)] * (with_overall + use_mixed)
-            for m in BOOT_METRICS:
-                reported = np.array(
-                    [reported_value(table, decision, t, m) for t in targets], dtype=np.float64
-                )
-                shifted = reps[m] + (reported - base[m])
-                if m == "auroc":
-                    coarse = base["auroc_bin_error_bound"] > AUROC_CI_MAX_BOUND
-                    shifted[:, coarse] = np.nan
-                    coarse_auroc += int(coarse[: len(keep)].sum())
-                    skip_auroc = {g for j, g in enumerate(keep) if coarse[j]}
-                    if with_overall and coarse[joint]:
-                        coarse_overall.append(part.attributes)
-                full[m][:, keep] = shifted[:, : len(keep)]
-                if with_overall:
-                    whole_reps[m] = shifted[
-                        :, mixed if use_mixed and m in THRESHOLD_METRICS else joint
-                    ]
-        if p == 0:
-            whole_reps = {m: full[m][:, 0] for m in BOOT_METRICS}
-        replicates.append(full)
-        overall_reps.append(whole_reps)
-        for m in BOOT_METRICS:
-            lo, hi, bad = percentile_intervals(full[m][:, keep], confidence)
-            for j, g in enumerate(keep):
-                if not math.isfinite(reported_value(table, decision, (p, g), m)):
-                    continue
-                if bad[j] and not (m == "auroc" and g in skip_auroc):
-                    undefined.append((dict(table.rows[p][g].attributes), m, int(bad[j])))
-                if m in BOOT_CI:
-                    intervals.setdefault((p, g), {})[m] = (float(lo[j]), float(hi[j]))
+        if cover.rest_used:
+            rest_used.append(part.attributes)
+        reps = _partition_replicates(
+            table,
+            decision,
+            p,
+            keep,
+            _partition_strata(cover, site_names, keep),
+            cover,
+            n_boot=n_boot,
+            rng=rng,
+            threshold=threshold,
+        )
+        n_strata += reps.n_strata
+        coarse_auroc += reps.coarse_auroc
+        if reps.coarse_overall:
+            coarse_overall.append(part.attributes)
+        replicates.append(reps.full)
+        overall_reps.append(reps.whole)
+        bad, cis = _partition_intervals(table, decision, p, keep, reps, confidence)
+        undefined.extend(bad)
+        intervals.update(cis)
     return PooledBootstrap(
         n_boot=n_boot,
         seed=seed,
@@ -461,6 +395,195 @@ def pooled_bootstrap(
         coarse_overall=tuple(coarse_overall),
         intervals=intervals,
     )
+
+
+@dataclass(frozen=True)
+class _SiteCover:
+    """One site's part of a partition: its released groups' histograms (group index,
+    binned), whether they all resolve the threshold, and its "rest of the site" stratum."""
+
+    site_table: Any
+    covered: tuple[tuple[int, Any], ...]
+    resolved: bool
+    rest: Any
+
+
+@dataclass(frozen=True)
+class _Cover:
+    """How the sites cover one partition, and which whole-cohort targets it can feed."""
+
+    sites: tuple[_SiteCover, ...]
+    #: the partition's draws can give the whole cohort (it is released and every withheld
+    #: group's rest of the site could be formed)
+    with_overall: bool
+    #: some site needed a rest-of-the-site stratum
+    rest_used: bool
+
+    @property
+    def use_mixed(self) -> bool:
+        """A second whole-cohort target for the threshold metrics is needed: some site's
+        bins straddle the threshold."""
+        return self.with_overall and not all(s.resolved for s in self.sites)
+
+
+def _site_cover(
+    part: Partition, p: int, per_site: Sequence[Any], *, threshold: float, overall_released: bool
+) -> _Cover:
+    """Each site's histograms of partition ``p``, with the rest of the site where a group was
+    withheld there, because the strata and the whole-cohort targets depend on them."""
+    index = {values: g for g, values in enumerate(part.keys)}
+    with_overall = p > 0 and overall_released
+    rest_used = False
+    sites: list[_SiteCover] = []
+    for site_table in per_site:
+        covered, withheld = [], False
+        for (attrs, values), (_, binned) in site_table.items():
+            if attrs != part.attributes:
+                continue
+            if binned is None:
+                withheld = True
+            else:
+                covered.append((index[values], binned))
+        rest = None
+        if p > 0 and withheld and with_overall:
+            whole = site_table[((), ())][1]
+            ok, rest = (
+                remainder_bins(whole, [b for _, b in covered], binned_from_arrays)
+                if whole is not None
+                else (False, None)
+            )
+            if not ok:
+                with_overall = False
+            elif rest is not None:
+                rest_used = True
+        bins = [b for _, b in covered] + ([rest] if rest is not None else [])
+        resolved = all(b.at(threshold) is not None for b in bins)
+        sites.append(_SiteCover(site_table, tuple(covered), resolved, rest))
+    return _Cover(sites=tuple(sites), with_overall=with_overall, rest_used=rest_used)
+
+
+def _partition_strata(
+    cover: _Cover, site_names: Sequence[str], keep: Sequence[int]
+) -> list[Stratum]:
+    """The partition's site x group strata and the targets each feeds.
+
+    Targets: the released groups, then the whole cohort from this partition's draws
+    ("joint"), then -- only if some site's bins of this partition straddle the threshold --
+    a whole cohort for the threshold metrics that takes such a site's whole-cohort histogram
+    instead (drawn on its own: no correlation with the groups there, whose own threshold
+    metrics are then mostly withheld anyway).
+    """
+    pos = {g: j for j, g in enumerate(keep)}
+    joint, mixed = len(keep), len(keep) + 1
+    use_mixed = cover.use_mixed
+    strata: list[Stratum] = []
+    for name, site in zip(site_names, cover.sites, strict=True):
+        wide = (joint,) * cover.with_overall + (mixed,) * (use_mixed and site.resolved)
+        for g, binned in site.covered:
+            strata.append(Stratum(name, ((pos[g],) if g in pos else ()) + wide, binned))
+        if site.rest is not None and wide:
+            strata.append(Stratum(name, wide, site.rest))
+        if use_mixed and not site.resolved:
+            strata.append(Stratum(name, (mixed,), site.site_table[((), ())][1]))
+    return strata
+
+
+@dataclass(frozen=True)
+class _PartitionReplicates:
+    """One partition's shifted replicates and what the AUROC bound withheld."""
+
+    #: metric -> (B, G) shifted replicates (NaN for groups not released)
+    full: dict[str, np.ndarray]
+    #: metric -> (B,) the whole cohort from this partition's draws
+    whole: dict[str, np.ndarray]
+    n_strata: int = 0
+    coarse_auroc: int = 0
+    skip_auroc: frozenset[int] = frozenset()
+    coarse_overall: bool = False
+
+
+def _partition_replicates(
+    table: GroupTable,
+    decision: DisclosureDecision,
+    p: int,
+    keep: Sequence[int],
+    strata: Sequence[Stratum],
+    cover: _Cover,
+    *,
+    n_boot: int,
+    rng: np.random.Generator,
+    threshold: float,
+) -> _PartitionReplicates:
+    """Draw the partition's strata and shift every replicate by (reported - binned) estimate,
+    so the interval is centred on what the pooled audit reports; AUROC replicates on bins
+    too coarse for it are NaN."""
+    n_groups = len(table.partitions[p].keys)
+    with_overall, use_mixed = cover.with_overall, cover.use_mixed
+    joint, mixed = len(keep), len(keep) + 1
+    full = {m: np.full((n_boot, n_groups), np.nan) for m in BOOT_METRICS}
+    whole = {m: np.full(n_boot, np.nan) for m in BOOT_METRICS}
+    coarse_auroc, skip_auroc, coarse_overall, n_strata = 0, frozenset(), False, 0
+    if keep or with_overall:
+        n_strata = len(strata)
+        base, reps = bootstrap_strata(
+            strata,
+            len(keep) + with_overall + use_mixed,
+            threshold=threshold,
+            n_boot=n_boot,
+            rng=rng,
+        )
+        targets = [(p, g) for g in keep] + [(0, 0)] * (with_overall + use_mixed)
+        for m in BOOT_METRICS:
+            reported = np.array(
+                [reported_value(table, decision, t, m) for t in targets], dtype=np.float64
+            )
+            shifted = reps[m] + (reported - base[m])
+            if m == "auroc":
+                coarse = base["auroc_bin_error_bound"] > AUROC_CI_MAX_BOUND
+                shifted[:, coarse] = np.nan
+                coarse_auroc += int(coarse[: len(keep)].sum())
+                skip_auroc = frozenset(g for j, g in enumerate(keep) if coarse[j])
+                if with_overall and coarse[joint]:
+                    coarse_overall = True
+            full[m][:, list(keep)] = shifted[:, : len(keep)]
+            if with_overall:
+                whole[m] = shifted[:, mixed if use_mixed and m in THRESHOLD_METRICS else joint]
+    if p == 0:
+        whole = {m: full[m][:, 0] for m in BOOT_METRICS}
+    return _PartitionReplicates(
+        full=full,
+        whole=whole,
+        n_strata=n_strata,
+        coarse_auroc=coarse_auroc,
+        skip_auroc=skip_auroc,
+        coarse_overall=coarse_overall,
+    )
+
+
+def _partition_intervals(
+    table: GroupTable,
+    decision: DisclosureDecision,
+    p: int,
+    keep: Sequence[int],
+    reps: _PartitionReplicates,
+    confidence: float,
+) -> tuple[
+    list[tuple[dict[str, str], str, int]], dict[tuple[int, int], dict[str, tuple[float, float]]]
+]:
+    """Percentile intervals of the released groups' reported metrics, and the undefined
+    replicates to state (not for AUROC the coarse bins already withheld)."""
+    undefined: list[tuple[dict[str, str], str, int]] = []
+    intervals: dict[tuple[int, int], dict[str, tuple[float, float]]] = {}
+    for m in BOOT_METRICS:
+        lo, hi, bad = percentile_intervals(reps.full[m][:, list(keep)], confidence)
+        for j, g in enumerate(keep):
+            if not math.isfinite(reported_value(table, decision, (p, g), m)):
+                continue
+            if bad[j] and not (m == "auroc" and g in reps.skip_auroc):
+                undefined.append((dict(table.rows[p][g].attributes), m, int(bad[j])))
+            if m in BOOT_CI:
+                intervals.setdefault((p, g), {})[m] = (float(lo[j]), float(hi[j]))
+    return undefined, intervals
 
 
 def reported_value(table: GroupTable, decision: DisclosureDecision, cell, metric: str) -> float:

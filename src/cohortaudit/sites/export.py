@@ -46,8 +46,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -59,6 +60,10 @@ from cohortaudit.metrics.calibration import CLIP
 from cohortaudit.metrics.subgroups import THRESHOLD_GRID
 from cohortaudit.outputs import write_output
 from cohortaudit.safeload import parse_json, read_limited
+
+if TYPE_CHECKING:
+    from cohortaudit.disclosure import DisclosureDecision
+    from cohortaudit.metrics.table import GroupTable
 
 __all__ = [
     "SITE_FORMAT",
@@ -193,30 +198,93 @@ def build_site_export(
     ``groups`` has one column of string labels per sensitive feature (``Cohort.groups``);
     ``model`` and ``cohort`` are identity facts (hashes, names) copied into the file.
     """
-    from cohortaudit.disclosure import apply_disclosure
-    from cohortaudit.metrics.subgroups import compute_point_estimates
-
-    if not isinstance(site, str) or not site.strip():
-        raise ConfigError("The site name (--site) must be a non-empty text, e.g. --site DE-Berlin.")
+    _check_site_name(site)
     k = config.min_cell
     y_score = np.asarray(y_score, dtype=np.float64)
     y = np.asarray(y_true, dtype=np.int8)
     frame = groups[list(config.sensitive_features)]
-    # the engine gives the partitions, the group order and rules 1 and 3 (group suppression)
-    engine = compute_point_estimates(
+    table, decision = _site_table(y_score, y, frame, config=config, threshold=threshold)
+    edges = score_grid_edges(threshold)
+    fine = _fine_statistics(table, y_score, y, edges)
+    complements = _complements(table, decision.hidden, fine.counts, k)
+    log = [e.to_dict() for e in decision.log if e.action == "group suppressed"]
+    partitions_out: list[dict[str, Any]] = []
+    groups_out: list[dict[str, Any]] = []
+    levels = _priority_levels(edges, threshold)
+    for pi, part in enumerate(table.partitions):
+        kept, coarsened = _coarsen_partition(
+            part, decision.hidden[pi], fine.counts[pi], complements.get(pi, []), edges, levels, k
+        )
+        log.extend(coarsened)
+        partitions_out.append(
+            {"attributes": list(part.attributes), "edges": [float(e) for e in edges[kept]]}
+        )
+        groups_out.extend(_partition_groups(table, decision, fine, pi, kept[:-1], k))
+    data: dict[str, Any] = {
+        "format": SITE_FORMAT,
+        "format_version": SITE_FORMAT_VERSION,
+        "tool": {"name": "cohortaudit", "version": __version__},
+        "site": site.strip(),
+        "model": model,
+        "cohort": cohort,
+        "settings": site_settings(config, threshold=threshold, threshold_source=threshold_source),
+        "value_order": _value_order(frame, config.sensitive_features),
+        "partitions": partitions_out,
+        "groups": groups_out,
+        "disclosure_log": log,
+    }
+    data["content_sha256"] = content_sha256(data)
+    return data
+
+
+@dataclass(frozen=True)
+class _FineStatistics:
+    """Per partition, arrays of shape (groups, 2 outcomes, fine bins) of the histogram
+    statistics, and of shape (groups, 6) of the exact sums: computed once, before coarsening."""
+
+    counts: tuple[np.ndarray, ...]
+    sum_p: tuple[np.ndarray, ...]
+    sum_lp: tuple[np.ndarray, ...]
+    sum_lp2: tuple[np.ndarray, ...]
+    group_sums: tuple[np.ndarray, ...]
+
+
+def _check_site_name(site: str) -> None:
+    """Refuse an empty site name: the coordinator tells the files apart by it."""
+    if not isinstance(site, str) or not site.strip():
+        raise ConfigError("The site name (--site) must be a non-empty text, e.g. --site DE-Berlin.")
+
+
+def _site_table(
+    y_score: np.ndarray,
+    y: np.ndarray,
+    frame: pd.DataFrame,
+    *,
+    config: AuditConfig,
+    threshold: float,
+) -> tuple[GroupTable, DisclosureDecision]:
+    """The engine's table and its disclosure decision, because they give the partitions, the
+    group order and rules 1 and 3 (group suppression) exactly as a local audit has them."""
+    from cohortaudit.disclosure import apply_disclosure
+    from cohortaudit.metrics.subgroups import compute_point_estimates
+
+    table = compute_point_estimates(
         y_score,
         y,
         frame,
         threshold=threshold,
         z=config.z,
         max_order=config.max_intersection_order,
-        min_cell=k,
+        min_cell=config.min_cell,
     )
-    decision = apply_disclosure(engine, k=k)
-    hidden = decision.hidden
+    return table, apply_disclosure(table, k=config.min_cell)
 
-    edges = score_grid_edges(threshold)
-    levels = _priority_levels(edges, threshold)
+
+def _fine_statistics(
+    table: GroupTable, y_score: np.ndarray, y: np.ndarray, edges: np.ndarray
+) -> _FineStatistics:
+    """Every group's statistics on the fine grid and its exact sums, because coarsening and
+    the group records only add these up."""
     n_fine = len(edges) - 1
     fine_bin = _fine_bin(y_score, edges)
     p = np.clip(y_score, CLIP, 1.0 - CLIP)
@@ -227,21 +295,17 @@ def build_site_export(
     sp_num = (yf - p) * (1.0 - 2.0 * p)
     sp_var = (1.0 - 2.0 * p) ** 2 * p * (1.0 - p)
 
-    fine_counts: list[np.ndarray] = []
-    fine_sum_p: list[np.ndarray] = []
-    fine_sum_lp: list[np.ndarray] = []
-    fine_sum_lp2: list[np.ndarray] = []
-    group_sums: list[np.ndarray] = []
-    for part in engine.partitions:
+    counts, sum_p, sum_lp, sum_lp2, group_sums = [], [], [], [], []
+    for part in table.partitions:
         n_groups = len(part.keys)
-        gi = part.cell_to_group[engine.cell]
+        gi = part.cell_to_group[table.cell]
         flat = (gi * 2 + y) * n_fine + fine_bin
         size = n_groups * 2 * n_fine
         shape = (n_groups, 2, n_fine)
-        fine_counts.append(np.bincount(flat, minlength=size).reshape(shape).astype(np.int64))
-        fine_sum_p.append(np.bincount(flat, weights=p, minlength=size).reshape(shape))
-        fine_sum_lp.append(np.bincount(flat, weights=lp, minlength=size).reshape(shape))
-        fine_sum_lp2.append(np.bincount(flat, weights=lp * lp, minlength=size).reshape(shape))
+        counts.append(np.bincount(flat, minlength=size).reshape(shape).astype(np.int64))
+        sum_p.append(np.bincount(flat, weights=p, minlength=size).reshape(shape))
+        sum_lp.append(np.bincount(flat, weights=lp, minlength=size).reshape(shape))
+        sum_lp2.append(np.bincount(flat, weights=lp * lp, minlength=size).reshape(shape))
         group_sums.append(
             np.stack(
                 [
@@ -251,128 +315,145 @@ def build_site_export(
                 axis=1,
             )
         )
+    return _FineStatistics(
+        counts=tuple(counts),
+        sum_p=tuple(sum_p),
+        sum_lp=tuple(sum_lp),
+        sum_lp2=tuple(sum_lp2),
+        group_sums=tuple(group_sums),
+    )
 
-    # the complements of sibling families with a withheld member, per child partition
+
+def _complements(
+    table: GroupTable,
+    hidden: Sequence[Sequence[bool]],
+    fine_counts: Sequence[np.ndarray],
+    k: int,
+) -> dict[int, list[np.ndarray]]:
+    """Per child partition, the fine counts of each sibling family's complement (parent minus
+    released children) where a member is withheld, so coarsening keeps it unrecoverable."""
     complements: dict[int, list[np.ndarray]] = {}
-    for pc, pp, pg, members in _families(engine.partitions):
+    for pc, pp, pg, members in _families(table.partitions):
         if hidden[pp][pg] or not any(hidden[pc][g] for g in members):
             continue
         comp = fine_counts[pp][pg] - sum(
             (fine_counts[pc][g] for g in members if not hidden[pc][g]),
-            np.zeros((2, n_fine), dtype=np.int64),
+            np.zeros(fine_counts[pp].shape[1:], dtype=np.int64),
         )
-        totals = comp.sum(axis=-1)
-        if _passes(totals, k):
+        if _passes(comp.sum(axis=-1), k):
             complements.setdefault(pc, []).append(comp)
+    return complements
 
-    log: list[dict[str, Any]] = [
-        e.to_dict() for e in decision.log if e.action == "group suppressed"
-    ]
-    partitions_out: list[dict[str, Any]] = []
-    groups_out: list[dict[str, Any]] = []
-    thresholds = [float(t) for t in THRESHOLD_GRID]
-    for pi, part in enumerate(engine.partitions):
-        released = [g for g in range(len(part.keys)) if not hidden[pi][g]]
-        virtual = [fine_counts[pi][g] for g in released] + complements.get(pi, [])
-        kept = _merge_edges(np.stack(virtual), k, levels) if virtual else [0, n_fine]
-        kept_arr = np.asarray(kept)
-        starts = kept_arr[:-1]
-        lost = [t for t in thresholds if t not in set(edges[kept_arr].tolist())]
-        where = {"partition": " x ".join(part.attributes) or "overall"}
-        if len(kept) - 1 < n_fine:
-            log.append(
-                {
-                    "where": where,
-                    "rule": "4: histogram bins below k",
-                    "action": "score histogram coarsened",
-                    "reason": (
-                        f"the {SCORE_BINS} fine bins were merged into wider bins shared by every "
-                        f"group of the partition, so that every released count is 0 or at "
-                        f"least {k}"
-                        + (
-                            f"; confusion counts are not derivable at {len(lost)} grid "
-                            "threshold(s) that fall inside a merged bin"
-                            if lost
-                            else ""
-                        )
-                    ),
-                }
+
+def _coarsen_partition(
+    part: Any,
+    hidden: Sequence[bool],
+    fine_counts: np.ndarray,
+    complements: list[np.ndarray],
+    edges: np.ndarray,
+    levels: list[np.ndarray],
+    k: int,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The fine-edge indices one partition keeps (rule 4), and the disclosure-log entry that
+    says so when bins were merged (none otherwise)."""
+    n_fine = len(edges) - 1
+    released = [g for g in range(len(part.keys)) if not hidden[g]]
+    virtual = [fine_counts[g] for g in released] + complements
+    kept = np.asarray(_merge_edges(np.stack(virtual), k, levels) if virtual else [0, n_fine])
+    if len(kept) - 1 >= n_fine:
+        return kept, []
+    kept_edges = set(edges[kept].tolist())
+    lost = [t for t in (float(t) for t in THRESHOLD_GRID) if t not in kept_edges]
+    entry = {
+        "where": {"partition": " x ".join(part.attributes) or "overall"},
+        "rule": "4: histogram bins below k",
+        "action": "score histogram coarsened",
+        "reason": (
+            f"the {SCORE_BINS} fine bins were merged into wider bins shared by every "
+            f"group of the partition, so that every released count is 0 or at "
+            f"least {k}"
+            + (
+                f"; confusion counts are not derivable at {len(lost)} grid "
+                "threshold(s) that fall inside a merged bin"
+                if lost
+                else ""
             )
-        partitions_out.append(
-            {
-                "attributes": list(part.attributes),
-                "edges": [float(e) for e in edges[kept_arr]],
-            }
-        )
-        for g in range(len(part.keys)):
-            attrs = part.attributes_of(g)
-            if hidden[pi][g]:
-                groups_out.append(
-                    {
-                        "attributes": attrs,
-                        "suppressed": True,
-                        "suppression_reason": decision.reasons.get((pi, g), "suppressed"),
-                    }
-                )
-                continue
-            c = np.add.reduceat(fine_counts[pi][g], starts, axis=-1)
-            sp_ = np.add.reduceat(fine_sum_p[pi][g], starts, axis=-1)
-            sl = np.add.reduceat(fine_sum_lp[pi][g], starts, axis=-1)
-            sl2 = np.add.reduceat(fine_sum_lp2[pi][g], starts, axis=-1)
-            if not _passes(c, k):  # pragma: no cover - guaranteed by _merge_edges
-                raise ReportError("Internal check failed: a histogram bin below k was produced.")
-            s = group_sums[pi][g]
-            est = engine.estimates[pi][g]
-            groups_out.append(
+        ),
+    }
+    return kept, [entry]
+
+
+def _partition_groups(
+    table: GroupTable,
+    decision: DisclosureDecision,
+    fine: _FineStatistics,
+    pi: int,
+    starts: np.ndarray,
+    k: int,
+) -> list[dict[str, Any]]:
+    """One record per group of partition ``pi``: withheld groups with their reason and no
+    numbers, released ones with their sums and their histogram on the kept bins."""
+    part = table.partitions[pi]
+    out: list[dict[str, Any]] = []
+    for g in range(len(part.keys)):
+        attrs = part.attributes_of(g)
+        if decision.hidden[pi][g]:
+            out.append(
                 {
                     "attributes": attrs,
-                    "suppressed": False,
-                    "n": int(est.n),
-                    "events": int(est.events),
-                    "sums": {
-                        "sum_p_events": float(s[0]),
-                        "sum_p_non_events": float(s[1]),
-                        "sum_sq_error_raw": float(s[2]),
-                        "sum_sq_error": float(s[3]),
-                        "spiegelhalter_num": float(s[4]),
-                        "spiegelhalter_var": float(s[5]),
-                    },
-                    "histogram": {
-                        "events": [int(x) for x in c[1]],
-                        "non_events": [int(x) for x in c[0]],
-                        "sum_p_events": [float(x) for x in sp_[1]],
-                        "sum_p_non_events": [float(x) for x in sp_[0]],
-                        "sum_logit_events": [float(x) for x in sl[1]],
-                        "sum_logit_non_events": [float(x) for x in sl[0]],
-                        "sum_logit2_events": [float(x) for x in sl2[1]],
-                        "sum_logit2_non_events": [float(x) for x in sl2[0]],
-                    },
+                    "suppressed": True,
+                    "suppression_reason": decision.reasons.get((pi, g), "suppressed"),
                 }
             )
+            continue
+        c = np.add.reduceat(fine.counts[pi][g], starts, axis=-1)
+        sp_ = np.add.reduceat(fine.sum_p[pi][g], starts, axis=-1)
+        sl = np.add.reduceat(fine.sum_lp[pi][g], starts, axis=-1)
+        sl2 = np.add.reduceat(fine.sum_lp2[pi][g], starts, axis=-1)
+        if not _passes(c, k):  # pragma: no cover - guaranteed by _merge_edges
+            raise ReportError("Internal check failed: a histogram bin below k was produced.")
+        s = fine.group_sums[pi][g]
+        est = table.estimates[pi][g]
+        out.append(
+            {
+                "attributes": attrs,
+                "suppressed": False,
+                "n": int(est.n),
+                "events": int(est.events),
+                "sums": {
+                    "sum_p_events": float(s[0]),
+                    "sum_p_non_events": float(s[1]),
+                    "sum_sq_error_raw": float(s[2]),
+                    "sum_sq_error": float(s[3]),
+                    "spiegelhalter_num": float(s[4]),
+                    "spiegelhalter_var": float(s[5]),
+                },
+                "histogram": {
+                    "events": [int(x) for x in c[1]],
+                    "non_events": [int(x) for x in c[0]],
+                    "sum_p_events": [float(x) for x in sp_[1]],
+                    "sum_p_non_events": [float(x) for x in sp_[0]],
+                    "sum_logit_events": [float(x) for x in sl[1]],
+                    "sum_logit_non_events": [float(x) for x in sl[0]],
+                    "sum_logit2_events": [float(x) for x in sl2[1]],
+                    "sum_logit2_non_events": [float(x) for x in sl2[0]],
+                },
+            }
+        )
+    return out
 
+
+def _value_order(frame: pd.DataFrame, features: Sequence[str]) -> dict[str, list[str]]:
+    """Each feature's values in order (categories as declared, else sorted text), so the
+    coordinator lists pooled groups the way a local audit would."""
     value_order = {}
-    for col in config.sensitive_features:
+    for col in features:
         series = frame[col]
         if isinstance(series.dtype, pd.CategoricalDtype):
             value_order[col] = [str(v) for v in series.cat.categories]
         else:
             value_order[col] = sorted({str(v) for v in series.astype(str)})
-
-    data: dict[str, Any] = {
-        "format": SITE_FORMAT,
-        "format_version": SITE_FORMAT_VERSION,
-        "tool": {"name": "cohortaudit", "version": __version__},
-        "site": site.strip(),
-        "model": model,
-        "cohort": cohort,
-        "settings": site_settings(config, threshold=threshold, threshold_source=threshold_source),
-        "value_order": value_order,
-        "partitions": partitions_out,
-        "groups": groups_out,
-        "disclosure_log": log,
-    }
-    data["content_sha256"] = content_sha256(data)
-    return data
+    return value_order
 
 
 def site_settings(config: AuditConfig, *, threshold: float, threshold_source: str) -> dict:
