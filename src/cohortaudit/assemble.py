@@ -58,6 +58,8 @@ if TYPE_CHECKING:
     from cohortaudit.policy import Policy
 
 #: Computes the ``user_metrics`` block (and its caveats) from the finished groups.
+#: How one row of the group table becomes a group of the result: (row, decision, p, g, z, k).
+GroupResultBuilder = Callable[..., GroupResult]
 UserMetricsHook = Callable[[Sequence[GroupResult]], tuple[dict[str, Any], Sequence[Caveat]]]
 
 __all__ = [
@@ -154,6 +156,8 @@ def assemble_result(
     explanations: dict[str, Any] | None = None,
     sites: dict[str, Any] | None = None,
     user_metrics: UserMetricsHook | None = None,
+    group_result: GroupResultBuilder | None = None,
+    disparity_metrics: Sequence[str] | None = None,
 ) -> AuditResult:
     """The audit's result from its group table and what disclosure control decided.
 
@@ -166,14 +170,23 @@ def assemble_result(
     ``run`` is the run record beyond time, host and platform (e.g. package versions).
     ``user_metrics`` computes the auditor's own metrics (``--metric``) from the finished groups,
     which say what disclosure released; its caveats go through :func:`protect_caveats` too.
+    A time-to-event table (:mod:`cohortaudit.assemble_survival`) brings its own
+    ``group_result`` (how one released row reads) and ``disparity_metrics``; the rest is the
+    same assembly.
     """
     refs, ref_notes = choose_references(table, decision.hidden, dict(requested_reference or {}))
     disparities = compute_disparities(
-        table, decision.hidden, decision.confusion_hidden, refs, confidence=confidence
+        table,
+        decision.hidden,
+        decision.confusion_hidden,
+        refs,
+        confidence=confidence,
+        **({} if disparity_metrics is None else {"metrics": tuple(disparity_metrics)}),
     )
+    build = _group_result if group_result is None else group_result
     fairness = compute_fairness_summaries(table, decision.confusion_hidden, confidence=confidence)
     groups = [
-        _group_result(est, decision, p, g, z=z, k=k)
+        build(est, decision, p, g, z=z, k=k)
         for p, row in enumerate(table.rows)
         for g, est in enumerate(row)
     ]

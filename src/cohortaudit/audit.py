@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -135,12 +135,20 @@ def run_audit(
     threshold, threshold_source = operating_threshold(config, card)
     caveats = [*cohort.caveats, *_extreme_predictions_caveat(y_score)]
     groups_frame = cohort.groups[list(config.sensitive_features)]
-    table, decision = _exact_table(y_score, y_true, groups_frame, config, threshold, report)
+    time_to_event = getattr(config, "outcome_kind", "binary") == "time_to_event"
+    assembly: dict[str, Any] = {}
+    if time_to_event:
+        from cohortaudit.survival_audit import survival_assembly, survival_table
+
+        table, decision = survival_table(cohort, y_score, groups_frame, config, threshold, report)
+        assembly = survival_assembly(table, config)
+    else:
+        table, decision = _exact_table(y_score, y_true, groups_frame, config, threshold, report)
     checks = _checks(
         cohort,
         model,
         card,
-        config,
+        replace(config, safety=False) if time_to_event else config,
         y_score,
         threshold,
         table=table,
@@ -149,7 +157,13 @@ def run_audit(
         feature_sample_note=feature_sample_note,
         report=report,
     )
-    user_metrics = _user_metrics_hook(config, y_true, y_score, groups_frame, threshold)
+    user_metrics = (
+        None
+        if time_to_event
+        else _user_metrics_hook(config, y_true, y_score, groups_frame, threshold)
+    )
+    if time_to_event:
+        caveats.extend(_survival_not_yet(config))
 
     report("done", 1.0)
     return assemble_result(
@@ -176,7 +190,34 @@ def run_audit(
         safety=checks.safety,
         explanations=checks.explanations,
         user_metrics=user_metrics,
+        **assembly,
     )
+
+
+def _survival_not_yet(config: AuditConfig) -> tuple[Caveat, ...]:
+    """What a time-to-event audit does not run yet, said rather than silently skipped."""
+    out = []
+    if config.safety:
+        out.append(
+            Caveat(
+                code="survival_safety_not_run",
+                severity="info",
+                message=(
+                    "Safety checks (shift, intended use, robustness, weak slices) are not run "
+                    "for time-to-event audits yet; audit the same cohort as binary for them."
+                ),
+            )
+        )
+    if config.user_metrics:
+        out.append(
+            Caveat(
+                code="survival_user_metrics_not_run",
+                severity="info",
+                message="Your own metrics (--metric) take a 0/1 label; they are not run for "
+                "time-to-event audits.",
+            )
+        )
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,10 @@ class GroupResult:
     decision_curve: tuple[dict[str, float | None], ...] = ()
     #: Smoother, knots, Hosmer-Lemeshow chi2 and groups, clipped predictions, fit problems.
     calibration: dict[str, Any] = field(default_factory=dict)
+    #: Time-to-event audits only (absent from a binary group's JSON): the horizon, the counts
+    #: at it (``at_risk``, ``censored_before``), ``median_follow_up`` and, for groups whose
+    #: curves are shown, the released Kaplan-Meier curve (``km_curve``).
+    survival: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -222,6 +226,7 @@ class GroupResult:
             "pr_curve": {k: list(v) for k, v in self.pr_curve.items()},
             "decision_curve": [dict(r) for r in self.decision_curve],
             "calibration": dict(self.calibration),
+            **({"survival": dict(self.survival)} if self.survival else {}),
         }
 
     @classmethod
@@ -244,6 +249,7 @@ class GroupResult:
             pr_curve={k: list(v) for k, v in d.get("pr_curve", {}).items()},
             decision_curve=tuple(dict(r) for r in d.get("decision_curve", ())),
             calibration=dict(d.get("calibration", {})),
+            survival=dict(d.get("survival", {})),
         )
 
 

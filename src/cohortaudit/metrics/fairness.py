@@ -98,6 +98,7 @@ def compute_disparities(
     refs: dict[int, int],
     *,
     confidence: float,
+    metrics: tuple[str, ...] = DISPARITY_METRICS,
 ) -> tuple[Disparity, ...]:
     """Every released group vs its partition's reference group and vs the whole cohort.
 
@@ -113,7 +114,7 @@ def compute_disparities(
             continue
         r = refs[p]
         released = [g for g in range(len(part.keys)) if not hidden[p][g]]
-        for metric in DISPARITY_METRICS:
+        for metric in metrics:
             thresholdish = metric in THRESHOLD_METRICS
             groups = [g for g in released if not (thresholdish and confusion_hidden[p][g])]
             if not groups:
@@ -159,14 +160,14 @@ def compute_disparities(
                             ratio=MetricValue(ratio[j], r_lo[j], r_hi[j]),
                         )
                     )
-    out.sort(key=lambda d: (_ORDER[d.metric], d.reference_kind != "group"))
-    return tuple(_stable_group_order(out, engine))
+    order = {m: i for i, m in enumerate(metrics)}
+    out.sort(key=lambda d: (order[d.metric], d.reference_kind != "group"))
+    return tuple(_stable_group_order(out, engine, order))
 
 
-_ORDER = {m: i for i, m in enumerate(DISPARITY_METRICS)}
-
-
-def _stable_group_order(items: list[Disparity], engine: GroupTable) -> list[Disparity]:
+def _stable_group_order(
+    items: list[Disparity], engine: GroupTable, order: dict[str, int]
+) -> list[Disparity]:
     """Order: partition, group, metric, reference kind (the order tables read in)."""
     rank = {}
     for p, part in enumerate(engine.partitions):
@@ -176,7 +177,7 @@ def _stable_group_order(items: list[Disparity], engine: GroupTable) -> list[Disp
         items,
         key=lambda d: (
             rank[tuple(sorted(d.group.items()))],
-            _ORDER[d.metric],
+            order[d.metric],
             d.reference_kind != "group",
         ),
     )

@@ -82,6 +82,9 @@ class GroupRow:
     support: tuple[float, float] = (math.inf, -math.inf)
     undefined_replicates: Mapping[str, int] = field(default_factory=dict)
     withheld_by_source: str | None = None
+    #: a time-to-event row's facts at the horizon (``cohortaudit.survival.table.SurvivalFacts``:
+    #: the group's summary and Kaplan-Meier curve); None in a binary audit
+    survival: Any = None
 
     def __post_init__(self) -> None:
         # read-only views: a row seen by disclosure control cannot change behind its back
