@@ -23,7 +23,11 @@ from cohortaudit.disclosure_survival import (
 from cohortaudit.metrics.table import finite
 from cohortaudit.results import GroupResult, MetricValue
 from cohortaudit.survival.summary import SETTINGS
-from cohortaudit.survival.table import SURVIVAL_METRIC_KEYS, SURVIVAL_THRESHOLD_METRICS
+from cohortaudit.survival.table import (
+    SURVIVAL_DISPARITY_METRICS,
+    SURVIVAL_METRIC_KEYS,
+    SURVIVAL_THRESHOLD_METRICS,
+)
 
 __all__ = [
     "SURVIVAL_DISPARITY_METRICS",
@@ -33,24 +37,6 @@ __all__ = [
     "survival_settings",
     "survival_disclosure_rules",
 ]
-
-#: Metrics compared between groups in a time-to-event audit (observed risk is the cohort's,
-#: not the model's, as prevalence is in the binary audit).
-SURVIVAL_DISPARITY_METRICS = (
-    "harrell_c",
-    "uno_c",
-    "auc_t",
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-    "fpr",
-    "selection_rate",
-    "brier",
-    "scaled_brier",
-    "oe_ratio",
-    "calibration_slope",
-)
 
 #: The statistical caveats of :data:`cohortaudit.assemble.STATISTICAL_CHECKS` that carry over.
 SURVIVAL_CHECKS = ("groups_suppressed", "imprecise_groups", "bootstrap_undefined")

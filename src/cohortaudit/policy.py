@@ -233,11 +233,24 @@ def _one_of(value: Any, options: Iterable[str]) -> bool:
     return isinstance(value, str) and value in options
 
 
+def _metric_keys() -> tuple[str, ...]:
+    """Metric keys a rule may name: the binary audit's, then the time-to-event audit's own
+    (a rule on a key the audited outcome kind does not have reads as undefined)."""
+    from cohortaudit.survival.table import SURVIVAL_METRIC_KEYS
+
+    return (*METRICS, *(k for k in SURVIVAL_METRIC_KEYS if k not in METRICS))
+
+
+def _disparity_metrics() -> tuple[str, ...]:
+    from cohortaudit.metrics.fairness import DISPARITY_METRICS
+    from cohortaudit.survival.table import SURVIVAL_DISPARITY_METRICS
+
+    return (*DISPARITY_METRICS, *(k for k in SURVIVAL_DISPARITY_METRICS if k not in DISPARITY_METRICS))
+
+
 def policy_from_dict(raw: Any, *, source: str = "policy") -> Policy:
     """Validate a policy held in memory. Checks run rule by rule, field by field, so the message
     names the first bad rule and field; the shipped JSON Schema is then checked as a backstop."""
-    from cohortaudit.metrics.fairness import DISPARITY_METRICS
-
     if not isinstance(raw, Mapping):
         raise ConfigError(
             f"The policy '{source}' must be a mapping with a 'rules' list. "
@@ -258,7 +271,7 @@ def policy_from_dict(raw: Any, *, source: str = "policy") -> Policy:
     rules: list[PolicyRule] = []
     seen: set[str] = set()
     for i, r in enumerate(rules_raw):
-        rule = _parse_rule(r, i, source, tuple(METRICS), DISPARITY_METRICS)
+        rule = _parse_rule(r, i, source, _metric_keys(), _disparity_metrics())
         if rule.id in seen:
             raise ConfigError(
                 f"Policy rule '{rule.id}' (rules[{i}]) in '{source}': field 'id' repeats an "

@@ -40,6 +40,7 @@ from cohortaudit.survival.summary import METRIC_KEYS, SurvivalSummary, summarize
 __all__ = [
     "SURVIVAL_METRIC_KEYS",
     "SURVIVAL_THRESHOLD_METRICS",
+    "SURVIVAL_DISPARITY_METRICS",
     "SurvivalFacts",
     "survival_point_table",
     "FOLLOW_UP_ENDS",
@@ -50,6 +51,24 @@ __all__ = [
 SURVIVAL_METRIC_KEYS = (*METRIC_KEYS, "selection_rate", "fpr")
 #: The keys disclosure rule 2 withholds with the confusion counts behind them.
 SURVIVAL_THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv", "fpr", "selection_rate")
+
+#: Metrics compared between groups in a time-to-event audit (observed risk is the cohort's,
+#: not the model's, as prevalence is in the binary audit).
+SURVIVAL_DISPARITY_METRICS = (
+    "harrell_c",
+    "uno_c",
+    "auc_t",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "fpr",
+    "selection_rate",
+    "brier",
+    "scaled_brier",
+    "oe_ratio",
+    "calibration_slope",
+)
 
 #: Why a group whose follow-up ends before the horizon is withheld.
 FOLLOW_UP_ENDS = "follow-up ends before the horizon: the risk by the horizon is not estimable"
