@@ -108,13 +108,14 @@ def compute_disparities(
     out: list[Disparity] = []
     overall = engine.estimates[0][0]
     overall_released = not hidden[0][0]
-    have_boot = bool(engine.replicates)
     for p, part in enumerate(engine.partitions):
         if p == 0 or p not in refs:
             continue
         r = refs[p]
         released = [g for g in range(len(part.keys)) if not hidden[p][g]]
         for metric in metrics:
+            # a metric without replicates (a time-to-event C-index) gets no interval
+            have_boot = bool(engine.replicates) and metric in engine.replicates[p]
             thresholdish = metric in THRESHOLD_METRICS
             groups = [g for g in released if not (thresholdish and confusion_hidden[p][g])]
             if not groups:

@@ -1,0 +1,105 @@
+"""The patient bootstrap added to a time-to-event group table (a new table; the old one stays).
+
+:func:`cohortaudit.survival.bootstrap.survival_replicates` resamples the patients of the
+released groups within their finest cells; this step keeps its replicates in the table (the
+disparities and fairness summaries take their intervals from them, as in the binary audit) and
+gives every released metric without an interval of its own -- expected risk, AUC(t), Brier and
+the scaled Brier, the threshold metrics -- its percentile interval. Metrics with an analytic
+interval (Greenwood for the observed risk, events for O/E, the jackknife for Harrell's C, Wald
+for the calibration slope) keep it; ``ci_methods`` says which is which.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cohortaudit.survival.bootstrap import BOOT_METRICS, survival_intervals, survival_replicates
+
+if TYPE_CHECKING:
+    from cohortaudit.disclosure import DisclosureDecision
+    from cohortaudit.metrics.table import GroupTable
+
+__all__ = ["bootstrap_survival_table", "BOOTSTRAP_CI_METHOD"]
+
+BOOTSTRAP_CI_METHOD = (
+    "stratified patient bootstrap (within the finest cells), percentile; the censoring "
+    "distribution re-estimated in each replicate"
+)
+
+
+def bootstrap_survival_table(
+    table: GroupTable,
+    decision: DisclosureDecision,
+    time: np.ndarray,
+    event: np.ndarray,
+    risk: np.ndarray,
+    *,
+    horizon: float,
+    threshold: float,
+    n_boot: int,
+    seed: int,
+    confidence: float,
+    max_bins: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> GroupTable:
+    """``table`` with the bootstrap's replicates, undefined counts and intervals."""
+    released = [[not h for h in row] for row in decision.hidden]
+    points = [
+        {"auc_t": np.array([r.values.get("auc_t", math.nan) for r in row], dtype=np.float64)}
+        for row in table.rows
+    ]
+    extra = {} if max_bins is None else {"max_bins": max_bins}
+    reps = survival_replicates(
+        time,
+        event,
+        risk,
+        table.cell,
+        table.partitions,
+        released,
+        horizon=horizon,
+        threshold=threshold,
+        n_boot=n_boot,
+        seed=seed,
+        points=points,
+        progress=progress,
+        **extra,
+    )
+    intervals = survival_intervals(reps, confidence)
+    analytic = set(table.ci_methods)
+    boot_ci = tuple(m for m in BOOT_METRICS if m not in analytic)
+    rows = []
+    for p, row in enumerate(table.rows):
+        new_row = []
+        for g, r in enumerate(row):
+            if not released[p][g] or r.survival is None:
+                new_row.append(r)
+                continue
+            ci = dict(r.ci)
+            for m in boot_ci:
+                lo, hi = intervals[p][m][0][g], intervals[p][m][1][g]
+                if math.isfinite(lo) and math.isfinite(hi):
+                    ci[m] = (float(lo), float(hi))
+            undefined = {
+                m: int(reps.undefined[p][m][g]) for m in BOOT_METRICS if reps.undefined[p][m][g]
+            }
+            new_row.append(replace(r, ci=ci, undefined_replicates=undefined))
+        rows.append(tuple(new_row))
+    methods = dict(table.ci_methods)
+    methods.update({m: BOOTSTRAP_CI_METHOD for m in boot_ci})
+    return replace(
+        table,
+        rows=tuple(rows),
+        replicates=reps.replicates,
+        overall_replicates=reps.overall,
+        n_boot=reps.n_boot,
+        n_bins=reps.n_bins,
+        grid_exact=reps.grid_exact,
+        auroc_bin_error_bound=None,
+        ci_methods=methods,
+        bootstrap_ci=boot_ci,
+    )
