@@ -627,6 +627,9 @@ def export_site(
     from cohortaudit.intake.inputs import load_inputs
     from cohortaudit.scoring import score
 
+    from cohortaudit.intake.outcome import require_in_memory
+
+    require_in_memory(config, engine="site export (multi-site pooling)")
     if config.score_column is not None:
         raise ConfigError(
             "Site export needs the model (--model): pooled sites must be checked against the "
