@@ -59,8 +59,8 @@ from cohortaudit.errors import ConfigError, InputError, ModelLoadError, SchemaEr
 from cohortaudit.intake.card import ModelCard
 from cohortaudit.intake.files import sha256_file
 from cohortaudit.intake.inputs import load_inputs
-from cohortaudit.intake.outcome import require_in_memory
 from cohortaudit.intake.model import load_model
+from cohortaudit.intake.outcome import require_in_memory
 from cohortaudit.intake.sample import DEFAULT_SAMPLE_ROWS
 from cohortaudit.intake.tables import PARQUET_SUFFIXES, read_header
 from cohortaudit.intake.validate import (
