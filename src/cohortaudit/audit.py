@@ -113,6 +113,9 @@ def run_audit(
     ``policy`` rules are judged last, on the finished result (``result.policy``); the card's
     claimed metrics are checked against the overall estimates (``result.claims``).
 
+    A time-to-event config (``config.event``) is audited by
+    :func:`cohortaudit.survival_audit.run_survival_audit` with the same arguments.
+
     Streamed and Dask audits (:mod:`cohortaudit.streaming`) keep no feature frame: they pass
     the model's ``scores``, already computed chunk by chunk, and a ``feature_cohort`` (a seeded
     sample with features and scores) on which the safety checks and explanations run;
@@ -121,6 +124,26 @@ def run_audit(
     (a :func:`time.perf_counter` reading) is when the engine began reading, so the result
     is complete when it is made and never patched afterwards.
     """
+    if config.outcome_kind == "time_to_event":  # issue 16: its own pipeline
+        try:
+            from cohortaudit.survival_audit import run_survival_audit
+        except ModuleNotFoundError as exc:  # only the module itself missing, not what it imports
+            if exc.name != "cohortaudit.survival_audit":
+                raise
+            raise ConfigError("time-to-event audits are not available in this build") from None
+        return run_survival_audit(
+            cohort,
+            model,
+            config,
+            card=card,
+            cohort_sha256=cohort_sha256,
+            cohort_file=cohort_file,
+            progress=progress,
+            test_vectors=test_vectors,
+            policy=policy,
+            scores=scores,
+            started=started,
+        )
     started = time.perf_counter() if started is None else started
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     report = progress or (lambda stage, frac: None)
