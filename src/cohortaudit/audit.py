@@ -113,8 +113,8 @@ def run_audit(
     ``policy`` rules are judged last, on the finished result (``result.policy``); the card's
     claimed metrics are checked against the overall estimates (``result.claims``).
 
-    A time-to-event config (``config.event``) is audited by
-    :func:`cohortaudit.survival_audit.run_survival_audit` with the same arguments.
+    A time-to-event config (``config.event``) runs the same steps with the survival group
+    table, disclosure control and bootstrap of :mod:`cohortaudit.survival_audit`.
 
     Streamed and Dask audits (:mod:`cohortaudit.streaming`) keep no feature frame: they pass
     the model's ``scores``, already computed chunk by chunk, and a ``feature_cohort`` (a seeded
@@ -124,26 +124,6 @@ def run_audit(
     (a :func:`time.perf_counter` reading) is when the engine began reading, so the result
     is complete when it is made and never patched afterwards.
     """
-    if config.outcome_kind == "time_to_event":  # issue 16: its own pipeline
-        try:
-            from cohortaudit.survival_audit import run_survival_audit
-        except ModuleNotFoundError as exc:  # only the module itself missing, not what it imports
-            if exc.name != "cohortaudit.survival_audit":
-                raise
-            raise ConfigError("time-to-event audits are not available in this build") from None
-        return run_survival_audit(
-            cohort,
-            model,
-            config,
-            card=card,
-            cohort_sha256=cohort_sha256,
-            cohort_file=cohort_file,
-            progress=progress,
-            test_vectors=test_vectors,
-            policy=policy,
-            scores=scores,
-            started=started,
-        )
     started = time.perf_counter() if started is None else started
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     report = progress or (lambda stage, frac: None)
@@ -158,7 +138,7 @@ def run_audit(
     threshold, threshold_source = operating_threshold(config, card)
     caveats = [*cohort.caveats, *_extreme_predictions_caveat(y_score)]
     groups_frame = cohort.groups[list(config.sensitive_features)]
-    time_to_event = getattr(config, "outcome_kind", "binary") == "time_to_event"
+    time_to_event = config.outcome_kind == "time_to_event"
     assembly: dict[str, Any] = {}
     if time_to_event:
         from cohortaudit.survival_audit import survival_assembly, survival_table
@@ -369,6 +349,8 @@ def _cohort_info(
         n_excluded=n_excluded,
         label=config.label,
         sensitive_features=config.sensitive_features,
+        time=config.time if config.outcome_kind == "time_to_event" else None,
+        event=config.event,
     )
 
 

@@ -23,7 +23,6 @@ from cohortaudit.engines.dask import audit_dask
 from cohortaudit.engines.memory import audit_files
 from cohortaudit.engines.stream import ProgressCallback, audit_stream
 from cohortaudit.errors import ConfigError
-from cohortaudit.intake.outcome import require_in_memory
 from cohortaudit.intake.tables import CSV_SUFFIXES, PARQUET_SUFFIXES
 from cohortaudit.results import AuditResult
 
@@ -106,7 +105,6 @@ def audit_with_engine(
         policy_path=policy_path,
     )
     if engine == "dask":
-        require_in_memory(config, engine="Dask engine (--engine dask)")
         if chunk_rows is not None:
             raise ConfigError(
                 "--chunk-rows applies to the local engine; with --engine dask the dataset's "
@@ -123,8 +121,7 @@ def audit_with_engine(
             "--scheduler needs --engine dask (it is the address of a Dask scheduler). Add "
             "--engine dask, or drop --scheduler."
         )
-    # a time-to-event audit is read in memory (the streamed engine does not carry it yet)
-    auto = config.outcome_kind == "binary" and should_stream(cohort_path)
+    auto = should_stream(cohort_path)
     if chunk_rows is not None or auto:
         return audit_stream(
             cohort_path=cohort_path, chunk_rows=chunk_rows, delimiter=delimiter, **common

@@ -63,7 +63,6 @@ from cohortaudit.errors import ConfigError, SchemaError
 from cohortaudit.intake.card import ModelCard
 from cohortaudit.intake.files import sha256_file
 from cohortaudit.intake.inputs import load_inputs
-from cohortaudit.intake.outcome import require_in_memory
 from cohortaudit.intake.sample import DEFAULT_SAMPLE_ROWS, FeatureSample
 from cohortaudit.intake.tables import (
     PARQUET_SUFFIXES,
@@ -352,7 +351,7 @@ def audit_stream(
     equals ``audit_files``'s byte for byte in JSON, apart from the volatile ``run`` block (see
     the module docstring).
     """
-    require_in_memory(config, engine="streamed engine (--chunk-rows)")
+    # a time-to-event cohort streams too: the accumulator keeps time and event per patient
     started = time.perf_counter()
     chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else check_chunk_rows(chunk_rows)
     inputs = load_inputs(
