@@ -38,20 +38,16 @@ docs/TIME-TO-EVENT.md, "Bootstrap".
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from cohortaudit.config import DEFAULT_BOOT_SCORE_BINS
 from cohortaudit.errors import ConfigError, SchemaError
-from cohortaudit.metrics.bootstrap import (
-    FineCells,
-    iter_replicates,
-    make_score_grid,
-    percentile_intervals,
-)
+from cohortaudit.metrics.bootstrap import make_score_grid, percentile_intervals
 from cohortaudit.metrics.table import Partition
 from cohortaudit.survival.concordance import auc_t as point_auc_t
 from cohortaudit.survival.data import check_survival
@@ -83,6 +79,14 @@ BOOT_METRICS = (
 
 #: Replicates per chunk of draws (memory: about 60 bytes x entries x chunk).
 _CHUNK = 50
+
+#: Relative cost of one multinomial category and of one drawn patient (measured here: numpy's
+#: multinomial draws one binomial per category, ~200 ns; a uniform index and its bincount,
+#: ~40 ns): a cell is drawn the cheaper way. Both give the same distribution.
+_COST_CATEGORY, _COST_PATIENT = 5.0, 1.0
+
+#: At most this many patient draws are held at once (int64: 32 MB).
+_MAX_PATIENT_DRAWS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,50 @@ def _entries(
     )
 
 
+# -- the draws ------------------------------------------------------------------------------
+
+
+def _draw_chunks(e: _Entries, n_boot: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Resampled entry counts, (n_entries, r) float32, ``_CHUNK`` replicates at a time.
+
+    Patients are drawn with replacement within their finest cell: per cell and replicate the
+    entry counts are multinomial(n_c, count / n_c). A cell with few entries for its patients
+    takes one ``rng.multinomial`` (cost ~ entries); one whose entries are nearly its patients
+    (every event is its own entry) draws n_c patient indices uniformly and counts them (cost ~
+    patients). Same distribution, chosen per cell by a fixed rule, so the output is determined
+    by the seed. Entries are sorted by cell, so a cell's entries are one block of rows.
+    """
+    count = np.rint(e.count).astype(np.int64)
+    starts = np.searchsorted(e.cell, np.arange(e.n_cells + 1))
+    cells = []
+    for c in range(e.n_cells):
+        lo, hi = int(starts[c]), int(starts[c + 1])
+        if hi == lo:
+            continue
+        n_c = int(count[lo:hi].sum())
+        by_patient = _COST_CATEGORY * (hi - lo) > _COST_PATIENT * n_c
+        table = np.repeat(np.arange(hi - lo), count[lo:hi]) if by_patient else None
+        cells.append((lo, hi, n_c, count[lo:hi] / n_c, table))
+    done = 0
+    while done < n_boot:
+        r = min(_CHUNK, n_boot - done)
+        out = np.empty((e.cell.size, r), dtype=np.float32)
+        for lo, hi, n_c, p, table in cells:
+            if table is None:
+                out[lo:hi] = rng.multinomial(n_c, p, size=r).T
+                continue
+            width = hi - lo
+            step = max(1, _MAX_PATIENT_DRAWS // n_c)
+            for a in range(0, r, step):
+                b = min(r, a + step)
+                picks = table[rng.integers(0, n_c, size=(b - a, n_c))]
+                picks += (np.arange(b - a) * width)[:, None]
+                counts = np.bincount(picks.ravel(), minlength=(b - a) * width)
+                out[lo:hi, a:b] = counts.reshape(b - a, width).T
+        done += r
+        yield out
+
+
 # -- per-chunk aggregates shared by every partition ------------------------------------------
 
 
@@ -190,41 +238,55 @@ def _entries(
 class _Layout:
     """Index arrays computed once: where each entry goes in the cell-level aggregates."""
 
-    cs_rows: np.ndarray  # distinct cell * n_slots + slot, in entry order
-    cs_starts: np.ndarray
-    cell_starts: np.ndarray  # entries are sorted by cell
-    cells_hit: np.ndarray
+    to_cs: sparse.csr_matrix  # (distinct (cell, slot), entries): sums entries into them
+    to_cell_r: sparse.csr_matrix  # (C, entries), data mean r: sum of r per cell
+    to_cell_pos: sparse.csr_matrix  # (C, entries), data 1 if r >= threshold
+    to_cell_control_loss: sparse.csr_matrix  # (C, entries), data r^2 for the event-free
+    cs_cell: np.ndarray
+    cs_slot: np.ndarray
+    entry_cs: np.ndarray  # the (cell, slot) row of each entry
     control: np.ndarray  # entry indices of event-free-at-tau entries
     control_rows: np.ndarray  # cell * n_bins + bin of those
     case: np.ndarray  # entry indices of events by tau
-    case_k: np.ndarray  # event-time index 0..K-1
     pos: np.ndarray  # float: risk >= threshold
 
 
 def _layout(e: _Entries) -> _Layout:
     cs = e.cell * e.n_slots + e.slot
-    cs_rows, cs_starts = np.unique(cs, return_index=True)
-    cells_hit, cell_starts = np.unique(e.cell, return_index=True)
+    cs_rows, entry_cs = np.unique(cs, return_inverse=True)
+    entry_cs = entry_cs.ravel()
     control = np.flatnonzero(e.slot == e.n_slots - 1)
-    case = np.flatnonzero((e.slot % 2 == 1) & (e.slot < e.n_slots - 1))
+    pos = (e.bin >= e.threshold_bin).astype(np.float64)
+    is_control = (e.slot == e.n_slots - 1).astype(np.float64)
     return _Layout(
-        cs_rows=cs_rows,
-        cs_starts=cs_starts,
-        cell_starts=cell_starts,
-        cells_hit=cells_hit,
+        to_cs=_summer(entry_cs, cs_rows.size),
+        to_cell_r=_summer(e.cell, e.n_cells, e.mean_r),
+        to_cell_pos=_summer(e.cell, e.n_cells, pos),
+        to_cell_control_loss=_summer(e.cell, e.n_cells, e.mean_loss * is_control),
+        cs_cell=cs_rows // e.n_slots,
+        cs_slot=cs_rows % e.n_slots,
+        entry_cs=entry_cs,
         control=control,
         control_rows=e.cell[control] * e.n_bins + e.bin[control],
-        case=case,
-        case_k=(e.slot[case] - 1) // 2,
-        pos=(e.bin >= e.threshold_bin).astype(np.float64),
+        case=np.flatnonzero((e.slot % 2 == 1) & (e.slot < e.n_slots - 1)),
+        pos=pos,
     )
+
+
+def _summer(row_of_col: np.ndarray, n_rows: int, data: np.ndarray | None = None):
+    """The sparse (n_rows, len(row_of_col)) matrix that sums column j into row_of_col[j]
+    (times data[j]): a segment sum as one sparse product, far faster than ufunc.reduceat
+    along the first axis of a 2-D array."""
+    n_cols = row_of_col.size
+    values = np.ones(n_cols) if data is None else np.asarray(data, dtype=np.float64)
+    return sparse.csr_matrix((values, (row_of_col, np.arange(n_cols))), shape=(n_rows, n_cols))
 
 
 @dataclass(frozen=True)
 class _CellSums:
     """One chunk's draws summed to finest cells (r replicates on the last axis)."""
 
-    slots: np.ndarray  # (C, S * r) float32: patients per time slot
+    slots: np.ndarray  # (distinct (cell, slot), r) float64: patients per time slot
     sum_r: np.ndarray  # (C, r) float64
     positive: np.ndarray  # (C, r) float64: patients with risk >= threshold
     control_bins: np.ndarray  # (C, NB * r) float32: event-free at tau per risk bin
@@ -234,26 +296,16 @@ class _CellSums:
 
 def _cell_sums(e: _Entries, lay: _Layout, draws: np.ndarray) -> _CellSums:
     r = draws.shape[1]
-    c, s, nb = e.n_cells, e.n_slots, e.n_bins
-    slots = np.zeros((c * s, r), dtype=np.float32)
-    slots[lay.cs_rows] = np.add.reduceat(draws, lay.cs_starts, axis=0)
-
-    def per_cell(values: np.ndarray) -> np.ndarray:
-        out = np.zeros((c, r))
-        out[lay.cells_hit] = np.add.reduceat(values, lay.cell_starts, axis=0)
-        return out
-
+    c, nb = e.n_cells, e.n_bins
     d64 = draws.astype(np.float64)
     ctrl = np.zeros((c * nb, r), dtype=np.float32)
     ctrl[lay.control_rows] = draws[lay.control]
-    ctrl_loss = np.zeros((c, r))
-    np.add.at(ctrl_loss, e.cell[lay.control], d64[lay.control] * e.mean_loss[lay.control, None])
     return _CellSums(
-        slots=slots.reshape(c, s * r),
-        sum_r=per_cell(d64 * e.mean_r[:, None]),
-        positive=per_cell(d64 * lay.pos[:, None]),
+        slots=np.asarray(lay.to_cs @ d64),
+        sum_r=np.asarray(lay.to_cell_r @ d64),
+        positive=np.asarray(lay.to_cell_pos @ d64),
         control_bins=ctrl.reshape(c, nb * r),
-        control_loss=ctrl_loss,
+        control_loss=np.asarray(lay.to_cell_control_loss @ d64),
         draws=draws,
     )
 
@@ -263,33 +315,78 @@ def _cell_sums(e: _Entries, lay: _Layout, draws: np.ndarray) -> _CellSums:
 
 @dataclass(frozen=True)
 class _Plan:
-    """How one partition's released groups gather their entries."""
+    """How one partition's released groups gather their entries.
+
+    Group-level time slots are kept sparse: only the (group, slot) pairs some patient of the
+    group occupies (a replicate draws from the group's own patients, so no other is ever hit),
+    sorted by group then slot, so a group is a contiguous segment of rows.
+    """
 
     keep: np.ndarray  # released groups, in group order
     membership: np.ndarray  # (len(keep), C) float32
-    case_use: np.ndarray  # case entries (indices into the entries) of released groups, by (g, bin)
-    case_gk: np.ndarray  # their row in the (g, event time) weights
-    case_rows: np.ndarray  # distinct g * NB + bin
-    case_starts: np.ndarray
+    to_rows: sparse.csr_matrix  # ((group, slot) rows, (cell, slot) rows): sums cells into groups
+    row_group: np.ndarray  # group position (0..len(keep)-1) of each (group, slot) row
+    seg_starts: np.ndarray  # first row of each group present
+    seg_groups: np.ndarray
+    control_rows: np.ndarray  # rows of the event-free at tau
+    tau_rows: np.ndarray  # rows of the events at tau (empty unless tau is an event time)
+    case_use: np.ndarray  # case entries of released groups, ordered by (group, bin)
+    case_row: np.ndarray  # their (group, slot) row
+    case_rows: np.ndarray  # distinct group * NB + bin
+    to_case_rows: sparse.csr_matrix  # (case_rows, case_use): sums cases into (group, bin)
+    to_groups: sparse.csr_matrix  # (groups, rows): sums rows into their group
+    case_rows_to_groups: sparse.csr_matrix  # (groups, case_rows)
+    is_event: np.ndarray  # (rows,) 1.0 for rows of event times <= tau
+    is_censor: np.ndarray  # (rows,) 1.0 for rows of censorings before tau
 
 
 def _plan(part: Partition, released: Sequence[bool], e: _Entries, lay: _Layout) -> _Plan:
     keep = np.flatnonzero(np.asarray(released, dtype=bool))
     position = np.full(len(part.keys), -1)
     position[keep] = np.arange(keep.size)
+    g_cs = position[part.cell_to_group[lay.cs_cell]]
+    use = np.flatnonzero(g_cs >= 0)
+    gs = g_cs[use] * e.n_slots + lay.cs_slot[use]
+    order = np.argsort(gs, kind="stable")
+    gs_rows, gs_starts = np.unique(gs[order], return_index=True)
+    row_group, row_slot = np.divmod(gs_rows, e.n_slots)
+    seg_groups, seg_starts = np.unique(row_group, return_index=True)
+    cs_to_row = np.full(lay.cs_cell.size, -1)
+    row_of_take = np.repeat(np.arange(gs_rows.size), np.diff([*gs_starts, use.size]))
+    cs_to_row[use[order]] = row_of_take
+    s = e.n_slots
     g_case = position[part.cell_to_group[e.cell[lay.case]]]
-    use = np.flatnonzero(g_case >= 0)
-    rows = g_case[use] * e.n_bins + e.bin[lay.case][use]
-    order = np.argsort(rows, kind="stable")
-    case_rows, case_starts = np.unique(rows[order], return_index=True)
+    c_use = np.flatnonzero(g_case >= 0)
+    rows = g_case[c_use] * e.n_bins + e.bin[lay.case][c_use]
+    c_order = np.argsort(rows, kind="stable")
+    case_rows, case_inv = np.unique(rows[c_order], return_inverse=True)
+    case_use = lay.case[c_use[c_order]]
+    tau_slot = 2 * e.n_events - 1 if e.event_at_tau else -1
     return _Plan(
         keep=keep,
         membership=np.asarray(part.membership, dtype=np.float32)[keep],
-        case_use=lay.case[use[order]],
-        case_gk=(g_case[use] * max(e.n_events, 1) + lay.case_k[use])[order],
+        to_rows=sparse.csr_matrix(
+            (np.ones(use.size), (row_of_take, use[order])), shape=(gs_rows.size, cs_to_row.size)
+        ),
+        row_group=row_group,
+        seg_starts=seg_starts,
+        seg_groups=seg_groups,
+        control_rows=np.flatnonzero(row_slot == s - 1),
+        tau_rows=np.flatnonzero(row_slot == tau_slot),
+        case_use=case_use,
+        case_row=cs_to_row[lay.entry_cs[case_use]],
         case_rows=case_rows,
-        case_starts=case_starts,
+        to_case_rows=_summer(case_inv.ravel(), case_rows.size),
+        to_groups=_summer(row_group, keep.size),
+        case_rows_to_groups=_summer(case_rows // e.n_bins, keep.size),
+        is_event=((row_slot % 2 == 1) & (row_slot < s - 1)).astype(np.float64),
+        is_censor=(row_slot % 2 == 0).astype(np.float64),
     )
+
+
+def _by_group(values: np.ndarray, plan: _Plan) -> np.ndarray:
+    """Sum ``values`` (one per (group, slot) row) to (groups, r)."""
+    return np.asarray(plan.to_groups @ values)
 
 
 def _partition_metrics(
@@ -298,21 +395,26 @@ def _partition_metrics(
     """metric -> (r, released groups), and the auc_t bin error bound of each (r, groups)."""
     g_n = plan.keep.size
     r = sums.draws.shape[1]
-    k, s, nb = e.n_events, e.n_slots, e.n_bins
+    nb = e.n_bins
     m32, m64 = plan.membership, plan.membership.astype(np.float64)
-    w = (m32 @ sums.slots).reshape(g_n, s, r).astype(np.float64)  # exact: integer counts
-    n = w.sum(axis=1)
-    from_s = n[:, None, :] - np.cumsum(w, axis=1) + w  # at risk in slots >= s
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d, at_event = w[:, 1 : 2 * k : 2], from_s[:, 1 : 2 * k : 2]
-        surv = np.prod(np.where(at_event > 0, 1.0 - d / at_event, 1.0), axis=1)
-        m, at_cens = w[:, 0::2], from_s[:, 0::2]  # K + 1 censoring steps
-        g_steps = np.cumprod(np.where(at_cens > 0, 1.0 - m / at_cens, 1.0), axis=1)
-        inv_g_case = 1.0 / g_steps[:, :k]  # 1/G(u_k-) for every event time
-        inv_g_tau = 1.0 / g_steps[:, k]
-    ctrl = w[:, s - 1]
-    # at risk at tau: event-free at tau, plus the events at tau when tau is an event time
-    at_tau = ctrl + (w[:, 2 * k - 1] if e.event_at_tau else 0.0)
+    w = np.asarray(plan.to_rows @ sums.slots)
+    n = _by_group(w, plan)
+    incl = np.cumsum(w, axis=0)
+    before = incl - w
+    before -= before[plan.seg_starts][np.searchsorted(plan.seg_groups, plan.row_group)]
+    from_s = n[plan.row_group] - before  # at risk: this slot and every later one of the group
+    # log(1 - w/at risk) of every row: the Kaplan-Meier factor at an event time, the censoring
+    # Kaplan-Meier factor at a censoring slot (clipped: 0 only when nobody is left after it)
+    log_f = np.log(np.maximum(1.0 - w / np.maximum(from_s, 1.0), 1e-300))
+    surv = np.exp(_by_group(log_f * plan.is_event[:, None], plan))
+    log_step = log_f * plan.is_censor[:, None]
+    cum = np.cumsum(log_step, axis=0) - log_step
+    cum -= cum[plan.seg_starts][np.searchsorted(plan.seg_groups, plan.row_group)]
+    inv_g_tau = np.exp(-_by_group(log_step, plan))
+    ctrl = np.zeros((g_n, r))
+    ctrl[plan.row_group[plan.control_rows]] = w[plan.control_rows]
+    at_tau = ctrl.copy()  # at risk at tau: event-free at tau and the events at tau
+    at_tau[plan.row_group[plan.tau_rows]] += w[plan.tau_rows]
     followed = at_tau > 0
 
     ctrl_b = (m32 @ sums.control_bins).reshape(g_n, nb, r).astype(np.float64)
@@ -320,12 +422,12 @@ def _partition_metrics(
     # cases: IPCW weight per (group, risk bin), and their Brier sum
     h = np.zeros((g_n * nb, r))
     case_loss = np.zeros((g_n, r))
-    if plan.case_use.size:
-        wcase = sums.draws[plan.case_use] * inv_g_case.reshape(-1, r)[plan.case_gk]
+    if plan.case_use.size:  # each case weighted 1/G(T_i-) of its group in this replicate
+        wcase = sums.draws[plan.case_use] * np.exp(-cum[plan.case_row])
         both = np.concatenate([wcase, wcase * e.mean_loss[plan.case_use, None]], axis=1)
-        red = np.add.reduceat(both, plan.case_starts, axis=0)
+        red = np.asarray(plan.to_case_rows @ both)
         h[plan.case_rows] = red[:, :r]
-        np.add.at(case_loss, plan.case_rows // nb, red[:, r:])
+        case_loss = np.asarray(plan.case_rows_to_groups @ red[:, r:])
     h = h.reshape(g_n, nb, r)
     h_all = h.sum(axis=1)
     h_pos = h[:, e.threshold_bin :].sum(axis=1)
@@ -340,22 +442,23 @@ def _partition_metrics(
     with np.errstate(divide="ignore", invalid="ignore"):
         brier = (case_loss + inv_g_tau * ctrl_loss) / n
         brier0 = (h_all * (1.0 - observed) ** 2 + inv_g_tau * ctrl * observed**2) / n
-        specificity = np.where(ctrl > 0, (ctrl - ctrl_pos) / ctrl, np.nan)
+        specificity = _ratio(ctrl - ctrl_pos, ctrl)
+        neg_weight = inv_g_tau * (ctrl - ctrl_pos)
         out = {
             "observed_risk": observed,
             "expected_risk": expected,
-            "oe_ratio": np.where(expected > 0, observed / expected, np.nan),
-            "auc_t": np.where((h_all > 0) & (ctrl > 0), auc_num / (h_all * ctrl), np.nan),
+            "oe_ratio": _ratio(observed, expected),
+            "auc_t": _ratio(auc_num, np.where(ctrl > 0, h_all * ctrl, 0.0)),
             "brier": brier,
             "scaled_brier": np.where(brier0 > 0, 1.0 - brier / brier0, np.nan),
-            "sensitivity": np.where(h_all > 0, h_pos / h_all, np.nan),
+            "sensitivity": _ratio(h_pos, h_all),
             "specificity": specificity,
             "ppv": _ratio(h_pos, h_pos + inv_g_tau * ctrl_pos),
-            "npv": _ratio(inv_g_tau * (ctrl - ctrl_pos), h_all - h_pos + inv_g_tau * (ctrl - ctrl_pos)),
+            "npv": _ratio(neg_weight, h_all - h_pos + neg_weight),
             "fpr": 1.0 - specificity,
             "selection_rate": positive / n,
         }
-        bound = np.where((h_all > 0) & (ctrl > 0), 0.5 * tie_mass / (h_all * ctrl), np.nan)
+        bound = _ratio(0.5 * tie_mass, np.where(ctrl > 0, h_all * ctrl, 0.0))
     for key in BOOT_METRICS:
         if key not in ("expected_risk", "selection_rate"):
             out[key] = np.where(followed, out[key], np.nan)
@@ -530,21 +633,18 @@ def survival_replicates(
         shifts.append(shift)
 
     collected: list[dict[str, list[np.ndarray]]] = [{m: [] for m in keys} for _ in plans]
-    counts = FineCells(
-        cell=e.cell,
-        slot=np.zeros(e.cell.size, dtype=np.int64),
-        count=np.rint(e.count).astype(np.int64),
-        mean_loss=np.zeros(e.cell.size),
-        n_cells=n_cells,
-        n_bins=1,
-    )
     rng = np.random.default_rng(seed)
     done = 0
     active = [i for i, plan in enumerate(plans) if plan.keep.size]
+    # partitions run two at a time (numpy and scipy release the GIL); the next chunk is drawn
+    # while they work, by the one generator in this thread, so the draws never change
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        for draws in iter_replicates(counts, n_boot=n_boot, rng=rng, chunk=_CHUNK):
+        chunks = _draw_chunks(e, n_boot, rng)
+        draws = next(chunks, None)
+        while draws is not None:
             sums = _cell_sums(e, lay, draws)
             futures = [pool.submit(_partition_metrics, e, plans[i], sums) for i in active]
+            next_draws = next(chunks, None)
             for i, future in zip(active, futures, strict=True):
                 values, _ = future.result()
                 for m in keys:
@@ -552,6 +652,7 @@ def survival_replicates(
             done += draws.shape[1]
             if progress is not None:
                 progress(done, n_boot)
+            draws = next_draws
 
     def full(p: int, m: str, rows: int, values) -> np.ndarray:
         arr = np.full((rows, len(parts[p].keys)), np.nan)
