@@ -132,6 +132,7 @@ class _Entries:
     event_at_tau: bool  # u_K == tau
     n_bins: int
     threshold_bin: int
+    patient_entry: np.ndarray  # each patient's entry (-1 for a weight of 0)
 
     @property
     def n_slots(self) -> int:
@@ -159,8 +160,6 @@ def _entries(
     ).astype(np.int64)
     thr_bin = grid.threshold_bin
     bins = grid.assign(risk).astype(np.int64)
-    censored = ~case & ~control
-    bins = np.where(censored, np.where(bins >= thr_bin, thr_bin, 0), bins)  # only r >= t matters
     loss = np.where(case, (1.0 - risk) ** 2, np.where(control, risk**2, 0.0))
     n_slots, n_bins = 2 * k + 2, grid.n_bins
     key = (cell.astype(np.int64) * n_slots + slot) * n_bins + bins
@@ -170,6 +169,8 @@ def _entries(
     count = np.bincount(inv, weights=w, minlength=distinct.size)
     sum_r = np.bincount(inv, weights=w * risk[keep], minlength=distinct.size)
     sum_loss = np.bincount(inv, weights=w * loss[keep], minlength=distinct.size)
+    patient_entry = np.full(time.size, -1)
+    patient_entry[keep] = inv.ravel()
     cs, b = np.divmod(distinct, n_bins)
     c, s = np.divmod(cs, n_slots)
     return _Entries(
@@ -184,6 +185,7 @@ def _entries(
         event_at_tau=bool(k and u[-1] == tau),
         n_bins=n_bins,
         threshold_bin=thr_bin,
+        patient_entry=patient_entry,
     )
 
 
