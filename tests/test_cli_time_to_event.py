@@ -6,7 +6,6 @@ Small synthetic cohorts in scores mode (``--score-column``), written to ``tmp_pa
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
@@ -15,8 +14,6 @@ import pytest
 import yaml
 
 from cohortaudit.cli import main
-
-HAS_SURVIVAL_AUDIT = importlib.util.find_spec("cohortaudit.survival_audit") is not None
 
 
 def _write_cohort(tmp_path, n: int = 400, seed: int = 16):
@@ -142,22 +139,6 @@ def test_a_horizon_the_card_contradicts_exits_2(tmp_path, capsys):
     )
     assert code == 2
     assert "predicts the risk of the event by 10 years, but --horizon is 5" in _err(capsys)
-
-
-@pytest.mark.parametrize(
-    "engine", [["--chunk-rows", "100"], ["--engine", "dask"]], ids=["stream", "dask"]
-)
-def test_time_to_event_on_the_streamed_or_dask_engine_exits_2_for_now(tmp_path, capsys, engine):
-    code = _audit(tmp_path, "--event", "event", "--time", "time", "--horizon", "10", *engine)
-    assert code == 2
-    assert "is not yet supported for time-to-event audits (--event)" in _err(capsys)
-
-
-@pytest.mark.skipif(HAS_SURVIVAL_AUDIT, reason="the survival pipeline is in this build")
-def test_a_valid_time_to_event_audit_reaches_the_survival_pipeline(tmp_path, capsys):
-    code = _audit(tmp_path, "--event", "event", "--time", "time", "--horizon", "10")
-    assert code == 2
-    assert "time-to-event audits are not available in this build" in _err(capsys)
 
 
 def test_the_binary_guard_refuses_follow_up_shorter_than_the_horizon(tmp_path, capsys):

@@ -222,15 +222,26 @@ def released_decision_curve(row, k: int) -> tuple[dict[str, Any], ...]:
             if not ok:
                 continue
         previous = treated
-        out.append(
-            {
-                "threshold": point.threshold,
-                "net_benefit": finite(point.net_benefit),
-                "net_benefit_treat_all": finite(point.net_benefit_treat_all),
-                "treated": finite(point.treated),
-            }
-        )
+        out.append(_decision_row(point, row.values.get("observed_risk")))
     return tuple(out)
+
+
+def _decision_row(point, observed_risk: float | None) -> dict[str, Any]:
+    """One decision-curve row with the binary audit's columns (metrics/utility.py), the
+    observed risk by the horizon in place of the prevalence, plus the share treated."""
+    nb, nb_all = point.net_benefit, point.net_benefit_treat_all
+    w = point.threshold / (1.0 - point.threshold)
+    avoided = None if nb is None else (nb - nb_all) / w * 100.0
+    risk = observed_risk if observed_risk is not None and np.isfinite(observed_risk) else None
+    standardized = None if nb is None or not risk else nb / risk
+    return {
+        "threshold": point.threshold,
+        "net_benefit": finite(nb),
+        "net_benefit_treat_all": finite(nb_all),
+        "interventions_avoided_per_100": finite(avoided),
+        "standardized_net_benefit": finite(standardized),
+        "treated": finite(point.treated),
+    }
 
 
 def survival_log_entries(

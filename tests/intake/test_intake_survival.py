@@ -17,7 +17,6 @@ validator.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -510,24 +509,8 @@ def test_a_binary_audit_of_a_time_to_event_model_is_refused_unless_asked_for():
 # -- engines --------------------------------------------------------------------------------------
 
 
-def test_engines_that_do_not_carry_time_to_event_yet_refuse_it(tmp_path):
-    from cohortaudit.engines import audit_with_engine
-    from cohortaudit.engines.stream import audit_stream
+def test_site_export_refuses_time_to_event_until_site_files_carry_it(tmp_path):
+    from cohortaudit.intake.outcome import require_in_memory
 
-    path = tmp_path / "cohort.csv"
-    _frame().to_csv(path, index=False)
-    with pytest.raises(ConfigError, match=r"streamed engine .* not yet supported for time-to-"):
-        audit_stream(cohort_path=path, config=_tte(), chunk_rows=100)
-    with pytest.raises(ConfigError, match="not yet supported for time-to-event"):
-        audit_with_engine(cohort_path=path, config=_tte(), chunk_rows=100)
-    with pytest.raises(ConfigError, match=r"Dask engine .* not yet supported for time-to-event"):
-        audit_with_engine(engine="dask", cohort_path=path, config=_tte())
-
-
-def test_run_audit_hands_a_time_to_event_audit_to_the_survival_pipeline(monkeypatch):
-    from cohortaudit.audit import run_audit
-
-    cohort = validate_cohort(_frame(), config=_tte())
-    monkeypatch.setitem(sys.modules, "cohortaudit.survival_audit", None)  # not in this build
-    with pytest.raises(ConfigError, match="time-to-event audits are not available in this build"):
-        run_audit(cohort, None, _tte())
+    with pytest.raises(ConfigError, match=r"site export .* not yet supported for time-to-event"):
+        require_in_memory(_tte(), engine="site export (multi-site pooling)")
