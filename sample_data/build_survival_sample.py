@@ -68,6 +68,7 @@ __all__ = [
     "LTFU",
     "PLANTED",
     "WEIBULL",
+    "export_onnx",
     "fit_model",
     "km_risk",
     "main",
@@ -239,7 +240,7 @@ def fit_model(dev: pd.DataFrame) -> tuple[Pipeline, pd.DataFrame, pd.DataFrame]:
     return pipe, train, hold.sort_index()
 
 
-def _export_onnx(pipe: Pipeline) -> bytes:
+def export_onnx(pipe: Pipeline) -> bytes:
     """Named per-column ONNX inputs, zipmap off, opsets sorted (PYTHONHASHSEED-independent)."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
@@ -762,7 +763,7 @@ def _km_facts(audit: pd.DataFrame, p: np.ndarray, naive: list[GroupRow]) -> dict
     }
 
 
-REPLICATE_N = 1_000_000
+REPLICATE_N = 500_000
 REPLICATE_SEED = 20261209
 REPLICATE_HEAD = (
     "group",
@@ -837,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
     dev = simulate_survival(DEV_N, DEV_SEED, kind="development")
     audit = simulate_survival(AUDIT_N, AUDIT_SEED, kind="audit")
     pipe, _, hold = fit_model(dev)
-    onnx_bytes = _export_onnx(pipe)
+    onnx_bytes = export_onnx(pipe)
     p_audit = _ort_predict(onnx_bytes, audit)
     p_hold = _ort_predict(onnx_bytes, hold)
     diff = max(
