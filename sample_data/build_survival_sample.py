@@ -582,24 +582,21 @@ def _claimed(hold: pd.DataFrame, p: np.ndarray) -> tuple[dict[str, Any], dict[st
     return claimed, evaluated_on
 
 
-class _Dumper:
-    """YAML in the card writer's style (block structure, flow lists of scalars)."""
+def _card_yaml(card: dict[str, Any]) -> str:
+    """YAML in the card writer's style: block structure, flow lists of scalars, width 100."""
+    import yaml
 
-    @staticmethod
-    def dump(card: dict[str, Any]) -> str:
-        import yaml
+    class _Dumper(yaml.SafeDumper):
+        pass
 
-        class D(yaml.SafeDumper):
-            pass
+    def _list(dumper: yaml.SafeDumper, data: list[Any]) -> Any:
+        flow = all(not isinstance(v, dict | list) for v in data)
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
 
-        def rep(dumper: yaml.SafeDumper, data: list[Any]) -> Any:
-            flow = all(not isinstance(v, dict | list) for v in data)
-            return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
-
-        D.add_representer(list, rep)
-        return yaml.dump(
-            card, Dumper=D, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
-        )
+    _Dumper.add_representer(list, _list)
+    return yaml.dump(
+        card, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
+    )
 
 
 def write_card(out: Path, dev_extract: pd.DataFrame, meta: dict[str, Any]) -> str:
@@ -641,7 +638,7 @@ def write_card(out: Path, dev_extract: pd.DataFrame, meta: dict[str, Any]) -> st
             "# time_unit and output.kind (issue 16). Reference summaries are aggregate and\n"
             "# disclosure-safe (cells below 10 are null).\n"
         )
-        target.write_text(header + _Dumper.dump(card), encoding="utf-8")
+        target.write_text(header + _card_yaml(card), encoding="utf-8")
         return f"written directly: the current card schema rejects the new fields ({type(exc).__name__})"
 
 
@@ -763,7 +760,7 @@ def _km_facts(audit: pd.DataFrame, p: np.ndarray, naive: list[GroupRow]) -> dict
     }
 
 
-REPLICATE_N = 500_000
+REPLICATE_N = 1_000_000
 REPLICATE_SEED = 20261209
 REPLICATE_HEAD = (
     "group",
@@ -947,7 +944,7 @@ event times (which the simulator knows and the cohort file does not contain).
 ## Rebuild
 
 ```bash
-PYTHONPATH=$PWD/src python sample_data/build_survival_sample.py   # ~20 s; prints the tables below
+PYTHONPATH=$PWD/src python sample_data/build_survival_sample.py   # ~30 s; prints the tables below
 ```
 
 Deterministic: a re-run writes byte-identical files whatever `PYTHONHASHSEED` is (seeds:
