@@ -308,6 +308,23 @@ def test_a_follow_up_time_the_model_reads_is_refused():
         validate_cohort(frame, config=config, model=model, card=card)
 
 
+def test_a_model_is_validated_with_the_same_time_to_event_columns():
+    from cohortaudit.intake.model import load_model
+
+    card = load_card(SAMPLE / "model.card.yaml")
+    model = load_model(SAMPLE / "model.onnx", card=card)
+    frame = pd.read_csv(SAMPLE / "cohort.csv", nrows=600)
+    rng = np.random.default_rng(3)
+    frame["followup"] = np.where(frame["cvd_10y"] == 1, rng.uniform(0.5, 9.5, 600), 10.0)
+    frame.loc[:49, "followup"] = rng.uniform(1.0, 9.0, 50)  # lost to follow-up
+    frame.loc[:49, "cvd_10y"] = 0
+    config = AuditConfig(event="cvd_10y", time="followup", horizon=10.0, sensitive_features=("sex",))
+    cohort = validate_cohort(frame, config=config, model=model, card=card)
+    assert list(cohort.features.columns) == [s.name for s in model.inputs]
+    np.testing.assert_array_equal(cohort.time, frame["followup"].to_numpy())
+    np.testing.assert_array_equal(cohort.event, frame["cvd_10y"].to_numpy())
+
+
 # -- the horizon --------------------------------------------------------------------------------
 
 

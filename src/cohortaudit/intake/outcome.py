@@ -18,6 +18,9 @@ Conventions (the same as :mod:`cohortaudit.survival.data`):
 * a patient censored exactly at the horizon is event-free at the horizon, and at risk there;
 * "at risk at the horizon" means followed until at least the horizon (``time >= horizon``).
 
+Not checked, because the cohort cannot show it: an event recorded after a patient's
+administrative censoring date needs that date, which the audit is not given.
+
 Counts below k in an error message read "fewer than k" (disclosure rule 5), like caveats.
 Messages never give a patient's value; the last follow-up time, a statistic of the cohort,
 is given rounded down to three significant digits, so it is below the horizon as the real one.

@@ -823,7 +823,9 @@ def validate_cohort(
     Exactly one source of predictions is needed: a ``model`` whose declared inputs must be
     columns of the cohort, or ``config.score_column`` naming a column of risks already computed
     (scores mode). The ``card``, when given, refines the checks of model inputs: units in
-    messages, declared ranges, known categories, and which inputs may be missing.
+    messages, declared ranges, known categories, and which inputs may be missing; it also
+    settles a time-to-event horizon (:func:`~cohortaudit.intake.outcome.resolve_outcome`).
+    With ``config.event`` (a time-to-event audit) the cohort carries ``time`` and ``event``.
 
     This is the chunked validator run on one chunk: :func:`reduce_chunk` on the whole frame,
     then :meth:`CohortAccumulator.finish`.
@@ -831,7 +833,10 @@ def validate_cohort(
     Raises
     ------
     ConfigError
-        Neither or both of ``model`` and ``config.score_column`` are given.
+        Neither or both of ``model`` and ``config.score_column`` are given; or the outcome
+        does not fit (a horizon the card contradicts or beyond the follow-up, fewer than k
+        patients still followed at it, or a binary audit that would count patients censored
+        before the horizon as event-free: :mod:`cohortaudit.intake.outcome`).
     SchemaError
         The cohort cannot be audited as it is; the message says what to change.
     """
