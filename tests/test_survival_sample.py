@@ -22,7 +22,7 @@ import yaml
 from sklearn.metrics import roc_auc_score
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from cohortaudit.card import card_schema, load_card, validate_card_dict
+from cohortaudit.card import load_card
 from cohortaudit.intake.model import load_model
 from cohortaudit.scoring import score
 
@@ -197,15 +197,11 @@ def test_the_card_states_a_ten_year_time_to_event_outcome_and_ties_to_the_model(
         "age", "sbp", "total_chol", "hdl", "bmi", "sex", "smoking", "diabetes"
     }  # fmt: skip
     assert raw["test_vectors"]["reference"] == "self"
-    # Valid for the binary schema apart from the time-to-event fields; once the schema knows
-    # them (issue 16), the card loads as it is.
-    knows_kind = "kind" in card_schema()["properties"]["outcome"].get("properties", {})
-    if knows_kind:
-        assert load_card(SURV / "model.card.yaml").sha256 == digest
-    else:
-        stripped = {**raw, "outcome": {"definition": raw["outcome"]["definition"]}}
-        stripped["output"] = {k: v for k, v in raw["output"].items() if k != "kind"}
-        validate_card_dict(stripped)
+    card = load_card(SURV / "model.card.yaml")  # the card schema knows the new fields
+    assert card.model_sha256 == digest
+    assert (card.outcome_kind, card.horizon, card.time_unit, card.output_kind) == (
+        "time_to_event", 10.0, "years", "risk_by_horizon"
+    )
 
 
 def test_the_cards_test_vectors_reproduce_with_the_shipped_model():
