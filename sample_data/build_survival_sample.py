@@ -1097,11 +1097,25 @@ What this shows:
 
 ## Audit it
 
-The time-to-event audit's CLI is being added (issue 16); once it is in, this is the command:
-
 ```bash
-cohortaudit audit --model sample_data/survival/model.onnx --card sample_data/survival/model.card.yaml --cohort sample_data/survival/cohort.csv --time fu_years --event cvd_event --horizon 10 --sensitive sex age ethnicity deprivation site --bins age=40,50,60,70,80 --max-order 2 --out out/survival
+cohortaudit audit --model sample_data/survival/model.onnx --card sample_data/survival/model.card.yaml \\
+  --cohort sample_data/survival/cohort.csv --time fu_years --event cvd_event --horizon 10 \\
+  --sensitive sex age ethnicity deprivation site --bins age=40,50,60,70,80 --max-order 2 \\
+  --out out/survival --format json,pdf,html,csv
 ```
+
+The horizon and its unit come from the card (`outcome.horizon: 10`, `outcome.time_unit: years`);
+`--horizon 10` only repeats it (a different value is refused). What the audit should find, and
+does (`tests/survival/test_survival_sample_audit.py` checks each against the truth above):
+
+- deprivation 5: O/E above 1 with its interval excluding 1 (under-prediction, problem a);
+- ES-Valencia: O/E below 1 with its interval excluding 1 (over-prediction, problem c);
+- South Asian patients: AUC(10) below the White European group's (problem b);
+- the whole cohort: O/E close to 1, where the binary `cvd_10y` audit says about 0.7 (problem d).
+
+Audited as a binary `cvd_10y` label instead (`--label cvd_10y --time fu_years`), the audit
+refuses, saying how many patients have less than 10 years of follow-up without an event; only
+`--censored-as-event-free` makes it treat them as non-events, with a warning in every output.
 """
 
 
