@@ -23,7 +23,9 @@ result assembly are the binary audit's, written once. What differs is in the row
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -216,25 +218,31 @@ def survival_point_table(
     cell, cell_keys, orders = build_cells(groups)
     partitions = build_partitions(cell_keys, features, max_order=max_order, orders=orders)
     indices = _group_indices(cell, len(cell_keys))
-    rows = []
-    for p, part in enumerate(partitions):
-        row = []
-        for g in range(len(part.keys)):
-            idx = indices(np.flatnonzero(part.membership[g] > 0))
-            row.append(
-                _row(
-                    p,
-                    g,
-                    part.attributes_of(g),
-                    time[idx],
-                    event[idx],
-                    risk[idx],
-                    horizon=horizon,
-                    threshold=threshold,
-                    min_cell=min_cell,
-                )
-            )
-        rows.append(tuple(row))
+    def one(pg: tuple[int, int]) -> GroupRow:
+        p, g = pg
+        part = partitions[p]
+        idx = indices(np.flatnonzero(part.membership[g] > 0))
+        return _row(
+            p,
+            g,
+            part.attributes_of(g),
+            time[idx],
+            event[idx],
+            risk[idx],
+            horizon=horizon,
+            threshold=threshold,
+            min_cell=min_cell,
+        )
+
+    # numpy releases the GIL in the sorts and array work of each group's estimators, so groups
+    # run on a small thread pool (as the binary table's); results come back in group order
+    cells = [(p, g) for p, part in enumerate(partitions) for g in range(len(part.keys))]
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        done = list(pool.map(one, cells))
+    rows, start = [], 0
+    for part in partitions:
+        rows.append(tuple(done[start : start + len(part.keys)]))
+        start += len(part.keys)
     methods = dict(ci_methods or {})
     if not methods:
         overall = rows[0][0].survival
