@@ -113,6 +113,9 @@ def run_audit(
     ``policy`` rules are judged last, on the finished result (``result.policy``); the card's
     claimed metrics are checked against the overall estimates (``result.claims``).
 
+    A time-to-event config (``config.event``) runs the same steps with the survival group
+    table, disclosure control and bootstrap of :mod:`cohortaudit.survival_audit`.
+
     Streamed and Dask audits (:mod:`cohortaudit.streaming`) keep no feature frame: they pass
     the model's ``scores``, already computed chunk by chunk, and a ``feature_cohort`` (a seeded
     sample with features and scores) on which the safety checks and explanations run;
@@ -135,7 +138,7 @@ def run_audit(
     threshold, threshold_source = operating_threshold(config, card)
     caveats = [*cohort.caveats, *_extreme_predictions_caveat(y_score)]
     groups_frame = cohort.groups[list(config.sensitive_features)]
-    time_to_event = getattr(config, "outcome_kind", "binary") == "time_to_event"
+    time_to_event = config.outcome_kind == "time_to_event"
     assembly: dict[str, Any] = {}
     if time_to_event:
         from cohortaudit.survival_audit import survival_assembly, survival_table
@@ -346,6 +349,8 @@ def _cohort_info(
         n_excluded=n_excluded,
         label=config.label,
         sensitive_features=config.sensitive_features,
+        time=config.time if config.outcome_kind == "time_to_event" else None,
+        event=config.event,
     )
 
 

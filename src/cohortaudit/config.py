@@ -21,6 +21,9 @@ DEFAULT_MIN_CELL = 10
 DEFAULT_N_BOOT = 1000
 #: Number of score bins used for bootstrap replicates of ranking metrics (see bootstrap.py).
 DEFAULT_BOOT_SCORE_BINS = 256
+#: The time-to-event options (issue 16); ``to_dict`` leaves them out at their defaults, so a
+#: binary audit's JSON stays byte-identical to what it was before they existed.
+OUTCOME_FIELDS = ("time", "event", "horizon", "time_unit", "censored_as_event_free")
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,8 @@ class AuditConfig:
     Parameters are keyword-only so that call sites read like a specification.
 
     label:
-        Name of the binary outcome column (values 0/1, or True/False).
+        Name of the binary outcome column (values 0/1, or True/False). ``None`` only for a
+        time-to-event audit, where ``event`` replaces it.
     sensitive_features:
         Columns whose values define subgroups; every value and every intersection is audited.
     bins:
@@ -61,9 +65,24 @@ class AuditConfig:
         Compute SHAP explanations on a stratified sample of ``explain_rows`` patients. Off by
         default in the library (about a minute on 2 cores for 1000 rows of the sample model);
         the CLI turns it on unless ``--no-explain``.
+    time, event, horizon, time_unit:
+        A time-to-event audit (issue 16): ``event`` names the event column (0/1, 1 = the event,
+        0 = censored; it replaces ``label``), ``time`` the follow-up time column, ``horizon``
+        the time by which the model predicts the risk, in the unit of ``time``
+        (``time_unit``, e.g. "years", is stated in the report and checked against the card's).
+        ``horizon`` may be left out when the model card gives ``outcome.horizon``
+        (:func:`cohortaudit.intake.outcome.resolve_outcome` fills it in). Conventions: an
+        event at the horizon is an event by the horizon; a patient censored exactly at the
+        horizon is event-free at the horizon. A *binary* audit may also be given ``time``
+        (and a horizon): it then refuses to treat patients without an event whose follow-up
+        ends before the horizon as event-free, unless ``censored_as_event_free``.
+    censored_as_event_free:
+        Binary audits only: the explicit opt-in to audit a 0/1 label although some patients
+        without an event were followed for less than the horizon (or the card says the model
+        is time-to-event). The result carries a warning caveat that says how many.
     """
 
-    label: str
+    label: str | None = None
     sensitive_features: tuple[str, ...] = ()
     bins: dict[str, tuple[float, ...]] = field(default_factory=dict)
     reference: dict[str, str] = field(default_factory=dict)
@@ -82,12 +101,14 @@ class AuditConfig:
     explain: bool = False
     explain_rows: int = 1000
     user_metrics: tuple[Any, ...] = ()
+    time: str | None = None
+    event: str | None = None
+    horizon: float | None = None
+    time_unit: str | None = None
+    censored_as_event_free: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.label, str) or not self.label:
-            raise ConfigError(
-                f"The 'label' parameter must be a non-empty column name. Got {self.label!r} instead."
-            )
+        self._check_outcome()
         object.__setattr__(self, "sensitive_features", tuple(self.sensitive_features))
         if len(set(self.sensitive_features)) != len(self.sensitive_features):
             raise ConfigError(
@@ -98,6 +119,12 @@ class AuditConfig:
             raise ConfigError(
                 f"The label column '{self.label}' cannot also be a sensitive feature."
             )
+        for role in ("event", "time"):
+            column = getattr(self, role)
+            if column is not None and column in self.sensitive_features:
+                raise ConfigError(
+                    f"The {role} column '{column}' cannot also be a sensitive feature."
+                )
         if self.score_column is not None and self.score_column == self.label:
             raise ConfigError("The score column and the label column must be different columns.")
         if self.threshold is not None:
@@ -165,6 +192,92 @@ class AuditConfig:
         else:
             object.__setattr__(self, "user_metrics", ())
 
+    def _check_outcome(self) -> None:
+        """The outcome options: a binary ``label`` xor a time-to-event ``event`` (with ``time``),
+        a finite positive ``horizon``, and no column in two roles.
+
+        A ``time`` without a ``horizon`` is allowed here because the model card may give the
+        horizon; :func:`~cohortaudit.intake.outcome.resolve_outcome` refuses it if nothing does.
+        """
+        for name in ("label", "event", "time", "time_unit"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConfigError(
+                    f"The '{name}' parameter must be a non-empty text (a column name"
+                    f"{'' if name != 'time_unit' else ' or a unit such as years'}). "
+                    f"Got {value!r} instead."
+                )
+        if self.event is not None and self.label is not None:
+            raise ConfigError(
+                f"Both a label column ('{self.label}') and an event column ('{self.event}') were "
+                "given. A binary audit takes --label; a time-to-event audit takes --event with "
+                "--time and --horizon, and the event column replaces the label. Drop one of them."
+            )
+        if self.label is None and self.event is None:
+            raise ConfigError(
+                "The 'label' parameter must be a non-empty column name. Got None instead. Pass "
+                "--label COLUMN for a binary outcome, or --event COLUMN --time COLUMN --horizon "
+                "T for a time-to-event outcome."
+            )
+        if self.event is not None and self.time is None:
+            raise ConfigError(
+                f"The event column '{self.event}' needs the follow-up time column: a "
+                "time-to-event audit cannot tell an early censoring from an event-free patient "
+                "without it. Pass --time COLUMN (and --horizon T)."
+            )
+        if self.horizon is not None:
+            h = self.horizon
+            if isinstance(h, bool) or not isinstance(h, int | float) or not (
+                math.isfinite(float(h)) and float(h) > 0
+            ):
+                raise ConfigError(
+                    "The 'horizon' parameter must be a positive finite number in the unit of "
+                    f"the follow-up time. Got {h!r} instead."
+                )
+            object.__setattr__(self, "horizon", float(h))
+        for name in ("horizon", "time_unit"):
+            if getattr(self, name) is not None and self.time is None:
+                raise ConfigError(
+                    f"The '{name}' parameter applies to a follow-up time column, and none was "
+                    "given. Pass --time COLUMN too, or drop --"
+                    + name.replace("_", "-")
+                    + "."
+                )
+        if not isinstance(self.censored_as_event_free, bool):
+            raise ConfigError(
+                "The 'censored_as_event_free' parameter must be True or False. "
+                f"Got {self.censored_as_event_free!r} instead."
+            )
+        if self.censored_as_event_free and self.event is not None:
+            raise ConfigError(
+                "--censored-as-event-free applies to binary audits (--label) only: a "
+                "time-to-event audit (--event) takes censoring into account. Drop the flag."
+            )
+        roles = {
+            "label": self.label,
+            "event": self.event,
+            "time": self.time,
+            "score": self.score_column,
+        }
+        named = [(role, col) for role, col in roles.items() if col is not None]
+        for i, (role, col) in enumerate(named):
+            for other, col2 in named[i + 1 :]:
+                if col == col2 and {role, other} != {"label", "score"}:
+                    raise ConfigError(
+                        f"The {role} column and the {other} column must be different columns; "
+                        f"both are '{col}'."
+                    )
+
+    @property
+    def outcome_kind(self) -> str:
+        """``"time_to_event"`` when an event column is given, else ``"binary"``."""
+        return "time_to_event" if self.event is not None else "binary"
+
+    @property
+    def outcome_column(self) -> str:
+        """The column of the 0/1 outcome: the event column, else the label column."""
+        return self.event if self.event is not None else self.label  # type: ignore[return-value]
+
     @property
     def z(self) -> float:
         """The two-sided normal quantile of the confidence level (1.959964 for 95%)."""
@@ -174,17 +287,47 @@ class AuditConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types; ``user_metrics`` appears (as key, source, kind) only when given,
-        so an audit without user metrics records exactly what it always recorded."""
+        and the time-to-event options (:data:`OUTCOME_FIELDS`) only when they differ from
+        their defaults, so a binary audit records exactly what it always recorded."""
         d = {
             f.name: copy.deepcopy(getattr(self, f.name))
             for f in fields(self)
             if f.name != "user_metrics"
+            and not (f.name in OUTCOME_FIELDS and getattr(self, f.name) == f.default)
         }
         d["sensitive_features"] = list(self.sensitive_features)
         d["bins"] = {k: list(v) for k, v in self.bins.items()}
         if self.user_metrics:
             d["user_metrics"] = [m.to_dict() for m in self.user_metrics]
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AuditConfig:
+        """The config :meth:`to_dict` gave (``from_dict(c.to_dict()) == c``), validated again.
+
+        User metrics are code, so a dict (e.g. from a stored result) cannot bring them back:
+        pass them again with ``user_metrics=``.
+        """
+        if d.get("user_metrics"):
+            raise ConfigError(
+                "A stored configuration with user metrics cannot be rebuilt: they are code, "
+                "which a configuration read back from a file must not import. Pass them again "
+                "as user_metrics=[...]."
+            )
+        known = {f.name for f in fields(cls)} - {"user_metrics"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(
+                f"The configuration has unknown key(s) {unknown}; expected only {sorted(known)}."
+            )
+        kwargs = {k: v for k, v in d.items() if k != "user_metrics"}
+        if "bins" in kwargs:
+            kwargs["bins"] = {k: tuple(v) for k, v in dict(kwargs["bins"]).items()}
+        if "sensitive_features" in kwargs:
+            kwargs["sensitive_features"] = tuple(kwargs["sensitive_features"])
+        if "label" not in kwargs:
+            kwargs["label"] = None
+        return cls(**kwargs)
 
 
 def _check_int(name: str, value: Any, *, low: int, high: int) -> None:

@@ -409,10 +409,15 @@ class CohortInfo:
     events: int | None
     n_input_rows: int | None
     n_excluded: int | None
-    label: str
+    label: str | None
     sensitive_features: tuple[str, ...]
+    #: time-to-event audits only (absent from a binary cohort's JSON): the follow-up time and
+    #: event columns; ``label`` is then None
+    time: str | None = None
+    event: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        outcome = {} if self.event is None else {"time": self.time, "event": self.event}
         return {
             "sha256": self.sha256,
             "file": self.file,
@@ -422,6 +427,7 @@ class CohortInfo:
             "n_excluded": self.n_excluded,
             "label": self.label,
             "sensitive_features": list(self.sensitive_features),
+            **outcome,
         }
 
     @classmethod
@@ -435,6 +441,8 @@ class CohortInfo:
             n_excluded=d.get("n_excluded"),
             label=d["label"],
             sensitive_features=tuple(d["sensitive_features"]),
+            time=d.get("time"),
+            event=d.get("event"),
         )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "CliParser",
     "add_cohort",
     "add_outcome_and_groups",
+    "add_time_to_event",
     "add_threshold",
     "add_min_cell",
     "add_max_order",
@@ -45,9 +46,18 @@ def add_cohort(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_outcome_and_groups(p: argparse.ArgumentParser) -> None:
-    """``--label``, ``--sensitive`` and ``--bins``: the outcome and what defines a subgroup."""
-    p.add_argument("--label", required=True, help="binary outcome column (0/1)")
+def add_outcome_and_groups(p: argparse.ArgumentParser, *, label_required: bool = True) -> None:
+    """``--label``, ``--sensitive`` and ``--bins``: the outcome and what defines a subgroup.
+
+    ``label_required=False`` where ``--event`` (:func:`add_time_to_event`) may replace it; the
+    config then refuses neither or both, with a message naming the flags.
+    """
+    p.add_argument(
+        "--label",
+        required=label_required,
+        help="binary outcome column (0/1)"
+        + ("" if label_required else "; or --event for a time-to-event audit"),
+    )
     p.add_argument(
         "--sensitive",
         action="extend",
@@ -62,6 +72,45 @@ def add_outcome_and_groups(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="COL=E1,E2,...",
         help="bin edges for a continuous attribute, e.g. age=18,40,65,80",
+    )
+
+
+def add_time_to_event(p: argparse.ArgumentParser) -> None:
+    """``--event``, ``--time``, ``--horizon``, ``--time-unit`` and ``--censored-as-event-free``."""
+    g = p.add_argument_group(
+        "time-to-event outcome",
+        "for a model that predicts the risk of an event by a horizon, on a cohort with "
+        "censored follow-up: --event COL --time COL --horizon T instead of --label",
+    )
+    g.add_argument(
+        "--event",
+        metavar="COL",
+        help="event column (0/1, 1 = the event, 0 = censored); replaces --label",
+    )
+    g.add_argument(
+        "--time",
+        metavar="COL",
+        help="follow-up time column (time to the event or to censoring, > 0). With --label: "
+        "count the patients followed for less than the horizon, and refuse to treat them as "
+        "event-free unless --censored-as-event-free",
+    )
+    g.add_argument(
+        "--horizon",
+        type=float,
+        metavar="T",
+        help="horizon of the predicted risk, in the unit of --time (default: the card's "
+        "outcome.horizon; a different value is refused)",
+    )
+    g.add_argument(
+        "--time-unit",
+        metavar="UNIT",
+        help="unit of --time and --horizon, e.g. years (default: the card's outcome.time_unit)",
+    )
+    g.add_argument(
+        "--censored-as-event-free",
+        action="store_true",
+        help="binary audits: treat patients censored before the horizon as non-events, "
+        "explicitly (the report carries a warning with their number)",
     )
 
 

@@ -15,6 +15,7 @@ from cohortaudit.cli.arguments import (
     add_min_cell,
     add_outcome_and_groups,
     add_threshold,
+    add_time_to_event,
     add_trust,
 )
 from cohortaudit.textsafe import echo, for_terminal
@@ -29,7 +30,8 @@ def add_audit_command(sub) -> None:
     what.add_argument("--model", type=Path, help="ONNX (.onnx) or skops (.skops) model file")
     what.add_argument("--score-column", help="audit predictions already in this cohort column")
     add_cohort(audit)
-    add_outcome_and_groups(audit)
+    add_outcome_and_groups(audit, label_required=False)
+    add_time_to_event(audit)
     audit.add_argument(
         "--reference",
         action="append",
@@ -202,6 +204,11 @@ def run_audit_command(args: argparse.Namespace) -> int:
         explain=args.explain and args.model is not None,
         explain_rows=args.explain_rows,
         user_metrics=tuple(args.metric),
+        time=args.time,
+        event=args.event,
+        horizon=args.horizon,
+        time_unit=args.time_unit,
+        censored_as_event_free=args.censored_as_event_free,
     )
     signing_key = load_private_key(args.sign) if args.sign else None  # fail before the audit
     progress, close = _progress_bar(not args.quiet)

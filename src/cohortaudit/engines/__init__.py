@@ -121,7 +121,8 @@ def audit_with_engine(
             "--scheduler needs --engine dask (it is the address of a Dask scheduler). Add "
             "--engine dask, or drop --scheduler."
         )
-    if chunk_rows is not None or should_stream(cohort_path):
+    auto = should_stream(cohort_path)
+    if chunk_rows is not None or auto:
         return audit_stream(
             cohort_path=cohort_path, chunk_rows=chunk_rows, delimiter=delimiter, **common
         )

@@ -530,6 +530,7 @@ def audit_dask(
     :func:`~cohortaudit.intake.inputs.load_inputs`, as every engine does, reduces the partitions on the workers
     (:func:`stream_dask`) and audits the compact cohort locally.
     """
+    # time-to-event: the workers reduce time and event with the rest (the one validator)
     require_dask()
     started = time.perf_counter()
     inputs = load_inputs(
@@ -553,7 +554,7 @@ def audit_dask(
     return audit_streamed(
         inputs.read,
         inputs.model,
-        config,
+        inputs.config or config,
         card=inputs.card,
         test_vectors=inputs.test_vectors,
         progress=progress,

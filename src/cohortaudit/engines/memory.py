@@ -48,7 +48,7 @@ def audit_files(
     return run_audit(
         inputs.cohort,
         inputs.model,
-        config,
+        inputs.config or config,
         card=inputs.card,
         cohort_sha256=inputs.cohort_sha256,
         cohort_file=inputs.cohort_file,

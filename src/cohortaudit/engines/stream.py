@@ -351,6 +351,7 @@ def audit_stream(
     equals ``audit_files``'s byte for byte in JSON, apart from the volatile ``run`` block (see
     the module docstring).
     """
+    # a time-to-event cohort streams too: the accumulator keeps time and event per patient
     started = time.perf_counter()
     chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else check_chunk_rows(chunk_rows)
     inputs = load_inputs(
@@ -373,7 +374,7 @@ def audit_stream(
     return audit_streamed(
         inputs.read,
         inputs.model,
-        config,
+        inputs.config or config,
         card=inputs.card,
         test_vectors=inputs.test_vectors,
         progress=progress,

@@ -101,8 +101,8 @@ _INPUT_ORDER = (
 _REFERENCE_ORDER = ("n", "missing_fraction", "mean", "sd", "quantiles", "histogram", "frequencies")
 _NESTED_ORDER = {
     "intended_population": ("description", "age_min", "age_max", "setting", "countries"),
-    "outcome": ("definition", "horizon"),
-    "output": ("positive_class", "meaning"),
+    "outcome": ("kind", "definition", "horizon", "time_unit"),
+    "output": ("kind", "positive_class", "meaning"),
     "thresholds": ("operating", "clinically_relevant_range"),
     "development_data": ("description", "n", "events", "prevalence"),
     "model": ("file", "format", "sha256", "architecture"),
@@ -184,6 +184,41 @@ class ModelCard:
     raw: dict[str, Any]
     path: Path | None = None
     sha256: str | None = None
+
+    @property
+    def outcome_kind(self) -> str:
+        """``outcome.kind``: "binary" (the default) or "time_to_event" (risk by a horizon)."""
+        return str(self.outcome.get("kind", "binary"))
+
+    @property
+    def horizon(self) -> float | None:
+        """``outcome.horizon`` as a number, in ``time_unit``; None when absent or given as text
+        (older cards describe it, e.g. "10 years": see :attr:`horizon_text`)."""
+        h = self.outcome.get("horizon")
+        if isinstance(h, bool) or not isinstance(h, int | float):
+            return None
+        return float(h)
+
+    @property
+    def horizon_text(self) -> str | None:
+        """``outcome.horizon`` when a card gives it as text (a description, not used as the
+        audit's horizon), else None."""
+        h = self.outcome.get("horizon")
+        return h if isinstance(h, str) else None
+
+    @property
+    def time_unit(self) -> str | None:
+        """``outcome.time_unit``: the unit of the horizon (and of follow-up times), e.g. years."""
+        return self.outcome.get("time_unit")
+
+    @property
+    def output_kind(self) -> str:
+        """``output.kind``: "probability" (of the binary outcome) or "risk_by_horizon" (of the
+        event by the horizon); a time-to-event card that does not say means the latter."""
+        given = (self.raw.get("output") or {}).get("kind")
+        if given is not None:
+            return str(given)
+        return "risk_by_horizon" if self.outcome_kind == "time_to_event" else "probability"
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,6 +332,7 @@ def _semantic_errors(raw: dict[str, Any]) -> list[str]:
     age_min, age_max = pop.get("age_min"), pop.get("age_max")
     if age_min is not None and age_max is not None and age_min > age_max:
         errors.append("intended_population: age_min is greater than age_max")
+    errors.extend(_outcome_errors(raw))
     rng = raw.get("thresholds", {}).get("clinically_relevant_range")
     if rng and rng[0] > rng[1]:
         errors.append(f"thresholds.clinically_relevant_range: expected [low, high]; got {rng}")
@@ -308,6 +344,35 @@ def _semantic_errors(raw: dict[str, Any]) -> list[str]:
                 f"test_vectors: expected n ({vectors['n']}) values in 'expected' and in every "
                 f"'inputs' column; got {len(vectors['expected'])} expected and {lengths}"
             )
+    return errors
+
+
+def _outcome_errors(raw: dict[str, Any]) -> list[str]:
+    """A time-to-event card states its horizon as a number and its unit; a risk by a horizon
+    is only the output of a time-to-event model."""
+    outcome = raw.get("outcome", {})
+    kind = outcome.get("kind", "binary")
+    output_kind = raw.get("output", {}).get("kind")
+    errors = []
+    if kind == "time_to_event":
+        h = outcome.get("horizon")
+        if isinstance(h, bool) or not isinstance(h, int | float):
+            errors.append(
+                "outcome.horizon: a time_to_event card needs the horizon as a number (e.g. "
+                f"horizon: 10 with time_unit: years); got {type(h).__name__}"
+            )
+        if not outcome.get("time_unit"):
+            errors.append("outcome.time_unit: a time_to_event card needs it (e.g. years)")
+        if output_kind == "probability":
+            errors.append(
+                "output.kind: a time_to_event model outputs risk_by_horizon (the predicted "
+                "risk of the event by outcome.horizon), not probability"
+            )
+    elif output_kind == "risk_by_horizon":
+        errors.append(
+            "output.kind: risk_by_horizon needs outcome.kind: time_to_event (with "
+            "outcome.horizon and outcome.time_unit)"
+        )
     return errors
 
 

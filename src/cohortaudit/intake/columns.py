@@ -33,9 +33,11 @@ __all__ = [
     "is_plain_numeric",
     "ordered_bin_labels",
     "parse_binned",
+    "parse_event",
     "parse_input",
     "parse_label",
     "parse_score",
+    "parse_time",
     "to_labels",
 ]
 
@@ -117,30 +119,7 @@ def parse_label(series: pd.Series, label: str) -> tuple[np.ndarray, np.ndarray]:
     are the encodings CSV and Parquet exports actually produce. Guessing more ("yes", "dead")
     would risk flipping the outcome silently.
     """
-    if is_bool_dtype(series.dtype) or is_numeric_dtype(series.dtype):
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        missing = np.isnan(values)
-        bad = ~missing & (values != 0) & (values != 1)
-        n_bad = int(bad.sum())
-        n_distinct = int(pd.unique(values[bad]).shape[0]) if n_bad else 0
-    else:
-        codes, uniques = _factorize(series)
-        per_unique = np.full(len(uniques), np.nan)
-        blank = np.zeros(len(uniques), dtype=bool)
-        bad_unique = np.zeros(len(uniques), dtype=bool)
-        for i, value in enumerate(uniques):
-            parsed = _label_value(value)
-            if parsed is None:
-                blank[i] = True
-            elif math.isnan(parsed):
-                bad_unique[i] = True
-            else:
-                per_unique[i] = parsed
-        values = _take(per_unique, codes, np.nan)
-        missing = _take(blank, codes, True)
-        bad = _take(bad_unique, codes, False)
-        n_bad = int(bad.sum())
-        n_distinct = int(np.unique(codes[bad]).shape[0]) if n_bad else 0
+    values, missing, n_bad, n_distinct = _parse_binary(series)
     if n_bad:
         raise SchemaError(
             f"The label column '{label}' must be binary, but {n_bad} of {len(series)} rows have "
@@ -149,6 +128,83 @@ def parse_label(series: pd.Series, label: str) -> tuple[np.ndarray, np.ndarray]:
             "Recode the outcome as 0/1 (1 = the event), or pass --label with the right column."
         )
     return values, missing
+
+
+def parse_event(series: pd.Series, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read a time-to-event audit's event indicator as float64 0/1 (1 = the event, 0 =
+    censored; NaN where missing), with the encodings :func:`parse_label` accepts.
+
+    Any other value is fatal: a code such as 2 usually marks a competing event (death from
+    another cause), and competing risks need their own estimators (a later issue), so guessing
+    "censored" or "event" for it would bias every number at the horizon.
+    """
+    values, missing, n_bad, n_distinct = _parse_binary(series)
+    if n_bad:
+        raise SchemaError(
+            f"The event column '{column}' must be 0/1 (1 = the event, 0 = censored), but "
+            f"{n_bad} of {len(series)} rows have other values ({n_distinct} distinct values; "
+            f"column type {_dtype_name(series)}). Competing events (e.g. a code 2 for death "
+            "from another cause) are not supported yet. Recode the column as 0/1, or pass "
+            "--event with the right column."
+        )
+    return values, missing
+
+
+def parse_time(
+    series: pd.Series, column: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Read follow-up times as float64: ``(values, missing, negative, zero)`` per row.
+
+    Text that is not a number is fatal (the column is probably the wrong one); missing and
+    infinite values (``missing``), negative times and zero times are survivable: the
+    validator drops those rows and counts them in caveats (nobody can be followed for less
+    than no time, and a patient with zero follow-up is never at risk).
+    """
+    values, missing, unparseable = _parse_numeric(series)
+    n_bad = int(unparseable.sum())
+    if n_bad:
+        raise SchemaError(
+            f"The follow-up time column '{column}' must be numeric, but {n_bad} of "
+            f"{len(series)} rows hold values that are not numbers (column type "
+            f"{_dtype_name(series)}). Expected the time from the start of follow-up to the "
+            "event or censoring, as a number in one unit (e.g. years); convert dates to "
+            "durations first, or pass --time with the right column."
+        )
+    missing = missing | np.isinf(values)
+    with np.errstate(invalid="ignore"):
+        negative = ~missing & (values < 0)
+        zero = ~missing & (values == 0)
+    return np.where(missing, np.nan, values), missing, negative, zero
+
+
+def _parse_binary(series: pd.Series) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Values 0/1 as float64 (NaN where missing or not binary), the missing mask, and the
+    number of rows and distinct values that are not binary."""
+    if is_bool_dtype(series.dtype) or is_numeric_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(values)
+        bad = ~missing & (values != 0) & (values != 1)
+        n_bad = int(bad.sum())
+        n_distinct = int(pd.unique(values[bad]).shape[0]) if n_bad else 0
+        return values, missing, n_bad, n_distinct
+    codes, uniques = _factorize(series)
+    per_unique = np.full(len(uniques), np.nan)
+    blank = np.zeros(len(uniques), dtype=bool)
+    bad_unique = np.zeros(len(uniques), dtype=bool)
+    for i, value in enumerate(uniques):
+        parsed = _label_value(value)
+        if parsed is None:
+            blank[i] = True
+        elif math.isnan(parsed):
+            bad_unique[i] = True
+        else:
+            per_unique[i] = parsed
+    values = _take(per_unique, codes, np.nan)
+    missing = _take(blank, codes, True)
+    bad = _take(bad_unique, codes, False)
+    n_bad = int(bad.sum())
+    n_distinct = int(np.unique(codes[bad]).shape[0]) if n_bad else 0
+    return values, missing, n_bad, n_distinct
 
 
 def _label_value(value: Any) -> float | None:

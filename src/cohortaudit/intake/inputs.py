@@ -8,7 +8,8 @@ order, which gives the clearest (and cheapest) error first:
    a pass over the data);
 2. the source of predictions (a model xor a score column, :func:`~cohortaudit.intake.validate.
    check_prediction_source`);
-3. the model card (is it well-formed?);
+3. the model card (is it well-formed?), and the outcome settled against it (the horizon and
+   time unit of a time-to-event audit, :func:`~cohortaudit.intake.outcome.resolve_outcome`);
 4. the model (is it safe to load, does it match the card's SHA-256?), then the card's test
    vectors (does it compute what its owner says?): a swapped, altered or mis-converted model
    stops here, before the cohort is read;
@@ -28,6 +29,7 @@ import pandas as pd
 from cohortaudit.config import AuditConfig
 from cohortaudit.intake.card import ModelCard, check_card_matches, load_card
 from cohortaudit.intake.model import load_model
+from cohortaudit.intake.outcome import resolve_outcome
 from cohortaudit.intake.tables import load_cohort
 from cohortaudit.intake.validate import Cohort, check_prediction_source, validate_cohort
 from cohortaudit.intake.vectors import TestVectorReport, check_test_vectors
@@ -79,6 +81,10 @@ class AuditInputs:
     policy: Policy | None = None
     #: What the cohort reader returned (a streamed read's feature sample and chunk counts).
     read: Any = None
+    #: The config the cohort was validated with: the caller's, with the horizon and time unit
+    #: settled against the card (:func:`~cohortaudit.intake.outcome.resolve_outcome`). Pass
+    #: this one to :func:`~cohortaudit.audit.run_audit`.
+    config: AuditConfig | None = None
 
 
 def load_inputs(
@@ -104,7 +110,9 @@ def load_inputs(
     Raises
     ------
     ConfigError
-        A bad policy scope, or not exactly one of a model and a score column.
+        A bad policy scope, not exactly one of a model and a score column, or an outcome the
+        card contradicts (a different horizon or time unit; a 0/1 label for a time-to-event
+        model without ``censored_as_event_free``).
     InputError, CardError, ModelLoadError, SchemaError
         From the file that is wrong, checked in the order above.
     """
@@ -118,6 +126,7 @@ def load_inputs(
         )
     check_prediction_source(config, has_model=model_path is not None)
     card = load_card(card_path) if card_path is not None else None
+    config = resolve_outcome(config, card)  # before the model and the cohort are read
     model = vectors = None
     if model_path is not None:
         model = load_model(model_path, card=card, trusted_types=trusted_types)
@@ -139,6 +148,7 @@ def load_inputs(
         test_vectors=vectors,
         policy=policy,
         read=read,
+        config=config,
     )
 
 

@@ -110,7 +110,12 @@ def check_missing_columns(
         if name not in present:
             roles.setdefault(name, []).append(role)
 
-    need(config.label, "label")
+    if config.event is not None:
+        need(config.event, "event column")
+    else:
+        need(config.label, "label")
+    if config.time is not None:
+        need(config.time, "follow-up time")
     if config.score_column is not None:
         need(config.score_column, "score column")
     for spec in inputs:
@@ -131,6 +136,10 @@ def check_missing_columns(
     todo = []
     if "label" in all_roles:
         todo.append("pass --label COLUMN")
+    if "event column" in all_roles:
+        todo.append("pass --event COLUMN")
+    if "follow-up time" in all_roles:
+        todo.append("pass --time COLUMN")
     if "score column" in all_roles:
         todo.append("pass --score-column COLUMN")
     if "sensitive feature" in all_roles:
@@ -148,17 +157,30 @@ def check_missing_columns(
 
 
 def _check_roles(*, config: AuditConfig, inputs: Sequence[InputSpec]) -> None:
-    """Refuse a label that the model also reads (label = score column is a ConfigError).
+    """Refuse an outcome (label, event or follow-up time) that the model also reads (label =
+    score column is a ConfigError).
 
     A model given the outcome as an input scores the answer it is meant to predict: every
-    metric would look excellent and mean nothing, so this is a usage error, not a caveat.
+    metric would look excellent and mean nothing, so this is a usage error, not a caveat. The
+    follow-up time is known only after the fact, so it leaks the outcome just as well.
     """
-    if config.label in {spec.name for spec in inputs}:
+    names = {spec.name for spec in inputs}
+    if config.label in names:
         raise SchemaError(
             f"The label column '{config.label}' is one of the model's inputs: the model would "
             "be given the outcome it is meant to predict, and every metric would be "
             "meaningless. Pass --label with the outcome column (not a model input)."
         )
+    for role, flag, column in (
+        ("event", "--event", config.event),
+        ("follow-up time", "--time", config.time),
+    ):
+        if column is not None and column in names:
+            raise SchemaError(
+                f"The {role} column '{column}' is one of the model's inputs: the model would "
+                "be given the outcome it is meant to predict (follow-up ends with the event), "
+                f"and every metric would be meaningless. Pass {flag} with another column."
+            )
 
 
 def _close_matches(name: str, available: Sequence[str]) -> list[str]:

@@ -34,11 +34,14 @@ from cohortaudit.errors import ConfigError, SchemaError
 from cohortaudit.intake.columns import (
     is_plain_numeric,
     parse_binned,
+    parse_event,
     parse_input,
     parse_label,
     parse_score,
+    parse_time,
     to_labels,
 )
+from cohortaudit.intake.outcome import check_outcome, resolve_outcome
 from cohortaudit.intake.rules import (
     MAX_DROP_FRACTION,
     SERIOUS_DROP_FRACTION,
@@ -91,7 +94,8 @@ class Cohort:
         float64 (NaN only for inputs the card marks as not required), ``int`` as int64, ``string``
         as Python ``str`` objects (object dtype). ``None`` in scores mode.
     y_true:
-        The outcome as int8 0/1.
+        The outcome as int8 0/1: the label, or in a time-to-event audit the event column (the
+        same array as ``event``), so code that needs one outcome per patient works for both.
     y_score:
         Predicted risks as float64 in [0, 1]; scores mode only, else ``None``.
     groups:
@@ -101,10 +105,16 @@ class Cohort:
         Rows in the file, and rows left out (each reason has a caveat).
     caveats:
         Survivable problems found while validating, for the report.
+    time, event:
+        Time-to-event audits only (else ``None``): follow-up times as float64 > 0 and the event
+        indicator as int8 0/1 (1 = the event, 0 = censored at ``time``). A patient censored
+        exactly at the horizon is event-free at the horizon; an event at the horizon is an
+        event by it (:mod:`cohortaudit.intake.outcome`).
 
     Equality is identity (``eq=False``): element-wise array comparison has no single truth
-    value, and two cohorts are never compared by content. ``y_true`` and ``y_score`` are
-    read-only so that no step of the pipeline can alter the outcome another step sees.
+    value, and two cohorts are never compared by content. ``y_true``, ``y_score``, ``time``
+    and ``event`` are read-only so that no step of the pipeline can alter the outcome another
+    step sees.
     """
 
     features: pd.DataFrame | None
@@ -114,6 +124,8 @@ class Cohort:
     n_input_rows: int
     n_dropped: int
     caveats: tuple[Caveat, ...]
+    time: np.ndarray | None = None
+    event: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -125,7 +137,8 @@ class Cohort:
 class ValidationSpec:
     """Everything a chunk reducer needs; plain and picklable (it is shipped to Dask workers).
 
-    Build it with :func:`make_spec`, which checks the source of predictions.
+    Build it with :func:`make_spec`, which checks the source of predictions and settles the
+    outcome against the card (:func:`~cohortaudit.intake.outcome.resolve_outcome`).
     """
 
     config: AuditConfig
@@ -133,12 +146,17 @@ class ValidationSpec:
     card_inputs: dict[str, CardInput]
     sample_rows: int
     sample_floor: int
+    #: The card says the model is time-to-event (the binary-label guard needs to know).
+    card_time_to_event: bool = False
 
     @property
     def used_columns(self) -> list[str]:
-        """The columns the audit reads (label, score, model inputs, sensitive features)."""
+        """The columns the audit reads (outcome and follow-up time, score, model inputs,
+        sensitive features)."""
         cfg = self.config
-        cols = [cfg.label]
+        cols = [cfg.outcome_column]
+        if cfg.time is not None:
+            cols.append(cfg.time)
         if cfg.score_column is not None:
             cols.append(cfg.score_column)
         cols += [s.name for s in self.inputs]
@@ -190,6 +208,8 @@ class ChunkStats:
     sample_pos: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     sample_keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
     sample_features: pd.DataFrame | None = None
+    #: follow-up times of kept rows (float64), when the config names a time column
+    time: np.ndarray | None = None
 
 
 def reduce_chunk(frame: pd.DataFrame, spec: ValidationSpec, *, key_offset: int) -> ChunkStats:
@@ -201,8 +221,17 @@ def reduce_chunk(frame: pd.DataFrame, spec: ValidationSpec, *, key_offset: int) 
     """
     cfg = spec.config
     n_input = len(frame)
-    y, label_missing = parse_label(frame[cfg.label], cfg.label)
-    drops: list[tuple[str, np.ndarray]] = [("missing_label", label_missing)]
+    drops: list[tuple[str, np.ndarray]]
+    if cfg.event is not None:
+        y, event_missing = parse_event(frame[cfg.event], cfg.event)
+        drops = [("missing_event", event_missing)]
+    else:
+        y, label_missing = parse_label(frame[cfg.label], cfg.label)
+        drops = [("missing_label", label_missing)]
+    time = None
+    if cfg.time is not None:
+        time, time_missing, negative, zero = parse_time(frame[cfg.time], cfg.time)
+        drops += [("missing_time", time_missing), ("negative_time", negative), ("zero_time", zero)]
     score = None
     if cfg.score_column is not None:
         score, score_missing = parse_score(frame[cfg.score_column], cfg.score_column)
@@ -290,6 +319,7 @@ def reduce_chunk(frame: pd.DataFrame, spec: ValidationSpec, *, key_offset: int) 
         bins=bins,
         cats=cats,
         numeric=numeric,
+        time=None if time is None else np.ascontiguousarray(time[keep], dtype=np.float64),
     )
     if features is not None and spec.sample_rows > 0 and n_kept:
         keys = row_keys(cfg.seed, key_offset, np.flatnonzero(keep))
@@ -360,6 +390,7 @@ class CohortAccumulator:
         self.out_of_range: dict[str, list[int]] = {}
         self.unseen: dict[str, dict[str, int]] = {}
         self.y_true: list[np.ndarray] = []
+        self.time: list[np.ndarray] = []
         self.y_score: list[np.ndarray] = []
         self.bins: dict[str, list[np.ndarray]] = {c: [] for c in cfg.bins}
         self.codes: dict[str, list[np.ndarray]] = {
@@ -398,6 +429,8 @@ class CohortAccumulator:
             for label, n in counts.items():
                 acc[label] = acc.get(label, 0) + n
         self.y_true.append(stats.y_true)
+        if stats.time is not None:
+            self.time.append(stats.time)
         for col, idx in stats.bins.items():
             self.bins[col].append(idx)
         for col, (codes, labels) in stats.cats.items():
@@ -535,7 +568,14 @@ class CohortAccumulator:
                 )
         y_true = _concat(self.y_true, np.int8)
         self.y_true = [y_true]
-        check_both_classes(y_true, cfg.label, n_dropped)
+        time = _concat(self.time, np.float64) if cfg.time is not None else None
+        if cfg.outcome_kind == "binary":
+            check_both_classes(y_true, cfg.label, n_dropped)
+        caveats.extend(
+            check_outcome(cfg, y_true, time, card_time_to_event=self.spec.card_time_to_event)
+        )
+        if cfg.outcome_kind == "binary":
+            time = None  # a binary audit uses the times for its guard only
 
         if self.spec.inputs:
             caveats.extend(self._feature_caveats())
@@ -559,6 +599,8 @@ class CohortAccumulator:
                 raise ValueError(f"scored {len(y_score)} rows for {len(y_true)} kept rows")
             y_score.setflags(write=False)
         y_true.setflags(write=False)
+        if time is not None:
+            time.setflags(write=False)
         cohort = Cohort(
             features=features,
             y_true=y_true,
@@ -567,6 +609,8 @@ class CohortAccumulator:
             n_input_rows=n_input,
             n_dropped=n_dropped,
             caveats=tuple(caveats),
+            time=time,
+            event=y_true if time is not None else None,
         )
         sample = None
         if self._cand_features is not None:
@@ -581,14 +625,23 @@ class CohortAccumulator:
 
     def _drop_reasons(self) -> list[tuple[str, int, str, dict[str, Any]]]:
         cfg = self.spec.config
+        code, role = ("missing_label", "label") if cfg.event is None else ("missing_event", "event")
         out: list[tuple[str, int, str, dict[str, Any]]] = [
             (
-                "missing_label",
-                self.drop_counts.get("missing_label", 0),
-                f"had no value in the label column '{cfg.label}'",
-                {"column": cfg.label},
+                code,
+                self.drop_counts.get(code, 0),
+                f"had no value in the {role} column '{cfg.outcome_column}'",
+                {"column": cfg.outcome_column},
             )
         ]
+        if cfg.time is not None:
+            where = {"column": cfg.time}
+            for code, text in (
+                ("missing_time", "had no (or an infinite) follow-up time in"),
+                ("negative_time", "had a negative follow-up time (check the time origin) in"),
+                ("zero_time", "had a follow-up time of zero (never at risk) in"),
+            ):
+                out.append((code, self.drop_counts.get(code, 0), f"{text} '{cfg.time}'", where))
         if cfg.score_column is not None:
             out.append(
                 (
@@ -742,11 +795,12 @@ def make_spec(
             f"The 'sample_rows' parameter must be an int >= 0. Got {sample_rows!r} instead."
         )
     return ValidationSpec(
-        config=config,
+        config=resolve_outcome(config, card),
         inputs=tuple(model.inputs) if model is not None else (),
         card_inputs=card_inputs_by_name(card),
         sample_rows=sample_rows if model is not None else 0,
         sample_floor=SAMPLE_FLOOR,
+        card_time_to_event=getattr(card, "outcome_kind", "binary") == "time_to_event",
     )
 
 

@@ -625,8 +625,10 @@ def export_site(
     """
     from cohortaudit.audit import card_facts, operating_threshold
     from cohortaudit.intake.inputs import load_inputs
+    from cohortaudit.intake.outcome import require_in_memory
     from cohortaudit.scoring import score
 
+    require_in_memory(config, engine="site export (multi-site pooling)")
     if config.score_column is not None:
         raise ConfigError(
             "Site export needs the model (--model): pooled sites must be checked against the "
