@@ -167,7 +167,7 @@ def calibration(result: AuditResult) -> None:
         format_func=lambda i: choices[i][0] if i == 0 else f"{attr} = {choices[i][0]}",
     )
     name, g = choices[pick]
-    c1, c2 = st.columns([3, 2], gap="large")
+    c1, c2 = st.columns([1, 1], gap="large")
     with c1:
         st.plotly_chart(
             survival_decile_plot([(name, g)], horizon=horizon, time_unit=unit),

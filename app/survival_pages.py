@@ -117,11 +117,11 @@ def overview(result: AuditResult) -> None:
         _card(f"Events by {when}", _n(n["events"]), None)
     with cols[2]:
         _card(
-            f"Censored before {when}",
+            "Censored before",
             _n(n["censored_before"]),
             None,
-            help="Follow-up ended before the horizon without an event: neither event nor "
-            "event-free at the horizon, so Kaplan–Meier and IPCW account for them.",
+            help=f"Follow-up ended before the horizon ({when}) without an event: neither event "
+            "nor event-free at the horizon, so Kaplan–Meier and IPCW account for them.",
         )
     with cols[3]:
         _card(f"At risk at {when}", _n(n["at_risk"]), None)
@@ -170,10 +170,10 @@ def overview(result: AuditResult) -> None:
         )
 
     st.subheader("The cohort (Table 1)")
-    rows: list[dict[str, Any]] = [_table1_row("All patients", "", result.overall, unit, k)]
+    rows: list[dict[str, Any]] = [_table1_row("All patients", "", result.overall, when, k)]
     for attr in c.sensitive_features:
         for g in result.groups_for((attr,)):
-            rows.append(_table1_row(attr, g.attributes[attr], g, unit, k))
+            rows.append(_table1_row(attr, g.attributes[attr], g, when, k))
     st.dataframe(
         pd.DataFrame(rows),
         hide_index=True,
@@ -215,18 +215,15 @@ def overview(result: AuditResult) -> None:
             )
 
 
-def _table1_row(attr: str, value: str, g: GroupResult, unit: str | None, k: int) -> dict[str, Any]:
-    outcome_when = components.horizon_text(
-        {"horizon": (g.survival or {}).get("horizon", 0), "time_unit": unit}
-    )
+def _table1_row(attr: str, value: str, g: GroupResult, when: str, k: int) -> dict[str, Any]:
     n = counts(g)
     return {
         "Attribute": attr,
         "Group": value,
         "Patients": n["n"],
-        f"Events by {outcome_when}": n["events"],
-        f"Censored before {outcome_when}": n["censored_before"],
-        f"At risk at {outcome_when}": n["at_risk"],
+        f"Events by {when}": n["events"],
+        f"Censored before {when}": n["censored_before"],
+        f"At risk at {when}": n["at_risk"],
         "Observed risk (95% CI)": not_evaluable(k)
         if g.suppressed
         else components.survival_estimate(g.metrics.get("observed_risk"), "observed_risk"),
@@ -242,12 +239,7 @@ def subgroups(result: AuditResult) -> None:
     k = result.min_cell
     ne = not_evaluable(k)
     parts = result.partitions()
-    metric_keys = [key for key in result.overall.metrics if key != "median_follow_up"]
-    metric_keys = (
-        ["median_follow_up", *metric_keys]
-        if "median_follow_up" in result.overall.metrics
-        else metric_keys
-    )
+    metric_keys = list(result.overall.metrics)  # the result's order: follow-up first
     state.init_widget(state.K_PARTITION, parts[0], valid=parts)
     part = st.selectbox(
         "Groups by", parts, format_func=lambda p: " × ".join(p), key=state.K_PARTITION

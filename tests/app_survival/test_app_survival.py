@@ -86,7 +86,7 @@ def test_overview_shows_the_counts_and_metrics_at_the_horizon(tte):
     cards = {m.label: m.value for m in at.metric}
     assert cards["Patients"] == f"{o.n:,}"
     assert cards["Events by 10 years"] == f"{o.events:,}"
-    assert cards["Censored before 10 years"] == f"{o.survival['censored_before']:,}"
+    assert cards["Censored before"] == f"{o.survival['censored_before']:,}"
     assert cards["At risk at 10 years"] == f"{o.survival['at_risk']:,}"
     assert cards["Median follow-up"] == f"{o.metrics['median_follow_up'].value:.2f} years"
     assert cards["Observed risk (1 − KM)"] == f"{100 * o.metrics['observed_risk'].value:.1f}%"

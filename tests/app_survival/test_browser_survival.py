@@ -92,7 +92,7 @@ def page(server):
         browser = p.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
         )
-        context = browser.new_context(viewport={"width": 1440, "height": 1800})
+        context = browser.new_context(viewport={"width": 1440, "height": 2400})
         pg = context.new_page()
         pg.set_default_timeout(120_000)
         pg.goto(server)
@@ -118,9 +118,14 @@ def _shot(pg, name: str, height: int) -> Path:
     charts = pg.locator('[data-testid="stPlotlyChart"]')
     for i in range(charts.count()):
         charts.nth(i).wait_for(state="visible")
-    pg.set_viewport_size({"width": 1440, "height": height})
+    if pg.viewport_size["height"] != height:
+        pg.set_viewport_size({"width": 1440, "height": height})
+        pg.wait_for_load_state("networkidle")
+    for selector in ('[data-testid="stMetricValue"]', '[data-testid="stDataFrame"] canvas'):
+        if pg.locator(selector).count():
+            pg.locator(selector).first.wait_for(state="visible")
     pg.mouse.move(0, 0)  # no hover tooltips or plotly toolbars in the picture
-    pg.wait_for_timeout(600)  # let plotly finish its transitions before the picture
+    pg.wait_for_timeout(1500)  # let plotly and the data grids finish drawing
     path = SHOTS / f"app-tte-{name}.png"
     pg.screenshot(path=str(path), full_page=True)
     return path
@@ -140,15 +145,19 @@ def test_overview_of_a_time_to_event_audit(page, tte):
 def test_calibration_page_of_a_time_to_event_audit(page):
     _nav(page, "Calibration", "Kaplan–Meier observed vs predicted risk by")
     assert page.locator(EXCEPTION).count() == 0
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 3
-    _shot(page, "calibration", 2600)
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    charts.nth(2).wait_for(state="visible")  # plotly loads lazily
+    assert charts.count() == 3
+    _shot(page, "calibration", 3300)
 
 
 def test_subgroups_and_utility_pages_of_a_time_to_event_audit(page):
     _nav(page, "Subgroups", "by group")
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for(state="visible")
     assert page.locator(EXCEPTION).count() == 0
     _shot(page, "subgroups", 1600)
     _nav(page, "Clinical utility", "Decision curves at")
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for(state="visible")
     assert page.locator(EXCEPTION).count() == 0
     assert page.get_by_text("ROC and precision–recall curves do not apply").first.is_visible()
     _shot(page, "utility", 1600)
