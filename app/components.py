@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 import state
-from cohortaudit.results import AuditResult
+from cohortaudit.render.findings import format_estimate
+from cohortaudit.results import AuditResult, MetricValue
 
 #: What a page says when no audit has been run or opened in this session yet.
 NO_AUDIT = "No audit yet. Run one on the Start page."
@@ -73,3 +74,45 @@ def report_file(kind: str, auditor: str | None, *, render: bool = True) -> bytes
 
             cache[key] = html_text(result, auditor=auditor, audit_json=audit_json).encode("utf-8")
     return cache[key]
+
+
+# ---- time-to-event results ------------------------------------------------------------------
+
+#: Metrics of a time-to-event result that are risks, shown in percent.
+RISK_METRICS = frozenset({"observed_risk", "expected_risk"})
+
+
+def survival_outcome(result: AuditResult) -> dict | None:
+    """``settings["outcome"]`` of a time-to-event result (kind, horizon, time_unit, prediction);
+    None for a binary result, whose pages stay as they are."""
+    outcome = (result.settings or {}).get("outcome") or {}
+    return dict(outcome) if outcome.get("kind") == "time_to_event" else None
+
+
+def horizon_text(outcome: dict) -> str:
+    """``10 years`` (or just ``10`` when the result names no time unit)."""
+    unit = outcome.get("time_unit")
+    return f"{outcome['horizon']:g} {unit}" if unit else f"{outcome['horizon']:g}"
+
+
+def survival_estimate(v: MetricValue | None, key: str, *, time_unit: str | None = None) -> str:
+    """A time-to-event metric as the pages show it: risks in percent (``37.5% (36.8–38.2)``),
+    follow-up in the time unit, everything else to 3 decimals; ``n/a`` when undefined."""
+    if v is None or v.value is None:
+        return "n/a"
+    if key in RISK_METRICS:
+        pct = MetricValue(
+            100.0 * v.value,
+            None if v.ci_low is None else 100.0 * v.ci_low,
+            None if v.ci_high is None else 100.0 * v.ci_high,
+        )
+        text = format_estimate(pct, 1)
+        return text.replace(" (", "% (", 1) if "(" in text else text + "%"
+    if key == "median_follow_up":
+        return f"{v.value:.2f} {time_unit}" if time_unit else f"{v.value:.2f}"
+    return format_estimate(v, 3)
+
+
+def not_applicable(what: str, why: str) -> None:
+    """Say plainly that a part of a page does not apply to this result (instead of failing)."""
+    st.info(f"**{what}** {why}", icon=":material/info:")

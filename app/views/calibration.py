@@ -46,6 +46,12 @@ FOREST = (
 
 result = components.page_with_result("Calibration")
 
+if components.survival_outcome(result) is not None:  # a time-to-event result has its own form
+    import survival_curves
+
+    survival_curves.calibration(result)
+    st.stop()
+
 k = result.min_cell
 not_evaluable = not_evaluable(k)
 confidence = result.settings_view.confidence_level

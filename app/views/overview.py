@@ -35,6 +35,12 @@ result = components.require_result(
     hint="No audit yet. Run one on the Start page (or use the bundled sample there).",
 )
 
+if components.survival_outcome(result) is not None:  # a time-to-event result has its own form
+    import survival_pages
+
+    survival_pages.overview(result)
+    st.stop()
+
 facts = runner.card_facts(result)  # stored in the result; older results re-read the card
 m, c, s = result.model, result.cohort, result.settings_view
 k = s.min_cell

@@ -34,6 +34,12 @@ TABLE_DEFAULT = ["auroc", "sensitivity", "specificity", "ppv", "npv", "selection
 
 result = components.page_with_result("Subgroups")
 
+if components.survival_outcome(result) is not None:  # a time-to-event result has its own form
+    import survival_pages
+
+    survival_pages.subgroups(result)
+    st.stop()
+
 s = result.settings_view
 k = s.min_cell
 not_evaluable = not_evaluable(k)

@@ -25,6 +25,13 @@ from cohortaudit.results import not_evaluable
 from cohortaudit.textsafe import for_markdown as md
 
 result = components.page_with_result("Clinical utility")
+
+if components.survival_outcome(result) is not None:  # a time-to-event result has its own form
+    import survival_curves
+
+    survival_curves.utility(result)
+    st.stop()
+
 if not result.overall.decision_curve:
     st.info(
         "This audit result has no decision curves (it was written by an older cohortaudit). "
