@@ -234,12 +234,6 @@ def test_safety_page_says_it_does_not_run_for_time_to_event(tte):
     assert "Safety checks are not run for time-to-event audits yet." in _text(at)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: the JSON Schema requires the binary decile (lower, upper, sum_p) and "
-    "decision-curve (interventions_avoided_per_100, standardized_net_benefit) fields, which a "
-    "time-to-event result does not have, so the Start page cannot open its audit.json yet",
-)
 def test_the_start_page_can_open_a_time_to_event_audit_json(tte):
     from cohortaudit.resultio import read_json_bytes
 
