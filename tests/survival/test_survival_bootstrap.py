@@ -370,3 +370,29 @@ def test_bad_arguments_are_named():
         survival_replicates(
             time, event, risk, cell, parts, all_released(parts), **{**ok, "n_boot": 0}
         )
+
+
+def test_coarse_time_slots_keep_the_estimates_exact_and_the_spread_close():
+    # max_time_bins below the distinct event times: the replicates' sampling units use 12
+    # quantile time slots (a life table); replicates are centred on the exact estimates, and
+    # the interval widths stay close to those of the exact scheme
+    time, event, risk, cell, parts, tau = cohort(800, 13)
+    args = (time, event, risk, cell, parts, all_released(parts))
+    ok = dict(horizon=tau, threshold=THRESHOLD, n_boot=400, seed=5, max_bins=None)
+    exact = survival_replicates(*args, **ok, max_time_bins=None)
+    coarse = survival_replicates(*args, **ok, max_time_bins=12)
+    assert exact.exact_time and not coarse.exact_time
+    assert coarse.n_time_slots <= 2 * 12 + 2 < exact.n_time_slots
+    m = np.ones(800, dtype=bool)
+    assert_same({k: coarse.estimates[0][k][0] for k in BOOT_METRICS},
+                point_metrics(time[m], event[m], risk[m], tau))  # fmt: skip
+    wide = survival_intervals(exact, 0.95)
+    narrow = survival_intervals(coarse, 0.95)
+    for key in ("observed_risk", "brier", "sensitivity", "auc_t"):
+        w_exact = np.subtract(*wide[0][key][::-1])[0]
+        w_coarse = np.subtract(*narrow[0][key][::-1])[0]
+        assert 0.75 < w_coarse / w_exact < 1.33, key
+    # a bound at or above the number of distinct event times is the exact scheme itself
+    same = survival_replicates(*args, **{**ok, "n_boot": 20}, max_time_bins=10_000)
+    again = survival_replicates(*args, **{**ok, "n_boot": 20}, max_time_bins=None)
+    np.testing.assert_array_equal(same.replicates[3]["npv"], again.replicates[3]["npv"])
