@@ -30,6 +30,13 @@ case and a control of one bin as a tie (1/2). That auc_t error is bounded by hal
 share of within-bin (case, control) pairs (``auc_t_bin_error_bound``), and auc_t replicates are
 shifted by (exact point estimate - binned point estimate), as the binary audit does for AUROC.
 
+Large cohorts: with more distinct event times <= tau than ``max_time_bins`` (daily follow-up
+over ten years has ~3,650), the replicates' sampling units use that many quantiles of the event
+times as slots (a life table) and pool the risks of patients censored before tau into at most
+8 bins per side of the threshold; the estimates still come from the exact slots and every
+replicate is shifted by (exact estimate - coarse estimate on all patients). ``exact_time`` in
+the result says which scheme ran.
+
 Undefined replicates (a group drawing no events has no sensitivity nor auc_t; a group drawing
 nobody followed to tau has no Kaplan-Meier there) are NaN and counted, never dropped. Definitions:
 docs/TIME-TO-EVENT.md, "Bootstrap".
@@ -99,7 +106,9 @@ class SurvivalReplicates:
     every p); ``undefined[p][metric]``: (G_p,) how many replicates of a released group are
     undefined (0 for groups not released); ``estimates[p][metric]``: (G_p,) the point estimates
     the replicates are centred on (all patients once); ``auc_t_bin_error_bound[p]``: (G_p,) the
-    bound on the binned auc_t's error (0 when every distinct risk has its own bin).
+    bound on the binned auc_t's error (0 when every distinct risk has its own bin);
+    ``exact_time``: the replicates used every distinct event time <= tau as a time slot
+    (else ``n_time_slots`` coarse ones); ``n_entries``: the sampling units.
     """
 
     replicates: tuple[Mapping[str, np.ndarray], ...]
@@ -640,10 +649,12 @@ def survival_replicates(
     Patients are resampled with replacement within their finest cell (``cell``, as
     ``metrics.subgroups.build_cells`` gives it) by a seeded ``np.random.default_rng(seed)``;
     each replicate re-estimates the Kaplan-Meier and the censoring distribution of every group
-    on its draws. ``points[p]["auc_t"]`` (G_p,), when given, are the exact auc_t estimates the
-    binned replicates are centred on (else they are computed here); unused when every distinct
-    risk has its own bin. Deterministic: the same arguments give identical arrays.
-    """
+    on its draws. ``max_bins``: risk bins (None: every distinct risk its own); ``max_time_bins``:
+    time slots of the replicates (None: every distinct event time, exact; see the module
+    docstring). ``points[p]["auc_t"]`` (G_p,), when given, are the exact auc_t estimates the
+    binned replicates are centred on (else they are computed here with
+    ``survival.concordance.auc_t``); unused when every distinct risk has its own bin.
+    Deterministic: the same arguments give identical arrays."""
     thr = check_threshold(threshold)
     data = check_survival(time, event, risk, horizon=horizon)
     keys = _check_metrics(metrics)
@@ -660,6 +671,65 @@ def survival_replicates(
         e = exact
     lay = _layout(e)
     plans = [_plan(pt, rl, e, lay) for pt, rl in zip(parts, rel, strict=True)]
+    estimates, shifts, bounds = _centres(
+        exact, e, lay, parts, rel, plans, keys, grid.exact, _exact_auc(data, cells, parts, plans,
+        len(partitions), points) if not grid.exact else None,
+    )  # fmt: skip
+    collected = _run_replicates(e, lay, plans, keys, n_boot, seed, progress)
+
+    def full(p: int, m: str, values: np.ndarray) -> np.ndarray:
+        arr = np.full((values.shape[0], len(parts[p].keys)), np.nan)
+        arr[:, plans[p].keep] = values
+        return arr
+
+    reps, undefined, est_out = [], [], []
+    for p, plan in enumerate(plans):
+        reps.append({m: full(p, m, np.concatenate(collected[p][m]) + shifts[p][m]) for m in keys})
+        est_out.append({m: full(p, m, estimates[p][m][None, :])[0] for m in keys})
+        und = {}
+        for m in keys:
+            count = np.zeros(len(parts[p].keys), dtype=np.int64)
+            count[plan.keep] = np.count_nonzero(~np.isfinite(reps[p][m][:, plan.keep]), axis=0)
+            und[m] = count
+        undefined.append(und)
+    whole = {m: reps[-1][m][:, 0] for m in keys}
+    n_p = len(partitions)
+    return SurvivalReplicates(
+        replicates=tuple(reps[:n_p]),
+        overall=tuple(whole for _ in range(n_p)),
+        undefined=tuple(undefined[:n_p]),
+        estimates=tuple(est_out[:n_p]),
+        auc_t_bin_error_bound=tuple(
+            full(p, "", b[None, :])[0] for p, b in enumerate(bounds[:n_p])
+        ),
+        grid_exact=bool(grid.exact),
+        n_bins=int(grid.n_bins),
+        n_time_slots=e.n_slots,
+        exact_time=bool(e.exact_time),
+        n_entries=int(e.cell.size),
+        n_boot=int(n_boot),
+        seed=int(seed),
+    )
+
+
+def _exact_auc(data, cells, parts, plans, n_given, points) -> list[np.ndarray]:
+    """The exact auc_t of every released group: from ``points`` where given (the whole cohort
+    from partition 0 when that is the whole cohort), else the point estimator on its patients."""
+    out = []
+    for p, (part, plan) in enumerate(zip(parts, plans, strict=True)):
+        q = 0 if p == n_given and n_given and not parts[0].attributes else p
+        if points is not None and q < n_given:
+            out.append(np.asarray(points[q]["auc_t"], dtype=np.float64)[plan.keep])
+        else:
+            group = part.cell_to_group[cells]
+            out.append(np.array([_point_auc(data, data.tau, group == g) for g in plan.keep]))
+    return out
+
+
+def _centres(exact, e, lay, parts, rel, plans, keys, grid_exact, auc):
+    """Per partition: the estimates (exact time slots; auc_t exact), the shift that centres the
+    replicates on them (estimate - the replicates' own estimator on all patients once; 0
+    where both are exact) and the auc_t bin error bound, each (released groups,)."""
     base = [_partition_metrics(e, plan, _cell_sums(e, lay, _unit(e))) for plan in plans]
     if e is exact:
         exact_base = base
@@ -670,33 +740,30 @@ def survival_replicates(
             _partition_metrics(exact, _plan(pt, rl, exact, lay_x), sums_x)
             for pt, rl in zip(parts, rel, strict=True)
         ]
-    estimates = [dict(b[0]) for b in exact_base]
-    if not grid.exact:  # auc_t on binned risks: centre on the exact estimate
-        for p, (part, plan) in enumerate(zip(parts, plans, strict=True)):
-            if not plan.keep.size:
-                continue
-            q = 0 if p == len(partitions) and partitions and not partitions[0].attributes else p
-            if points is not None and q < len(partitions):
-                auc = np.asarray(points[q]["auc_t"], dtype=np.float64)[plan.keep]
-            else:
-                group = part.cell_to_group[cells]
-                auc = np.array([_point_auc(data, data.tau, group == g) for g in plan.keep])
-            estimates[p]["auc_t"] = np.where(np.isfinite(auc), auc, estimates[p]["auc_t"][0])[
-                None, :
-            ]
-    # replicates are centred on the estimates: shift = estimate - the replicates' own
-    # estimator on all patients once (0 where both are exact)
-    shifts = [
-        {m: np.nan_to_num(estimates[p][m][0] - base[p][0][m][0]) for m in keys}
-        for p in range(len(parts))
-    ]
+    estimates, shifts, bounds = [], [], []
+    for p in range(len(parts)):
+        est = {m: exact_base[p][0][m][0] for m in keys}
+        if auc is not None and "auc_t" in est:
+            est["auc_t"] = np.where(np.isfinite(auc[p]), auc[p], est["auc_t"])
+        estimates.append(est)
+        shifts.append({m: np.nan_to_num(est[m] - base[p][0][m][0]) for m in keys})
+        bounds.append(np.zeros(plans[p].keep.size) if grid_exact else exact_base[p][1][0])
+    return estimates, shifts, bounds
 
+
+def _run_replicates(e, lay, plans, keys, n_boot, seed, progress):
+    """Per partition, metric -> chunks of (r, released groups) replicates.
+
+    Partitions run two at a time (numpy and scipy release the GIL); the next chunk is drawn
+    while they work, by the one generator in this thread, so the draws never change."""
     collected: list[dict[str, list[np.ndarray]]] = [{m: [] for m in keys} for _ in plans]
     rng = np.random.default_rng(seed)
     done = 0
     active = [i for i, plan in enumerate(plans) if plan.keep.size]
-    # partitions run two at a time (numpy and scipy release the GIL); the next chunk is drawn
-    # while they work, by the one generator in this thread, so the draws never change
+    for i, plan in enumerate(plans):
+        if not plan.keep.size:
+            for m in keys:
+                collected[i][m].append(np.zeros((n_boot, 0)))
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         chunks = _draw_chunks(e, n_boot, rng)
         draws = next(chunks, None)
@@ -712,42 +779,7 @@ def survival_replicates(
             if progress is not None:
                 progress(done, n_boot)
             draws = next_draws
-
-    def full(p: int, m: str, rows: int, values) -> np.ndarray:
-        arr = np.full((rows, len(parts[p].keys)), np.nan)
-        if plans[p].keep.size:
-            arr[:, plans[p].keep] = values + shifts[p][m]
-        return arr
-
-    reps, undefined, est_out, bounds = [], [], [], []
-    for p, plan in enumerate(plans):
-        reps.append({m: full(p, m, n_boot, np.concatenate(collected[p][m])) for m in keys})
-        est_out.append({m: full(p, m, 1, estimates[p][m] - shifts[p][m])[0] for m in keys})
-        und = {}
-        for m in keys:
-            count = np.zeros(len(parts[p].keys), dtype=np.int64)
-            count[plan.keep] = np.count_nonzero(~np.isfinite(reps[p][m][:, plan.keep]), axis=0)
-            und[m] = count
-        undefined.append(und)
-        bound = np.full(len(parts[p].keys), np.nan)
-        bound[plan.keep] = 0.0 if grid.exact else exact_base[p][1][0]
-        bounds.append(bound)
-    whole = {m: reps[-1][m][:, 0] for m in keys}
-    n_p = len(partitions)
-    return SurvivalReplicates(
-        replicates=tuple(reps[:n_p]),
-        overall=tuple(whole for _ in range(n_p)),
-        undefined=tuple(undefined[:n_p]),
-        estimates=tuple(est_out[:n_p]),
-        auc_t_bin_error_bound=tuple(bounds[:n_p]),
-        grid_exact=bool(grid.exact),
-        n_bins=int(grid.n_bins),
-        n_time_slots=e.n_slots,
-        exact_time=bool(e.exact_time),
-        n_entries=int(e.cell.size),
-        n_boot=int(n_boot),
-        seed=int(seed),
-    )
+    return collected
 
 
 def survival_intervals(
