@@ -254,9 +254,11 @@ def test_resampling_keeps_every_cells_size(integer_times):
 
 
 def test_both_ways_of_drawing_give_the_multinomial_mean_and_variance(monkeypatch):
-    # one cell of 30 patients in 3 entries (counts 5, 10, 15): each count is Binomial(30, p)
+    # one cell of 30 patients in 3 entries (counts 5, 10, 15), the last two event-free at tau
+    # (drawn in two stages: how many are event-free, then which): each count is
+    # Binomial(30, p), and the counts are negatively correlated as a multinomial's
     e = sb._Entries(
-        cell=np.zeros(3, dtype=np.int64), slot=np.zeros(3, dtype=np.int64),
+        cell=np.zeros(3, dtype=np.int64), slot=np.array([0, 1, 1]),
         bin=np.zeros(3, dtype=np.int64), count=np.array([5.0, 10.0, 15.0]),
         mean_r=np.zeros(3), mean_loss=np.zeros(3), n_cells=1, n_events=0,
         event_at_tau=False, n_bins=1, threshold_bin=1, patient_entry=np.zeros(30, dtype=int),
@@ -267,6 +269,8 @@ def test_both_ways_of_drawing_give_the_multinomial_mean_and_variance(monkeypatch
         draws = np.concatenate(list(sb._draw_chunks(e, 4000, np.random.default_rng(0))), axis=1)
         np.testing.assert_allclose(draws.mean(axis=1), 30 * p, rtol=0.02)
         np.testing.assert_allclose(draws.var(axis=1), 30 * p * (1 - p), rtol=0.08)
+        cov = np.cov(draws)[0, 1], np.cov(draws)[1, 2]
+        np.testing.assert_allclose(cov, [-30 * p[0] * p[1], -30 * p[1] * p[2]], rtol=0.12)
 
 
 def test_undefined_replicates_are_counted_not_dropped():

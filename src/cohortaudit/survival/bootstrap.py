@@ -234,37 +234,49 @@ def _draw_chunks(e: _Entries, n_boot: int, rng: np.random.Generator) -> Iterator
     """Resampled entry counts, (n_entries, r) float32, ``_CHUNK`` replicates at a time.
 
     Patients are drawn with replacement within their finest cell: per cell and replicate the
-    entry counts are multinomial(n_c, count / n_c). A cell with few entries for its patients
-    takes one ``rng.multinomial`` (cost ~ entries); one whose entries are nearly its patients
-    (every event is its own entry) draws n_c patient indices uniformly and counts them (cost ~
-    patients). Same distribution, chosen per cell by a fixed rule, so the output is determined
-    by the seed. Entries are sorted by cell, so a cell's entries are one block of rows.
+    entry counts are multinomial(n_c, count / n_c), drawn in two exact stages. First how many
+    of the n_c draws are event-free at tau (binomial); then, within each block (the
+    event-free, the rest), the counts given that number: one ``rng.multinomial`` when the
+    block has few entries for its patients (cost ~ entries: the event-free, a few hundred risk
+    bins for most of the patients), else uniform patient indices counted per entry (cost ~
+    patients: every event is nearly its own entry). Same distribution, chosen by a fixed rule,
+    so the output is determined by the seed. Entries are sorted by (cell, slot), so a cell's
+    entries are one run of rows and its event-free ones the end of that run.
     """
     count = np.rint(e.count).astype(np.int64)
     starts = np.searchsorted(e.cell, np.arange(e.n_cells + 1))
+    is_control = e.slot == e.n_slots - 1
     cells = []
     for c in range(e.n_cells):
         lo, hi = int(starts[c]), int(starts[c + 1])
         if hi == lo:
             continue
-        n_c = int(count[lo:hi].sum())
-        by_patient = _COST_CATEGORY * (hi - lo) > _COST_PATIENT * n_c
-        table = np.repeat(np.arange(hi - lo, dtype=np.int32), count[lo:hi]) if by_patient else None
-        cells.append((lo, hi, n_c, count[lo:hi] / n_c, table))
+        mid = lo + int(np.count_nonzero(~is_control[lo:hi]))
+        blocks = []
+        for a, b in ((lo, mid), (mid, hi)):
+            n_b = int(count[a:b].sum())
+            by_patient = _COST_CATEGORY * (b - a) > _COST_PATIENT * n_b
+            table = np.repeat(np.arange(b - a, dtype=np.int32), count[a:b]) if by_patient else None
+            blocks.append((a, b, n_b, count[a:b] / max(n_b, 1), table))
+        cells.append((blocks, blocks[0][2] + blocks[1][2]))
     done = 0
     while done < n_boot:
         r = min(_CHUNK, n_boot - done)
-        out = np.empty((e.cell.size, r), dtype=np.float32)
-        for lo, hi, n_c, p, table in cells:
-            if table is None:
-                out[lo:hi] = rng.multinomial(n_c, p, size=r).T
-                continue
-            # one replicate at a time: its counts stay in cache while the patients land
-            block = np.empty((r, hi - lo), dtype=np.float32)
-            for j in range(r):
-                picks = table[rng.integers(0, n_c, size=n_c, dtype=np.int32)]
-                block[j] = np.bincount(picks, minlength=hi - lo)
-            out[lo:hi] = block.T
+        out = np.zeros((e.cell.size, r), dtype=np.float32)
+        for blocks, n_c in cells:
+            n_rest = rng.binomial(n_c, blocks[0][2] / n_c, size=r)
+            for (a, b, n_b, p, table), n_drawn in zip(blocks, (n_rest, n_c - n_rest), strict=True):
+                if b == a:
+                    continue
+                if table is None:
+                    out[a:b] = rng.multinomial(n_drawn, p).T
+                    continue
+                # one replicate at a time: its counts stay in cache while the patients land
+                block = np.empty((r, b - a), dtype=np.float32)
+                for j in range(r):
+                    picks = table[rng.integers(0, n_b, size=int(n_drawn[j]), dtype=np.int32)]
+                    block[j] = np.bincount(picks, minlength=b - a)
+                out[a:b] = block.T
         done += r
         yield out
 
