@@ -204,9 +204,12 @@ def test_every_partition_has_b_by_g_replicates_and_the_whole_cohort_shares_the_d
 def test_the_same_seed_gives_identical_arrays_and_another_seed_does_not(boot):
     time, event, risk, cell, parts, tau, reps = boot
     args = (time, event, risk, cell, parts, all_released(parts))
+    calls = []
     again = survival_replicates(
-        *args, horizon=tau, threshold=THRESHOLD, n_boot=120, seed=7, max_bins=None
-    )
+        *args, horizon=tau, threshold=THRESHOLD, n_boot=120, seed=7, max_bins=None,
+        progress=lambda done, total: calls.append((done, total)),
+    )  # fmt: skip
+    assert calls == [(50, 120), (100, 120), (120, 120)]  # once per chunk of draws
     other = survival_replicates(
         *args, horizon=tau, threshold=THRESHOLD, n_boot=120, seed=8, max_bins=None
     )
