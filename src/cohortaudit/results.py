@@ -50,7 +50,10 @@ __all__ = [
 #: ``banner`` (at k <= 1 only) and, on policy verdicts of insufficient data, ``insufficient_reason`` and
 #: ``counts_as``: insufficient data can now fail a policy (``on_insufficient``), so readers must
 #: be able to tell.
-SCHEMA_VERSION = "1.3.0"
+#: 1.4.0 added time-to-event results (issue 16): ``settings.outcome`` and ``settings.survival``,
+#: a group's ``survival`` block, the cohort's ``time`` and ``event`` columns, survival metric keys
+#: and risk-decile rows in ``calibration_table``; all absent from a binary result.
+SCHEMA_VERSION = "1.4.0"
 
 #: What every output of an audit run with disclosure control off (``--min-cell 0``) says on its
 #: first page and in its summary. One phrase for every renderer, the CLI and the dashboard.

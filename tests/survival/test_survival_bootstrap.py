@@ -204,9 +204,12 @@ def test_every_partition_has_b_by_g_replicates_and_the_whole_cohort_shares_the_d
 def test_the_same_seed_gives_identical_arrays_and_another_seed_does_not(boot):
     time, event, risk, cell, parts, tau, reps = boot
     args = (time, event, risk, cell, parts, all_released(parts))
+    calls = []
     again = survival_replicates(
-        *args, horizon=tau, threshold=THRESHOLD, n_boot=120, seed=7, max_bins=None
-    )
+        *args, horizon=tau, threshold=THRESHOLD, n_boot=120, seed=7, max_bins=None,
+        progress=lambda done, total: calls.append((done, total)),
+    )  # fmt: skip
+    assert calls == [(50, 120), (100, 120), (120, 120)]  # once per chunk of draws
     other = survival_replicates(
         *args, horizon=tau, threshold=THRESHOLD, n_boot=120, seed=8, max_bins=None
     )
@@ -254,9 +257,11 @@ def test_resampling_keeps_every_cells_size(integer_times):
 
 
 def test_both_ways_of_drawing_give_the_multinomial_mean_and_variance(monkeypatch):
-    # one cell of 30 patients in 3 entries (counts 5, 10, 15): each count is Binomial(30, p)
+    # one cell of 30 patients in 3 entries (counts 5, 10, 15), the last two event-free at tau
+    # (drawn in two stages: how many are event-free, then which): each count is
+    # Binomial(30, p), and the counts are negatively correlated as a multinomial's
     e = sb._Entries(
-        cell=np.zeros(3, dtype=np.int64), slot=np.zeros(3, dtype=np.int64),
+        cell=np.zeros(3, dtype=np.int64), slot=np.array([0, 1, 1]),
         bin=np.zeros(3, dtype=np.int64), count=np.array([5.0, 10.0, 15.0]),
         mean_r=np.zeros(3), mean_loss=np.zeros(3), n_cells=1, n_events=0,
         event_at_tau=False, n_bins=1, threshold_bin=1, patient_entry=np.zeros(30, dtype=int),
@@ -267,6 +272,8 @@ def test_both_ways_of_drawing_give_the_multinomial_mean_and_variance(monkeypatch
         draws = np.concatenate(list(sb._draw_chunks(e, 4000, np.random.default_rng(0))), axis=1)
         np.testing.assert_allclose(draws.mean(axis=1), 30 * p, rtol=0.02)
         np.testing.assert_allclose(draws.var(axis=1), 30 * p * (1 - p), rtol=0.08)
+        cov = np.cov(draws)[0, 1], np.cov(draws)[1, 2]
+        np.testing.assert_allclose(cov, [-30 * p[0] * p[1], -30 * p[1] * p[2]], rtol=0.12)
 
 
 def test_undefined_replicates_are_counted_not_dropped():
@@ -370,3 +377,29 @@ def test_bad_arguments_are_named():
         survival_replicates(
             time, event, risk, cell, parts, all_released(parts), **{**ok, "n_boot": 0}
         )
+
+
+def test_coarse_time_slots_keep_the_estimates_exact_and_the_spread_close():
+    # max_time_bins below the distinct event times: the replicates' sampling units use 12
+    # quantile time slots (a life table); replicates are centred on the exact estimates, and
+    # the interval widths stay close to those of the exact scheme
+    time, event, risk, cell, parts, tau = cohort(800, 13)
+    args = (time, event, risk, cell, parts, all_released(parts))
+    ok = dict(horizon=tau, threshold=THRESHOLD, n_boot=400, seed=5, max_bins=None)
+    exact = survival_replicates(*args, **ok, max_time_bins=None)
+    coarse = survival_replicates(*args, **ok, max_time_bins=12)
+    assert exact.exact_time and not coarse.exact_time
+    assert coarse.n_time_slots <= 2 * 12 + 2 < exact.n_time_slots
+    m = np.ones(800, dtype=bool)
+    assert_same({k: coarse.estimates[0][k][0] for k in BOOT_METRICS},
+                point_metrics(time[m], event[m], risk[m], tau))  # fmt: skip
+    wide = survival_intervals(exact, 0.95)
+    narrow = survival_intervals(coarse, 0.95)
+    for key in ("observed_risk", "brier", "sensitivity", "auc_t"):
+        w_exact = np.subtract(*wide[0][key][::-1])[0]
+        w_coarse = np.subtract(*narrow[0][key][::-1])[0]
+        assert 0.75 < w_coarse / w_exact < 1.33, key
+    # a bound at or above the number of distinct event times is the exact scheme itself
+    same = survival_replicates(*args, **{**ok, "n_boot": 20}, max_time_bins=10_000)
+    again = survival_replicates(*args, **{**ok, "n_boot": 20}, max_time_bins=None)
+    np.testing.assert_array_equal(same.replicates[3]["npv"], again.replicates[3]["npv"])

@@ -30,6 +30,13 @@ case and a control of one bin as a tie (1/2). That auc_t error is bounded by hal
 share of within-bin (case, control) pairs (``auc_t_bin_error_bound``), and auc_t replicates are
 shifted by (exact point estimate - binned point estimate), as the binary audit does for AUROC.
 
+Large cohorts: with more distinct event times <= tau than ``max_time_bins`` (daily follow-up
+over ten years has ~3,650), the replicates' sampling units use that many quantiles of the event
+times as slots (a life table) and pool the risks of patients censored before tau into at most
+8 bins per side of the threshold; the estimates still come from the exact slots and every
+replicate is shifted by (exact estimate - coarse estimate on all patients). ``exact_time`` in
+the result says which scheme ran.
+
 Undefined replicates (a group drawing no events has no sensitivity nor auc_t; a group drawing
 nobody followed to tau has no Kaplan-Meier there) are NaN and counted, never dropped. Definitions:
 docs/TIME-TO-EVENT.md, "Bootstrap".
@@ -77,16 +84,17 @@ BOOT_METRICS = (
     "selection_rate",
 )
 
+#: Time slots of the replicates: every distinct event time <= tau up to this many, else this
+#: many quantiles of them (see ``survival_replicates``).
+DEFAULT_BOOT_TIME_BINS = 256
+
 #: Replicates per chunk of draws (memory: about 60 bytes x entries x chunk).
 _CHUNK = 50
 
 #: Relative cost of one multinomial category and of one drawn patient (measured here: numpy's
-#: multinomial draws one binomial per category, ~200 ns; a uniform index and its bincount,
-#: ~40 ns): a cell is drawn the cheaper way. Both give the same distribution.
-_COST_CATEGORY, _COST_PATIENT = 5.0, 1.0
-
-#: At most this many patient draws are held at once (int64: 32 MB).
-_MAX_PATIENT_DRAWS = 4_000_000
+#: multinomial draws one binomial per category, ~100 ns of CPU; a uniform index and its
+#: bincount, ~10 ns): a cell is drawn the cheaper way. Both give the same distribution.
+_COST_CATEGORY, _COST_PATIENT = 10.0, 1.0
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,9 @@ class SurvivalReplicates:
     every p); ``undefined[p][metric]``: (G_p,) how many replicates of a released group are
     undefined (0 for groups not released); ``estimates[p][metric]``: (G_p,) the point estimates
     the replicates are centred on (all patients once); ``auc_t_bin_error_bound[p]``: (G_p,) the
-    bound on the binned auc_t's error (0 when every distinct risk has its own bin).
+    bound on the binned auc_t's error (0 when every distinct risk has its own bin);
+    ``exact_time``: the replicates used every distinct event time <= tau as a time slot
+    (else ``n_time_slots`` coarse ones); ``n_entries``: the sampling units.
     """
 
     replicates: tuple[Mapping[str, np.ndarray], ...]
@@ -109,6 +119,7 @@ class SurvivalReplicates:
     grid_exact: bool
     n_bins: int
     n_time_slots: int
+    exact_time: bool
     n_entries: int
     n_boot: int
     seed: int
@@ -133,6 +144,7 @@ class _Entries:
     n_bins: int
     threshold_bin: int
     patient_entry: np.ndarray  # each patient's entry (-1 for a weight of 0)
+    exact_time: bool = True  # every distinct event time <= tau has its own slot
 
     @property
     def n_slots(self) -> int:
@@ -148,10 +160,15 @@ def _entries(
     weights: np.ndarray,
     tau: float,
     grid,
+    max_time_bins: int | None = None,
 ) -> _Entries:
+    """Patients reduced to entries. With ``max_time_bins`` below the number of distinct event
+    times <= tau, the time slots are coarsened (``_event_edges``) and the risks of patients
+    censored before tau are pooled into at most 8 bins on either side of the threshold: the
+    sampling units of the replicates of a large cohort, not exact (see ``survival_replicates``)."""
     case = event & (time <= tau)
     control = (time > tau) | ((time == tau) & ~event)
-    u = np.unique(time[case])
+    u, exact_time = _event_edges(time[case], max_time_bins)
     k = u.size
     slot = np.where(
         case,
@@ -160,6 +177,14 @@ def _entries(
     ).astype(np.int64)
     thr_bin = grid.threshold_bin
     bins = grid.assign(risk).astype(np.int64)
+    if not exact_time:  # censored before tau: the risk enters only expected risk and r >= t
+        lo, hi = min(8, thr_bin), min(8, grid.n_bins - thr_bin)
+        pooled = np.where(
+            bins < thr_bin,
+            bins * lo // thr_bin,
+            thr_bin + (bins - thr_bin) * hi // max(grid.n_bins - thr_bin, 1),
+        )
+        bins = np.where(~case & ~control, pooled, bins)
     loss = np.where(case, (1.0 - risk) ** 2, np.where(control, risk**2, 0.0))
     n_slots, n_bins = 2 * k + 2, grid.n_bins
     key = (cell.astype(np.int64) * n_slots + slot) * n_bins + bins
@@ -186,7 +211,20 @@ def _entries(
         n_bins=n_bins,
         threshold_bin=thr_bin,
         patient_entry=patient_entry,
+        exact_time=exact_time,
     )
+
+
+def _event_edges(case_times: np.ndarray, max_time_bins: int | None) -> tuple[np.ndarray, bool]:
+    """The time slots' event times: every distinct event time <= tau (exact), or, when there
+    are more than ``max_time_bins``, that many quantiles of them (observed event times, the
+    last one the latest): the events of a bin then count at its upper edge and the censorings
+    inside it before them -- a life table whose error the replicates' centring removes."""
+    u = np.unique(case_times)
+    if max_time_bins is None or u.size <= max_time_bins:
+        return u, True
+    qs = np.linspace(0.0, 1.0, max_time_bins + 1)[1:]
+    return np.unique(np.quantile(case_times, qs, method="inverted_cdf")), False
 
 
 # -- the draws ------------------------------------------------------------------------------
@@ -196,39 +234,49 @@ def _draw_chunks(e: _Entries, n_boot: int, rng: np.random.Generator) -> Iterator
     """Resampled entry counts, (n_entries, r) float32, ``_CHUNK`` replicates at a time.
 
     Patients are drawn with replacement within their finest cell: per cell and replicate the
-    entry counts are multinomial(n_c, count / n_c). A cell with few entries for its patients
-    takes one ``rng.multinomial`` (cost ~ entries); one whose entries are nearly its patients
-    (every event is its own entry) draws n_c patient indices uniformly and counts them (cost ~
-    patients). Same distribution, chosen per cell by a fixed rule, so the output is determined
-    by the seed. Entries are sorted by cell, so a cell's entries are one block of rows.
+    entry counts are multinomial(n_c, count / n_c), drawn in two exact stages. First how many
+    of the n_c draws are event-free at tau (binomial); then, within each block (the
+    event-free, the rest), the counts given that number: one ``rng.multinomial`` when the
+    block has few entries for its patients (cost ~ entries: the event-free, a few hundred risk
+    bins for most of the patients), else uniform patient indices counted per entry (cost ~
+    patients: every event is nearly its own entry). Same distribution, chosen by a fixed rule,
+    so the output is determined by the seed. Entries are sorted by (cell, slot), so a cell's
+    entries are one run of rows and its event-free ones the end of that run.
     """
     count = np.rint(e.count).astype(np.int64)
     starts = np.searchsorted(e.cell, np.arange(e.n_cells + 1))
+    is_control = e.slot == e.n_slots - 1
     cells = []
     for c in range(e.n_cells):
         lo, hi = int(starts[c]), int(starts[c + 1])
         if hi == lo:
             continue
-        n_c = int(count[lo:hi].sum())
-        by_patient = _COST_CATEGORY * (hi - lo) > _COST_PATIENT * n_c
-        table = np.repeat(np.arange(hi - lo), count[lo:hi]) if by_patient else None
-        cells.append((lo, hi, n_c, count[lo:hi] / n_c, table))
+        mid = lo + int(np.count_nonzero(~is_control[lo:hi]))
+        blocks = []
+        for a, b in ((lo, mid), (mid, hi)):
+            n_b = int(count[a:b].sum())
+            by_patient = _COST_CATEGORY * (b - a) > _COST_PATIENT * n_b
+            table = np.repeat(np.arange(b - a, dtype=np.int32), count[a:b]) if by_patient else None
+            blocks.append((a, b, n_b, count[a:b] / max(n_b, 1), table))
+        cells.append((blocks, blocks[0][2] + blocks[1][2]))
     done = 0
     while done < n_boot:
         r = min(_CHUNK, n_boot - done)
-        out = np.empty((e.cell.size, r), dtype=np.float32)
-        for lo, hi, n_c, p, table in cells:
-            if table is None:
-                out[lo:hi] = rng.multinomial(n_c, p, size=r).T
-                continue
-            width = hi - lo
-            step = max(1, _MAX_PATIENT_DRAWS // n_c)
-            for a in range(0, r, step):
-                b = min(r, a + step)
-                picks = table[rng.integers(0, n_c, size=(b - a, n_c))]
-                picks += (np.arange(b - a) * width)[:, None]
-                counts = np.bincount(picks.ravel(), minlength=(b - a) * width)
-                out[lo:hi, a:b] = counts.reshape(b - a, width).T
+        out = np.zeros((e.cell.size, r), dtype=np.float32)
+        for blocks, n_c in cells:
+            n_rest = rng.binomial(n_c, blocks[0][2] / n_c, size=r)
+            for (a, b, n_b, p, table), n_drawn in zip(blocks, (n_rest, n_c - n_rest), strict=True):
+                if b == a:
+                    continue
+                if table is None:
+                    out[a:b] = rng.multinomial(n_drawn, p).T
+                    continue
+                # one replicate at a time: its counts stay in cache while the patients land
+                block = np.empty((r, b - a), dtype=np.float32)
+                for j in range(r):
+                    picks = table[rng.integers(0, n_b, size=int(n_drawn[j]), dtype=np.int32)]
+                    block[j] = np.bincount(picks, minlength=b - a)
+                out[a:b] = block.T
         done += r
         yield out
 
@@ -333,11 +381,12 @@ class _Plan:
     control_rows: np.ndarray  # rows of the event-free at tau
     tau_rows: np.ndarray  # rows of the events at tau (empty unless tau is an event time)
     case_use: np.ndarray  # case entries of released groups, ordered by (group, bin)
-    case_row: np.ndarray  # their (group, slot) row
+    case_row_set: np.ndarray  # the (group, slot) rows that hold cases
+    case_row: np.ndarray  # each case entry's position in case_row_set
     case_rows: np.ndarray  # distinct group * NB + bin
     to_case_rows: sparse.csr_matrix  # (case_rows, case_use): sums cases into (group, bin)
     to_groups: sparse.csr_matrix  # (groups, rows): sums rows into their group
-    case_rows_to_groups: sparse.csr_matrix  # (groups, case_rows)
+    case_loss_to_groups: sparse.csr_matrix  # (groups, case_use), data (1 - r)^2
     is_event: np.ndarray  # (rows,) 1.0 for rows of event times <= tau
     is_censor: np.ndarray  # (rows,) 1.0 for rows of censorings before tau
 
@@ -363,6 +412,8 @@ def _plan(part: Partition, released: Sequence[bool], e: _Entries, lay: _Layout) 
     c_order = np.argsort(rows, kind="stable")
     case_rows, case_inv = np.unique(rows[c_order], return_inverse=True)
     case_use = lay.case[c_use[c_order]]
+    row_set, case_row = np.unique(cs_to_row[lay.entry_cs[case_use]], return_inverse=True)
+    case_row = case_row.ravel()
     tau_slot = 2 * e.n_events - 1 if e.event_at_tau else -1
     return _Plan(
         keep=keep,
@@ -376,11 +427,14 @@ def _plan(part: Partition, released: Sequence[bool], e: _Entries, lay: _Layout) 
         control_rows=np.flatnonzero(row_slot == s - 1),
         tau_rows=np.flatnonzero(row_slot == tau_slot),
         case_use=case_use,
-        case_row=cs_to_row[lay.entry_cs[case_use]],
+        case_row_set=row_set,
+        case_row=case_row,
         case_rows=case_rows,
         to_case_rows=_summer(case_inv.ravel(), case_rows.size),
         to_groups=_summer(row_group, keep.size),
-        case_rows_to_groups=_summer(case_rows // e.n_bins, keep.size),
+        case_loss_to_groups=_summer(
+            case_rows[case_inv.ravel()] // e.n_bins, keep.size, e.mean_loss[case_use]
+        ),
         is_event=((row_slot % 2 == 1) & (row_slot < s - 1)).astype(np.float64),
         is_censor=(row_slot % 2 == 0).astype(np.float64),
     )
@@ -425,11 +479,10 @@ def _partition_metrics(
     h = np.zeros((g_n * nb, r))
     case_loss = np.zeros((g_n, r))
     if plan.case_use.size:  # each case weighted 1/G(T_i-) of its group in this replicate
-        wcase = sums.draws[plan.case_use] * np.exp(-cum[plan.case_row])
-        both = np.concatenate([wcase, wcase * e.mean_loss[plan.case_use, None]], axis=1)
-        red = np.asarray(plan.to_case_rows @ both)
-        h[plan.case_rows] = red[:, :r]
-        case_loss = np.asarray(plan.case_rows_to_groups @ red[:, r:])
+        inv_g = np.exp(-cum[plan.case_row_set])  # 1/G(u_k-) of the rows holding cases
+        wcase = sums.draws[plan.case_use] * inv_g[plan.case_row]
+        h[plan.case_rows] = plan.to_case_rows @ wcase
+        case_loss = np.asarray(plan.case_loss_to_groups @ wcase)
     h = h.reshape(g_n, nb, r)
     h_all = h.sum(axis=1)
     h_pos = h[:, e.threshold_bin :].sum(axis=1)
@@ -571,6 +624,11 @@ def weighted_metrics(
     return out
 
 
+def _unit(e: _Entries) -> np.ndarray:
+    """Every patient drawn once: the entry counts as one replicate."""
+    return e.count[:, None].astype(np.float32)
+
+
 def _point_auc(data, tau: float, mask: np.ndarray) -> float:
     """The exact auc_t of one group (NaN when not evaluable) to centre binned replicates on."""
     try:
@@ -594,6 +652,7 @@ def survival_replicates(
     seed: int,
     metrics: Sequence[str] = BOOT_METRICS,
     max_bins: int | None = DEFAULT_BOOT_SCORE_BINS,
+    max_time_bins: int | None = DEFAULT_BOOT_TIME_BINS,
     points: Sequence[Mapping[str, np.ndarray]] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SurvivalReplicates:
@@ -602,10 +661,12 @@ def survival_replicates(
     Patients are resampled with replacement within their finest cell (``cell``, as
     ``metrics.subgroups.build_cells`` gives it) by a seeded ``np.random.default_rng(seed)``;
     each replicate re-estimates the Kaplan-Meier and the censoring distribution of every group
-    on its draws. ``points[p]["auc_t"]`` (G_p,), when given, are the exact auc_t estimates the
-    binned replicates are centred on (else they are computed here); unused when every distinct
-    risk has its own bin. Deterministic: the same arguments give identical arrays.
-    """
+    on its draws. ``max_bins``: risk bins (None: every distinct risk its own); ``max_time_bins``:
+    time slots of the replicates (None: every distinct event time, exact; see the module
+    docstring). ``points[p]["auc_t"]`` (G_p,), when given, are the exact auc_t estimates the
+    binned replicates are centred on (else they are computed here with
+    ``survival.concordance.auc_t``); unused when every distinct risk has its own bin.
+    Deterministic: the same arguments give identical arrays."""
     thr = check_threshold(threshold)
     data = check_survival(time, event, risk, horizon=horizon)
     keys = _check_metrics(metrics)
@@ -613,33 +674,108 @@ def survival_replicates(
         raise ConfigError(f"The 'n_boot' parameter must be an integer >= 1. Got {n_boot!r} instead.")
     cells, n_cells = _check_cells(cell, data.n, partitions, released)
     grid = _grid(data.risk, thr, max_bins)
-    e = _entries(
-        data.time, data.event, data.risk, cells, n_cells, np.ones(data.n), data.tau, grid
-    )
-    lay = _layout(e)
     parts = [*partitions, _whole_cohort(n_cells)]
-    plans = [_plan(pt, rel, e, lay) for pt, rel in zip(parts, [*released, [True]], strict=True)]
-    base_sums = _cell_sums(e, lay, e.count[:, None].astype(np.float32))
-    base = [_partition_metrics(e, plan, base_sums) for plan in plans]
-    shifts = []
-    for p, (part, plan) in enumerate(zip(parts, plans, strict=True)):
-        shift = np.zeros(plan.keep.size)
-        if not grid.exact and plan.keep.size:
-            q = 0 if p == len(partitions) and partitions and not partitions[0].attributes else p
-            if points is not None and q < len(partitions):
-                exact = np.asarray(points[q]["auc_t"], dtype=np.float64)[plan.keep]
-            else:
-                group = part.cell_to_group[cells]
-                exact = np.array([_point_auc(data, data.tau, group == g) for g in plan.keep])
-            shift = np.where(np.isfinite(exact), exact - base[p][0]["auc_t"][0], 0.0)
-        shifts.append(shift)
+    rel = [*released, [True]]
+    args = (data.time, data.event, data.risk, cells, n_cells, np.ones(data.n), data.tau, grid)
+    exact = _entries(*args)  # the estimates: exact time slots
+    e = _entries(*args, max_time_bins=max_time_bins)  # the replicates' sampling units
+    if e.exact_time:
+        e = exact
+    lay = _layout(e)
+    plans = [_plan(pt, rl, e, lay) for pt, rl in zip(parts, rel, strict=True)]
+    estimates, shifts, bounds = _centres(
+        exact, e, lay, parts, rel, plans, keys, grid.exact, _exact_auc(data, cells, parts, plans,
+        len(partitions), points) if not grid.exact else None,
+    )  # fmt: skip
+    collected = _run_replicates(e, lay, plans, keys, n_boot, seed, progress)
 
+    def full(p: int, m: str, values: np.ndarray) -> np.ndarray:
+        arr = np.full((values.shape[0], len(parts[p].keys)), np.nan)
+        arr[:, plans[p].keep] = values
+        return arr
+
+    reps, undefined, est_out = [], [], []
+    for p, plan in enumerate(plans):
+        reps.append({m: full(p, m, np.concatenate(collected[p][m]) + shifts[p][m]) for m in keys})
+        est_out.append({m: full(p, m, estimates[p][m][None, :])[0] for m in keys})
+        und = {}
+        for m in keys:
+            count = np.zeros(len(parts[p].keys), dtype=np.int64)
+            count[plan.keep] = np.count_nonzero(~np.isfinite(reps[p][m][:, plan.keep]), axis=0)
+            und[m] = count
+        undefined.append(und)
+    whole = {m: reps[-1][m][:, 0] for m in keys}
+    n_p = len(partitions)
+    return SurvivalReplicates(
+        replicates=tuple(reps[:n_p]),
+        overall=tuple(whole for _ in range(n_p)),
+        undefined=tuple(undefined[:n_p]),
+        estimates=tuple(est_out[:n_p]),
+        auc_t_bin_error_bound=tuple(
+            full(p, "", b[None, :])[0] for p, b in enumerate(bounds[:n_p])
+        ),
+        grid_exact=bool(grid.exact),
+        n_bins=int(grid.n_bins),
+        n_time_slots=e.n_slots,
+        exact_time=bool(e.exact_time),
+        n_entries=int(e.cell.size),
+        n_boot=int(n_boot),
+        seed=int(seed),
+    )
+
+
+def _exact_auc(data, cells, parts, plans, n_given, points) -> list[np.ndarray]:
+    """The exact auc_t of every released group: from ``points`` where given (the whole cohort
+    from partition 0 when that is the whole cohort), else the point estimator on its patients."""
+    out = []
+    for p, (part, plan) in enumerate(zip(parts, plans, strict=True)):
+        q = 0 if p == n_given and n_given and not parts[0].attributes else p
+        if points is not None and q < n_given:
+            out.append(np.asarray(points[q]["auc_t"], dtype=np.float64)[plan.keep])
+        else:
+            group = part.cell_to_group[cells]
+            out.append(np.array([_point_auc(data, data.tau, group == g) for g in plan.keep]))
+    return out
+
+
+def _centres(exact, e, lay, parts, rel, plans, keys, grid_exact, auc):
+    """Per partition: the estimates (exact time slots; auc_t exact), the shift that centres the
+    replicates on them (estimate - the replicates' own estimator on all patients once; 0
+    where both are exact) and the auc_t bin error bound, each (released groups,)."""
+    base = [_partition_metrics(e, plan, _cell_sums(e, lay, _unit(e))) for plan in plans]
+    if e is exact:
+        exact_base = base
+    else:
+        lay_x = _layout(exact)
+        sums_x = _cell_sums(exact, lay_x, _unit(exact))
+        exact_base = [
+            _partition_metrics(exact, _plan(pt, rl, exact, lay_x), sums_x)
+            for pt, rl in zip(parts, rel, strict=True)
+        ]
+    estimates, shifts, bounds = [], [], []
+    for p in range(len(parts)):
+        est = {m: exact_base[p][0][m][0] for m in keys}
+        if auc is not None and "auc_t" in est:
+            est["auc_t"] = np.where(np.isfinite(auc[p]), auc[p], est["auc_t"])
+        estimates.append(est)
+        shifts.append({m: np.nan_to_num(est[m] - base[p][0][m][0]) for m in keys})
+        bounds.append(np.zeros(plans[p].keep.size) if grid_exact else exact_base[p][1][0])
+    return estimates, shifts, bounds
+
+
+def _run_replicates(e, lay, plans, keys, n_boot, seed, progress):
+    """Per partition, metric -> chunks of (r, released groups) replicates.
+
+    Partitions run two at a time (numpy and scipy release the GIL); the next chunk is drawn
+    while they work, by the one generator in this thread, so the draws never change."""
     collected: list[dict[str, list[np.ndarray]]] = [{m: [] for m in keys} for _ in plans]
     rng = np.random.default_rng(seed)
     done = 0
     active = [i for i, plan in enumerate(plans) if plan.keep.size]
-    # partitions run two at a time (numpy and scipy release the GIL); the next chunk is drawn
-    # while they work, by the one generator in this thread, so the draws never change
+    for i, plan in enumerate(plans):
+        if not plan.keep.size:
+            for m in keys:
+                collected[i][m].append(np.zeros((n_boot, 0)))
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         chunks = _draw_chunks(e, n_boot, rng)
         draws = next(chunks, None)
@@ -655,41 +791,7 @@ def survival_replicates(
             if progress is not None:
                 progress(done, n_boot)
             draws = next_draws
-
-    def full(p: int, m: str, rows: int, values) -> np.ndarray:
-        arr = np.full((rows, len(parts[p].keys)), np.nan)
-        if plans[p].keep.size:
-            arr[:, plans[p].keep] = values + (shifts[p] if m == "auc_t" else 0.0)
-        return arr
-
-    reps, undefined, estimates, bounds = [], [], [], []
-    for p, plan in enumerate(plans):
-        reps.append({m: full(p, m, n_boot, np.concatenate(collected[p][m])) for m in keys})
-        estimates.append({m: full(p, m, 1, base[p][0][m])[0] for m in keys})
-        und = {}
-        for m in keys:
-            count = np.zeros(len(parts[p].keys), dtype=np.int64)
-            count[plan.keep] = np.count_nonzero(~np.isfinite(reps[p][m][:, plan.keep]), axis=0)
-            und[m] = count
-        undefined.append(und)
-        bound = np.full(len(parts[p].keys), np.nan)
-        bound[plan.keep] = 0.0 if grid.exact else base[p][1][0]
-        bounds.append(bound)
-    whole = {m: reps[-1][m][:, 0] for m in keys}
-    n_p = len(partitions)
-    return SurvivalReplicates(
-        replicates=tuple(reps[:n_p]),
-        overall=tuple(whole for _ in range(n_p)),
-        undefined=tuple(undefined[:n_p]),
-        estimates=tuple(estimates[:n_p]),
-        auc_t_bin_error_bound=tuple(bounds[:n_p]),
-        grid_exact=bool(grid.exact),
-        n_bins=int(grid.n_bins),
-        n_time_slots=e.n_slots,
-        n_entries=int(e.cell.size),
-        n_boot=int(n_boot),
-        seed=int(seed),
-    )
+    return collected
 
 
 def survival_intervals(
