@@ -54,8 +54,8 @@ def _cohort_class() -> type:
     return _TimeToEventCohort
 
 
-def make_tte_result(n: int = 4000, *, seed: int = 1, n_boot: int = 0) -> AuditResult:
-    """The audit result of ``n`` synthetic censored patients in sex x age x site groups."""
+def make_tte_data(n: int = 4000, *, seed: int = 1) -> pd.DataFrame:
+    """``n`` synthetic censored patients: sex, age, site, follow-up ``t``, event ``e``, ``risk``."""
     rng = np.random.default_rng(seed)
     g = pd.DataFrame(
         {
@@ -68,10 +68,16 @@ def make_tte_result(n: int = 4000, *, seed: int = 1, n_boot: int = 0) -> AuditRe
     scale = 60 / np.exp(lp.to_numpy(dtype=float))
     t_event = rng.exponential(scale, n)
     censor = rng.uniform(4, 14, n)
-    time = np.minimum(t_event, censor)
-    event = (t_event <= censor).astype(np.int8)
     risk = 1 - np.exp(-HORIZON / scale)
-    risk = np.clip(risk * np.exp(rng.normal(0, 0.1, n)), 0.001, 0.99)
+    g["t"] = np.minimum(t_event, censor)
+    g["e"] = (t_event <= censor).astype(np.int8)
+    g["risk"] = np.clip(risk * np.exp(rng.normal(0, 0.1, n)), 0.001, 0.99)
+    return g
+
+
+def make_tte_result(n: int = 4000, *, seed: int = 1, n_boot: int = 0) -> AuditResult:
+    """The audit result of :func:`make_tte_data`'s patients in sex x age x site groups."""
+    frame = make_tte_data(n, seed=seed)
     cfg = _config_class()(
         label="event",
         sensitive_features=("sex", "age", "site"),
@@ -83,15 +89,16 @@ def make_tte_result(n: int = 4000, *, seed: int = 1, n_boot: int = 0) -> AuditRe
         time_unit=TIME_UNIT,
         max_intersection_order=2,
     )
+    event = frame["e"].to_numpy()
     cohort = _cohort_class()(
         features=None,
         y_true=event,
-        y_score=risk,
-        groups=g,
+        y_score=frame["risk"].to_numpy(),
+        groups=frame[["sex", "age", "site"]],
         n_input_rows=n,
         n_dropped=0,
         caveats=(),
-        time=time,
+        time=frame["t"].to_numpy(),
         event=event,
     )
     return run_audit(cohort, None, cfg)

@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 
 import pytest
+from survival_result import make_tte_result
 
 from cohortaudit.errors import ReportError
 from cohortaudit.render.chart_registry import CHARTS, chart_figures, chart_svg
@@ -31,7 +32,6 @@ from cohortaudit.render.html import html_text
 from cohortaudit.render.numbering import number_sections
 from cohortaudit.render.report import CHAPTERS, build_report
 from cohortaudit.results import AuditResult
-from survival_result import make_tte_result
 
 ROOT = Path(__file__).resolve().parents[2]
 RENDER = ROOT / "src" / "cohortaudit" / "render"
