@@ -412,6 +412,11 @@ def test_the_checklist_lists_the_time_to_event_tripod_items_with_sections(report
     assert row[2] == numbers["survival.km"]
     for r in table.rows:  # every reference resolved to a number
         assert re.fullmatch(r"[0-9., A-Z()a-z]+", r[2]), r[2]
+    annex = _table(chapter, "EU AI Act Annex IV 2(g)")
+    accuracy = next(r for r in annex.rows if r[1] == "Metrics of accuracy")
+    assert accuracy[2].split(", ")[:4] == [
+        numbers[a] for a in ("discrimination", "calibration", "survival.km", "utility")
+    ]
 
 
 # ------------------------------------------------------------------------------- renderers

@@ -117,7 +117,9 @@ def chapter(result: AuditResult) -> list[Section]:
         [
             "2(g)",
             "Metrics of accuracy",
-            f"{r('discrimination')}, {r('calibration')}, {r('utility')}, {r('claims')}",
+            f"{r('discrimination')}, {r('calibration')}, "
+            + (f"{r('survival.km')}, " if is_time_to_event(result) else "")
+            + f"{r('utility')}, {r('claims')}",
         ],
         [
             "2(g)",
