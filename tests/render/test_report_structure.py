@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 
 import pytest
+from survival_result import make_tte_result
 
 from cohortaudit.errors import ReportError
 from cohortaudit.render.chart_registry import CHARTS, chart_figures, chart_svg
@@ -52,6 +53,16 @@ def sample() -> AuditResult:
 def pooled() -> AuditResult:
     """The pooled audit of the four bundled sites."""
     return _golden_result("pool")
+
+
+@pytest.fixture(scope="module")
+def tte() -> AuditResult:
+    """A small time-to-event audit (synthetic censored cohort, no bootstrap)."""
+    return make_tte_result(n=3000)
+
+
+#: Chart kinds only a time-to-event report uses.
+_SURVIVAL_KINDS = {"km_risk", "survival_calibration", "survival_decision_curve"}
 
 
 def _table(caption: str, anchor: str | None = None) -> Table:
@@ -167,8 +178,9 @@ def test_the_sample_report_numbers_its_chapters_as_the_chapter_list_orders_them(
     assert [n for n, _ in top] == [str(i) for i in range(1, 16)] + ["A"]
     assert top[8:10] == [("9", "Explanations"), ("10", "Safety")]
     assert top[-1] == ("A", "Annex A: the audit result (audit.json)")
-    # the sites chapter is there only for pooled audits, "Your metrics" only with --metric
-    assert len(CHAPTERS) == 18
+    # the sites chapter is there only for pooled audits, "Your metrics" only with --metric,
+    # the four time-to-event chapters only for time-to-event audits
+    assert len(CHAPTERS) == 22
     captions = [b.caption for b in _walk(report.sections) if isinstance(b, Table) and b.caption]
     assert captions[0].startswith("Table 1.1 Key numbers")
     assert any(c.startswith("Table 3.2 Characteristics of the evaluation cohort") for c in captions)
@@ -195,10 +207,14 @@ def test_a_pooled_audit_numbers_its_sites_chapter_like_any_other(pooled):
 # ------------------------------------------------------------------------ the chart registry
 
 
-def test_every_chart_kind_has_a_plotly_and_an_svg_builder_and_both_draw_the_sample(sample, pooled):
+def test_every_chart_kind_has_a_plotly_and_an_svg_builder_and_both_draw_the_sample(
+    sample, pooled, tte
+):
     for kind, builders in CHARTS.items():
         assert callable(builders.plotly) and callable(builders.svg), kind
-        result = pooled if kind == "site_forest" else sample
+        result = (
+            pooled if kind == "site_forest" else tte if kind in _SURVIVAL_KINDS else sample
+        )
         svg = chart_svg(result, kind)
         assert svg.lstrip().startswith(b"<?xml") and b"<svg" in svg, kind
         figures = chart_figures(result, kind)
@@ -207,14 +223,21 @@ def test_every_chart_kind_has_a_plotly_and_an_svg_builder_and_both_draw_the_samp
             assert fig.data, f"{kind}: a plotly figure without traces"
 
 
-def test_every_chart_the_report_uses_is_in_the_registry(sample, pooled):
+def test_every_chart_the_report_uses_is_in_the_registry(sample, pooled, tte):
     used = {
         b.kind
-        for r in (sample, pooled)
+        for r in (sample, pooled, tte)
         for b in _walk(build_report(r).sections)
         if isinstance(b, Chart)
     }
     assert used == set(CHARTS)
+
+
+def test_survival_charts_of_a_binary_result_say_they_have_nothing_to_draw(sample):
+    for kind in _SURVIVAL_KINDS:
+        assert b"<svg" in chart_svg(sample, kind), kind
+        figures = chart_figures(sample, kind)
+        assert figures and all(f.data for f in figures), kind
 
 
 def test_an_unknown_chart_kind_is_a_report_error(sample):
@@ -246,13 +269,14 @@ def test_the_html_report_has_an_interactive_chart_for_every_chart_of_the_report(
 #: render/ in layers, lowest first: a module may import only modules of a lower layer, so no
 #: import inside render points up or sideways (and no circle can form).
 _LAYERS = (
-    ("document", "theme"),
+    ("document", "theme", "outcome"),
     ("mpl", "text"),
     ("findings", "json", "numbering"),
     ("plotly_charts.base", "svg_charts.", "chapters.common"),
     ("plotly_charts.checks_base",),
     ("plotly_charts.groups", "plotly_charts.curves", "plotly_charts.explanations",
-     "plotly_charts.safety", "plotly_charts.sites", "chapters."),
+     "plotly_charts.safety", "plotly_charts.sites", "plotly_charts.survival",
+     "plotly_charts.survival_report", "chapters."),
     ("plotly_charts.report",),
     ("chart_registry", "report"),
     ("pdf", "html", "csv"),

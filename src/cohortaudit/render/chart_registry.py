@@ -19,9 +19,11 @@ from typing import Any
 
 from cohortaudit.errors import ReportError
 from cohortaudit.render.plotly_charts import report as plotly_report
+from cohortaudit.render.plotly_charts import survival_report as plotly_survival
 from cohortaudit.render.svg_charts import checks as svg_checks
 from cohortaudit.render.svg_charts import performance as svg_performance
 from cohortaudit.render.svg_charts import sites as svg_sites
+from cohortaudit.render.svg_charts import survival as svg_survival
 from cohortaudit.results import AuditResult
 
 __all__ = ["ChartBuilders", "CHARTS", "chart_figures", "chart_svg"]
@@ -53,6 +55,14 @@ CHARTS: Mapping[str, ChartBuilders] = {
     "shift_smd": ChartBuilders(plotly_report.shift_smd_figures, svg_checks.shift_smd_svg),
     "weak_slices": ChartBuilders(plotly_report.weak_slices_figures, svg_checks.weak_slices_svg),
     "site_forest": ChartBuilders(plotly_report.site_forest_figures, svg_sites.site_forest_svg),
+    # time-to-event audits
+    "km_risk": ChartBuilders(plotly_survival.km_risk_figures, svg_survival.km_risk_svg),
+    "survival_calibration": ChartBuilders(
+        plotly_survival.survival_calibration_figures, svg_survival.survival_calibration_svg
+    ),
+    "survival_decision_curve": ChartBuilders(
+        plotly_survival.survival_decision_curve_figures, svg_survival.survival_decision_curve_svg
+    ),
 }
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cohortaudit.registry import METRICS, keys
+from cohortaudit.render.outcome import is_time_to_event, survival_label
 from cohortaudit.render.text import METRIC_LABELS, untested_disparities_note
 from cohortaudit.results import AuditResult, Disparity, GroupResult, MetricValue
 from cohortaudit.textsafe import short_name
@@ -28,6 +29,8 @@ __all__ = [
     "Verdict",
     "VERDICT_METRICS",
     "FINDING_METRICS",
+    "SURVIVAL_VERDICT_METRICS",
+    "SURVIVAL_FINDING_METRICS",
     "LOWER_IS_BETTER",
     "disparity_findings",
     "finding_sentence",
@@ -58,6 +61,38 @@ VERDICT_METRICS = ("auroc", "sensitivity", "specificity", "ppv", "npv", "brier")
 LOWER_IS_BETTER = frozenset(k for k in FINDING_METRICS if METRICS[k].better == "lower")
 #: Metrics where a difference is neither better nor worse for the group.
 NEUTRAL = frozenset(k for k in keys("threshold", "prevalence") if METRICS[k].better is None)
+#: The verdict's metrics in a time-to-event audit: discrimination at the horizon, calibration
+#: (O/E and slope, compared between groups), then the IPCW threshold metrics and the Brier score.
+SURVIVAL_VERDICT_METRICS = (
+    "harrell_c",
+    "auc_t",
+    "oe_ratio",
+    "calibration_slope",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "brier",
+)
+#: Every metric a time-to-event audit compares between groups, in the order of importance.
+SURVIVAL_FINDING_METRICS = (
+    "harrell_c",
+    "uno_c",
+    "auc_t",
+    "oe_ratio",
+    "calibration_slope",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "fpr",
+    "selection_rate",
+    "brier",
+    "scaled_brier",
+)
+#: Metrics whose best value is a point (1 for O/E and the slope): a group is worse off when
+#: its estimate lies further from that point than the reference group's.
+_BEST_AT = {"oe_ratio": 1.0, "calibration_slope": 1.0}
 
 
 @dataclass(frozen=True)
@@ -134,7 +169,7 @@ def finding_sentence(
     digits: int = 2,
 ) -> str:
     """The sentence for one disparity (the reference may be the whole cohort)."""
-    name = METRIC_LABELS.get(metric, metric)
+    name = METRIC_LABELS.get(metric) or survival_label(metric) or metric
     if metric == "brier":  # Brier scores are small: two decimals hide the difference
         digits = max(digits, 3)
     direction = "lower" if (difference.value or 0) < 0 else "higher"
@@ -194,6 +229,13 @@ def _finding(result: AuditResult, d: Disparity, *, confidence: float, digits: in
     rv = r.metrics.get(d.metric, MetricValue(None)) if r is not None else MetricValue(None)
     direction = "lower" if (d.difference.value or 0) < 0 else "higher"
     worse = d.metric not in NEUTRAL and (direction == "higher") == (d.metric in LOWER_IS_BETTER)
+    if d.metric in _BEST_AT:  # time-to-event O/E and slope: further from 1 is worse
+        best = _BEST_AT[d.metric]
+        worse = (
+            gv.value is not None
+            and rv.value is not None
+            and abs(gv.value - best) > abs(rv.value - best)
+        )
     return Finding(
         metric=d.metric,
         group=dict(d.group),
@@ -387,18 +429,22 @@ def _calibration_summary(
     confidence = float(result.settings.get("confidence_level", 0.95))
     n_mean = sum(f.kind == "mean" for f in found)
     n_slope = sum(f.kind == "slope" for f in found)
+    tte = is_time_to_event(result)
     if not found:
         return (
-            f"Calibration: in all {len(checked)} groups checked (all patients and each "
-            f"single-attribute group) the {confidence:.0%} intervals of O/E, CITL and the "
-            "calibration slope include perfect calibration.",
+            f"Calibration{' at the horizon' if tte else ''}: in all {len(checked)} groups "
+            "checked (all patients and each single-attribute group) the "
+            f"{confidence:.0%} intervals of "
+            + ("O/E and the calibration slope" if tte else "O/E, CITL and the calibration slope")
+            + " include perfect calibration.",
             (),
         )
     headline = (
-        f"Calibration: {n_mean} of {len(checked)} groups checked (all patients and each "
-        f"single-attribute group) have a mean predicted risk that is off (the {confidence:.0%} "
-        f"interval of O/E excludes 1 or of CITL excludes 0); {n_slope} have a calibration "
-        "slope whose interval excludes 1."
+        f"Calibration{' at the horizon' if tte else ''}: {n_mean} of {len(checked)} groups "
+        "checked (all patients and each single-attribute group) have a mean predicted risk "
+        f"that is off (the {confidence:.0%} interval of O/E excludes 1"
+        + ("" if tte else " or of CITL excludes 0")
+        + f"); {n_slope} have a calibration slope whose interval excludes 1."
     )
     overall_slope = {f.direction for f in found if f.kind == "slope" and not f.group}
     picked = [f for f in found if not f.group]
@@ -417,7 +463,7 @@ def _calibration_summary(
 def verdict_summary(
     result: AuditResult,
     *,
-    metrics: tuple[str, ...] = VERDICT_METRICS,
+    metrics: tuple[str, ...] | None = None,
     per_attribute: int = 2,
     digits: int = 2,
 ) -> Verdict:
@@ -426,8 +472,12 @@ def verdict_summary(
     Findings are picked per attribute (worst-off groups first) so that one attribute with large,
     expected differences -- age for a risk score -- does not hide the others. The headline
     always says how many comparisons were made, so a short list is never mistaken for a clean
-    bill of health.
+    bill of health. ``metrics`` defaults to :data:`VERDICT_METRICS`, or to
+    :data:`SURVIVAL_VERDICT_METRICS` for a time-to-event audit.
     """
+    tte = is_time_to_event(result)
+    if metrics is None:
+        metrics = SURVIVAL_VERDICT_METRICS if tte else VERDICT_METRICS
     confidence = float(result.settings.get("confidence_level", 0.95))
     k = result.settings.get("disclosure", {}).get("min_cell")
     compared = [
@@ -469,7 +519,13 @@ def verdict_summary(
         picked.extend(mine[:per_attribute])
     notes: list[str] = []
     n_sup = sum(g.suppressed for g in result.subgroups if len(g.attributes) == 1)
-    if n_sup:
+    if n_sup and tte:
+        notes.append(
+            f"{n_sup} single-attribute group(s) are not evaluable (fewer than {k} events by "
+            "the horizon, event-free patients or patients at risk at it) and could not be "
+            "checked."
+        )
+    elif n_sup:
         notes.append(
             f"{n_sup} single-attribute group(s) are not evaluable (fewer than {k} events or "
             "non-events) and could not be checked."

@@ -36,6 +36,8 @@ from cohortaudit.render.chapters import (
     settings,
     sites,
     summary,
+    survival,
+    survival_time,
     user_metrics,
     utility,
 )
@@ -83,9 +85,13 @@ CHAPTERS: tuple[Callable[[AuditResult], list[Section]], ...] = (
     scope.chapter,
     cohort.chapter,
     settings.chapter,
-    performance.chapter,
+    performance.chapter,  # binary audits; the next four chapters: time-to-event audits
+    survival.performance_chapter,
     calibration.chapter,
+    survival.calibration_chapter,
+    survival_time.km_chapter,
     utility.chapter,
+    survival_time.utility_chapter,
     fairness.chapter,
     user_metrics.chapter,  # only when the audit has --metric functions
     explanations.chapter,

@@ -6,6 +6,7 @@ from typing import Any
 
 from cohortaudit.registry import METRICS
 from cohortaudit.registry import keys as registry_keys
+from cohortaudit.render.outcome import horizon_text, is_time_to_event, survival_label
 from cohortaudit.results import AuditResult, MetricValue
 from cohortaudit.textsafe import for_terminal
 
@@ -59,6 +60,8 @@ def untested_disparities_note(result: AuditResult) -> str | None:
 
 
 def summary_text(result: AuditResult, *, top: int = 6) -> str:
+    if is_time_to_event(result):
+        return _survival_summary_text(result, top=top)
     m, c, s = result.model, result.cohort, result.settings
     name = " ".join(x for x in (m.name, m.version) if x) or (m.file or "predictions")
     lines = [f"cohortaudit {result.tool['version']}: audit of {name}"]
@@ -253,7 +256,143 @@ CAL_LABELS = {
 
 
 def metric_name(key: str) -> str:
-    """The registry label of a metric key; other keys get their words (``"net_benefit"``)."""
+    """The registry label of a metric key; a time-to-event key its label
+    (:data:`~cohortaudit.render.outcome.SURVIVAL_LABELS`); other keys get their words
+    (``"net_benefit"``)."""
     if key in METRICS:
         return METRICS[key].label
-    return key.replace("_", " ")
+    return survival_label(key) or key.replace("_", " ")
+
+
+def survival_metric_name(key: str) -> str:
+    """The label a time-to-event report gives ``key`` ("Brier score (IPCW)")."""
+    return survival_label(key) or metric_name(key)
+
+
+#: Time-to-event metrics of the terminal summary, in the order a clinician reads them.
+_SURVIVAL_SUMMARY_METRICS = (
+    "observed_risk",
+    "expected_risk",
+    "oe_ratio",
+    "harrell_c",
+    "uno_c",
+    "auc_t",
+    "calibration_slope",
+    "brier",
+    "scaled_brier",
+    "sensitivity",
+    "specificity",
+)
+#: Disparities the terminal summary of a time-to-event audit lists when their CI excludes 0.
+_SURVIVAL_NOTABLE = (
+    "harrell_c",
+    "auc_t",
+    "oe_ratio",
+    "calibration_slope",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "fpr",
+    "selection_rate",
+)
+
+
+def _survival_summary_text(result: AuditResult, *, top: int) -> str:
+    """The terminal summary of a time-to-event audit: the horizon and its counts first."""
+    m, c, s, o = result.model, result.cohort, result.settings, result.overall
+    name = " ".join(x for x in (m.name, m.version) if x) or (m.file or "predictions")
+    k = s["disclosure"]["min_cell"]
+    lines = [f"cohortaudit {result.tool['version']}: time-to-event audit of {name}"]
+    if result.disclosure_banner:
+        lines.append(f"  !! {result.disclosure_banner.upper()} !!")
+    if m.sha256:
+        lines.append(f"  model   {m.file}  sha256 {m.sha256[:16]}...")
+    else:
+        lines.append(f"  scores  column '{m.inputs[0] if m.inputs else '?'}' (no model run)")
+    cfg = result.config
+    lines.append(
+        f"  outcome risk of the event by the horizon {horizon_text(result)} (time column "
+        f"'{cfg.get('time', '?')}', event column '{cfg.get('event', '?')}'); censored at the "
+        "horizon = event-free"
+    )
+    sv = o.survival or {}
+
+    def count(x) -> str:
+        return f"{x:,}" if isinstance(x, int) else f"withheld (fewer than {k})"
+
+    lines.append(
+        f"  cohort  {c.file or '—'}  {count(c.n)} patients, {count(o.events)} events by the "
+        "horizon, "
+        f"{count(sv.get('censored_before'))} censored before it, "
+        f"{count(sv.get('at_risk'))} at risk at it"
+    )
+    fu = o.metrics.get("median_follow_up")
+    if fu is not None and fu.value is not None:
+        unit = (s.get("outcome") or {}).get("time_unit") or "time units"
+        lines.append(f"  median follow-up {fu.value:.2f} {unit} (reverse Kaplan-Meier)")
+    obs, exp_ = o.metrics.get("observed_risk"), o.metrics.get("expected_risk")
+    if obs is not None and exp_ is not None and obs.value is not None and exp_.value is not None:
+        ci = (
+            f" ({obs.ci_low:.1%} to {obs.ci_high:.1%})"
+            if obs.ci_low is not None and obs.ci_high is not None
+            else ""
+        )
+        lines.append(
+            f"  risk by the horizon: observed {obs.value:.1%}{ci} vs expected (mean predicted) "
+            f"{exp_.value:.1%}"
+        )
+    lines.append(
+        f"  threshold {s['threshold']:g} ({s['threshold_source']}), positive iff risk >= "
+        f"threshold; {s['bootstrap']['n_boot']} bootstrap replicates; k = {k}"
+    )
+    lines.append("")
+    lines.append(f"Overall, at the horizon{'':<13}value (95% CI)")
+    for key in _SURVIVAL_SUMMARY_METRICS:
+        v = o.metrics.get(key)
+        if v is not None:
+            lines.append(f"  {survival_metric_name(key):<34}{format_metric(v)}")
+    lines.append("  (sensitivity and specificity: cumulative/dynamic, IPCW)")
+    notable = [
+        d
+        for d in result.disparities
+        if d.reference_kind == "group"
+        and len(d.group) == 1
+        and d.difference.ci_low is not None
+        and d.difference.ci_high is not None
+        and (d.difference.ci_low > 0 or d.difference.ci_high < 0)
+        and d.metric in _SURVIVAL_NOTABLE
+    ]
+    notable.sort(key=lambda d: -abs(d.difference.value or 0))
+    lines.append("")
+    if notable:
+        lines.append("Largest disparities vs the reference group (95% CI excludes 0):")
+        for d in notable[:top]:
+            g = ", ".join(f"{a}={v}" for a, v in d.group.items())
+            r = ", ".join(f"{a}={v}" for a, v in d.reference.items())
+            lines.append(
+                f"  {survival_metric_name(d.metric):<20}{g:<22} vs {r:<20} "
+                f"{format_metric(d.difference)}"
+            )
+    else:
+        lines.append(
+            untested_disparities_note(result)
+            or "No single-attribute disparity whose 95% CI excludes 0."
+        )
+    n_sup = sum(g.suppressed for g in result.subgroups)
+    lines.append("")
+    lines.append(
+        f"Subgroups: {len(result.subgroups) - n_sup} evaluated, {n_sup} not evaluable "
+        f"(suppressed by disclosure control, k = {k})"
+        if result.disclosure_controlled
+        else f"Subgroups: {len(result.subgroups)} evaluated; disclosure control off (k = 0), "
+        f"nothing withheld: {result.disclosure_banner}"
+    )
+    by_sev: dict[str, int] = {}
+    for cv in result.caveats:
+        by_sev[cv.severity] = by_sev.get(cv.severity, 0) + 1
+    if result.caveats:
+        lines.append("Caveats: " + ", ".join(f"{n} {sev}" for sev, n in sorted(by_sev.items())))
+        for cv in result.caveats:
+            if cv.severity == "serious":
+                lines.append(f"  ! {cv.message}")
+    return _terminal_lines(lines)

@@ -11,6 +11,7 @@ from cohortaudit.render.document import Bullets, Chart, Para, Section, Table, re
 from cohortaudit.render.findings import (
     calibration_findings,
 )
+from cohortaudit.render.outcome import is_time_to_event
 from cohortaudit.render.text import CAL_LABELS
 from cohortaudit.results import (
     AuditResult,
@@ -18,6 +19,8 @@ from cohortaudit.results import (
 
 
 def chapter(result: AuditResult) -> list[Section]:
+    if is_time_to_event(result):  # chapters/survival*.py take its place
+        return []
     o = result.overall
     cal = result.settings.get("calibration", {}) or {}
     s = Section("Calibration", new_page=True, anchor="calibration")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cohortaudit.render.document import Para, Section, Table, ref, ref_number
+from cohortaudit.render.outcome import horizon_text, is_time_to_event
 from cohortaudit.results import (
     AuditResult,
 )
@@ -104,6 +105,8 @@ def chapter(result: AuditResult) -> list[Section]:
             caption="TRIPOD+AI items and where this report addresses them.",
         )
     )
+    if is_time_to_event(result):
+        s.blocks.append(_survival_items(result))
     annex = [
         [
             "2(g)",
@@ -114,7 +117,9 @@ def chapter(result: AuditResult) -> list[Section]:
         [
             "2(g)",
             "Metrics of accuracy",
-            f"{r('discrimination')}, {r('calibration')}, {r('utility')}, {r('claims')}",
+            f"{r('discrimination')}, {r('calibration')}, "
+            + (f"{r('survival.km')}, " if is_time_to_event(result) else "")
+            + f"{r('utility')}, {r('claims')}",
         ],
         [
             "2(g)",
@@ -150,3 +155,80 @@ def chapter(result: AuditResult) -> list[Section]:
         )
     )
     return [s]
+
+
+def _survival_items(result: AuditResult) -> Table:
+    """The TRIPOD+AI items whose reporting differs for a time-to-event outcome, each with the
+    sections that address it (the items of the table above still apply)."""
+    r = ref
+    rows = [
+        [
+            "8a",
+            f"Outcome definition with its horizon and time unit ({horizon_text(result)}); "
+            "event at or before the horizon; censored at the horizon = event-free",
+            f"{r('scope')}, {r('cohort')}, {r('discrimination')}",
+        ],
+        [
+            "12e",
+            "Handling of censoring: Kaplan–Meier observed risk (Greenwood CI); inverse "
+            "probability of censoring weights (IPCW) for Uno's C, AUC(t), Brier and threshold "
+            "metrics",
+            f"{r('discrimination')}, {r('methods.settings')} (settings.survival)",
+        ],
+        [
+            "20a",
+            "Follow-up: median follow-up (reverse Kaplan–Meier), events by the horizon, "
+            "patients censored before it",
+            f"{r('cohort')}, {ref_number('cohort.groups')}, {ref_number('survival.counts')}",
+        ],
+        [
+            "20a",
+            "Number at risk at the horizon, overall and by group",
+            f"{ref_number('cohort.groups')}, {r('survival.km')}",
+        ],
+        [
+            "12e, 23a",
+            "Discrimination for survival: Harrell's C (truncated), Uno's C, time-dependent "
+            "AUC(t) at the horizon, with CIs",
+            f"{r('discrimination')}, {ref_number('discrimination.groups')}",
+        ],
+        [
+            "12e, 23a",
+            "Calibration at the horizon: O/E, calibration slope, flexible calibration curve "
+            "(ICI, E50, E90, Emax), observed (KM) vs predicted by risk decile",
+            f"{r('calibration')}, {ref_number('calibration.deciles')}, "
+            f"{ref_number('calibration.groups')}",
+        ],
+        [
+            "12e, 23a",
+            "Overall performance: Brier score at the horizon (IPCW) and the scaled Brier score "
+            "(IPA)",
+            r("discrimination"),
+        ],
+        [
+            "12e, 23a",
+            "Observed risk over time (Kaplan–Meier) against the predicted risk at the horizon",
+            r("survival.km"),
+        ],
+        [
+            "12e, 15",
+            "Clinical utility: decision curve at the horizon (net benefit from Kaplan–Meier "
+            "among the treated); threshold metrics at the operating threshold (IPCW)",
+            f"{r('utility')}, {r('survival.threshold')}",
+        ],
+        [
+            "23b",
+            "Survival performance across subgroups and intersections",
+            f"{r('discrimination')}, {r('calibration')}, {r('fairness')}",
+        ],
+    ]
+    return Table(
+        ["TRIPOD+AI item", "Time-to-event topic", "Section(s) of this report"],
+        rows,
+        [0.2, 0.5, 0.3],
+        ["L", "L", "L"],
+        font_size=7.5,
+        caption="TRIPOD+AI items for a time-to-event outcome and where this report addresses "
+        "them.",
+        anchor="checklist.survival",
+    )

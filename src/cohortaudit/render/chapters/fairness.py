@@ -8,10 +8,12 @@ from cohortaudit.render.chapters.common import (
 )
 from cohortaudit.render.document import Bullets, Chart, Para, Section, Table, ref
 from cohortaudit.render.findings import (
+    SURVIVAL_FINDING_METRICS,
     disparity_findings,
     fmt_value,
 )
-from cohortaudit.render.text import metric_name
+from cohortaudit.render.outcome import horizon_text, is_time_to_event
+from cohortaudit.render.text import metric_name, survival_metric_name
 from cohortaudit.results import (
     AuditResult,
 )
@@ -32,11 +34,20 @@ _FAIRNESS_LABELS = {
 def chapter(result: AuditResult) -> list[Section]:
     s = Section("Subgroups and fairness", new_page=True, anchor="fairness")
     t = result.settings.get("threshold")
+    tte = is_time_to_event(result)
     s.blocks.append(
         Para(
             f"Threshold metrics use the operating threshold {t:g} (predicted positive when the "
             "score is at or above it). Differences are group − reference group of the same "
             "attribute; a finding is a difference whose 95% interval excludes zero."
+            + (
+                f" In this time-to-event audit they are evaluated at the horizon "
+                f"({horizon_text(result)}) with the cumulative/dynamic definitions and inverse "
+                "probability of censoring weights (IPCW); Events counts events by the horizon, "
+                "and fairness summaries use the IPCW sensitivity and 1 − specificity."
+                if tte
+                else ""
+            )
         )
     )
     s.blocks.append(Section("Threshold metrics by group", 1, anchor="fairness.threshold"))
@@ -59,13 +70,19 @@ def chapter(result: AuditResult) -> list[Section]:
             "Difference from the reference group (group − reference, "
             "95% CI) for each group of one attribute. A line that does not cross zero is a "
             "finding; ◆ marks the reference group.",
-            params={"metrics": ["auroc", "sensitivity", "specificity", "ppv"]},
+            params={
+                "metrics": ["harrell_c", "auc_t", "sensitivity", "specificity"]
+                if tte
+                else ["auroc", "sensitivity", "specificity", "ppv"]
+            },
             height_mm=150,
         )
     )
     findings = disparity_findings(
         result,
-        metrics=("auroc", "sensitivity", "specificity", "ppv", "npv", "brier", "selection_rate"),
+        metrics=SURVIVAL_FINDING_METRICS
+        if tte
+        else ("auroc", "sensitivity", "specificity", "ppv", "npv", "brier", "selection_rate"),
     )
     if findings:
         s.blocks.append(
@@ -121,11 +138,20 @@ def chapter(result: AuditResult) -> list[Section]:
         s.blocks.append(
             Section("Intersections of two attributes", 1, anchor="fairness.intersections")
         )
-        keys = ("auroc", "sensitivity", "specificity", "oe_ratio")
+        keys = (
+            ("harrell_c", "auc_t", "sensitivity", "oe_ratio")
+            if tte
+            else ("auroc", "sensitivity", "specificity", "oe_ratio")
+        )
         rows4 = group_rows(result, inter, keys)
+        head = (
+            [survival_metric_name(k) for k in keys[:2]] + ["Sensitivity", "O/E"]
+            if tte
+            else ["AUROC", "Sensitivity", "Specificity", "O/E"]
+        )
         s.blocks.append(
             Table(
-                ["Group", "n", "Events", "AUROC", "Sensitivity", "Specificity", "O/E"],
+                ["Group", "n", "Events", *head],
                 rows4,
                 [0.25, 0.075, 0.065, 0.155, 0.155, 0.155, 0.145],
                 ["L", "R", "R", "L", "L", "L", "L"],

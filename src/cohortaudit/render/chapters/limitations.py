@@ -9,6 +9,7 @@ from cohortaudit.render.document import Bullets, Para, Section, Table, ref
 from cohortaudit.render.findings import (
     group_label,
 )
+from cohortaudit.render.outcome import horizon_text, is_time_to_event
 from cohortaudit.results import (
     AuditResult,
 )
@@ -42,10 +43,16 @@ def chapter(result: AuditResult) -> list[Section]:
             )
         )
     n_sup = sum(g.suppressed for g in result.subgroups)
+    tte = is_time_to_event(result)
     s.blocks.append(
         Bullets(
             [
                 f"{n_sup} of {len(result.subgroups)} subgroups are not evaluable (disclosure "
+                f"control, fewer than {min_cell(result)} events by the horizon, event-free "
+                "patients or patients at risk at it, or withheld so they cannot be derived); "
+                "problems in them cannot be seen."
+                if result.disclosure_controlled and tte
+                else f"{n_sup} of {len(result.subgroups)} subgroups are not evaluable (disclosure "
                 f"control, fewer than {min_cell(result)} events or non-events, or withheld so they "
                 "cannot be derived); problems in them cannot be seen."
                 if result.disclosure_controlled
@@ -53,6 +60,7 @@ def chapter(result: AuditResult) -> list[Section]:
                 "small; estimates in small groups are imprecise, and this report must not leave "
                 "a secure environment.",
                 *_check_limitations(result),
+                *(_survival_limitations(result) if tte else []),
                 "Net benefit is reported without confidence intervals.",
                 "The audit measures the model on this cohort only; results transfer to other "
                 "settings only as far as the cohort resembles them.",
@@ -93,3 +101,17 @@ def _check_limitations(result: AuditResult) -> list[str]:
             "assessed."
         )
     return out
+
+
+def _survival_limitations(result: AuditResult) -> list[str]:
+    """What a time-to-event audit assumes and leaves out."""
+    return [
+        "Censoring is assumed independent of the event (within the groups compared): where "
+        "loss to follow-up depends on risk, the Kaplan–Meier and IPCW estimates are biased, "
+        "and nothing in the cohort can show it.",
+        "Competing events (for example death from another cause) are treated as censoring: "
+        "the observed risk is then the risk in a world without them, which overstates the "
+        "real-world risk where they are common.",
+        f"Every estimate is at the one horizon ({horizon_text(result)}); the model's risks "
+        "at other horizons are not audited.",
+    ]

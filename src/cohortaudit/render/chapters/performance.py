@@ -8,6 +8,7 @@ from cohortaudit.render.chapters.common import (
     groups_of_order,
 )
 from cohortaudit.render.document import Chart, Para, Section, Table
+from cohortaudit.render.outcome import is_time_to_event
 from cohortaudit.render.text import metric_name
 from cohortaudit.results import (
     AuditResult,
@@ -15,6 +16,8 @@ from cohortaudit.results import (
 
 
 def chapter(result: AuditResult) -> list[Section]:
+    if is_time_to_event(result):  # chapters/survival*.py take its place
+        return []
     o = result.overall
     s = Section("Discrimination", new_page=True, anchor="discrimination")
     s.blocks.append(

@@ -8,6 +8,7 @@ from cohortaudit.render.chapters.common import (
     plain,
 )
 from cohortaudit.render.document import Para, Section, Table
+from cohortaudit.render.outcome import horizon_text, is_time_to_event, time_unit
 from cohortaudit.results import (
     AuditResult,
 )
@@ -65,7 +66,21 @@ def chapter(result: AuditResult) -> list[Section]:
         "Threshold used in this audit",
         f"{st.get('threshold'):g} ({st.get('threshold_source')}); {st.get('threshold_rule')}",
     )
-    add("Outcome column in the cohort", result.cohort.label)
+    if is_time_to_event(result):
+        cfg = result.config
+        add(
+            "Outcome kind in this audit",
+            f"time to event: the model's output is read as the risk of the event by the "
+            f"horizon of {horizon_text(result)}",
+        )
+        add("Horizon and time unit", f"{horizon_text(result)} (time unit: {time_unit(result)})")
+        add(
+            "Follow-up and event columns",
+            f"time '{cfg.get('time') or '—'}', event '{cfg.get('event') or result.cohort.label}' "
+            "(1 = event, 0 = censored)",
+        )
+    else:
+        add("Outcome column in the cohort", result.cohort.label)
     add("Model inputs", ", ".join(m.inputs))
     md = m.metadata or {}
     if md.get("producer_name"):

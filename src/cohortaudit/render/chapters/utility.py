@@ -12,12 +12,15 @@ from cohortaudit.render.chapters.common import (
     operating_row,
 )
 from cohortaudit.render.document import Chart, Para, Section, Span, Table
+from cohortaudit.render.outcome import is_time_to_event
 from cohortaudit.results import (
     AuditResult,
 )
 
 
 def chapter(result: AuditResult) -> list[Section]:
+    if is_time_to_event(result):  # chapters/survival*.py take its place
+        return []
     o = result.overall
     t = result.settings.get("threshold")
     card = result.model.card or {}

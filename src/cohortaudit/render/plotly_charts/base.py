@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 
 from cohortaudit.registry import METRICS, keys
+from cohortaudit.render.outcome import survival_label
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.render.theme import OKABE_ITO, PALETTE
 from cohortaudit.results import AuditResult, GroupResult
@@ -75,7 +76,7 @@ def rgba_color(hex_color: str, alpha: float) -> str:
 def metric_label(metric: str) -> str:
     if metric in CALIBRATION_LABELS:
         return CALIBRATION_LABELS[metric]
-    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+    return METRIC_LABELS.get(metric) or survival_label(metric) or metric.replace("_", " ")
 
 
 def metric_unit(metric: str) -> str:
