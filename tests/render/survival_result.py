@@ -2,56 +2,21 @@
 
 A synthetic censored cohort (exponential event times whose rate rises with sex and age band,
 uniform administrative censoring between 4 and 14 time units, horizon 10) and a predicted
-10-unit risk near the truth. Until the CLI's ``--time/--event/--horizon`` land in
-``AuditConfig``, the config and cohort are the core's stand-ins: subclasses that carry the
-time-to-event fields and say ``outcome_kind == "time_to_event"``.
+10-unit risk near the truth, audited in scores mode through the real intake.
 """
 
 from __future__ import annotations
-
-import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from cohortaudit.audit import run_audit
 from cohortaudit.config import AuditConfig
-from cohortaudit.intake.validate import Cohort
+from cohortaudit.intake.validate import validate_cohort
 from cohortaudit.results import AuditResult
 
 HORIZON = 10.0
 TIME_UNIT = "years"
-
-
-def _config_class() -> type:
-    if "time" in {f.name for f in dataclasses.fields(AuditConfig)}:
-        return AuditConfig
-
-    @dataclass(frozen=True, kw_only=True)
-    class _TimeToEventConfig(AuditConfig):
-        time: str | None = None
-        event: str | None = None
-        horizon: float | None = None
-        time_unit: str | None = None
-
-        @property
-        def outcome_kind(self) -> str:
-            return "time_to_event"
-
-    return _TimeToEventConfig
-
-
-def _cohort_class() -> type:
-    if "time" in {f.name for f in dataclasses.fields(Cohort)}:
-        return Cohort
-
-    @dataclass(frozen=True, eq=False, kw_only=True)
-    class _TimeToEventCohort(Cohort):
-        time: object = None
-        event: object = None
-
-    return _TimeToEventCohort
 
 
 def make_tte_data(n: int = 4000, *, seed: int = 1) -> pd.DataFrame:
@@ -76,10 +41,10 @@ def make_tte_data(n: int = 4000, *, seed: int = 1) -> pd.DataFrame:
 
 
 def make_tte_result(n: int = 4000, *, seed: int = 1, n_boot: int = 0) -> AuditResult:
-    """The audit result of :func:`make_tte_data`'s patients in sex x age x site groups."""
+    """The audit result of :func:`make_tte_data`'s patients in sex x age x site groups, through
+    the real intake (``validate_cohort``) and ``run_audit``."""
     frame = make_tte_data(n, seed=seed)
-    cfg = _config_class()(
-        label="event",
+    cfg = AuditConfig(
         sensitive_features=("sex", "age", "site"),
         score_column="risk",
         n_boot=n_boot,
@@ -89,16 +54,4 @@ def make_tte_result(n: int = 4000, *, seed: int = 1, n_boot: int = 0) -> AuditRe
         time_unit=TIME_UNIT,
         max_intersection_order=2,
     )
-    event = frame["e"].to_numpy()
-    cohort = _cohort_class()(
-        features=None,
-        y_true=event,
-        y_score=frame["risk"].to_numpy(),
-        groups=frame[["sex", "age", "site"]],
-        n_input_rows=n,
-        n_dropped=0,
-        caveats=(),
-        time=frame["t"].to_numpy(),
-        event=event,
-    )
-    return run_audit(cohort, None, cfg)
+    return run_audit(validate_cohort(frame, config=cfg), None, cfg)
