@@ -157,9 +157,30 @@ def test_every_page_renders_a_scores_mode_audit(monkeypatch, cohort_csv):
         if view == "views/safety.py":
             infos = [i.value for i in at.info]
             assert "Not run: scores mode: there is no model to re-score perturbed inputs." in infos
+        if view == "views/overview.py":
+            text = "\n".join(m.value for m in at.markdown)
+            assert "**Predictions:** the column 'risk' of the cohort, scored elsewhere" in text
+            assert at.code[0].value.startswith("model  none (scores mode)\nn/a\n")
         if view == "views/report.py":
             command = at.code[0].value
             assert "--score-column risk" in command and "--model" not in command
+            for button in ("Prepare the PDF report", "Prepare the HTML report"):
+                next(b for b in at.button if b.label == button).click().run()
+                _no_errors(at)
+            assert {b.label for b in at.get("download_button")} >= {
+                "Download audit.pdf",
+                "Download audit.html",
+            }
+        if view == "views/compare.py":  # this audit against itself, read from its JSON
+            from cohortaudit.render.json import result_to_json
+
+            data = result_to_json(at.session_state[state._RESULT]).encode()
+            at.file_uploader(key=state.K_COMPARE_UPLOAD).upload(
+                "scores.json", data, "application/json"
+            ).run()
+            _no_errors(at)
+            text = "\n".join(m.value for m in at.markdown)
+            assert "- Model none (scores mode), SHA-256 `n/a…`" in text
 
 
 # ---- outcome kind ---------------------------------------------------------------------------
