@@ -126,11 +126,11 @@ def numeric_choices(numeric: Sequence[str], *exclude: str | None) -> list[str]:
     return [c for c in numeric if c not in taken]
 
 
-def guess_column(columns: Sequence[str], hints: Sequence[str]) -> int:
-    """Index of the first column whose name contains one of ``hints`` (else 0), to preselect
-    e.g. a follow-up time column."""
+def guess(columns: Sequence[str], hints: Sequence[str]) -> str | None:
+    """The first column whose name contains one of ``hints`` (else the first column; None
+    without columns), to preselect e.g. a follow-up time column."""
     for hint in hints:
-        for i, col in enumerate(columns):
+        for col in columns:
             if hint in str(col).lower():
-                return i
-    return 0
+                return col
+    return columns[0] if columns else None

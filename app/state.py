@@ -281,6 +281,15 @@ def init_widget(key: str, value: Any, *, valid: Any = None) -> None:
         st.session_state[key] = value
 
 
+def keep_values(keys: list[str]) -> None:
+    """Keep the values of widgets that are not drawn in this run (hidden by a toggle), so they
+    are still chosen when the widget comes back; the widget validates them again
+    (:func:`init_widget`)."""
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
 def follow_default(key: str, default: Any) -> None:
     """Give a widget ``default`` through session state, again whenever ``default`` changes.
 

@@ -379,7 +379,7 @@ def test_scores_mode_audits_a_score_column_without_a_model(page, server, tmp_pat
         pg.get_by_text("My own files").click()
         pg.get_by_text("a column of the uploaded cohort (scored elsewhere)").click()
         _settle(pg, "No model file needed")
-        assert pg.get_by_text("Model (ONNX or skops)").count() == 0
+        pg.get_by_text("Model (ONNX or skops)").wait_for(state="detached")  # no model upload
         pg.get_by_test_id("stFileUploader").filter(has_text="Cohort (CSV or Parquet)").locator(
             '[data-testid="stFileUploaderDropzoneInput"]'
         ).set_input_files(str(cohort))
@@ -391,6 +391,15 @@ def test_scores_mode_audits_a_score_column_without_a_model(page, server, tmp_pat
         assert "risk" in score.inner_text()
         assert pg.locator(EXCEPTION).count() == 0
         _shot(pg, "16-start-scores-mode", height=1300)
+        # the outcome-kind choice: time to event asks for time, event, horizon and unit
+        pg.get_by_text("time to event (follow-up time + event)", exact=True).click()
+        _settle(pg, "Follow-up time column")
+        for text in ("Event column, 0/1 (1 = event)", "Horizon", "Time unit"):
+            assert pg.get_by_text(text, exact=True).first.is_visible()
+        assert pg.locator(EXCEPTION).count() == 0
+        _shot(pg, "16b-start-time-to-event", height=1300)
+        pg.get_by_text("binary (0/1 label)", exact=True).click()
+        _settle(pg, "Outcome (label) column")
         pg.get_by_role("button", name="Run audit").click()
         _settle(pg, PAGES["Overview"])
         assert pg.locator(EXCEPTION).count() == 0

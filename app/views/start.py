@@ -178,25 +178,38 @@ outcome_kind = st.radio(
     "patient followed for two years is not event-free for ten.",
 )
 time_to_event = outcome_kind == choices.TIME_TO_EVENT
+# Choices of widgets hidden by the outcome or predictions toggles survive the toggle (Streamlit
+# would forget them), so switching to time to event and back keeps the chosen label.
+state.keep_values(
+    [state.K_LABEL]
+    if time_to_event
+    else [state.K_TIME, state.K_EVENT, state.K_HORIZON, state.K_TIME_UNIT]
+)
+if not scores_mode:
+    state.keep_values([state.K_SCORE_COLUMN])
 label = time_col = event_col = horizon = time_unit = None
 tte_ready = True
 if time_to_event:
     numeric: list[str] = info["numeric"]
     card_horizon, card_unit = _card_outcome(card_path)
     t1, t2, t3, t4 = st.columns(4)
+    state.init_widget(state.K_TIME, choices.guess(numeric, ("time", "follow")), valid=numeric)
     time_col = t1.selectbox(
         "Follow-up time column",
         numeric,
-        index=choices.guess_column(numeric, ("time", "follow")),
         key=state.K_TIME,
         help="Time from the start of follow-up to the event or to censoring, in the unit "
         "of the horizon.",
     )
     event_options = choices.numeric_choices(numeric, time_col)
+    state.init_widget(
+        state.K_EVENT,
+        choices.guess(event_options, ("event", "status", "dead", "died")),
+        valid=event_options,
+    )
     event_col = t2.selectbox(
         "Event column, 0/1 (1 = event)",
         event_options,
-        index=choices.guess_column(event_options, ("event", "status", "dead", "died")),
         key=state.K_EVENT,
     )
     state.follow_default(state.K_HORIZON, card_horizon)
@@ -220,19 +233,20 @@ if time_to_event:
 
 c1, c2 = st.columns([1, 2])
 if not time_to_event:
-    label_default = (
-        columns.index(defaults.SAMPLE_LABEL) if defaults.SAMPLE_LABEL in columns else 0
-    )
-    label = c1.selectbox(
-        "Outcome (label) column, 0/1", columns, index=label_default, key=state.K_LABEL
-    )
+    label_default = defaults.SAMPLE_LABEL if defaults.SAMPLE_LABEL in columns else None
+    state.init_widget(state.K_LABEL, label_default or choices.guess(columns, ()), valid=columns)
+    label = c1.selectbox("Outcome (label) column, 0/1", columns, key=state.K_LABEL)
 score_column = None
 if scores_mode:
     score_options = choices.numeric_choices(info["numeric"], label, time_col, event_col)
+    state.init_widget(
+        state.K_SCORE_COLUMN,
+        choices.guess(score_options, ("risk", "score", "prob", "pred")),
+        valid=score_options,
+    )
     score_column = c1.selectbox(
         "Score column (predicted risk, 0 to 1)",
         score_options,
-        index=choices.guess_column(score_options, ("risk", "score", "prob", "pred")),
         key=state.K_SCORE_COLUMN,
         help="Numeric columns only. The audit treats these values as the model's predicted "
         "risks.",

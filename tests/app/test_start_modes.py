@@ -252,6 +252,22 @@ def test_time_to_event_on_a_library_without_it_says_so_instead_of_crashing(monke
     assert not at.button(key=state.K_RUN).disabled
 
 
+def test_switching_the_outcome_kind_and_back_keeps_the_choices(monkeypatch, cohort_csv):
+    monkeypatch.setattr(choices, "supports_time_to_event", lambda *a: True)
+    at = _upload_scored(_app(monkeypatch), cohort_csv)
+    assert at.selectbox(key=state.K_LABEL).value == "outcome"  # not the first column, 'sex'
+    at.radio(key=state.K_OUTCOME_KIND).set_value(choices.TIME_TO_EVENT).run()
+    at.selectbox(key=state.K_EVENT).set_value("outcome").run()
+    at.number_input(key=state.K_HORIZON).set_value(3.0).run()
+    at.radio(key=state.K_OUTCOME_KIND).set_value(choices.BINARY).run()
+    _no_errors(at)
+    assert at.selectbox(key=state.K_LABEL).value == "outcome"
+    assert not at.warning, [w.value for w in at.warning]  # no session-state warnings
+    at.radio(key=state.K_OUTCOME_KIND).set_value(choices.TIME_TO_EVENT).run()
+    assert at.selectbox(key=state.K_EVENT).value == "outcome"
+    assert at.number_input(key=state.K_HORIZON).value == 3.0
+
+
 def test_without_a_card_the_horizon_is_asked_for(monkeypatch, cohort_csv):
     monkeypatch.setattr(choices, "supports_time_to_event", lambda *a: True)
     at = _upload_scored(_app(monkeypatch), cohort_csv)
