@@ -127,10 +127,11 @@ def numeric_choices(numeric: Sequence[str], *exclude: str | None) -> list[str]:
 
 
 def guess(columns: Sequence[str], hints: Sequence[str]) -> str | None:
-    """The first column whose name contains one of ``hints`` (else the first column; None
-    without columns), to preselect e.g. a follow-up time column."""
+    """The first column whose name contains one of ``hints``, to preselect e.g. a follow-up
+    time column; None when no name hints at it (the user chooses: a guessed 'age' as the time
+    would silently take age out of the sensitive attributes)."""
     for hint in hints:
         for col in columns:
             if hint in str(col).lower():
                 return col
-    return columns[0] if columns else None
+    return None

@@ -36,6 +36,7 @@ _SOURCE = "ca_audit_source"
 _LOCAL = "ca_local_explanations"
 _REPORT_CACHE = "ca_report_cache"
 _FOLLOWED = "ca_followed_defaults"
+_KEPT = "ca_kept_choices"
 
 # widget keys
 K_SOURCE = "w_source"
@@ -281,26 +282,33 @@ def init_widget(key: str, value: Any, *, valid: Any = None) -> None:
         st.session_state[key] = value
 
 
-def keep_values(keys: list[str]) -> None:
-    """Keep the values of widgets that are not drawn in this run (hidden by a toggle), so they
-    are still chosen when the widget comes back; the widget validates them again
-    (:func:`init_widget`)."""
-    for key in keys:
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
+def keep_choice(key: str, default: Any, *, valid: Any) -> None:
+    """Like :func:`init_widget`, for a widget that a toggle may hide: Streamlit forgets the
+    value of a widget that is not drawn, so the last valid choice is remembered here and given
+    back when the widget returns (switching to time to event and back keeps the label)."""
+    kept = st.session_state.setdefault(_KEPT, {})
+    current = st.session_state.get(key)
+    if current is None or not _is_valid(current, valid):
+        previous = kept.get(key)
+        st.session_state[key] = previous if previous is not None and previous in valid else default
+    kept[key] = st.session_state[key]
 
 
 def follow_default(key: str, default: Any) -> None:
     """Give a widget ``default`` through session state, again whenever ``default`` changes.
 
     For values that come from another input (the horizon a newly uploaded model card states):
-    the user's own edit stands until that input changes. Set before the widget is drawn,
-    which is then drawn without ``value=`` (both would make Streamlit warn).
+    the user's own edit stands until that input changes, also while a toggle hides the widget.
+    Set before the widget is drawn, which is then drawn without ``value=`` (both would make
+    Streamlit warn).
     """
     followed = st.session_state.setdefault(_FOLLOWED, {})
-    if key not in st.session_state or followed.get(key, (default,))[0] != default:
+    entry = followed.get(key)
+    if entry is None or entry[0] != default:
         st.session_state[key] = default
-    followed[key] = (default,)
+    elif key not in st.session_state:  # hidden for a while: the user's value comes back
+        st.session_state[key] = entry[1]
+    followed[key] = (default, st.session_state[key])
 
 
 def _is_valid(current: Any, valid: Any) -> bool:

@@ -340,6 +340,12 @@ def test_sites_page(page):
     _shot(page, "14-sites", height=1100)
 
 
+def _selected(pg, label: str) -> str:
+    """The value a selectbox shows (its text field's value)."""
+    box = pg.get_by_test_id("stSelectbox").filter(has_text=label)
+    return box.locator("input").first.input_value()
+
+
 def _scored_cohort_csv(path: Path, n: int = 1500) -> Path:
     """A synthetic cohort scored elsewhere: predicted risks in the column 'risk'."""
     import numpy as np
@@ -387,8 +393,7 @@ def test_scores_mode_audits_a_score_column_without_a_model(page, server, tmp_pat
         pg.get_by_test_id("stSelectbox").filter(has_text="Outcome (label) column").click()
         pg.get_by_role("option", name="outcome", exact=True).click()
         pg.wait_for_selector(STATUS, state="detached")
-        score = pg.get_by_test_id("stSelectbox").filter(has_text="Score column")
-        assert "risk" in score.inner_text()
+        assert _selected(pg, "Score column") == "risk"  # its name says it holds risks
         assert pg.locator(EXCEPTION).count() == 0
         _shot(pg, "16-start-scores-mode", height=1300)
         # the outcome-kind choice: time to event asks for time, event, horizon and unit
@@ -400,6 +405,7 @@ def test_scores_mode_audits_a_score_column_without_a_model(page, server, tmp_pat
         _shot(pg, "16b-start-time-to-event", height=1300)
         pg.get_by_text("binary (0/1 label)", exact=True).click()
         _settle(pg, "Outcome (label) column")
+        assert _selected(pg, "Outcome (label) column") == "outcome"  # kept over the toggle
         pg.get_by_role("button", name="Run audit").click()
         _settle(pg, PAGES["Overview"])
         assert pg.locator(EXCEPTION).count() == 0

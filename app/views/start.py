@@ -20,6 +20,7 @@ SAMPLE = "Bundled synthetic sample"
 UPLOAD = "My own files"
 OPEN = "An audit result (audit.json)"
 LARGEST = "(largest group)"
+CHOOSE = "Choose a column"
 
 
 @st.cache_resource(show_spinner=False)
@@ -178,31 +179,24 @@ outcome_kind = st.radio(
     "patient followed for two years is not event-free for ten.",
 )
 time_to_event = outcome_kind == choices.TIME_TO_EVENT
-# Choices of widgets hidden by the outcome or predictions toggles survive the toggle (Streamlit
-# would forget them), so switching to time to event and back keeps the chosen label.
-state.keep_values(
-    [state.K_LABEL]
-    if time_to_event
-    else [state.K_TIME, state.K_EVENT, state.K_HORIZON, state.K_TIME_UNIT]
-)
-if not scores_mode:
-    state.keep_values([state.K_SCORE_COLUMN])
 label = time_col = event_col = horizon = time_unit = None
 tte_ready = True
 if time_to_event:
     numeric: list[str] = info["numeric"]
     card_horizon, card_unit = _card_outcome(card_path)
     t1, t2, t3, t4 = st.columns(4)
-    state.init_widget(state.K_TIME, choices.guess(numeric, ("time", "follow")), valid=numeric)
+    state.keep_choice(state.K_TIME, choices.guess(numeric, ("time", "follow")), valid=numeric)
     time_col = t1.selectbox(
         "Follow-up time column",
         numeric,
+        index=None,
+        placeholder=CHOOSE,
         key=state.K_TIME,
         help="Time from the start of follow-up to the event or to censoring, in the unit "
         "of the horizon.",
     )
     event_options = choices.numeric_choices(numeric, time_col)
-    state.init_widget(
+    state.keep_choice(
         state.K_EVENT,
         choices.guess(event_options, ("event", "status", "dead", "died")),
         valid=event_options,
@@ -210,6 +204,8 @@ if time_to_event:
     event_col = t2.selectbox(
         "Event column, 0/1 (1 = event)",
         event_options,
+        index=None,
+        placeholder=CHOOSE,
         key=state.K_EVENT,
     )
     state.follow_default(state.K_HORIZON, card_horizon)
@@ -227,6 +223,9 @@ if time_to_event:
     if not choices.supports_time_to_event():
         st.error(choices.NEEDS_NEWER_LIBRARY)
         tte_ready = False
+    elif time_col is None or event_col is None:
+        st.caption("Choose the follow-up time and event columns to run the audit.")
+        tte_ready = False
     elif horizon is None or horizon <= 0:
         st.caption("Set the horizon (the time the predicted risk refers to) to run the audit.")
         tte_ready = False
@@ -234,12 +233,14 @@ if time_to_event:
 c1, c2 = st.columns([1, 2])
 if not time_to_event:
     label_default = defaults.SAMPLE_LABEL if defaults.SAMPLE_LABEL in columns else None
-    state.init_widget(state.K_LABEL, label_default or choices.guess(columns, ()), valid=columns)
+    state.keep_choice(
+        state.K_LABEL, label_default or (columns[0] if columns else None), valid=columns
+    )
     label = c1.selectbox("Outcome (label) column, 0/1", columns, key=state.K_LABEL)
 score_column = None
 if scores_mode:
     score_options = choices.numeric_choices(info["numeric"], label, time_col, event_col)
-    state.init_widget(
+    state.keep_choice(
         state.K_SCORE_COLUMN,
         choices.guess(score_options, ("risk", "score", "prob", "pred")),
         valid=score_options,
@@ -247,12 +248,16 @@ if scores_mode:
     score_column = c1.selectbox(
         "Score column (predicted risk, 0 to 1)",
         score_options,
+        index=None,
+        placeholder=CHOOSE,
         key=state.K_SCORE_COLUMN,
         help="Numeric columns only. The audit treats these values as the model's predicted "
         "risks.",
     )
-    if score_column is None:
+    if not score_options:
         st.error("The cohort has no numeric column left to read the predicted risks from.")
+    elif score_column is None:
+        st.caption("Choose the column of predicted risks to run the audit.")
 used = {label, time_col, event_col, score_column}
 sens_default = [c for c in defaults.SAMPLE_SENSITIVE if c in columns and c not in used]
 sensitive = c2.multiselect(

@@ -229,13 +229,16 @@ def test_time_to_event_asks_for_time_event_horizon_and_unit(monkeypatch):
     assert time_box.label == "Follow-up time column"
     assert set(numeric) <= set(time_box.options)
     assert "sex" not in time_box.options  # numeric columns only
+    # no column name hints at a time or an event: nothing is guessed (not 'age' as the time)
+    assert time_box.value is None and at.selectbox(key=state.K_EVENT).value is None
+    time_box.set_value("sbp").run()
     event = at.selectbox(key=state.K_EVENT)
     assert event.label == "Event column, 0/1 (1 = event)"
-    assert time_box.value not in event.options
+    assert "sbp" not in event.options
     # the bundled card says "horizon: 10 years"
     assert at.number_input(key=state.K_HORIZON).value == 10.0
     assert at.text_input(key=state.K_TIME_UNIT).value == "years"
-    assert time_box.value not in at.multiselect(key=state.K_SENSITIVE).options
+    assert "sbp" not in at.multiselect(key=state.K_SENSITIVE).options
 
 
 def test_time_to_event_on_a_library_without_it_says_so_instead_of_crashing(monkeypatch):
@@ -273,6 +276,10 @@ def test_without_a_card_the_horizon_is_asked_for(monkeypatch, cohort_csv):
     at = _upload_scored(_app(monkeypatch), cohort_csv)
     at.radio(key=state.K_OUTCOME_KIND).set_value(choices.TIME_TO_EVENT).run()
     _no_errors(at)
+    assert at.button(key=state.K_RUN).disabled
+    assert any("Choose the follow-up time and event columns" in c.value for c in at.caption)
+    at.selectbox(key=state.K_TIME).set_value("age").run()
+    at.selectbox(key=state.K_EVENT).set_value("outcome").run()
     assert at.number_input(key=state.K_HORIZON).value is None
     assert at.text_input(key=state.K_TIME_UNIT).value == "years"
     assert at.button(key=state.K_RUN).disabled
@@ -280,8 +287,7 @@ def test_without_a_card_the_horizon_is_asked_for(monkeypatch, cohort_csv):
     at.number_input(key=state.K_HORIZON).set_value(5.0).run()
     assert not at.button(key=state.K_RUN).disabled
     # the score column is never also the time or the event column
-    used = {at.selectbox(key=state.K_TIME).value, at.selectbox(key=state.K_EVENT).value}
-    assert at.selectbox(key=state.K_SCORE_COLUMN).value not in used
+    assert at.selectbox(key=state.K_SCORE_COLUMN).options == ["risk"]
 
 
 # ---- the one function that spells the config's arguments ------------------------------------
