@@ -35,6 +35,12 @@ def require_result(*, hint: str = NO_AUDIT, title_when_missing: str | None = Non
     return result
 
 
+def model_file(result: AuditResult) -> str:
+    """The audited model's file name; a scores-mode audit ran no model file, and says so."""
+    m = result.model
+    return m.file or ("none (scores mode)" if m.kind == "scores" else "n/a")
+
+
 def result_json() -> str | None:
     """The JSON of the current result, rendered once per result (it is a few MB)."""
     result = state.get_result()

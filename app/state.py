@@ -35,6 +35,8 @@ _UPLOAD_IDS = "ca_upload_ids"
 _SOURCE = "ca_audit_source"
 _LOCAL = "ca_local_explanations"
 _REPORT_CACHE = "ca_report_cache"
+_FOLLOWED = "ca_followed_defaults"
+_KEPT = "ca_kept_choices"
 
 # widget keys
 K_SOURCE = "w_source"
@@ -42,6 +44,14 @@ K_MODEL_UPLOAD = "w_model_upload"
 K_CARD_UPLOAD = "w_card_upload"
 K_COHORT_UPLOAD = "w_cohort_upload"
 K_LABEL = "w_label"
+#: Start page: binary label or follow-up time and event; a model file or a score column.
+K_OUTCOME_KIND = "w_outcome_kind"
+K_PREDICTIONS = "w_predictions_from"
+K_SCORE_COLUMN = "w_score_column"
+K_TIME = "w_time_column"
+K_EVENT = "w_event_column"
+K_HORIZON = "w_horizon"
+K_TIME_UNIT = "w_time_unit"
 K_SENSITIVE = "w_sensitive"
 K_BINS_PREFIX = "w_bins__"
 K_REFERENCE_PREFIX = "w_reference__"
@@ -270,6 +280,35 @@ def init_widget(key: str, value: Any, *, valid: Any = None) -> None:
     current = st.session_state.get(key)
     if current is None or (valid is not None and not _is_valid(current, valid)):
         st.session_state[key] = value
+
+
+def keep_choice(key: str, default: Any, *, valid: Any) -> None:
+    """Like :func:`init_widget`, for a widget that a toggle may hide: Streamlit forgets the
+    value of a widget that is not drawn, so the last valid choice is remembered here and given
+    back when the widget returns (switching to time to event and back keeps the label)."""
+    kept = st.session_state.setdefault(_KEPT, {})
+    current = st.session_state.get(key)
+    if current is None or not _is_valid(current, valid):
+        previous = kept.get(key)
+        st.session_state[key] = previous if previous is not None and previous in valid else default
+    kept[key] = st.session_state[key]
+
+
+def follow_default(key: str, default: Any) -> None:
+    """Give a widget ``default`` through session state, again whenever ``default`` changes.
+
+    For values that come from another input (the horizon a newly uploaded model card states):
+    the user's own edit stands until that input changes, also while a toggle hides the widget.
+    Set before the widget is drawn, which is then drawn without ``value=`` (both would make
+    Streamlit warn).
+    """
+    followed = st.session_state.setdefault(_FOLLOWED, {})
+    entry = followed.get(key)
+    if entry is None or entry[0] != default:
+        st.session_state[key] = default
+    elif key not in st.session_state:  # hidden for a while: the user's value comes back
+        st.session_state[key] = entry[1]
+    followed[key] = (default, st.session_state[key])
 
 
 def _is_valid(current: Any, valid: Any) -> bool:

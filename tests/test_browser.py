@@ -340,6 +340,99 @@ def test_sites_page(page):
     _shot(page, "14-sites", height=1100)
 
 
+def _selected(pg, label: str) -> str:
+    """The value a selectbox shows (its text field's value)."""
+    box = pg.get_by_test_id("stSelectbox").filter(has_text=label)
+    return box.locator("input").first.input_value()
+
+
+def _scored_cohort_csv(path: Path, n: int = 1500) -> Path:
+    """A synthetic cohort scored elsewhere: predicted risks in the column 'risk'."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(16)
+    sex = rng.choice(["F", "M"], n)
+    age = rng.integers(40, 80, n)
+    true_risk = 1 / (1 + np.exp(-(-1.6 + 0.09 * (age - 60) + 0.5 * (sex == "M"))))
+    risk = np.clip(true_risk + rng.normal(0, 0.05, n), 0.001, 0.999).round(4)
+    pd.DataFrame(
+        {
+            "sex": sex,
+            "age": age,
+            "site": rng.choice(["north", "south"], n),
+            "outcome": rng.binomial(1, true_risk),
+            "risk": risk,
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def test_scores_mode_audits_a_score_column_without_a_model(page, server, tmp_path):
+    """Issue 16, point 5: a model scored elsewhere, audited from a column of the cohort. In a
+    session of its own (a new browser context), so the other tests' audit is untouched."""
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    cohort = _scored_cohort_csv(tmp_path / "scored.csv")
+    context = page.context.browser.new_context(viewport={"width": 1440, "height": 2200})
+    pg = context.new_page()
+    pg.set_default_timeout(240_000)
+    try:
+        pg.goto(server)
+        _settle(pg, PAGES["Overview"])  # the first load audits the bundled sample
+        _goto(pg, "Start a new audit")
+        pg.get_by_text("My own files").click()
+        pg.get_by_text("a column of the uploaded cohort (scored elsewhere)").click()
+        _settle(pg, "No model file needed")
+        pg.get_by_text("Model (ONNX or skops)").wait_for(state="detached")  # no model upload
+        pg.get_by_test_id("stFileUploader").filter(has_text="Cohort (CSV or Parquet)").locator(
+            '[data-testid="stFileUploaderDropzoneInput"]'
+        ).set_input_files(str(cohort))
+        _settle(pg, "Score column (predicted risk, 0 to 1)")
+        pg.get_by_test_id("stSelectbox").filter(has_text="Outcome (label) column").click()
+        pg.get_by_role("option", name="outcome", exact=True).click()
+        pg.wait_for_selector(STATUS, state="detached")
+        assert _selected(pg, "Score column") == "risk"  # its name says it holds risks
+        assert pg.locator(EXCEPTION).count() == 0
+        _shot(pg, "16-start-scores-mode", height=1300)
+        # the outcome-kind choice: time to event asks for time, event, horizon and unit
+        pg.get_by_text("time to event (follow-up time + event)", exact=True).click()
+        _settle(pg, "Follow-up time column")
+        for text in ("Event column, 0/1 (1 = event)", "Horizon", "Time unit"):
+            assert pg.get_by_text(text, exact=True).first.is_visible()
+        assert pg.locator(EXCEPTION).count() == 0
+        _shot(pg, "16b-start-time-to-event", height=1300)
+        pg.get_by_text("binary (0/1 label)", exact=True).click()
+        _settle(pg, "Outcome (label) column")
+        assert _selected(pg, "Outcome (label) column") == "outcome"  # kept over the toggle
+        pg.get_by_role("button", name="Run audit").click()
+        _settle(pg, PAGES["Overview"])
+        assert pg.locator(EXCEPTION).count() == 0
+        assert pg.get_by_role("heading", name="Audit of the predictions in 'risk'").is_visible()
+        frame = pd.read_csv(cohort)
+        auroc = f"{roc_auc_score(frame['outcome'], frame['risk']):.3f}"
+        metric = pg.get_by_test_id("stMetric").filter(has_text="AUROC").first
+        assert auroc in metric.inner_text()
+        shot = _shot(pg, "17-overview-scores-mode", height=1500)
+        notes = Path("/work/notes/shots")
+        if notes.parent.is_dir():  # the project's notes folder, where it exists
+            notes.mkdir(exist_ok=True)
+            (notes / "app-scores-mode.png").write_bytes(shot.read_bytes())
+        shown = {  # the pages that need a model say so; the others render as usual
+            "Explanations": "there is no model to explain",
+            "Safety": "there is no model to re-score perturbed inputs",
+            "Report": PAGES["Report"],
+        }
+        for label, text in shown.items():
+            pg.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=label).click()
+            _settle(pg, text)
+            assert pg.locator(EXCEPTION).count() == 0
+        assert pg.get_by_text("--score-column risk").first.is_visible()
+    finally:
+        context.close()
+
+
 def test_a_pooled_multi_site_audit_opens_on_the_sites_page(page, tmp_path):
     """The coordinator's view: 4 site files pooled, the audit.json opened from the Start page.
 

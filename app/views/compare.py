@@ -75,7 +75,7 @@ for col, r, title in zip(cols, (result, other), names, strict=True):
     with col, st.container(border=True):
         st.markdown(f"**{md(title)}**")
         st.markdown(
-            f"- Model {md(r.model.file)}, SHA-256 `{(r.model.sha256 or 'n/a')[:12]}…`\n"
+            f"- Model {md(components.model_file(r))}, SHA-256 `{(r.model.sha256 or 'n/a')[:12]}…`\n"
             f"- Cohort {md(r.cohort.file)}, SHA-256 `{(r.cohort.sha256 or 'n/a')[:12]}…`: "
             f"{_count(r.cohort.n)} patients, {_count(r.cohort.events)} events\n"
             f"- Threshold {r.settings_view.threshold:g}, "

@@ -141,7 +141,11 @@ with st.container(border=True):
                 rows.append(("Clinically relevant thresholds", f"{crr[0]:g} to {crr[1]:g}"))
         else:
             rows.append(("Model card", "none supplied: intended use and population unknown"))
-        rows.append(("Inputs", ", ".join(m.inputs) or "n/a"))
+        if m.kind == "scores":  # no model ran: its predicted risks came with the cohort
+            column = m.inputs[0] if m.inputs else "n/a"
+            rows.append(("Predictions", f"the column '{column}' of the cohort, scored elsewhere"))
+        else:
+            rows.append(("Inputs", ", ".join(m.inputs) or "n/a"))
         st.markdown("\n".join(f"- **{a}:** {md(b)}" for a, b in rows))
         tv = m.test_vectors
         if tv:
@@ -162,7 +166,8 @@ with st.container(border=True):
     with right:
         st.markdown("**Fingerprints (SHA-256)**")
         st.code(
-            f"model  {m.file}\n{m.sha256 or 'n/a'}\n\n"
+            f"model  {components.model_file(result)}\n"
+            f"{m.sha256 or 'n/a'}\n\n"
             f"card   {m.card_file or 'none'}\n{m.card_sha256 or 'n/a'}\n\n"
             f"cohort {c.file}\n{c.sha256 or 'n/a'}",
             language=None,

@@ -7,11 +7,12 @@ from typing import Any
 
 import streamlit as st
 
+import choices
 import defaults
 import runner
 import state
 import uploads
-from cohortaudit.config import AuditConfig, parse_bins
+from cohortaudit.config import AuditConfig
 from cohortaudit.errors import AuditError
 from cohortaudit.textsafe import for_markdown as md
 
@@ -19,6 +20,7 @@ SAMPLE = "Bundled synthetic sample"
 UPLOAD = "My own files"
 OPEN = "An audit result (audit.json)"
 LARGEST = "(largest group)"
+CHOOSE = "Choose a column"
 
 
 @st.cache_resource(show_spinner=False)
@@ -31,6 +33,23 @@ def _sample_columns(path: str) -> dict[str, Any]:
 def _upload_columns(path: str, mtime: float) -> dict[str, Any]:
     """Columns of an uploaded cohort (a large one from its head), for this session only."""
     return uploads.describe_cohort(path)
+
+
+@st.cache_data(scope="session", show_spinner=False, max_entries=4)
+def _card_outcome_of(path: str, mtime: float) -> tuple[float | None, str | None]:
+    from cohortaudit.intake.card import load_card
+
+    try:
+        return choices.card_outcome(load_card(path).outcome)
+    except AuditError:  # the audit itself reports a bad card, with its reasons
+        return None, None
+
+
+def _card_outcome(path: Path | None) -> tuple[float | None, str | None]:
+    """The horizon and time unit the model card states (None for what it does not say)."""
+    if path is None:
+        return None, None
+    return _card_outcome_of(str(path), path.stat().st_mtime)
 
 
 def _columns_or_error(path: Path, *, shared: bool) -> dict[str, Any] | None:
@@ -84,6 +103,7 @@ if source == OPEN:
     st.stop()
 
 model_path = card_path = cohort_path = None
+scores_mode = False
 if source == SAMPLE:
     sample = _columns_or_error(defaults.SAMPLE_COHORT, shared=True)
     if sample is None:
@@ -97,13 +117,30 @@ if source == SAMPLE:
     model_path, cohort_path = defaults.SAMPLE_MODEL, defaults.SAMPLE_COHORT
     card_path = defaults.SAMPLE_CARD if defaults.SAMPLE_CARD.exists() else None
 else:
-    c1, c2, c3 = st.columns(3)
-    up_model = c1.file_uploader(
-        "Model (ONNX or skops)",
-        type=["onnx", "skops"],
-        key=state.K_MODEL_UPLOAD,
-        help="Pickle and joblib files are refused: they can run code.",
+    predictions = st.radio(
+        "Predictions from",
+        choices.PREDICTION_SOURCES,
+        horizontal=True,
+        key=state.K_PREDICTIONS,
+        help="A model file is run on the cohort. If the model was run elsewhere (a hospital "
+        "system, a vendor), audit its predicted risks from a column of the cohort instead.",
     )
+    scores_mode = predictions == choices.FROM_COLUMN
+    c1, c2, c3 = st.columns(3)
+    up_model = None
+    if scores_mode:
+        c1.caption(
+            "**No model file needed:** the predicted risks are read from a column of the "
+            "cohort (choose it below). Explanations and robustness checks need the model, so "
+            "this audit has none."
+        )
+    else:
+        up_model = c1.file_uploader(
+            "Model (ONNX or skops)",
+            type=["onnx", "skops"],
+            key=state.K_MODEL_UPLOAD,
+            help="Pickle and joblib files are refused: they can run code.",
+        )
     up_card = c2.file_uploader(
         "Model card (YAML, optional)", type=["yaml", "yml"], key=state.K_CARD_UPLOAD
     )
@@ -132,13 +169,100 @@ if info.get("from_head"):
     )
 
 st.subheader("Audit settings")
+outcome_kind = st.radio(
+    "Outcome",
+    choices.OUTCOME_KINDS,
+    horizontal=True,
+    key=state.K_OUTCOME_KIND,
+    help="A 0/1 label says whether the event happened. With follow-up that ends before the "
+    "horizon for some patients (censoring), audit the follow-up time and event instead: a "
+    "patient followed for two years is not event-free for ten.",
+)
+time_to_event = outcome_kind == choices.TIME_TO_EVENT
+label = time_col = event_col = horizon = time_unit = None
+tte_ready = True
+if time_to_event:
+    numeric: list[str] = info["numeric"]
+    card_horizon, card_unit = _card_outcome(card_path)
+    t1, t2, t3, t4 = st.columns(4)
+    state.keep_choice(state.K_TIME, choices.guess(numeric, ("time", "follow")), valid=numeric)
+    time_col = t1.selectbox(
+        "Follow-up time column",
+        numeric,
+        index=None,
+        placeholder=CHOOSE,
+        key=state.K_TIME,
+        help="Time from the start of follow-up to the event or to censoring, in the unit "
+        "of the horizon.",
+    )
+    event_options = choices.numeric_choices(numeric, time_col)
+    state.keep_choice(
+        state.K_EVENT,
+        choices.guess(event_options, ("event", "status", "dead", "died")),
+        valid=event_options,
+    )
+    event_col = t2.selectbox(
+        "Event column, 0/1 (1 = event)",
+        event_options,
+        index=None,
+        placeholder=CHOOSE,
+        key=state.K_EVENT,
+    )
+    state.follow_default(state.K_HORIZON, card_horizon)
+    horizon = t3.number_input(
+        "Horizon",
+        min_value=0.0,
+        step=1.0,
+        key=state.K_HORIZON,
+        placeholder="e.g. 10",
+        help="The model predicts the risk of the event by this time"
+        + (" (from the model card)." if card_horizon is not None else "."),
+    )
+    state.follow_default(state.K_TIME_UNIT, card_unit or choices.DEFAULT_TIME_UNIT)
+    time_unit = t4.text_input("Time unit", key=state.K_TIME_UNIT)
+    if not choices.supports_time_to_event():
+        st.error(choices.NEEDS_NEWER_LIBRARY)
+        tte_ready = False
+    elif time_col is None or event_col is None:
+        st.caption("Choose the follow-up time and event columns to run the audit.")
+        tte_ready = False
+    elif horizon is None or horizon <= 0:
+        st.caption("Set the horizon (the time the predicted risk refers to) to run the audit.")
+        tte_ready = False
+
 c1, c2 = st.columns([1, 2])
-label_default = columns.index(defaults.SAMPLE_LABEL) if defaults.SAMPLE_LABEL in columns else 0
-label = c1.selectbox("Outcome (label) column, 0/1", columns, index=label_default, key=state.K_LABEL)
-sens_default = [c for c in defaults.SAMPLE_SENSITIVE if c in columns and c != label]
+if not time_to_event:
+    label_default = defaults.SAMPLE_LABEL if defaults.SAMPLE_LABEL in columns else None
+    state.keep_choice(
+        state.K_LABEL, label_default or (columns[0] if columns else None), valid=columns
+    )
+    label = c1.selectbox("Outcome (label) column, 0/1", columns, key=state.K_LABEL)
+score_column = None
+if scores_mode:
+    score_options = choices.numeric_choices(info["numeric"], label, time_col, event_col)
+    state.keep_choice(
+        state.K_SCORE_COLUMN,
+        choices.guess(score_options, ("risk", "score", "prob", "pred")),
+        valid=score_options,
+    )
+    score_column = c1.selectbox(
+        "Score column (predicted risk, 0 to 1)",
+        score_options,
+        index=None,
+        placeholder=CHOOSE,
+        key=state.K_SCORE_COLUMN,
+        help="Numeric columns only. The audit treats these values as the model's predicted "
+        "risks.",
+    )
+    if not score_options:
+        st.error("The cohort has no numeric column left to read the predicted risks from.")
+    elif score_column is None:
+        st.caption("Choose the column of predicted risks to run the audit.")
+used = {label, time_col, event_col, score_column}
+sens_default = [c for c in defaults.SAMPLE_SENSITIVE if c in columns and c not in used]
 sensitive = c2.multiselect(
     "Sensitive attributes (each value and each intersection becomes a subgroup)",
-    [c for c in columns if c != label],
+    [c for c in columns if c not in used],
     default=sens_default,
     key=state.K_SENSITIVE,
 )
@@ -235,21 +359,30 @@ if model_path is not None and str(model_path).endswith(".skops"):
     )
     trusted = [t.strip() for t in raw.split(",") if t.strip()]
 
-if model_path is None:
+if model_path is None and not scores_mode:
     st.caption("No model uploaded: upload one to run the audit.")
-run = st.button("Run audit", type="primary", disabled=model_path is None, key=state.K_RUN)
+ready = (model_path is not None or score_column is not None) and tte_ready
+run = st.button("Run audit", type="primary", disabled=not ready, key=state.K_RUN)
 
 if run:
     try:
         config = AuditConfig(
-            label=label,
-            sensitive_features=tuple(sensitive),
-            bins=parse_bins(bins_specs),
-            reference=reference,
-            threshold=threshold,
-            n_boot=int(n_boot),
-            min_cell=int(min_cell),
-            max_intersection_order=int(max_order),
+            **choices.config_kwargs(
+                outcome_kind=outcome_kind,
+                label=label,
+                sensitive=sensitive,
+                bins_specs=bins_specs,
+                reference=reference,
+                threshold=threshold,
+                n_boot=int(n_boot),
+                min_cell=int(min_cell),
+                max_order=int(max_order),
+                score_column=score_column,
+                time=time_col,
+                event=event_col,
+                horizon=horizon,
+                time_unit=time_unit,
+            )
         )
     except AuditError as e:
         st.error(f"{type(e).__name__}: {md(e)}")
@@ -266,11 +399,16 @@ if run:
             trusted_types=tuple(trusted),
         )
         if result is not None:
+            predictions_from = (
+                Path(str(model_path)).name
+                if model_path is not None
+                else f"scores from column '{score_column}'"
+            )
             state.set_result(
                 result,
                 state.ResultInfo(
                     source="upload",
-                    description=f"Uploaded files: {Path(str(model_path)).name}, "
+                    description=f"Uploaded files: {predictions_from}, "
                     f"{Path(str(cohort_path)).name}",
                     card_path=str(card_path) if card_path else None,
                 ),
