@@ -71,6 +71,8 @@ __all__ = [
     "SCORE_BINS",
     "score_grid_edges",
     "build_site_export",
+    "check_site_name",
+    "merge_edges",
     "export_site",
     "parse_where",
     "site_json",
@@ -142,7 +144,7 @@ def _passes(counts: np.ndarray, k: int) -> bool:
     return bool(np.all((counts == 0) | (counts >= k)))
 
 
-def _merge_edges(fine: np.ndarray, k: int, levels: list[np.ndarray]) -> list[int]:
+def merge_edges(fine: np.ndarray, k: int, levels: list[np.ndarray]) -> list[int]:
     """Indices of the fine edges kept, for the counts ``fine`` of shape (V, 2, F).
 
     Top-down: start from one bin [0, F] and split a bin at a candidate edge only when both
@@ -198,7 +200,7 @@ def build_site_export(
     ``groups`` has one column of string labels per sensitive feature (``Cohort.groups``);
     ``model`` and ``cohort`` are identity facts (hashes, names) copied into the file.
     """
-    _check_site_name(site)
+    check_site_name(site)
     k = config.min_cell
     y_score = np.asarray(y_score, dtype=np.float64)
     y = np.asarray(y_true, dtype=np.int8)
@@ -249,7 +251,7 @@ class _FineStatistics:
     group_sums: tuple[np.ndarray, ...]
 
 
-def _check_site_name(site: str) -> None:
+def check_site_name(site: str) -> None:
     """Refuse an empty site name: the coordinator tells the files apart by it."""
     if not isinstance(site, str) or not site.strip():
         raise ConfigError("The site name (--site) must be a non-empty text, e.g. --site DE-Berlin.")
@@ -359,7 +361,7 @@ def _coarsen_partition(
     n_fine = len(edges) - 1
     released = [g for g in range(len(part.keys)) if not hidden[g]]
     virtual = [fine_counts[g] for g in released] + complements
-    kept = np.asarray(_merge_edges(np.stack(virtual), k, levels) if virtual else [0, n_fine])
+    kept = np.asarray(merge_edges(np.stack(virtual), k, levels) if virtual else [0, n_fine])
     if len(kept) - 1 >= n_fine:
         return kept, []
     kept_edges = set(edges[kept].tolist())
@@ -410,7 +412,7 @@ def _partition_groups(
         sp_ = np.add.reduceat(fine.sum_p[pi][g], starts, axis=-1)
         sl = np.add.reduceat(fine.sum_lp[pi][g], starts, axis=-1)
         sl2 = np.add.reduceat(fine.sum_lp2[pi][g], starts, axis=-1)
-        if not _passes(c, k):  # pragma: no cover - guaranteed by _merge_edges
+        if not _passes(c, k):  # pragma: no cover - guaranteed by merge_edges
             raise ReportError("Internal check failed: a histogram bin below k was produced.")
         s = fine.group_sums[pi][g]
         est = table.estimates[pi][g]
