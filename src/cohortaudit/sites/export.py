@@ -520,8 +520,14 @@ def write_site_file(data: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-def read_site_file(path: str | Path) -> dict[str, Any]:
-    """Read a site file and check its format and content hash (an edited file is refused)."""
+def read_site_file(
+    path: str | Path, *, kind: str = SITE_FORMAT, version: str = SITE_FORMAT_VERSION
+) -> dict[str, Any]:
+    """Read a site file and check its format and content hash (an edited file is refused).
+
+    ``kind`` and ``version`` name the file format expected (the binary site file by default;
+    the time-to-event site file of :mod:`cohortaudit.sites.survival_export` reads the same way).
+    """
     path = Path(path)
     what = f"The site file '{path.name}'"
     advice = "Give a file written by 'cohortaudit site-export'."
@@ -538,16 +544,16 @@ def read_site_file(path: str | Path) -> dict[str, Any]:
             f"No site file at '{path}'. Give the files written by 'cohortaudit site-export'."
         ) from None
     data = parse_json(raw, what=what, error=InputError, hint=advice, reject_duplicate_keys=True)
-    if not isinstance(data, dict) or data.get("format") != SITE_FORMAT:
+    if not isinstance(data, dict) or data.get("format") != kind:
         raise InputError(
             f"'{path.name}' is not a cohortaudit site file (its 'format' is not "
-            f"'{SITE_FORMAT}'). Give the files written by 'cohortaudit site-export'."
+            f"'{kind}'). Give the files written by 'cohortaudit site-export'."
         )
     major = str(data.get("format_version", "")).split(".")[0]
-    if major != SITE_FORMAT_VERSION.split(".")[0]:
+    if major != version.split(".")[0]:
         raise InputError(
             f"'{path.name}' has site-file version {data.get('format_version')!r}; this "
-            f"cohortaudit reads version {SITE_FORMAT_VERSION.split('.')[0]}.x. Re-export the "
+            f"cohortaudit reads version {version.split('.')[0]}.x. Re-export the "
             "site with the same cohortaudit version at every site."
         )
     stated = data.get("content_sha256")
