@@ -489,3 +489,31 @@ def test_a_group_withheld_at_one_site_is_not_pooled_from_the_others():
         assert group.pooled is None and "withheld at" in group.reason
     else:  # pragma: no cover - the data are built for the branch above
         pytest.fail("the cohort did not produce a withheld group")
+
+
+def test_the_cli_hooks_pool_files_and_export_from_a_cohort(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from cohortaudit.cli.survival_sites import is_survival_site_file, run_survival_pool
+    from cohortaudit.sites.survival_export import survival_export_from_cohort
+
+    time, event, risk, groups = _cohort(1500, 3)
+    files = _split(time, event, risk, groups, k=10)
+    paths = [write_site_file(d, tmp_path / f"{d['site']}.json") for d in files]
+    assert is_survival_site_file(paths[0]) and not is_survival_site_file(tmp_path / "none")
+    assert run_survival_pool(paths, tmp_path / "out") == 0
+    printed = capsys.readouterr().out
+    assert "Pooled 3 time-to-event sites" in printed and "harrell_c" in printed
+    written = (tmp_path / "out" / "survival_pool.json").read_text()
+    assert '"patient_level_only"' in written
+    cohort = SimpleNamespace(time=time, event=event, groups=groups)
+    config = SimpleNamespace(
+        horizon=10.0, time_unit="years", sensitive_features=("sex", "age"), min_cell=10,
+        max_intersection_order=2,
+    )  # fmt: skip
+    data = survival_export_from_cohort(cohort, risk, config, site="A", threshold=0.2)
+    assert data == _export(time, event, risk, groups, "A", 10, threshold=0.2, time_unit="years")
+    with pytest.raises(ConfigError, match="--time COL --event COL --horizon T"):
+        survival_export_from_cohort(
+            SimpleNamespace(time=None), risk, SimpleNamespace(), site="A", threshold=0.2
+        )

@@ -66,6 +66,8 @@ __all__ = [
     "GRID_STEPS",
     "PATIENT_LEVEL_ONLY",
     "build_survival_site_export",
+    "survival_export_from_cohort",
+    "survival_site_settings",
 ]
 
 SURVIVAL_SITE_FORMAT = "cohortaudit-survival-site-export"
@@ -428,3 +430,38 @@ def survival_site_settings(
             "event-free at it; at tied times events come first"
         ),
     }
+
+
+def survival_export_from_cohort(
+    cohort: Any,
+    y_score: np.ndarray,
+    config: Any,
+    *,
+    site: str,
+    threshold: float,
+    model: dict[str, Any] | None = None,
+    cohort_facts: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The hook for ``cohortaudit site-export`` with ``--time/--event/--horizon``: a validated
+    :class:`~cohortaudit.intake.validate.Cohort` (``time``, ``event``, ``groups``) and its
+    scores, with the :class:`~cohortaudit.config.AuditConfig` (``horizon``, ``time_unit``)."""
+    horizon = getattr(config, "horizon", None)
+    if horizon is None or getattr(cohort, "time", None) is None:
+        raise ConfigError(
+            "A time-to-event site export needs the follow-up time, the event and the horizon: "
+            "give --time COL --event COL --horizon T."
+        )
+    return build_survival_site_export(
+        cohort.time,
+        cohort.event,
+        y_score,
+        cohort.groups[list(config.sensitive_features)],
+        horizon=float(horizon),
+        site=site,
+        min_cell=config.min_cell,
+        max_order=config.max_intersection_order,
+        threshold=threshold,
+        time_unit=getattr(config, "time_unit", None),
+        model=model,
+        cohort=cohort_facts,
+    )
