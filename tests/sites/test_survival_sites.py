@@ -268,6 +268,7 @@ def test_with_disclosure_control_the_pool_is_the_patient_life_table_on_the_relea
         assert p.oe_ratio.upper == pytest.approx((1 - s) / risk[mask].mean() * math.exp(half))
         dca_edges = _common([_partition(f, g.attributes)["decision_curve"]["time_edges"]
                              for f in files if _has(f, g.attributes)])  # fmt: skip
+        assert list(p.decision_time_edges) == dca_edges
         for q in p.decision_curve:
             nb, treat_all = _net_benefit(time[mask], event[mask].astype(bool), risk[mask],
                                          dca_edges, q.threshold)  # fmt: skip

@@ -91,6 +91,8 @@ class SurvivalEstimates:
     expected_risk: Estimate
     oe_ratio: Estimate
     decision_curve: tuple[DecisionPoint, ...]
+    #: the intervals of the treated patients' life tables (may be coarser than ``time_edges``)
+    decision_time_edges: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +111,7 @@ class SurvivalEstimates:
             "observed_risk": _est(self.observed_risk),
             "expected_risk": _est(self.expected_risk),
             "oe_ratio": _est(self.oe_ratio),
+            "decision_curve_time_edges": list(self.decision_time_edges),
             "decision_curve": [
                 {
                     "threshold": p.threshold,
@@ -267,6 +270,7 @@ def _estimates(
         decision_curve=tuple(
             _net_benefit(t, above, n, dca_whole) for t, above in sorted(dca.items())
         ),
+        decision_time_edges=tuple(float(e) for e in dca_whole.edges),
     )
 
 
