@@ -71,6 +71,8 @@ __all__ = [
     "SCORE_BINS",
     "score_grid_edges",
     "build_site_export",
+    "check_site_name",
+    "merge_edges",
     "export_site",
     "parse_where",
     "site_json",
@@ -142,7 +144,7 @@ def _passes(counts: np.ndarray, k: int) -> bool:
     return bool(np.all((counts == 0) | (counts >= k)))
 
 
-def _merge_edges(fine: np.ndarray, k: int, levels: list[np.ndarray]) -> list[int]:
+def merge_edges(fine: np.ndarray, k: int, levels: list[np.ndarray]) -> list[int]:
     """Indices of the fine edges kept, for the counts ``fine`` of shape (V, 2, F).
 
     Top-down: start from one bin [0, F] and split a bin at a candidate edge only when both
@@ -198,7 +200,7 @@ def build_site_export(
     ``groups`` has one column of string labels per sensitive feature (``Cohort.groups``);
     ``model`` and ``cohort`` are identity facts (hashes, names) copied into the file.
     """
-    _check_site_name(site)
+    check_site_name(site)
     k = config.min_cell
     y_score = np.asarray(y_score, dtype=np.float64)
     y = np.asarray(y_true, dtype=np.int8)
@@ -249,7 +251,7 @@ class _FineStatistics:
     group_sums: tuple[np.ndarray, ...]
 
 
-def _check_site_name(site: str) -> None:
+def check_site_name(site: str) -> None:
     """Refuse an empty site name: the coordinator tells the files apart by it."""
     if not isinstance(site, str) or not site.strip():
         raise ConfigError("The site name (--site) must be a non-empty text, e.g. --site DE-Berlin.")
@@ -359,7 +361,7 @@ def _coarsen_partition(
     n_fine = len(edges) - 1
     released = [g for g in range(len(part.keys)) if not hidden[g]]
     virtual = [fine_counts[g] for g in released] + complements
-    kept = np.asarray(_merge_edges(np.stack(virtual), k, levels) if virtual else [0, n_fine])
+    kept = np.asarray(merge_edges(np.stack(virtual), k, levels) if virtual else [0, n_fine])
     if len(kept) - 1 >= n_fine:
         return kept, []
     kept_edges = set(edges[kept].tolist())
@@ -410,7 +412,7 @@ def _partition_groups(
         sp_ = np.add.reduceat(fine.sum_p[pi][g], starts, axis=-1)
         sl = np.add.reduceat(fine.sum_lp[pi][g], starts, axis=-1)
         sl2 = np.add.reduceat(fine.sum_lp2[pi][g], starts, axis=-1)
-        if not _passes(c, k):  # pragma: no cover - guaranteed by _merge_edges
+        if not _passes(c, k):  # pragma: no cover - guaranteed by merge_edges
             raise ReportError("Internal check failed: a histogram bin below k was produced.")
         s = fine.group_sums[pi][g]
         est = table.estimates[pi][g]
@@ -518,8 +520,14 @@ def write_site_file(data: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-def read_site_file(path: str | Path) -> dict[str, Any]:
-    """Read a site file and check its format and content hash (an edited file is refused)."""
+def read_site_file(
+    path: str | Path, *, kind: str = SITE_FORMAT, version: str = SITE_FORMAT_VERSION
+) -> dict[str, Any]:
+    """Read a site file and check its format and content hash (an edited file is refused).
+
+    ``kind`` and ``version`` name the file format expected (the binary site file by default;
+    the time-to-event site file of :mod:`cohortaudit.sites.survival_export` reads the same way).
+    """
     path = Path(path)
     what = f"The site file '{path.name}'"
     advice = "Give a file written by 'cohortaudit site-export'."
@@ -536,16 +544,16 @@ def read_site_file(path: str | Path) -> dict[str, Any]:
             f"No site file at '{path}'. Give the files written by 'cohortaudit site-export'."
         ) from None
     data = parse_json(raw, what=what, error=InputError, hint=advice, reject_duplicate_keys=True)
-    if not isinstance(data, dict) or data.get("format") != SITE_FORMAT:
+    if not isinstance(data, dict) or data.get("format") != kind:
         raise InputError(
             f"'{path.name}' is not a cohortaudit site file (its 'format' is not "
-            f"'{SITE_FORMAT}'). Give the files written by 'cohortaudit site-export'."
+            f"'{kind}'). Give the files written by 'cohortaudit site-export'."
         )
     major = str(data.get("format_version", "")).split(".")[0]
-    if major != SITE_FORMAT_VERSION.split(".")[0]:
+    if major != version.split(".")[0]:
         raise InputError(
             f"'{path.name}' has site-file version {data.get('format_version')!r}; this "
-            f"cohortaudit reads version {SITE_FORMAT_VERSION.split('.')[0]}.x. Re-export the "
+            f"cohortaudit reads version {version.split('.')[0]}.x. Re-export the "
             "site with the same cohortaudit version at every site."
         )
     stated = data.get("content_sha256")

@@ -49,6 +49,8 @@ __all__ = [
     "CalibrationAtHorizon",
     "FlexibleCalibration",
     "calibration_at",
+    "oe_estimate",
+    "OE_METHOD",
     "flexible_calibration",
     "RiskGroup",
     "risk_groups",
@@ -141,6 +143,21 @@ def _fit(time: np.ndarray, event: np.ndarray, x: np.ndarray):
     return fit, None
 
 
+OE_METHOD = "O/E = (1 - S_KM(tau)) / mean(r); exp(log(O/E) +- z/sqrt(events by tau))"
+
+
+def oe_estimate(observed: float, expected: float, events: int, *, z: float = Z95) -> Estimate:
+    """O/E with its Poisson interval from the observed risk, the mean predicted risk and the
+    number of events by tau (public so that pooled site counts give the same estimate)."""
+    if expected <= 0.0:
+        return not_evaluable("every predicted risk is 0: O/E is undefined", OE_METHOD)
+    if events == 0:
+        return Estimate(0.0, method=OE_METHOD, reason="no events by the horizon: no interval")
+    ratio = observed / expected
+    half = z / math.sqrt(events)
+    return Estimate(ratio, ratio * math.exp(-half), ratio * math.exp(half), method=OE_METHOD)
+
+
 def calibration_at(
     time: object, event: object, risk: object, *, horizon: object, z: float = Z95
 ) -> CalibrationAtHorizon:
@@ -151,15 +168,7 @@ def calibration_at(
     expected_value = float(np.mean(data.risk))
     expected = Estimate(expected_value, method="mean predicted risk")
     o = int(np.count_nonzero(data.case))
-    oe_method = "O/E = (1 - S_KM(tau)) / mean(r); exp(log(O/E) +- z/sqrt(events by tau))"
-    if expected_value <= 0.0:
-        oe = not_evaluable("every predicted risk is 0: O/E is undefined", oe_method)
-    elif o == 0:
-        oe = Estimate(0.0, method=oe_method, reason="no events by the horizon: no interval")
-    else:
-        ratio = (1.0 - s) / expected_value
-        half = z / math.sqrt(o)
-        oe = Estimate(ratio, ratio * math.exp(-half), ratio * math.exp(half), method=oe_method)
+    oe = oe_estimate(1.0 - s, expected_value, o, z=z)
     x = cloglog(data.risk)
     n_clipped = int(np.count_nonzero((data.risk < CLIP) | (data.risk > 1.0 - CLIP)))
     slope_method = "Cox (Efron ties) of follow-up truncated at tau on cloglog(r); Wald"

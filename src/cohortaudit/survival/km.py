@@ -32,6 +32,7 @@ __all__ = [
     "survival_before",
     "ipcw_weights",
     "summarize_follow_up",
+    "risk_interval",
     "Z95",
 ]
 
@@ -125,6 +126,12 @@ class HorizonSummary:
     survival: float
     observed_risk: Estimate
     median_follow_up: Estimate
+
+
+def risk_interval(surv: float, greenwood: float, z: float = Z95) -> Estimate:
+    """Observed risk 1 - S with the log(-log) Greenwood interval, from S and the Greenwood sum
+    (public so that a life table pooled from site counts gets the same interval)."""
+    return _risk_interval(surv, greenwood, z)
 
 
 def _risk_interval(surv: float, greenwood: float, z: float) -> Estimate:
