@@ -14,8 +14,10 @@ from cohortaudit.cli.arguments import (
     add_min_cell,
     add_outcome_and_groups,
     add_threshold,
+    add_time_to_event,
     add_trust,
 )
+from cohortaudit.errors import ConfigError
 from cohortaudit.textsafe import echo, for_terminal
 
 __all__ = ["SITE_COMMANDS", "add_site_commands", "run_site_command"]
@@ -38,7 +40,8 @@ def add_site_commands(sub) -> None:
     exp.add_argument("--model", type=Path, required=True, help="ONNX or skops model file")
     exp.add_argument("--card", type=Path, help="model card (YAML)")
     add_cohort(exp)
-    add_outcome_and_groups(exp)
+    add_outcome_and_groups(exp, label_required=False)
+    add_time_to_event(exp)
     add_threshold(exp)
     add_min_cell(exp)
     add_max_order(exp)
@@ -103,6 +106,11 @@ def _cmd_site_export(args: argparse.Namespace) -> int:
     key = load_private_key(args.sign) if args.sign else None  # a bad key fails before scoring
     config = AuditConfig(
         label=args.label,
+        time=args.time,
+        event=args.event,
+        horizon=args.horizon,
+        time_unit=args.time_unit,
+        censored_as_event_free=args.censored_as_event_free,
         sensitive_features=tuple(args.sensitive),
         bins=parse_bins(args.bins),
         threshold=args.threshold,
@@ -152,12 +160,20 @@ def _cmd_site_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_pool(args: argparse.Namespace) -> int:
+    from cohortaudit.cli.survival_sites import is_survival_site_file, run_survival_pool
     from cohortaudit.integrity import load_public_key
     from cohortaudit.render.bundle import parse_formats, render_bundle
     from cohortaudit.resultio import write_bundle
     from cohortaudit.sites.pool import pool_site_files
     from cohortaudit.sites.signature import parse_public_key_specs
 
+    if args.files and is_survival_site_file(args.files[0]):
+        if args.public_key or args.format != "json":
+            raise ConfigError(
+                "Time-to-event site files are pooled into survival_pool.json only: --public-key "
+                "and report formats other than json are not supported for them yet."
+            )
+        return run_survival_pool(args.files, args.out, min_cell=args.min_cell, quiet=args.quiet)
     wanted = parse_formats(args.format, allowed=_FORMATS)
     keys = {
         site: load_public_key(path)

@@ -65,7 +65,7 @@ def run_survival_pool(
             f"risk {whole.observed_risk.value:.3f}, expected {whole.expected_risk.value:.3f}, "
             f"O/E {oe.value:.3f}"
             + (f" ({oe.lower:.3f}-{oe.upper:.3f})" if oe.lower is not None else "")
-            + " (life-table Kaplan-Meier on the sites' common intervals)."
+            + " (site-stratified life-table Kaplan-Meier at the horizon)."
         )
     lines.append(
         "Not pooled (need patient-level data): " + ", ".join(k for k, _ in pooled.patient_level_only)

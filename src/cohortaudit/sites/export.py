@@ -633,10 +633,8 @@ def export_site(
     """
     from cohortaudit.audit import card_facts, operating_threshold
     from cohortaudit.intake.inputs import load_inputs
-    from cohortaudit.intake.outcome import require_in_memory
     from cohortaudit.scoring import score
 
-    require_in_memory(config, engine="site export (multi-site pooling)")
     if config.score_column is not None:
         raise ConfigError(
             "Site export needs the model (--model): pooled sites must be checked against the "
@@ -672,6 +670,18 @@ def export_site(
         "where": dict(sorted((where or {}).items())),
         "caveats": [c.to_dict() for c in cohort.caveats if _caveat_is_safe(c, config.min_cell)],
     }
+    if inputs.config.outcome_kind == "time_to_event":
+        from cohortaudit.sites.survival_export import survival_export_from_cohort
+
+        return survival_export_from_cohort(
+            cohort,
+            y_score,
+            inputs.config,
+            site=site,
+            threshold=threshold,
+            model=model_facts,
+            cohort_facts=cohort_facts,
+        )
     return build_site_export(
         y_score,
         cohort.y_true,
