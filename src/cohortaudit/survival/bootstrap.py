@@ -495,6 +495,7 @@ def _partition_metrics(
         wcase = sums.draws[plan.case_use] * inv_g
         h[plan.case_rows] = plan.to_case_rows @ wcase
         case_loss = np.asarray(plan.case_loss_to_groups @ wcase)
+    if plan.case_use.size and plan.conc is not None:
         conc, conc_bound = bc.concordance_metrics(
             plan.conc, plan, sums.draws, plan.case_row_set[plan.case_row], inv_g, from_s - w,
             ctrl_b, e.bin[plan.case_use],
@@ -709,7 +710,9 @@ def survival_replicates(
         e = exact
     lay = _layout(e)
     plans = [_plan(pt, rl, e, lay) for pt, rl in zip(parts, rel, strict=True)]
-    exact_c = grid.exact and all(plan.conc.exact_bins for plan in plans)  # C pairs exact
+    if not set(keys) & set(bc.CONCORDANCE_METRICS):  # C not asked for: not computed
+        plans = [replace(plan, conc=None) for plan in plans]
+    exact_c = grid.exact and all(plan.conc is None or plan.conc.exact_bins for plan in plans)  # C pairs exact
     binned = [m for m in _BINNED if m in keys and not (grid.exact and (m == "auc_t" or exact_c))]
     pts = _exact_points(data, cells, parts, plans, len(partitions), points, binned)
     estimates, shifts, bounds = _centres(exact, e, lay, parts, rel, plans, keys, grid.exact, pts)
@@ -796,7 +799,8 @@ def _centres(exact, e, lay, parts, rel, plans, keys, grid_exact, pts):
         zero = np.zeros(plans[p].keep.size)
         bound = {"auc_t": zero if grid_exact else exact_base[p][1]["auc_t"][0]}
         for m in bc.CONCORDANCE_METRICS:
-            bound[m] = zero if grid_exact and plans[p].conc.exact_bins else base[p][1][m][0]
+            exact_c = grid_exact and (plans[p].conc is None or plans[p].conc.exact_bins)
+            bound[m] = zero if exact_c else base[p][1][m][0]
         bounds.append(bound)
     return estimates, shifts, bounds
 

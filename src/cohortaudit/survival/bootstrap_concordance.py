@@ -45,8 +45,9 @@ FULL_GRID_CELLS = 1 << 19
 _BLOCK = 2_000_000
 
 
-def _summer(rows: np.ndarray, n_rows: int, n_cols: int, cols: np.ndarray) -> sparse.csr_matrix:
-    return sparse.csr_matrix((np.ones(cols.size), (rows, cols)), shape=(n_rows, n_cols))
+def _summer(rows, n_rows: int, n_cols: int, cols, dtype=np.float64) -> sparse.csr_matrix:
+    ones = np.ones(cols.size, dtype=dtype)
+    return sparse.csr_matrix((ones, (rows, cols)), shape=(n_rows, n_cols))
 
 
 def _pool_map(n_bins: int, threshold_bin: int) -> tuple[np.ndarray, int]:
@@ -63,27 +64,36 @@ def _pool_map(n_bins: int, threshold_bin: int) -> tuple[np.ndarray, int]:
 
 @dataclass(frozen=True)
 class ConcordancePlan:
-    """Index arrays of one partition: where cases and partners before tau go."""
+    """Index arrays of one partition: where cases and partners before tau go.
+
+    Partners before tau are counted per (group, block, bin), a block k holding slots 2k and
+    2k + 1 (the censorings in [u_k, u_k+1) and the events at u_k+1): the partners of a case
+    at slot 2k - 1 are exactly the blocks >= k of its group, a run of block rows."""
 
     n_cbins: int  # bins the partners before tau are compared on
     exact_bins: bool  # those are the risk bins themselves
     case_cbin: np.ndarray  # (case entries,) each case's bin on that scale
-    to_partner: sparse.csr_matrix  # ((group, slot) rows x n_cbins, entries): partner counts
+    n_brows: int  # distinct (group, block) rows holding partners
+    to_partner: sparse.csr_matrix  # (bins x block rows, entries): partner counts
     case_to_groups: sparse.csr_matrix  # (groups, case entries)
-    row_last: np.ndarray  # last row of each (group, slot) row's group
+    case_from: np.ndarray  # first block row of each case's partners
+    case_to: np.ndarray  # one past its group's last block row
+    float32: bool  # integer counts stay exact in float32 (fewer than 2^24 patients)
 
 
 def concordance_plan(e, plan, cs_to_row: np.ndarray, entry_cs: np.ndarray) -> ConcordancePlan:
     """The plan of a partition given the bootstrap's entries ``e``, its ``plan`` (case entries
     ``plan.case_use``, rows sorted by group then slot) and each entry's (group, slot) row."""
-    n_rows = plan.row_group.size
-    exact_bins = e.exact_time and n_rows * e.n_bins <= FULL_GRID_CELLS
+    entry_row = cs_to_row[entry_cs]
+    partner = np.flatnonzero((entry_row >= 0) & (e.slot < e.n_slots - 1))
+    n_blocks = e.n_events + 1
+    key = plan.row_group[entry_row[partner]] * n_blocks + e.slot[partner] // 2
+    brows, brow_of = np.unique(key, return_inverse=True)
+    exact_bins = e.exact_time and brows.size * e.n_bins <= FULL_GRID_CELLS
     if exact_bins:
         to_c, n_cbins = np.arange(e.n_bins), e.n_bins
     else:
         to_c, n_cbins = _pool_map(e.n_bins, e.threshold_bin)
-    entry_row = cs_to_row[entry_cs]
-    partner = np.flatnonzero((entry_row >= 0) & (e.slot < e.n_slots - 1))
     cbin = to_c[e.bin[partner]]
     if not e.exact_time:  # the censored before tau already carry pooled bins
         cens = e.slot[partner] % 2 == 0
@@ -91,16 +101,19 @@ def concordance_plan(e, plan, cs_to_row: np.ndarray, entry_cs: np.ndarray) -> Co
         low = min(8, e.threshold_bin)
         cbin[cens] = np.where(p < e.threshold_bin, p, low + p - e.threshold_bin)
     case_group = plan.row_group[cs_to_row[entry_cs[plan.case_use]]]
-    ends = np.append(plan.seg_starts[1:], n_rows) - 1
+    case_key = case_group * n_blocks + (e.slot[plan.case_use] + 1) // 2
     return ConcordancePlan(
         n_cbins=int(n_cbins),
-        exact_bins=bool(exact_bins and e.exact_time),
+        exact_bins=bool(exact_bins),
         case_cbin=to_c[e.bin[plan.case_use]],
-        to_partner=_summer(entry_row[partner] * n_cbins + cbin, n_rows * n_cbins,
-                           e.cell.size, partner),  # fmt: skip
+        n_brows=int(brows.size),
+        to_partner=_summer(cbin * brows.size + brow_of.ravel(), n_cbins * brows.size,
+                           e.cell.size, partner, np.float32),  # fmt: skip
         case_to_groups=_summer(case_group, plan.keep.size, plan.case_use.size,
                                np.arange(plan.case_use.size)),  # fmt: skip
-        row_last=ends[np.searchsorted(plan.seg_groups, plan.row_group)],
+        case_from=np.searchsorted(brows, case_key, side="left"),
+        case_to=np.searchsorted(brows, (case_group + 1) * n_blocks, side="left"),
+        float32=bool(e.count.sum() < 2**24),
     )
 
 
@@ -127,19 +140,27 @@ def concordance_metrics(
     below_c = np.cumsum(ctrl_b, axis=1) - ctrl_b
     score = below_c[groups, fine_bin] + 0.5 * ctrl_b[groups, fine_bin]
     ties = ctrl_b[groups, fine_bin].copy()
-    # the partners before tau, in later slots of the group: suffix sums over the rows
-    n_rows, nc = plan.row_group.size, cp.n_cbins
-    step = max(1, _BLOCK // max(n_rows * nc, 1))
-    for a in range(0, r, step):
-        b = min(r, a + step)
-        cube = np.asarray(cp.to_partner @ draws[:, a:b].astype(np.float64))
-        incl = np.cumsum(cube.reshape(n_rows, nc, b - a), axis=0)
-        later = incl[cp.row_last[case_rows]] - incl[case_rows]  # (cases, nc, r')
-        lower = np.cumsum(later, axis=1) - later
-        same = np.take_along_axis(later, cp.case_cbin[:, None, None], axis=1)[:, 0]
-        score[:, a:b] += np.take_along_axis(lower, cp.case_cbin[:, None, None], axis=1)[:, 0]
-        score[:, a:b] += 0.5 * same
-        ties[:, a:b] += same
+    # the partners before tau: a 2-D prefix sum over the bins and the block rows (a zero bin
+    # and a zero row in front), read at the case's bin and its run of block rows; float32 is
+    # exact for integer counts below 2^24
+    nc, nr = cp.n_cbins, cp.n_brows + 1
+    if cp.n_brows:
+        src = draws if cp.float32 and draws.dtype == np.float32 else draws.astype(np.float64)
+        lt_from = cp.case_cbin * nr + cp.case_from
+        lt_to = cp.case_cbin * nr + cp.case_to
+        step = max(1, _BLOCK // max(nr * (nc + 1), 1))
+        for a in range(0, r, step):
+            b = min(r, a + step)
+            cube = np.zeros((nc + 1, nr, b - a), dtype=src.dtype)
+            cube[1:, 1:] = (cp.to_partner @ src[:, a:b]).reshape(nc, nr - 1, b - a)
+            for k in range(2, nc + 1):  # bins: contiguous slabs, faster than a cumsum
+                cube[k] += cube[k - 1]
+            np.cumsum(cube, axis=1, out=cube)
+            flat = cube.reshape((nc + 1) * nr, b - a)
+            lt = (flat[lt_to] - flat[lt_from]).astype(np.float64)
+            le = (flat[lt_to + nr] - flat[lt_from + nr]).astype(np.float64)
+            score[:, a:b] += 0.5 * (lt + le)
+            ties[:, a:b] += le - lt
     pairs = after[case_rows]
     out, bound = {}, {}
     for key, weight in (("harrell_c", d), ("uno_c", d * inv_g**2)):
