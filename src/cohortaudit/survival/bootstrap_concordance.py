@@ -10,7 +10,8 @@ with every patient of its group in a later slot -- later events, the censorings 
 event time (slot 2k and beyond: ties at u_k are censored after the events there) and the
 event-free at tau. It is concordant when the partner's risk bin is lower and counts 1/2 in the
 same bin. Harrell's C weights every pair 1, Uno's C weights a case's pairs 1/G(T_i-)^2 with the
-replicate's own censoring Kaplan-Meier of the group (the IPCW weights the bootstrap already has).
+replicate's own censoring Kaplan-Meier of the group (the IPCW weights the bootstrap already has);
+a replicate where G(T_i-) = 0 for a drawn case has no Uno's C (NaN, as the point estimator).
 
 Two sums: the event-free at tau are compared on the risk bins (as ``auc_t``); the partners
 before tau (censored before tau, later cases) on the same bins when the (slot x bin) grid is
@@ -162,13 +163,18 @@ def concordance_metrics(
             score[:, a:b] += 0.5 * (lt + le)
             ties[:, a:b] += le - lt
     pairs = after[case_rows]
+    with np.errstate(over="ignore", invalid="ignore"):
+        w_uno = np.where(d > 0, d * inv_g**2, 0.0)
+    lost = ~np.isfinite(w_uno)  # G(T_i-) = 0: the censoring took everybody before T_i
+    no_uno = np.asarray(cp.case_to_groups @ lost.astype(np.float64)) > 0
+    w_uno[lost] = 0.0
     out, bound = {}, {}
-    for key, weight in (("harrell_c", d), ("uno_c", d * inv_g**2)):
+    for key, weight in (("harrell_c", d), ("uno_c", w_uno)):
         num = np.asarray(cp.case_to_groups @ (weight * score))
         den = np.asarray(cp.case_to_groups @ (weight * pairs))
         tie = np.asarray(cp.case_to_groups @ (weight * ties))
         with np.errstate(divide="ignore", invalid="ignore"):
-            ok = den > 0
+            ok = (den > 0) & ~(no_uno if key == "uno_c" else False)
             out[key] = np.where(ok, num / np.where(ok, den, 1.0), np.nan)
             bound[key] = np.where(ok, 0.5 * tie / np.where(ok, den, 1.0), np.nan)
     return out, bound
