@@ -30,6 +30,10 @@ case and a control of one bin as a tie (1/2). That auc_t error is bounded by hal
 share of within-bin (case, control) pairs (``auc_t_bin_error_bound``), and auc_t replicates are
 shifted by (exact point estimate - binned point estimate), as the binary audit does for AUROC.
 
+Harrell's C and Uno's C (``harrell_c``, ``uno_c``) come from the same draws, binned likewise
+and centred on the exact estimates: :mod:`cohortaudit.survival.bootstrap_concordance`
+(``c_bin_error_bound`` bounds their binning error).
+
 Large cohorts: with more distinct event times <= tau than ``max_time_bins`` (daily follow-up
 over ten years has ~3,650), the replicates' sampling units use that many quantiles of the event
 times as slots (a life table) and pool the risks of patients censored before tau into at most
@@ -114,6 +118,7 @@ class SurvivalReplicates:
     undefined (0 for groups not released); ``estimates[p][metric]``: (G_p,) the point estimates
     the replicates are centred on (all patients once); ``auc_t_bin_error_bound[p]``: (G_p,) the
     bound on the binned auc_t's error (0 when every distinct risk has its own bin);
+    ``c_bin_error_bound[p][m]`` (G_p,): the same for ``harrell_c`` and ``uno_c``;
     ``exact_time``: the replicates used every distinct event time <= tau as a time slot
     (else ``n_time_slots`` coarse ones); ``n_entries``: the sampling units.
     """
