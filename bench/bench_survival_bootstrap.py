@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from cohortaudit.metrics.subgroups import build_cells, build_partitions
-from cohortaudit.survival import auc_t
+from cohortaudit.survival import auc_t, harrell_c, uno_c
 from cohortaudit.survival.bootstrap import DEFAULT_BOOT_TIME_BINS, survival_replicates
 
 HORIZON = 3652.0
@@ -72,12 +72,13 @@ def run(n: int, n_boot: int, seed: int, continuous: bool, max_time_bins) -> floa
     points = []
     for part in parts:
         group = part.cell_to_group[cell]
-        values = []
+        values = {"auc_t": [], "harrell_c": [], "uno_c": []}
         for g in range(len(part.keys)):
             m = group == g
-            values.append(auc_t(t[m], e[m], r[m], horizon=HORIZON).value)
-        points.append({"auc_t": np.array(values, dtype=float)})
-    print(f"  point auc_t of every group (engine's point pass): {time.perf_counter() - start:.2f}s")
+            for key, fn in (("auc_t", auc_t), ("harrell_c", harrell_c), ("uno_c", uno_c)):
+                values[key].append(fn(t[m], e[m], r[m], horizon=HORIZON).value)
+        points.append({k: np.array(v, dtype=float) for k, v in values.items()})
+    print(f"  point auc_t, C of every group (engine's point pass): {time.perf_counter() - start:.2f}s")
     start = time.perf_counter()
     cpu = time.process_time()
     reps = survival_replicates(
@@ -92,6 +93,9 @@ def run(n: int, n_boot: int, seed: int, continuous: bool, max_time_bins) -> floa
         f"wall={wall:.2f}s cpu={time.process_time() - cpu:.2f}s "
         f"auc_t_bin_error_bound(overall)={reps.auc_t_bin_error_bound[0][0]:.2e}"
     )
+    if reps.c_bin_error_bound:
+        c = reps.c_bin_error_bound[0]
+        print(f"  C bin error bound (overall): harrell {c['harrell_c'][0]:.2e} uno {c['uno_c'][0]:.2e}")
     print(f"RESULT rows={n} n_boot={n_boot} seconds={wall:.2f}")
     return wall
 

@@ -18,7 +18,14 @@ import survival_cases as cases
 from cohortaudit.errors import ConfigError, SchemaError
 from cohortaudit.metrics.bootstrap import percentile_intervals
 from cohortaudit.metrics.subgroups import build_cells, build_partitions
-from cohortaudit.survival import auc_t, brier_at, calibration_at, threshold_metrics
+from cohortaudit.survival import (
+    auc_t,
+    brier_at,
+    calibration_at,
+    harrell_c,
+    threshold_metrics,
+    uno_c,
+)
 from cohortaudit.survival import bootstrap as sb
 from cohortaudit.survival.bootstrap import (
     BOOT_METRICS,
@@ -66,6 +73,8 @@ def point_metrics(time, event, risk, horizon, threshold=THRESHOLD) -> dict[str, 
         "npv": v(thr.npv),
         "fpr": 1.0 - v(thr.specificity),
         "selection_rate": float(np.mean(np.asarray(risk) >= threshold)),
+        "harrell_c": v(harrell_c(time, event, risk, horizon=horizon)),
+        "uno_c": v(uno_c(time, event, risk, horizon=horizon)),
     }
 
 

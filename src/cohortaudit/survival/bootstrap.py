@@ -30,6 +30,10 @@ case and a control of one bin as a tie (1/2). That auc_t error is bounded by hal
 share of within-bin (case, control) pairs (``auc_t_bin_error_bound``), and auc_t replicates are
 shifted by (exact point estimate - binned point estimate), as the binary audit does for AUROC.
 
+Harrell's C and Uno's C (``harrell_c``, ``uno_c``) come from the same draws, binned likewise
+and centred on the exact estimates: :mod:`cohortaudit.survival.bootstrap_concordance`
+(``c_bin_error_bound`` bounds their binning error).
+
 Large cohorts: with more distinct event times <= tau than ``max_time_bins`` (daily follow-up
 over ten years has ~3,650), the replicates' sampling units use that many quantiles of the event
 times as slots (a life table) and pool the risks of patients censored before tau into at most
@@ -47,7 +51,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import sparse
@@ -56,7 +60,10 @@ from cohortaudit.config import DEFAULT_BOOT_SCORE_BINS
 from cohortaudit.errors import ConfigError, SchemaError
 from cohortaudit.metrics.bootstrap import make_score_grid, percentile_intervals
 from cohortaudit.metrics.table import Partition
+from cohortaudit.survival import bootstrap_concordance as bc
 from cohortaudit.survival.concordance import auc_t as point_auc_t
+from cohortaudit.survival.concordance import harrell_c as point_harrell_c
+from cohortaudit.survival.concordance import uno_c as point_uno_c
 from cohortaudit.survival.data import check_survival
 from cohortaudit.survival.threshold import check_threshold
 
@@ -82,7 +89,11 @@ BOOT_METRICS = (
     "npv",
     "fpr",
     "selection_rate",
+    *bc.CONCORDANCE_METRICS,
 )
+
+#: Metrics whose replicates are centred on an exact point estimate (binned risks).
+_BINNED = ("auc_t", *bc.CONCORDANCE_METRICS)
 
 #: Time slots of the replicates: every distinct event time <= tau up to this many, else this
 #: many quantiles of them (see ``survival_replicates``).
@@ -107,6 +118,7 @@ class SurvivalReplicates:
     undefined (0 for groups not released); ``estimates[p][metric]``: (G_p,) the point estimates
     the replicates are centred on (all patients once); ``auc_t_bin_error_bound[p]``: (G_p,) the
     bound on the binned auc_t's error (0 when every distinct risk has its own bin);
+    ``c_bin_error_bound[p][m]`` (G_p,): the same for ``harrell_c`` and ``uno_c``;
     ``exact_time``: the replicates used every distinct event time <= tau as a time slot
     (else ``n_time_slots`` coarse ones); ``n_entries``: the sampling units.
     """
@@ -123,6 +135,7 @@ class SurvivalReplicates:
     n_entries: int
     n_boot: int
     seed: int
+    c_bin_error_bound: tuple[Mapping[str, np.ndarray], ...] = ()
 
 
 # -- entries: the sufficient statistics ----------------------------------------------------
@@ -389,6 +402,7 @@ class _Plan:
     case_loss_to_groups: sparse.csr_matrix  # (groups, case_use), data (1 - r)^2
     is_event: np.ndarray  # (rows,) 1.0 for rows of event times <= tau
     is_censor: np.ndarray  # (rows,) 1.0 for rows of censorings before tau
+    conc: bc.ConcordancePlan | None = None  # Harrell's and Uno's C (bootstrap_concordance)
 
 
 def _plan(part: Partition, released: Sequence[bool], e: _Entries, lay: _Layout) -> _Plan:
@@ -415,7 +429,7 @@ def _plan(part: Partition, released: Sequence[bool], e: _Entries, lay: _Layout) 
     row_set, case_row = np.unique(cs_to_row[lay.entry_cs[case_use]], return_inverse=True)
     case_row = case_row.ravel()
     tau_slot = 2 * e.n_events - 1 if e.event_at_tau else -1
-    return _Plan(
+    plan = _Plan(
         keep=keep,
         membership=np.asarray(part.membership, dtype=np.float32)[keep],
         to_rows=sparse.csr_matrix(
@@ -438,6 +452,7 @@ def _plan(part: Partition, released: Sequence[bool], e: _Entries, lay: _Layout) 
         is_event=((row_slot % 2 == 1) & (row_slot < s - 1)).astype(np.float64),
         is_censor=(row_slot % 2 == 0).astype(np.float64),
     )
+    return replace(plan, conc=bc.concordance_plan(e, plan, cs_to_row, lay.entry_cs))
 
 
 def _by_group(values: np.ndarray, plan: _Plan) -> np.ndarray:
@@ -478,11 +493,18 @@ def _partition_metrics(
     # cases: IPCW weight per (group, risk bin), and their Brier sum
     h = np.zeros((g_n * nb, r))
     case_loss = np.zeros((g_n, r))
+    conc = {m: np.full((g_n, r), np.nan) for m in bc.CONCORDANCE_METRICS}
+    conc_bound = dict(conc)
     if plan.case_use.size:  # each case weighted 1/G(T_i-) of its group in this replicate
-        inv_g = np.exp(-cum[plan.case_row_set])  # 1/G(u_k-) of the rows holding cases
-        wcase = sums.draws[plan.case_use] * inv_g[plan.case_row]
+        inv_g = np.exp(-cum[plan.case_row_set])[plan.case_row]  # 1/G(u_k-) of each case
+        wcase = sums.draws[plan.case_use] * inv_g
         h[plan.case_rows] = plan.to_case_rows @ wcase
         case_loss = np.asarray(plan.case_loss_to_groups @ wcase)
+    if plan.case_use.size and plan.conc is not None:
+        conc, conc_bound = bc.concordance_metrics(
+            plan.conc, plan, sums.draws, plan.case_row_set[plan.case_row], inv_g, from_s - w,
+            ctrl_b, e.bin[plan.case_use],
+        )  # fmt: skip
     h = h.reshape(g_n, nb, r)
     h_all = h.sum(axis=1)
     h_pos = h[:, e.threshold_bin :].sum(axis=1)
@@ -513,11 +535,13 @@ def _partition_metrics(
             "fpr": 1.0 - specificity,
             "selection_rate": positive / n,
         }
-        bound = _ratio(0.5 * tie_mass, np.where(ctrl > 0, h_all * ctrl, 0.0))
+        bound = {"auc_t": _ratio(0.5 * tie_mass, np.where(ctrl > 0, h_all * ctrl, 0.0))}
     for key in BOOT_METRICS:
-        if key not in ("expected_risk", "selection_rate"):
+        if key not in ("expected_risk", "selection_rate", *bc.CONCORDANCE_METRICS):
             out[key] = np.where(followed, out[key], np.nan)
-    return {key: v.T for key, v in out.items()}, bound.T
+    out.update(conc)  # pairs truncated at tau: defined without anybody followed to tau
+    bound.update(conc_bound)
+    return {key: v.T for key, v in out.items()}, {key: v.T for key, v in bound.items()}
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -603,7 +627,8 @@ def weighted_metrics(
     rows repeated ``weights[i]`` times (the censoring distribution re-estimated on them), which
     is how the tests pin the bootstrap to the point estimates. ``max_bins=None`` gives every
     distinct risk its own bin (exact auc_t); the key ``auc_t_bin_error_bound`` bounds the
-    binned auc_t's error otherwise.
+    binned auc_t's error otherwise, ``harrell_c_bin_error_bound`` and ``uno_c_bin_error_bound``
+    the binned C's (see :mod:`cohortaudit.survival.bootstrap_concordance`).
     """
     thr = check_threshold(threshold)
     data = check_survival(time, event, risk, horizon=horizon)
@@ -620,7 +645,9 @@ def weighted_metrics(
     plan = _plan(_whole_cohort(1), [True], e, lay)
     values, bound = _partition_metrics(e, plan, _cell_sums(e, lay, e.count[:, None]))
     out = {m: float(values[m][0, 0]) for m in BOOT_METRICS}
-    out["auc_t_bin_error_bound"] = 0.0 if grid.exact else float(bound[0, 0])
+    for m in _BINNED:
+        exact = grid.exact and (m == "auc_t" or plan.conc.exact_bins)
+        out[f"{m}_bin_error_bound"] = 0.0 if exact else float(bound[m][0, 0])
     return out
 
 
@@ -629,10 +656,14 @@ def _unit(e: _Entries) -> np.ndarray:
     return e.count[:, None].astype(np.float32)
 
 
-def _point_auc(data, tau: float, mask: np.ndarray) -> float:
-    """The exact auc_t of one group (NaN when not evaluable) to centre binned replicates on."""
+_POINT = {"auc_t": point_auc_t, "harrell_c": point_harrell_c, "uno_c": point_uno_c}
+
+
+def _point_auc(data, tau: float, mask: np.ndarray, metric: str = "auc_t") -> float:
+    """The exact auc_t (or C) of one group (NaN when not evaluable) to centre binned
+    replicates on."""
     try:
-        est = point_auc_t(data.time[mask], data.event[mask], data.risk[mask], horizon=tau)
+        est = _POINT[metric](data.time[mask], data.event[mask], data.risk[mask], horizon=tau)
     except ConfigError:  # the group's follow-up ends before tau
         return float("nan")
     return float("nan") if est.value is None else float(est.value)
@@ -665,7 +696,8 @@ def survival_replicates(
     time slots of the replicates (None: every distinct event time, exact; see the module
     docstring). ``points[p]["auc_t"]`` (G_p,), when given, are the exact auc_t estimates the
     binned replicates are centred on (else they are computed here with
-    ``survival.concordance.auc_t``); unused when every distinct risk has its own bin.
+    ``survival.concordance.auc_t``); unused when every distinct risk has its own bin; likewise
+    ``points[p]["harrell_c"]`` and ``["uno_c"]`` for the binned C (bootstrap_concordance).
     Deterministic: the same arguments give identical arrays."""
     thr = check_threshold(threshold)
     data = check_survival(time, event, risk, horizon=horizon)
@@ -683,10 +715,12 @@ def survival_replicates(
         e = exact
     lay = _layout(e)
     plans = [_plan(pt, rl, e, lay) for pt, rl in zip(parts, rel, strict=True)]
-    estimates, shifts, bounds = _centres(
-        exact, e, lay, parts, rel, plans, keys, grid.exact, _exact_auc(data, cells, parts, plans,
-        len(partitions), points) if not grid.exact else None,
-    )  # fmt: skip
+    if not set(keys) & set(bc.CONCORDANCE_METRICS):  # C not asked for: not computed
+        plans = [replace(plan, conc=None) for plan in plans]
+    exact_c = grid.exact and all(plan.conc is None or plan.conc.exact_bins for plan in plans)  # C pairs exact
+    binned = [m for m in _BINNED if m in keys and not (grid.exact and (m == "auc_t" or exact_c))]
+    pts = _exact_points(data, cells, parts, plans, len(partitions), points, binned)
+    estimates, shifts, bounds = _centres(exact, e, lay, parts, rel, plans, keys, grid.exact, pts)
     collected = _run_replicates(e, lay, plans, keys, n_boot, seed, progress)
 
     def full(p: int, m: str, values: np.ndarray) -> np.ndarray:
@@ -712,7 +746,7 @@ def survival_replicates(
         undefined=tuple(undefined[:n_p]),
         estimates=tuple(est_out[:n_p]),
         auc_t_bin_error_bound=tuple(
-            full(p, "", b[None, :])[0] for p, b in enumerate(bounds[:n_p])
+            full(p, "", b["auc_t"][None, :])[0] for p, b in enumerate(bounds[:n_p])
         ),
         grid_exact=bool(grid.exact),
         n_bins=int(grid.n_bins),
@@ -721,27 +755,35 @@ def survival_replicates(
         n_entries=int(e.cell.size),
         n_boot=int(n_boot),
         seed=int(seed),
+        c_bin_error_bound=tuple(
+            {m: full(p, m, b[m][None, :])[0] for m in bc.CONCORDANCE_METRICS}
+            for p, b in enumerate(bounds[:n_p])
+        ),
     )
 
 
-def _exact_auc(data, cells, parts, plans, n_given, points) -> list[np.ndarray]:
-    """The exact auc_t of every released group: from ``points`` where given (the whole cohort
-    from partition 0 when that is the whole cohort), else the point estimator on its patients."""
+def _exact_points(data, cells, parts, plans, n_given, points, metrics) -> list[dict]:
+    """The exact auc_t / C (``metrics``) of every released group: from ``points`` where given
+    (the whole cohort from partition 0 when that is the whole cohort), else the point
+    estimator on its patients."""
     out = []
     for p, (part, plan) in enumerate(zip(parts, plans, strict=True)):
         q = 0 if p == n_given and n_given and not parts[0].attributes else p
-        if points is not None and q < n_given:
-            out.append(np.asarray(points[q]["auc_t"], dtype=np.float64)[plan.keep])
-        else:
-            group = part.cell_to_group[cells]
-            out.append(np.array([_point_auc(data, data.tau, group == g) for g in plan.keep]))
+        got = {}
+        for m in metrics:
+            if points is not None and q < n_given and m in points[q]:
+                got[m] = np.asarray(points[q][m], dtype=np.float64)[plan.keep]
+            else:
+                group = part.cell_to_group[cells]
+                got[m] = np.array([_point_auc(data, data.tau, group == g, m) for g in plan.keep])
+        out.append(got)
     return out
 
 
-def _centres(exact, e, lay, parts, rel, plans, keys, grid_exact, auc):
-    """Per partition: the estimates (exact time slots; auc_t exact), the shift that centres the
-    replicates on them (estimate - the replicates' own estimator on all patients once; 0
-    where both are exact) and the auc_t bin error bound, each (released groups,)."""
+def _centres(exact, e, lay, parts, rel, plans, keys, grid_exact, pts):
+    """Per partition: the estimates (exact time slots; auc_t and C exact), the shift that
+    centres the replicates on them (estimate - the replicates' own estimator on all patients
+    once; 0 where both are exact) and the bin error bounds (metric -> (released groups,))."""
     base = [_partition_metrics(e, plan, _cell_sums(e, lay, _unit(e))) for plan in plans]
     if e is exact:
         exact_base = base
@@ -755,11 +797,16 @@ def _centres(exact, e, lay, parts, rel, plans, keys, grid_exact, auc):
     estimates, shifts, bounds = [], [], []
     for p in range(len(parts)):
         est = {m: exact_base[p][0][m][0] for m in keys}
-        if auc is not None and "auc_t" in est:
-            est["auc_t"] = np.where(np.isfinite(auc[p]), auc[p], est["auc_t"])
+        for m, v in pts[p].items():
+            est[m] = np.where(np.isfinite(v), v, est[m])
         estimates.append(est)
         shifts.append({m: np.nan_to_num(est[m] - base[p][0][m][0]) for m in keys})
-        bounds.append(np.zeros(plans[p].keep.size) if grid_exact else exact_base[p][1][0])
+        zero = np.zeros(plans[p].keep.size)
+        bound = {"auc_t": zero if grid_exact else exact_base[p][1]["auc_t"][0]}
+        for m in bc.CONCORDANCE_METRICS:
+            exact_c = grid_exact and (plans[p].conc is None or plans[p].conc.exact_bins)
+            bound[m] = zero if exact_c else base[p][1][m][0]
+        bounds.append(bound)
     return estimates, shifts, bounds
 
 

@@ -3,8 +3,8 @@
 :func:`cohortaudit.survival.bootstrap.survival_replicates` resamples the patients of the
 released groups within their finest cells; this step keeps its replicates in the table (the
 disparities and fairness summaries take their intervals from them, as in the binary audit) and
-gives every released metric without an interval of its own -- expected risk, AUC(t), Brier and
-the scaled Brier, the threshold metrics -- its percentile interval. Metrics with an analytic
+gives every released metric without an interval of its own -- expected risk, AUC(t), Uno's C,
+Brier and the scaled Brier, the threshold metrics -- its percentile interval. Metrics with an analytic
 interval (Greenwood for the observed risk, events for O/E, the jackknife for Harrell's C, Wald
 for the calibration slope) keep it; ``ci_methods`` says which is which.
 """
@@ -49,8 +49,11 @@ def bootstrap_survival_table(
 ) -> GroupTable:
     """``table`` with the bootstrap's replicates, undefined counts and intervals."""
     released = [[not h for h in row] for row in decision.hidden]
-    points = [
-        {"auc_t": np.array([r.values.get("auc_t", math.nan) for r in row], dtype=np.float64)}
+    points = [  # the exact estimates the binned auc_t and C replicates are centred on
+        {
+            m: np.array([r.values.get(m, math.nan) for r in row], dtype=np.float64)
+            for m in ("auc_t", "harrell_c", "uno_c")
+        }
         for row in table.rows
     ]
     extra = {} if max_bins is None else {"max_bins": max_bins}
