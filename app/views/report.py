@@ -79,14 +79,20 @@ if m.kind != "scores":
     cmd += ["--model", m.file or "MODEL"]
 if m.card_file:
     cmd += ["--card", m.card_file]
-cmd += [
-    "--cohort",
-    c.file or "COHORT",
-    "--label",
-    cfg["label"],
-    "--sensitive",
-    *cfg["sensitive_features"],
-]
+cmd += ["--cohort", c.file or "COHORT"]
+if cfg.get("event"):  # a time-to-event audit: the event column replaces the label
+    cmd += ["--time", cfg["time"], "--event", cfg["event"], "--horizon", f"{cfg['horizon']:g}"]
+    if cfg.get("time_unit"):
+        cmd += ["--time-unit", cfg["time_unit"]]
+else:
+    cmd += ["--label", cfg["label"]]
+    if cfg.get("time"):  # the binary-label guard's time column and its explicit opt-in
+        cmd += ["--time", cfg["time"]]
+        if cfg.get("horizon") is not None:
+            cmd += ["--horizon", f"{cfg['horizon']:g}"]
+    if cfg.get("censored_as_event_free"):
+        cmd += ["--censored-as-event-free"]
+cmd += ["--sensitive", *cfg["sensitive_features"]]
 for col, edges in cfg.get("bins", {}).items():
     cmd += ["--bins", f"{col}=" + ",".join(f"{e:g}" for e in edges)]
 for col, val in cfg.get("reference", {}).items():

@@ -239,3 +239,11 @@ def test_the_start_page_can_open_a_time_to_event_audit_json(tte):
 
     result, path = tte
     assert read_json_bytes(path.read_bytes(), name="audit.json").overall.n == result.overall.n
+
+
+def test_the_report_page_reproduces_a_time_to_event_audit_with_its_own_flags(tte):
+    at = _app(tte[0], "views/report.py")
+    command = " ".join(c.value for c in at.code)
+    cfg = tte[0].config
+    assert f"--time {cfg['time']} --event {cfg['event']} --horizon 10" in command
+    assert "--label" not in command
