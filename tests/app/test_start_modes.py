@@ -385,3 +385,42 @@ def test_supports_time_to_event_reads_the_config_fields():
 )
 def test_card_outcome_reads_the_horizon_and_unit(outcome, expected):
     assert choices.card_outcome(outcome) == expected
+
+
+def test_a_time_to_event_audit_runs_from_the_start_page(monkeypatch, tmp_path):
+    """Own files in scores mode, outcome 'time to event': the result is the library's
+    time-to-event audit, its observed risk the Kaplan-Meier of the uploaded follow-up."""
+    from cohortaudit.survival.km import summarize_follow_up
+
+    rng = np.random.default_rng(5)
+    frame = scored_cohort(1500)
+    rate = 0.03 * np.exp(2.0 * frame["risk"].to_numpy())
+    t_event = rng.exponential(1 / rate)
+    censor = rng.uniform(3, 14, len(frame))
+    frame["followup_time"] = np.maximum(np.minimum(t_event, censor), 0.01).round(3)
+    frame["event_flag"] = (t_event <= censor).astype(int)
+    frame = frame.drop(columns=["outcome"])
+    path = tmp_path / "tte.csv"
+    frame.to_csv(path, index=False)
+    at = _app(monkeypatch)
+    at.switch_page("views/start.py").run()
+    at.radio(key=state.K_SOURCE).set_value("My own files").run()
+    at.radio(key=state.K_PREDICTIONS).set_value(choices.FROM_COLUMN).run()
+    at.file_uploader(key=state.K_COHORT_UPLOAD).upload(path.name, path.read_bytes(), "text/csv").run()
+    at.radio(key=state.K_OUTCOME_KIND).set_value(choices.TIME_TO_EVENT).run()
+    at.selectbox(key=state.K_TIME).set_value("followup_time").run()
+    at.selectbox(key=state.K_EVENT).set_value("event_flag").run()
+    at.number_input(key=state.K_HORIZON).set_value(5.0).run()
+    at.multiselect(key=state.K_SENSITIVE).set_value(["sex"]).run()
+    at.button(key=state.K_RUN).click().run()
+    _no_errors(at)
+    result = at.session_state[state._RESULT]
+    assert result.settings["outcome"]["kind"] == "time_to_event"
+    assert result.settings["outcome"]["horizon"] == 5.0
+    km = summarize_follow_up(frame["followup_time"], frame["event_flag"], horizon=5.0)
+    assert result.overall.metrics["observed_risk"].value == pytest.approx(
+        km.observed_risk.value, abs=1e-11
+    )
+    for page in ("views/overview.py", "views/calibration.py", "views/report.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
