@@ -119,6 +119,8 @@ def _cmd_site_export(args: argparse.Namespace) -> int:
         max_intersection_order=args.max_order,
     )
     where = parse_where(args.where)
+    if config.outcome_kind == "time_to_event":
+        from cohortaudit.sites.survival_export import export_survival_site as export_site
     data = export_site(
         cohort_path=args.cohort,
         config=config,

@@ -74,6 +74,8 @@ __all__ = [
     "check_site_name",
     "merge_edges",
     "export_site",
+    "score_site",
+    "ScoredSite",
     "parse_where",
     "site_json",
     "content_sha256",
@@ -615,22 +617,33 @@ def _filter_rows(frame: pd.DataFrame, where: dict[str, str], file_name: str) -> 
     return frame.loc[keep].reset_index(drop=True)
 
 
-def export_site(
+@dataclass(frozen=True, eq=False)
+class ScoredSite:
+    """A site's cohort loaded, checked and scored as ``cohortaudit audit`` does, with the
+    model and cohort facts a site file carries (shared by the binary and the time-to-event
+    site exports, :mod:`cohortaudit.sites.survival_export`)."""
+
+    config: AuditConfig
+    cohort: Any
+    y_score: np.ndarray
+    threshold: float
+    threshold_source: str
+    model: dict[str, Any]
+    cohort_facts: dict[str, Any]
+
+
+def score_site(
     *,
     cohort_path: str | Path,
     config: AuditConfig,
     model_path: str | Path,
-    site: str,
     card_path: str | Path | None = None,
     where: dict[str, str] | None = None,
     trusted_types: Sequence[str] = (),
     delimiter: str | None = None,
-) -> dict[str, Any]:
-    """Load, check and score as ``cohortaudit audit`` does, then build the site file's content.
-
-    ``where`` keeps only the cohort rows whose column equals a value (as text), so one cohort
-    holding several sites can be exported site by site (the bundled sample).
-    """
+) -> ScoredSite:
+    """Load, check and score the site's cohort (``where`` keeps only the rows whose column
+    equals a value, as text, so one cohort holding several sites can be exported site by site)."""
     from cohortaudit.audit import card_facts, operating_threshold
     from cohortaudit.intake.inputs import load_inputs
     from cohortaudit.scoring import score
@@ -670,28 +683,31 @@ def export_site(
         "where": dict(sorted((where or {}).items())),
         "caveats": [c.to_dict() for c in cohort.caveats if _caveat_is_safe(c, config.min_cell)],
     }
-    if inputs.config.outcome_kind == "time_to_event":
-        from cohortaudit.sites.survival_export import survival_export_from_cohort
-
-        return survival_export_from_cohort(
-            cohort,
-            y_score,
-            inputs.config,
-            site=site,
-            threshold=threshold,
-            model=model_facts,
-            cohort_facts=cohort_facts,
-        )
-    return build_site_export(
-        y_score,
-        cohort.y_true,
-        cohort.groups,
-        config=config,
+    return ScoredSite(
+        config=inputs.config or config,
+        cohort=cohort,
+        y_score=y_score,
         threshold=threshold,
         threshold_source=source,
-        site=site,
         model=model_facts,
-        cohort=cohort_facts,
+        cohort_facts=cohort_facts,
+    )
+
+
+def export_site(*, site: str, **inputs: Any) -> dict[str, Any]:
+    """Load, check and score as ``cohortaudit audit`` does (:func:`score_site`, whose keyword
+    arguments these are), then build the binary site file's content."""
+    scored = score_site(**inputs)
+    return build_site_export(
+        scored.y_score,
+        scored.cohort.y_true,
+        scored.cohort.groups,
+        config=inputs["config"],
+        threshold=scored.threshold,
+        threshold_source=scored.threshold_source,
+        site=site,
+        model=scored.model,
+        cohort=scored.cohort_facts,
     )
 
 

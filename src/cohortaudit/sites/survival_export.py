@@ -55,7 +55,7 @@ import pandas as pd
 from cohortaudit import __version__
 from cohortaudit.disclosure import CountFamily, protect_counts, sibling_families
 from cohortaudit.errors import ConfigError, SchemaError
-from cohortaudit.sites.export import check_site_name, content_sha256, merge_edges
+from cohortaudit.sites.export import check_site_name, content_sha256, merge_edges, score_site
 from cohortaudit.survival.data import check_survival
 from cohortaudit.survival.decision import THRESHOLD_GRID
 from cohortaudit.survival.life_table import time_grid
@@ -66,6 +66,7 @@ __all__ = [
     "GRID_STEPS",
     "PATIENT_LEVEL_ONLY",
     "build_survival_site_export",
+    "export_survival_site",
     "survival_export_from_cohort",
     "survival_site_settings",
 ]
@@ -430,6 +431,22 @@ def survival_site_settings(
             "event-free at it; at tied times events come first"
         ),
     }
+
+
+def export_survival_site(*, site: str, **inputs: Any) -> dict[str, Any]:
+    """``cohortaudit site-export --time --event --horizon``: load, check and score as the
+    binary export does (:func:`cohortaudit.sites.export.score_site`, whose keyword arguments
+    these are), then build the time-to-event site file."""
+    scored = score_site(**inputs)
+    return survival_export_from_cohort(
+        scored.cohort,
+        scored.y_score,
+        scored.config,
+        site=site,
+        threshold=scored.threshold,
+        model=scored.model,
+        cohort_facts=scored.cohort_facts,
+    )
 
 
 def survival_export_from_cohort(
