@@ -65,6 +65,7 @@ UserMetricsHook = Callable[[Sequence[GroupResult]], tuple[dict[str, Any], Sequen
 __all__ = [
     "assemble_result",
     "reference_list",
+    "suppressed_group_result",
     "exact_methods",
     "bootstrap_undefined_caveat",
     "inverted_ranking_caveats",
@@ -297,17 +298,23 @@ def bootstrap_undefined_caveat(
     )
 
 
+def suppressed_group_result(est, decision, p: int, g: int) -> GroupResult:
+    """A group disclosure control withheld: its attributes and the reason, no counts, no
+    metrics (every outcome kind's group results use this one form)."""
+    return GroupResult(
+        attributes=dict(est.attributes),
+        n=None,
+        events=None,
+        suppressed=True,
+        metrics={},
+        suppression_reason=decision.reasons.get((p, g), est.withheld_by_source or "suppressed"),
+        confusion={},
+    )
+
+
 def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupResult:
     if decision.hidden[p][g]:
-        return GroupResult(
-            attributes=dict(est.attributes),
-            n=None,
-            events=None,
-            suppressed=True,
-            metrics={},
-            suppression_reason=decision.reasons.get((p, g), "suppressed"),
-            confusion={},
-        )
+        return suppressed_group_result(est, decision, p, g)
     withheld = (
         tuple(m for m in METRIC_KEYS if m in THRESHOLD_METRICS)
         if decision.confusion_hidden[p][g]

@@ -13,7 +13,12 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from cohortaudit.assemble import CURVES_UP_TO_ORDER, DISCLOSURE_RULES, IMPRECISE_BELOW
+from cohortaudit.assemble import (
+    CURVES_UP_TO_ORDER,
+    DISCLOSURE_RULES,
+    IMPRECISE_BELOW,
+    suppressed_group_result,
+)
 from cohortaudit.disclosure_survival import (
     SURVIVAL_DISCLOSURE_RULES,
     released_deciles,
@@ -45,15 +50,7 @@ SURVIVAL_CHECKS = ("groups_suppressed", "imprecise_groups", "bootstrap_undefined
 def survival_group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupResult:
     """One group of a time-to-event table as the result shows it, after disclosure control."""
     if decision.hidden[p][g]:
-        return GroupResult(
-            attributes=dict(est.attributes),
-            n=None,
-            events=None,
-            suppressed=True,
-            metrics={},
-            suppression_reason=decision.reasons.get((p, g), est.withheld_by_source or "suppressed"),
-            confusion={},
-        )
+        return suppressed_group_result(est, decision, p, g)
     withheld = SURVIVAL_THRESHOLD_METRICS if decision.confusion_hidden[p][g] else ()
     metrics: dict[str, MetricValue] = {}
     for key in SURVIVAL_METRIC_KEYS:
