@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
+from cohortaudit.metrics import portable
+
 __all__ = [
     "CLIP",
     "CalibrationEstimate",
@@ -200,7 +202,7 @@ def _mu_and_loglik(eta: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.nd
     e = np.exp(-np.abs(eta))
     inv = 1.0 / (1.0 + e)
     mu = np.where(eta >= 0, inv, e * inv)
-    ll = float(w @ (y * eta - np.maximum(eta, 0.0) - np.log1p(e)))
+    ll = float(np.add.reduce(w * (y * eta - np.maximum(eta, 0.0) - np.log1p(e))))
     return mu, ll
 
 
@@ -247,11 +249,10 @@ def _weighted_gram(Xt: np.ndarray, v: np.ndarray) -> np.ndarray:
     """
     n = Xt.shape[1]
     if n <= _GRAM_BLOCK:
-        return (Xt * v) @ Xt.T
+        return portable.gram(Xt, v)
     out = np.zeros((Xt.shape[0], Xt.shape[0]))
     for a in range(0, n, _GRAM_BLOCK):
-        block = Xt[:, a : a + _GRAM_BLOCK]
-        out += (block * v[a : a + _GRAM_BLOCK]) @ block.T
+        out += portable.gram(Xt[:, a : a + _GRAM_BLOCK], v[a : a + _GRAM_BLOCK])
     return out
 
 
@@ -316,11 +317,11 @@ def fit_logistic(
         return failed("no usable rows (empty or non-finite input)")
 
     Xt = np.ascontiguousarray(X.T)  # (p, n): contiguous rows make every product below faster
-    eta = off + beta @ Xt
+    eta = off + portable.combine(Xt, beta)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         mu, ll = _mu_and_loglik(eta, y, w)
         for it in range(1, max_iter + 1):
-            score = Xt @ (w * (y - mu))
+            score = portable.cross(Xt, w * (y - mu))
             info = _weighted_gram(Xt, w * mu * (1.0 - mu))
             step = _solve_pd(info, score)
             if step is None:
@@ -333,7 +334,7 @@ def fit_logistic(
             factor = 1.0
             if np.max(np.abs(step)) < 1e-4 * (1.0 + np.max(np.abs(beta))):
                 beta = beta + step
-                eta = off + beta @ Xt
+                eta = off + portable.combine(Xt, beta)
                 mu = _mu_only(eta)
                 if np.max(np.abs(step)) <= tol * (1.0 + np.max(np.abs(beta))):
                     cov = _inv_pd(info)
@@ -344,7 +345,7 @@ def fit_logistic(
                 continue
             for _ in range(40):
                 new_beta = beta + factor * step
-                new_eta = off + new_beta @ Xt
+                new_eta = off + portable.combine(Xt, new_beta)
                 new_mu, new_ll = _mu_and_loglik(new_eta, y, w)
                 if np.isfinite(new_ll) and new_ll >= ll - 1e-12 * (1.0 + abs(ll)):
                     break
@@ -364,15 +365,7 @@ def fit_logistic(
 
 def _solve_pd(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     """Solve a x = b for a symmetric positive-definite a; None if a is (numerically) singular."""
-    try:
-        c = np.linalg.cholesky(a)
-    except np.linalg.LinAlgError:
-        return None
-    d = np.diag(c)
-    if not np.all(np.isfinite(c)) or d.min() <= 1e-10 * max(d.max(), 1e-300):
-        return None
-    z = np.linalg.solve(c, b)
-    return np.linalg.solve(c.T, z)
+    return portable.solve_pd(a, b)
 
 
 def _inv_pd(a: np.ndarray) -> np.ndarray | None:
@@ -651,7 +644,7 @@ def _calibration_curve(g: _GroupData, n_knots: int, *, intercept: float, slope: 
     spline_coef: tuple[float, ...] = ()
     spline_cov: tuple[tuple[float, ...], ...] = ()
     if fit.converged:
-        pc = special.expit(design @ fit.coef)
+        pc = special.expit(portable.combine(design.T, fit.coef))
         d = np.abs(pc - p)
         values["ici"] = float(d.mean())
         values["e50"] = float(np.median(d))
@@ -749,8 +742,11 @@ def calibration_curve_on_grid(
     cov = np.asarray(est.spline_cov)
     basis = rcs_basis(logit(g), np.asarray(est.knots))
     design = np.concatenate([np.ones(g.shape + (1,)), basis], axis=-1)
-    eta = design @ coef
-    se = np.sqrt(np.maximum(np.einsum("...i,ij,...j->...", design, cov, design), 0.0))
+    columns = np.moveaxis(design, -1, 0)
+    eta = portable.combine(columns, coef)
+    v_cols = cov.T.reshape(cov.shape + (1,) * (columns.ndim - 1))
+    quad = portable.combine(columns, portable.combine(columns, v_cols))  # x' V x
+    se = np.sqrt(np.maximum(quad, 0.0))
     return special.expit(eta), special.expit(eta - z * se), special.expit(eta + z * se)
 
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
+from cohortaudit.metrics import portable
 from cohortaudit.metrics.calibration import CLIP, rcs_basis
 
 __all__ = [
@@ -211,7 +213,10 @@ def replicate_calibration(
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    # scipy's expit rather than 0.5 * (1 + tanh(x / 2)): numpy's float64 tanh has AVX2 and
+    # AVX-512 versions whose last bits differ from the scalar one (the same audit would give
+    # another JSON on another CPU; see metrics.portable)
+    return special.expit(x)
 
 
 def _fit_offset_intercept(
@@ -276,22 +281,24 @@ def _smoother_metrics(c: np.ndarray, cb: CalibrationBins, iters: int = 10) -> di
         [np.zeros_like(cc[:, :, 0]), cc[:, :, 1]], axis=-1
     )  # y=1 rows carry their counts as events
     beta = np.broadcast_to(cb.start_spline[None], (r, g, d)).copy()
+    # column-major views for the machine-independent products (metrics.portable): a design
+    # column is (1, G, 2S), a coefficient (R, G, 1)
+    columns = np.moveaxis(X, -1, 0)[:, None]
+
+    def linear_predictor(b: np.ndarray) -> np.ndarray:
+        return portable.combine(columns, np.moveaxis(b, -1, 0)[..., None])
+
     for _ in range(iters):
-        eta = np.einsum("gkd,rgd->rgk", X, beta)
-        mu = _expit(eta)
+        mu = _expit(linear_predictor(beta))
         w = counts * mu * (1 - mu)
-        score = np.einsum("gkd,rgk->rgd", X, events - counts * mu)
-        hess = np.einsum("gki,rgk,gkj->rgij", X, w, X, optimize=True)
-        hess = hess + 1e-10 * np.eye(d)
-        try:
-            step = np.linalg.solve(hess, score[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            return {key: nan.copy() for key in SMOOTHER_METRICS}
+        score = np.moveaxis(portable.cross(columns, events - counts * mu), 0, -1)
+        hess = portable.gram(columns, w) + 1e-10 * np.eye(d)
+        step = portable.cho_solve(portable.cholesky(hess), score)
         step = np.where(np.isfinite(step), step, 0.0)
         beta = beta + step
         if np.abs(step).max(initial=0.0) < 1e-7:
             break
-    p_c = _expit(np.einsum("gkd,rgd->rgk", X, beta))
+    p_c = _expit(linear_predictor(beta))
     p = cb.coarse_p.reshape(g, 2 * SMOOTHER_BINS)[None]
     dist = np.abs(p_c - p)
     n = counts.sum(axis=-1)

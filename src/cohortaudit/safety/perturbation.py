@@ -58,10 +58,18 @@ def paired_delong(
     a1, v10a, v01a = _placements(s1[case], s1[~case])
     a2, v10b, v01b = _placements(s2[case], s2[~case])
     m, k = int(case.sum()), int((~case).sum())
-    s10 = np.cov(np.vstack([v10a, v10b]))
-    s01 = np.cov(np.vstack([v01a, v01b]))
-    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / k
+    # var(V_a - V_b) = S_aa + S_bb - 2 S_ab, computed directly: np.cov goes through BLAS, whose
+    # CPU-specific kernels would move the last digits between machines (see metrics.portable)
+    var = _sample_variance(v10a - v10b) / m + _sample_variance(v01a - v01b) / k
     return a1, a2, a2 - a1, math.sqrt(max(float(var), 0.0))
+
+
+def _sample_variance(x: np.ndarray) -> float:
+    """Unbiased sample variance (ddof = 1), NaN below two values, as np.cov gives."""
+    if x.size < 2:
+        return math.nan
+    d = x - np.add.reduce(x) / x.size
+    return float(np.add.reduce(d * d) / (x.size - 1))
 
 
 def _split_columns(

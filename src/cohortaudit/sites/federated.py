@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cohortaudit.metrics import portable
+
 __all__ = ["SiteRows", "FederatedFit", "site_answer", "federated_logistic"]
 
 
@@ -53,13 +55,14 @@ class FederatedFit:
 
 def site_answer(rows: SiteRows, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """What one site returns for ``beta``: score vector, information matrix, log-likelihood."""
-    eta = rows.offset + rows.X @ beta
+    cols = rows.X.T  # column-major for the machine-independent sums (metrics.portable)
+    eta = rows.offset + portable.combine(cols, beta)
     e = np.exp(-np.abs(eta))
     inv = 1.0 / (1.0 + e)
     mu = np.where(eta >= 0, inv, e * inv)
-    ll = float(rows.w @ (rows.y * eta - np.maximum(eta, 0.0) - np.log1p(e)))
-    g = rows.X.T @ (rows.w * (rows.y - mu))
-    h = (rows.X.T * (rows.w * mu * (1.0 - mu))) @ rows.X
+    ll = float(np.add.reduce(rows.w * (rows.y * eta - np.maximum(eta, 0.0) - np.log1p(e))))
+    g = portable.cross(cols, rows.w * (rows.y - mu))
+    h = portable.gram(cols, rows.w * mu * (1.0 - mu))
     return g, h, ll
 
 
@@ -88,9 +91,8 @@ def federated_logistic(
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         g, h, ll = ask(beta)
         for r in range(1, max_rounds + 1):
-            try:
-                step = np.linalg.solve(h, g)
-            except np.linalg.LinAlgError:
+            step = portable.solve_pd(h, g)
+            if step is None:
                 return FederatedFit(nan.coef, nan.cov, False, r, "singular information matrix")
             factor = 1.0
             for _ in range(40):
@@ -103,9 +105,8 @@ def federated_logistic(
                 return FederatedFit(nan.coef, nan.cov, False, r, "likelihood did not increase")
             beta, g, h, ll = new, g2, h2, ll2
             if np.max(np.abs(factor * step)) <= tol * (1.0 + np.max(np.abs(beta))):
-                try:
-                    cov = np.linalg.inv(h)
-                except np.linalg.LinAlgError:
+                cov = portable.solve_pd(h, np.eye(p))
+                if cov is None:
                     return FederatedFit(nan.coef, nan.cov, False, r, "singular information")
                 return FederatedFit(beta, (cov + cov.T) / 2.0, True, r)
     return FederatedFit(nan.coef, nan.cov, False, max_rounds, "did not converge")

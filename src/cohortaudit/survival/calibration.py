@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cohortaudit.errors import ConfigError
+from cohortaudit.metrics import portable
 from cohortaudit.metrics.calibration import CLIP, choose_knots, rcs_basis
 from cohortaudit.survival.cox import breslow_cumhaz, fit_cox
 from cohortaudit.survival.data import Estimate, SurvivalData, check_survival, not_evaluable
@@ -221,12 +222,14 @@ def flexible_calibration(
     if fit is None:
         return missing(why)
     beta = fit.coef
-    h0 = breslow_cumhaz(t_trunc, e_trunc, basis @ beta, data.tau)
-    observed = -np.expm1(-h0 * np.exp(basis @ beta))
+    lp_spline = portable.combine(basis.T, beta)
+    h0 = breslow_cumhaz(t_trunc, e_trunc, lp_spline, data.tau)
+    observed = -np.expm1(-h0 * np.exp(lp_spline))
     d = np.abs(observed - data.risk)
     lo, hi = float(data.risk.min()), float(data.risk.max())
     pts = np.array([g for g in grid if lo <= g <= hi], dtype=np.float64)
-    curve_obs = -np.expm1(-h0 * np.exp(rcs_basis(cloglog(pts), knots) @ beta)) if pts.size else pts
+    curve_lp = portable.combine(rcs_basis(cloglog(pts), knots).T, beta) if pts.size else pts
+    curve_obs = -np.expm1(-h0 * np.exp(curve_lp)) if pts.size else pts
     curve = tuple((float(g), float(o)) for g, o in zip(pts, curve_obs, strict=True))
     note = "interval from the patient bootstrap"
     est = lambda v: Estimate(float(v), method=method, reason=note)  # noqa: E731

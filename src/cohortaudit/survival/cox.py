@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cohortaudit.metrics import portable
+
 __all__ = ["CoxFit", "fit_cox", "breslow_cumhaz"]
 
 _MAX_ITER = 60
@@ -58,7 +60,7 @@ def _efron_terms(time: np.ndarray, event: np.ndarray, x: np.ndarray):
 
 
 def _loglik_grad_hess(beta, xs, es, start, group, frac, rep, k):
-    eta = xs @ beta
+    eta = portable.combine(xs.T, beta)
     w = np.exp(eta)
     wx = w[:, None] * xs
     wxx = wx[:, :, None] * xs[:, None, :]
@@ -78,7 +80,7 @@ def _loglik_grad_hess(beta, xs, es, start, group, frac, rep, k):
     m1 = a1 / a0[:, None]
     loglik = float(np.sum(eta[es]) - np.sum(np.log(a0)))
     grad = xs[es].sum(axis=0) - m1.sum(axis=0)
-    hess = -(np.sum(a2 / a0[:, None, None], axis=0) - m1.T @ m1)
+    hess = -(np.sum(a2 / a0[:, None, None], axis=0) - portable.gram(m1.T, 1.0))
     return loglik, grad, hess
 
 
@@ -91,9 +93,8 @@ def fit_cox(time: np.ndarray, event: np.ndarray, x: np.ndarray) -> CoxFit:
     loglik, grad, hess = _loglik_grad_hess(beta, *terms)
     nan = np.full((p, p), np.nan)
     for _ in range(_MAX_ITER):
-        try:
-            step = np.linalg.solve(-hess, grad)
-        except np.linalg.LinAlgError:
+        step = portable.solve_pd(-hess, grad)
+        if step is None:
             return CoxFit(beta, nan, loglik, False, "the information matrix is singular")
         for _half in range(30):
             new = beta + step
@@ -107,9 +108,8 @@ def fit_cox(time: np.ndarray, event: np.ndarray, x: np.ndarray) -> CoxFit:
         if np.max(np.abs(beta)) > _MAX_COEF:
             return CoxFit(beta, nan, loglik, False, "the coefficients diverge (perfect ordering)")
         if np.max(np.abs(step)) < _STEP_TOL:
-            try:
-                cov = np.linalg.inv(-hess)
-            except np.linalg.LinAlgError:
+            cov = portable.solve_pd(-hess, np.eye(p))
+            if cov is None:
                 return CoxFit(beta, nan, loglik, False, "the information matrix is singular")
             if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
                 return CoxFit(beta, nan, loglik, False, "the information matrix is singular")
