@@ -90,16 +90,21 @@ def survival_group_result(est, decision, p: int, g: int, *, z: float, k: int) ->
     if len(est.attributes) > CURVES_UP_TO_ORDER:
         return base
     lo_s, hi_s = est.support
-    curve = [(x, o) for x, o in summary.calibration_curve if lo_s <= x <= hi_s]
+    band = facts.curve_band or [(None, None)] * len(summary.calibration_curve)
+    curve = [
+        (x, o, b)
+        for (x, o), b in zip(summary.calibration_curve, band, strict=True)
+        if lo_s <= x <= hi_s
+    ]
     deciles = released_deciles(est, k)
     return replace(
         base,
         survival={**block, "km_curve": released_km(est, k)},
         calibration_curve={
-            "predicted": [finite(x) for x, _ in curve],
-            "observed": [finite(o) for _, o in curve],
-            "ci_low": [None] * len(curve),
-            "ci_high": [None] * len(curve),
+            "predicted": [finite(x) for x, _, _ in curve],
+            "observed": [finite(o) for _, o, _ in curve],
+            "ci_low": [None if b[0] is None else finite(b[0]) for _, _, b in curve],
+            "ci_high": [None if b[1] is None else finite(b[1]) for _, _, b in curve],
         }
         if curve
         else {},

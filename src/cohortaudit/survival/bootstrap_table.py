@@ -4,7 +4,9 @@
 released groups within their finest cells; this step keeps its replicates in the table (the
 disparities and fairness summaries take their intervals from them, as in the binary audit) and
 gives every released metric without an interval of its own -- expected risk, AUC(t), Uno's C,
-Brier and the scaled Brier, the threshold metrics -- its percentile interval. Metrics with an analytic
+Brier and the scaled Brier, the threshold metrics -- its percentile interval; ICI, E50, E90,
+Emax and the calibration curve's band come from the smoother refitted on the first replicates of
+a stream of their own (:mod:`cohortaudit.survival.bootstrap_smoother`). Metrics with an analytic
 interval (Greenwood for the observed risk, events for O/E, the jackknife for Harrell's C, Wald
 for the calibration slope) keep it; ``ci_methods`` says which is which.
 """
@@ -18,7 +20,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cohortaudit.metrics.subgroups import SMOOTHER_REPLICATES
 from cohortaudit.survival.bootstrap import BOOT_METRICS, survival_intervals, survival_replicates
+from cohortaudit.survival.bootstrap_smoother import (
+    SMOOTHER_METHOD,
+    SMOOTHER_METRICS,
+    SMOOTHER_RISK_BINS,
+    SMOOTHER_TIME_BINS,
+    smoother_intervals,
+)
 
 if TYPE_CHECKING:
     from cohortaudit.disclosure import DisclosureDecision
@@ -73,6 +83,21 @@ def bootstrap_survival_table(
         **extra,
     )
     intervals = survival_intervals(reps, confidence)
+    smooth = smoother_intervals(
+        time,
+        event,
+        risk,
+        table.cell,
+        table.partitions,
+        released,
+        [[None if r.survival is None else dict(r.values) for r in row] for row in table.rows],
+        [[() if r.survival is None else r.survival.summary.calibration_curve for r in row]
+         for row in table.rows],
+        horizon=horizon,
+        n_smooth=min(n_boot, SMOOTHER_REPLICATES),
+        seed=seed,
+        confidence=confidence,
+    )  # fmt: skip
     analytic = set(table.ci_methods)
     boot_ci = tuple(m for m in BOOT_METRICS if m not in analytic)
     rows = []
@@ -90,10 +115,24 @@ def bootstrap_survival_table(
             undefined = {
                 m: int(reps.undefined[p][m][g]) for m in BOOT_METRICS if reps.undefined[p][m][g]
             }
-            new_row.append(replace(r, ci=ci, undefined_replicates=undefined))
+            for m in SMOOTHER_METRICS:
+                lo, hi = smooth.intervals[p][m][0][g], smooth.intervals[p][m][1][g]
+                if math.isfinite(lo) and math.isfinite(hi):
+                    ci[m] = (float(lo), float(hi))
+                if smooth.undefined[p][m][g]:
+                    undefined[m] = int(smooth.undefined[p][m][g])
+            facts = r.survival
+            band = smooth.bands[p][g]
+            if band is not None:
+                facts = replace(facts, curve_band=tuple(zip(*band, strict=True)))
+            new_row.append(replace(r, ci=ci, undefined_replicates=undefined, survival=facts))
         rows.append(tuple(new_row))
     methods = dict(table.ci_methods)
     methods.update({m: BOOTSTRAP_CI_METHOD for m in boot_ci})
+    smoother_method = SMOOTHER_METHOD.format(
+        n=smooth.n_smooth, t=SMOOTHER_TIME_BINS, r=SMOOTHER_RISK_BINS
+    )
+    methods.update({m: smoother_method for m in SMOOTHER_METRICS})
     return replace(
         table,
         rows=tuple(rows),

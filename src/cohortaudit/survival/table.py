@@ -85,6 +85,8 @@ class SurvivalFacts:
     km: KaplanMeierCurve
     #: events by the horizon among patients at or above each decision-curve threshold
     events_above: tuple[int, ...] = ()
+    #: the bootstrap band (lower, upper) at each point of ``summary.calibration_curve``
+    curve_band: tuple[tuple[float, float], ...] = ()
 
     @property
     def at_risk(self) -> int:
