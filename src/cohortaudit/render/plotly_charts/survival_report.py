@@ -159,6 +159,25 @@ def survival_calibration_figures(result: AuditResult) -> list[go.Figure]:
         v for r in deciles for v in (r["expected_risk"], r.get("ci_high") or 0)
     ]
     top = min(100.0, max(10.0, math.ceil((max(values) * 100 + 2) / 10) * 10))
+    band = [
+        (p, lo, hi)
+        for p, lo, hi in zip(
+            cc.get("predicted", []), cc.get("ci_low") or [], cc.get("ci_high") or [], strict=False
+        )
+        if None not in (p, lo, hi)
+    ]
+    if band:
+        fig.add_trace(
+            go.Scatter(
+                x=[_pct(p) for p, _, _ in band] + [_pct(p) for p, _, _ in reversed(band)],
+                y=[_pct(hi) for _, _, hi in band] + [_pct(lo) for _, lo, _ in reversed(band)],
+                fill="toself",
+                fillcolor="rgba(0,114,178,0.18)",
+                line=dict(width=0),
+                name="Curve: 95% bootstrap band",
+                hoverinfo="skip",
+            )
+        )
     if pts:
         fig.add_trace(
             go.Scatter(
