@@ -46,13 +46,6 @@ TOP = 10
 result = components.page_with_result("Safety")
 
 view = result.safety_view
-if view is None and components.survival_outcome(result) is not None:
-    components.not_applicable(
-        "Safety checks are not run for time-to-event audits yet.",
-        "Cohort shift, intended-use fit, robustness and weak slices need a binary outcome here; "
-        "audit the same cohort with a binary label on *Start a new audit* to see them.",
-    )
-    st.stop()
 if view is None:
     ran = result.config.get("safety")
     st.info(

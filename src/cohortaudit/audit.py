@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -151,7 +151,7 @@ def run_audit(
         cohort,
         model,
         card,
-        replace(config, safety=False) if time_to_event else config,
+        config,
         y_score,
         threshold,
         table=table,
@@ -206,8 +206,9 @@ def _survival_not_yet(config: AuditConfig) -> tuple[Caveat, ...]:
                 code="survival_safety_not_run",
                 severity="info",
                 message=(
-                    "Safety checks (shift, intended use, robustness, weak slices) are not run "
-                    "for time-to-event audits yet; audit the same cohort as binary for them."
+                    "Of the safety checks, a time-to-event audit runs the shift of the model "
+                    "inputs and the intended-use check; the robustness check and the weak-slice "
+                    "search, defined on a 0/1 outcome, are not run for time-to-event audits yet."
                 ),
             )
         )

@@ -69,10 +69,22 @@ def run_safety(
     threshold: float,
     progress: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
-    """The ``safety`` block of the result (``SafetyResult.to_dict()`` plus what was skipped)."""
+    """The ``safety`` block of the result (``SafetyResult.to_dict()`` plus what was skipped).
+
+    A time-to-event audit runs the checks that do not need a 0/1 outcome -- shift of the model
+    inputs against the card and the intended-use check -- and says why the others are skipped:
+    the outcome's prevalence shift, the robustness check's AUROC and sensitivity and the
+    weak-slice tests are defined on 0/1 labels, and reading the event column as one would count
+    patients censored before the horizon as event-free.
+    """
     from cohortaudit import safety
 
     report = progress or (lambda stage, frac: None)
+    time_to_event = config.outcome_kind == "time_to_event"
+    not_binary = (
+        "time-to-event audit: this check is defined on a 0/1 outcome, and the event column is "
+        "not one at the horizon (patients censored before it); not run yet"
+    )
     groups = cohort.groups[list(config.sensitive_features)].reset_index(drop=True)
     features = cohort.features
     k, conf = config.min_cell, config.confidence
@@ -90,13 +102,22 @@ def run_safety(
         )
     else:
         shift = safety.compute_shift(
-            features, card, groups=groups, y_true=cohort.y_true, min_cell=k, confidence=conf
+            features,
+            card,
+            groups=groups,
+            y_true=None if time_to_event else cohort.y_true,
+            min_cell=k,
+            confidence=conf,
         )
+        if time_to_event:
+            skipped["outcome_shift"] = not_binary
         use = safety.intended_use_fit(features, card, groups=groups, min_cell=k)
     report("safety", 0.2)
 
     robust = None
-    if model is None or features is None:
+    if time_to_event:
+        skipped["robustness"] = not_binary
+    elif model is None or features is None:
         skipped["robustness"] = "scores mode: there is no model to re-score perturbed inputs"
     elif config.robustness_rows == 0:
         skipped["robustness"] = "turned off (robustness_rows = 0)"
@@ -120,16 +141,20 @@ def run_safety(
         )
     report("safety", 0.6)
 
-    slices = safety.weak_slices(
-        cohort.y_true,
-        y_score,
-        _slice_frame(cohort, config),
-        threshold=threshold,
-        min_size=k,
-        max_order=config.slice_max_order,
-        fdr=config.slice_fdr,
-        confidence=conf,
-    )
+    slices: tuple = ()
+    if time_to_event:
+        skipped["weak_slices"] = not_binary
+    else:
+        slices = safety.weak_slices(
+            cohort.y_true,
+            y_score,
+            _slice_frame(cohort, config),
+            threshold=threshold,
+            min_size=k,
+            max_order=config.slice_max_order,
+            fdr=config.slice_fdr,
+            confidence=conf,
+        )
     report("safety", 1.0)
     settings = dict(safety.SAFETY_SETTINGS)
     settings.update(

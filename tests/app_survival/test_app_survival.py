@@ -229,9 +229,10 @@ def test_utility_page_draws_decision_curves_and_says_roc_does_not_apply(tte):
     assert "ROC and precision–recall curves do not apply" in _text(at)
 
 
-def test_safety_page_says_it_does_not_run_for_time_to_event(tte):
+def test_safety_page_of_a_time_to_event_audit_without_safety_says_they_were_turned_off(tte):
     at = _app(tte[0], "views/safety.py")
-    assert "Safety checks are not run for time-to-event audits yet." in _text(at)
+    assert "No safety checks in this audit." in _text(at)
+    assert "turned off" in _text(at)
 
 
 def test_the_start_page_can_open_a_time_to_event_audit_json(tte):

@@ -140,7 +140,7 @@ def _safety_findings(result: AuditResult, sf: dict[str, Any]) -> list[str]:
             top = top_slices(sf, m, 1)
             if top:
                 out.append(f"  {top[0]['description']}")
-    else:
+    elif "weak_slices" not in ((sf.get("settings") or {}).get("skipped") or {}):
         out.append(
             f"The weak-slice search found no slice significantly worse than the rest "
             f"(false discovery rate {st_fdr(sf)})."
