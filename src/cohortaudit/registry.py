@@ -137,7 +137,7 @@ _SPECS = (
         "observed / expected events; 1 = perfect",
         "calibration",
         "closer to 1",
-        "Poisson: O/E x exp(+-z sqrt(1/O))",
+        "O/E x exp(+-z sqrt((1 - O/n)/O)) (Debray 2017)",
         unit="ratio; 1 = perfect",
     ),
     MetricSpec(

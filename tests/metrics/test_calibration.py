@@ -299,8 +299,10 @@ def test_oe_spiegelhalter_brier_and_discrimination_slope_by_hand():
     o, e = y.sum(), p.sum()
     assert est.values["oe_ratio"] == pytest.approx(o / e, rel=1e-12)
     lo, hi = est.ci["oe_ratio"]
-    assert lo == pytest.approx(o / e * math.exp(-Z * math.sqrt(1 / o)), rel=1e-12)
-    assert hi == pytest.approx(o / e * math.exp(Z * math.sqrt(1 / o)), rel=1e-12)
+    # Debray et al. (BMJ 2017): SE(ln O/E) = sqrt((1 - O/n) / O) for a binary outcome
+    se = math.sqrt((1 - o / len(y)) / o)
+    assert lo == pytest.approx(o / e * math.exp(-Z * se), rel=1e-12)
+    assert hi == pytest.approx(o / e * math.exp(Z * se), rel=1e-12)
 
     zs = np.sum((y - p) * (1 - 2 * p)) / np.sqrt(np.sum((1 - 2 * p) ** 2 * p * (1 - p)))
     assert est.values["spiegelhalter_z"] == pytest.approx(zs, rel=1e-10)

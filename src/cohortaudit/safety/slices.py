@@ -31,6 +31,7 @@ from scipy import stats
 from scipy.stats import false_discovery_control
 
 from cohortaudit.errors import ConfigError, SchemaError
+from cohortaudit.metrics.calibration import log_oe_se
 from cohortaudit.metrics.performance import wilson_interval
 from cohortaudit.results import MetricValue
 from cohortaudit.safety.common import check_frame, z_value
@@ -327,7 +328,7 @@ def _slice_tests(
         o_s, e_s = m_s, bc(p)
         o_c, e_c = o.o - o_s, o.e - e_s
         oe_s, oe_c = o_s / e_s, o_c / e_c
-        z_oe = np.log(oe_s / oe_c) / np.sqrt(1 / o_s + 1 / o_c)
+        z_oe = np.log(oe_s / oe_c) / np.hypot(log_oe_se(o_s, n_s), log_oe_se(o_c, m_c + k_c))
     out: list[dict[str, Any]] = []
     for s in np.flatnonzero(ok):
         digits, rem = [], int(s)
@@ -361,7 +362,7 @@ def _slice_tests(
                 }
             )  # fmt: skip
         if np.isfinite(z_oe[s]):
-            half = z / math.sqrt(o_s[s])
+            half = z * float(log_oe_se(o_s[s], n_s[s]))
             out.append(
                 base | {
                     "metric": "oe", "value": oe_s[s], "rest": oe_c[s],

@@ -3,8 +3,8 @@
 What the coordinator can compute from the site files (:mod:`cohortaudit.sites.export`), and how:
 
 * **Exact** (sums of the sites' sums; equal to the centralised audit up to floating-point
-  summation order, ~1e-12): n, events, prevalence (Wilson CI), O/E (Poisson CI), Brier, scaled
-  Brier, Spiegelhalter z and p, discrimination slope, confusion counts at every grid threshold
+  summation order, ~1e-12): n, events, prevalence (Wilson CI), O/E (binomial CI on ln O/E),
+  Brier, scaled Brier, Spiegelhalter z and p, discrimination slope, confusion counts at every grid threshold
   (0.01..0.99) and at the operating threshold wherever no site merged a non-empty histogram bin
   across it -- hence sensitivity, specificity, PPV, NPV, ... with Wilson CIs, balanced accuracy,
   F1, ROC and PR points and the decision curve -- and ECE with its table, the risk histogram

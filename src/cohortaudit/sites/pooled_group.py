@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from cohortaudit.metrics.calibration import log_oe_se
 from cohortaudit.metrics.performance import (
     THRESHOLD_METRICS,
     Confusion,
@@ -145,7 +146,7 @@ def pooled_metrics(
     out["brier"] = MetricValue(s["sum_sq_error_raw"] / n)
     e = s["sum_p_events"] + s["sum_p_non_events"]
     oe = o / e
-    half = z * math.sqrt(1.0 / o) if o > 0 else math.nan
+    half = z * log_oe_se(o, n) if o > 0 else math.nan
     out["oe_ratio"] = MetricValue(oe, oe * math.exp(-half), oe * math.exp(half))
     if fit_calibration:
         citl = fit_binned(est.parts, slope=False, start=[math.log(oe) if oe > 0 else 0.0])

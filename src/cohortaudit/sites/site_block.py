@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from cohortaudit.metrics.calibration import log_oe_se
 from cohortaudit.metrics.table import finite
 from cohortaudit.results import Caveat, MetricValue
 from cohortaudit.sites.binned import Binned, binned_auroc
@@ -77,7 +78,7 @@ def site_metrics(d: dict[str, Any], *, threshold: float, z: float, k: int) -> di
         },
         variances={
             "auroc_logit": finite((se / (auc * (1 - auc))) ** 2) if 0 < auc < 1 else None,
-            "oe_ratio_log": finite(1.0 / est.events) if est.events else None,
+            "oe_ratio_log": finite(log_oe_se(est.events, est.n) ** 2) if est.events else None,
             "calibration_slope": finite(slope.cov[1, 1]) if slope.converged else None,
         },
     )
@@ -207,7 +208,7 @@ def sites_block(sites, *, threshold: float, z: float, k: int, conf: float):
             "I^2 = (Q - df)/Q; prediction interval mu +- t(k-2) sqrt(tau^2 + se^2) "
             "(Higgins 2009), k >= 3",
             "per_site_variances": "logit AUROC: (se / (AUC (1 - AUC)))^2 with DeLong se on "
-            "binned scores; ln O/E: 1/O; slope: Wald variance of the binned fit",
+            "binned scores; ln O/E: (1 - O/n)/O; slope: Wald variance of the binned fit",
             "not_computable": "AUPRC, ICI, E50, E90, Emax, Hosmer-Lemeshow",
             "bootstrap": "per partition, site x group strata resampled over their histogram "
             "entries (sites.bootstrap); percentile CIs of bootstrap metrics and disparities",
