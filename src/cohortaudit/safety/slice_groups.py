@@ -3,16 +3,17 @@
 The slice search (:func:`~cohortaudit.safety.slices.weak_slices`) tests every single attribute
 and pair, so one weakness shows up many times: "age 40 to under 50" and each of its sub-slices
 ("age 40 to under 50, HDL >= 1.62", ...), and slices of largely the same patients under other
-names. A reader sees "204 weak slices" and cannot tell that they are a dozen problems.
+names. A reader sees "204 weak slices" and cannot tell how few problems they are.
 :func:`group_weak_slices` puts every weak slice into exactly one group, per metric, and reports
 the group once.
 
-**Grouping** (greedy and deterministic; a group never chains through a third slice's overlap).
+**Grouping** (greedy and deterministic).
 Slices of one metric are taken coarsest first -- fewer attributes, then larger
 ``|delta| x n``, then their index -- and each one joins the group of
 
-* an earlier member whose attributes it extends (a *sub-slice*: the same patients and one more
-  condition, so it is the same weakness unless it is much worse, which the lead rule decides), or
+* an earlier member whose attributes it extends (a *sub-slice*: that member's conditions and
+  more, so some of the same patients; the same weakness unless it is much worse, which the lead
+  rule decides), or
 * an earlier group's first slice whose patients it shares with Jaccard
   ``|A and B| / |A or B| >= SLICE_JACCARD_MIN`` (0.7: 70 % or more of each one's patients are in
   both), computed from the slices' membership masks. Not lower: a slice of 95 % of the cohort
@@ -51,10 +52,13 @@ the group's patients outside that member, and with exactly two largest members A
 that member's n, already released. Otherwise the union (and, for two largest members, their
 overlap) is a new count, and it is released only when it differs by 0 or at least k from every
 count it contains or is contained in among: the whole cohort, every single-attribute and
-two-attribute level of the searched frame (which covers the audit's groups, the intended-use
-rows and every weak slice of order <= 2), every weak slice, and every union released before it
-(groups in rank order). Otherwise ``patients`` is None (withheld). The score does not use the
-union, so a withheld union cannot be recovered from it.
+two-attribute level of the searched frame (which covers the audit's groups and intersections
+of two, the intended-use rows and every weak slice of order <= 2), every weak slice, and every
+union released before it (groups in rank order). Otherwise ``patients`` is None (withheld). The
+score does not use the union, so a withheld union cannot be recovered from it. Not covered:
+differences that need three or more released counts at once (a union minus two disjoint
+members), and audit groups of three attributes that are not weak slices; both need a reader to
+combine several tables, and the union counts a group of at least 2k patients.
 """
 
 from __future__ import annotations
@@ -169,7 +173,7 @@ def group_weak_slices(
         lead = _lead(members, slices, delta, lead_tolerance)
         groups.append((delta[lead] * slices[lead].n, lead, sorted(members)))
     groups.sort(key=lambda g: (-g[0], g[1]))
-    known = _Known(masks, bits, min_cell)
+    known = _Known(masks, bits, min_cell)  # level sizes are counted on first use only
     out = []
     for score, lead, members in groups:
         patients = _patients(members, bits, sizes, known)
@@ -248,12 +252,18 @@ class _Known:
         self.n = masks.n
         self.columns = [(codes, len(values)) for codes, values in masks.levels.values()]
         self.pairs = list(combinations(range(len(self.columns)), 2))
+        self.level_sizes: list[np.ndarray] = []
+        self.pair_sizes: list[np.ndarray] = []
+        self.sets: list[tuple[np.ndarray, int]] = [(b, _count(b)) for b in bits]
+
+    def _count_levels(self) -> None:
+        if self.level_sizes or not self.columns:
+            return
         self.level_sizes = [np.bincount(c, minlength=L) for c, L in self.columns]
         self.pair_sizes = [
             np.bincount(codes, minlength=L)
             for codes, L in (self._pair_codes(i, j, None) for i, j in self.pairs)
         ]
-        self.sets: list[tuple[np.ndarray, int]] = [(b, _count(b)) for b in bits]
 
     def _pair_codes(self, i: int, j: int, rows: np.ndarray | None) -> tuple[np.ndarray, int]:
         (ci, li), (cj, lj) = self.columns[i], self.columns[j]
@@ -277,6 +287,7 @@ class _Known:
             return True
         if 0 < size < self.k or 0 < self.n - size < self.k:
             return False
+        self._count_levels()
         rows = np.flatnonzero(np.unpackbits(new, count=self.n))
         for (codes, L), total in zip(self.columns, self.level_sizes, strict=True):
             if self._bad(size, np.bincount(codes[rows], minlength=L), total):
