@@ -260,16 +260,10 @@ class _Known:
         if self.level_sizes or not self.columns:
             return
         self.level_sizes = [np.bincount(c, minlength=L) for c, L in self.columns]
-        self.pair_sizes = [
-            np.bincount(codes, minlength=L)
-            for codes, L in (self._pair_codes(i, j, None) for i, j in self.pairs)
-        ]
-
-    def _pair_codes(self, i: int, j: int, rows: np.ndarray | None) -> tuple[np.ndarray, int]:
-        (ci, li), (cj, lj) = self.columns[i], self.columns[j]
-        if rows is not None:
-            ci, cj = ci[rows], cj[rows]
-        return ci * lj + cj, li * lj
+        self.pair_sizes = []
+        for i, j in self.pairs:
+            (ci, li), (cj, lj) = self.columns[i], self.columns[j]
+            self.pair_sizes.append(np.bincount(ci * lj + cj, minlength=li * lj))
 
     def _bad(self, size: int, inside: np.ndarray, total: np.ndarray) -> bool:
         """Any level nested with the new set (inside == its size, or == the level's size)
@@ -289,12 +283,14 @@ class _Known:
             return False
         self._count_levels()
         rows = np.flatnonzero(np.unpackbits(new, count=self.n))
-        for (codes, L), total in zip(self.columns, self.level_sizes, strict=True):
-            if self._bad(size, np.bincount(codes[rows], minlength=L), total):
+        inside = [codes[rows] for codes, _ in self.columns]  # one gather per column
+        for (_, L), sub, total in zip(self.columns, inside, self.level_sizes, strict=True):
+            if self._bad(size, np.bincount(sub, minlength=L), total):
                 return False
         for (i, j), total in zip(self.pairs, self.pair_sizes, strict=True):
-            codes, L = self._pair_codes(i, j, rows)
-            if self._bad(size, np.bincount(codes, minlength=L), total):
+            lj = self.columns[j][1]
+            codes = inside[i] * lj + inside[j]
+            if self._bad(size, np.bincount(codes, minlength=len(total)), total):
                 return False
         for b, t in self.sets:
             both = _count(new & b)
