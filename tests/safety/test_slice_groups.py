@@ -323,3 +323,30 @@ def test_no_released_union_gives_back_a_small_count_on_simulated_cohorts():
                 continue
             gaps = [g.patients - slices[i].n for i in g.members] + [len(frame) - g.patients]
             assert all(d == 0 or d >= K for d in gaps), (seed, g)
+
+
+def test_the_result_view_pairs_each_group_with_its_lead_and_members():
+    from cohortaudit.result_views import SafetyView
+
+    frame = _frame()
+    slices = (
+        _ws(frame, {"c": "z"}, 0.60, 0.75),
+        _ws(frame, {"a": "1"}, 0.40, 0.80),
+        _ws(frame, {"a": "1", "b": "x"}, 0.38, 0.79),
+    )
+    block = safety.SafetyResult(
+        shift=(),
+        intended_use=None,
+        robustness=None,
+        weak_slices=slices,
+        weak_slice_groups=group_weak_slices(slices, frame, min_cell=K),
+    ).to_dict()
+    view = SafetyView.from_dict(block, audit_min_cell=K)
+    (g1, lead1, members1), (g2, lead2, members2) = view.slice_groups()
+    assert lead1["attributes"] == {"a": "1"} and g1["members"] == [1, 2]
+    assert [m["attributes"] for m in members1] == [{"a": "1"}, {"a": "1", "b": "x"}]
+    assert lead2["attributes"] == {"c": "z"} and len(members2) == 1
+    # a result written before the groups existed: no groups, the slices as they were
+    del block["weak_slice_groups"]
+    old = SafetyView.from_dict(block, audit_min_cell=K)
+    assert old.slice_groups() == () and len(old.weak_slices) == 3

@@ -122,7 +122,7 @@ SAFETY_SETTINGS: dict[str, Any] = {
         ),
         "nesting": (
             "a slice joins the group of an earlier member whose attributes it extends "
-            "(a sub-slice: the same patients and more conditions)"
+            "(a sub-slice: its conditions and more, so a subset of its patients)"
         ),
         "overlap": (
             f"a slice joins the group whose first slice it overlaps with Jaccard "
