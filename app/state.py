@@ -94,6 +94,7 @@ K_SAFETY_SHIFT_STAT = "w_safety_shift_statistic"
 K_SAFETY_ROBUST_ATTR = "w_safety_robustness_attribute"
 K_SAFETY_ROBUST_METRIC = "w_safety_robustness_metric"
 K_SAFETY_SLICE_METRIC = "w_safety_slice_metric"
+K_SAFETY_SLICE_ALL = "w_safety_slice_all"
 
 #: Widget values that must survive switching pages (Streamlit drops the state of widgets that
 #: are not drawn on the current page unless it is re-assigned on every run).
@@ -117,6 +118,7 @@ PERSISTENT_KEYS = (
     K_SAFETY_ROBUST_ATTR,
     K_SAFETY_ROBUST_METRIC,
     K_SAFETY_SLICE_METRIC,
+    K_SAFETY_SLICE_ALL,
 )
 
 

@@ -566,7 +566,9 @@ def test_safety_page_verdict_tables_and_controls():
     assert "weak slice" in text
     result = at.session_state[state._RESULT]
     n_slices = len(result.safety["weak_slices"])
-    assert f"**{n_slices} weak slice" in text
+    n_groups = len(result.safety["weak_slice_groups"])
+    assert 0 < n_groups < n_slices
+    assert f"**{n_groups} groups of weak slices** ({n_slices} overlapping slices" in text
     frames = [d.value for d in at.dataframe]
     shift = frames[0]
     assert shift.columns.tolist() == [
@@ -590,6 +592,17 @@ def test_safety_page_verdict_tables_and_controls():
     _no_errors(at)
     robust = next(d.value for d in at.dataframe if "Δ AUROC (95% CI)" in d.value.columns)
     assert {"all patients", "sex=F", "sex=M"} <= set(robust["Group"])
+    # the weak-slice groups first: the top 10, each by its lead slice
+    top = next(d.value for d in at.dataframe if "Overlapping slices" in d.value.columns)
+    first = result.safety["weak_slice_groups"][0]
+    assert len(top) == min(10, n_groups)
+    assert top.loc[0, "Description"] == result.safety["weak_slices"][first["lead"]]["description"]
+    assert top.loc[0, "Overlapping slices"] == len(first["members"])
+    assert top.loc[0, "Patients affected"] == first["patients"]
+    assert not any("O/E ratio (95% CI)" in d.value.columns for d in at.dataframe)
+    # every slice behind a toggle
+    at.toggle(key=state.K_SAFETY_SLICE_ALL).set_value(True).run()
+    _no_errors(at)
     at.segmented_control(key=state.K_SAFETY_SLICE_METRIC).set_value("oe").run()
     _no_errors(at)
     slices = next(d.value for d in at.dataframe if "O/E ratio (95% CI)" in d.value.columns)

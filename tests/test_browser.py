@@ -300,6 +300,10 @@ def test_safety_page(page):
     assert page.get_by_text(
         "total_chol at site FI-Tampere looks multiplied by ~38.7"
     ).first.is_visible()
+    # the weak-slice groups first; every slice, with its chart, behind the toggle
+    page.get_by_text("groups of weak slices", exact=False).first.wait_for(state="visible")
+    page.get_by_text("Show all", exact=False).first.click()
+    page.wait_for_selector(STATUS, state="detached")
     _charts(page, 3)  # shift, robustness, weak slices
     _shot(page, "9-safety", height=4400)
     page.get_by_test_id("stSelectbox").filter(has_text="Groups by").click()

@@ -50,7 +50,15 @@ def _slices(result, metric):
 def test_safety_block_is_in_the_json_and_matches_the_schema(sample_result):
     data = json.loads(result_to_json(sample_result))
     validate_result_dict(data)
-    assert set(data["safety"]) == {"shift", "intended_use", "robustness", "weak_slices", "settings"}
+    assert set(data["safety"]) == {
+        "shift",
+        "intended_use",
+        "robustness",
+        "weak_slices",
+        "weak_slice_groups",
+        "settings",
+    }
+    assert data["safety"]["settings"]["slice_grouping"]["jaccard_min"] == 0.7
     assert data["safety"]["settings"]["skipped"] == {}
     assert data["safety"]["settings"]["slice_fdr"] == 0.05
 
@@ -74,6 +82,42 @@ def test_every_planted_problem_is_found_and_named(sample_result):
     for f in safety["shift"]:
         if f["feature"] == "total_chol" and f["group"].get("site") not in (None, "FI-Tampere"):
             assert f["flag"] == "none", f
+
+
+def test_every_planted_problem_leads_its_own_weak_slice_group(sample_result):
+    """Grouping must not bury a planted problem inside another group: each is the slice its
+    group is shown by, and each of its flagged sub-slices is in that group or in the group of
+    its other (closer) parent."""
+    safety = sample_result.safety
+    slices, groups = safety["weak_slices"], safety["weak_slice_groups"]
+    planted = [
+        ("sensitivity", {"sex": "F"}),
+        ("oe", {"deprivation": "5"}),
+        ("oe", {"site": "FI-Tampere"}),
+        ("auroc", {"ethnicity": "South Asian"}),
+    ]
+    owner = {i: g for g in groups for i in g["members"]}
+
+    def lead_of(i):
+        return slices[owner[i]["lead"]]
+
+    for metric, attrs in planted:
+        (group,) = [
+            g
+            for g in groups
+            if slices[g["lead"]]["metric"] == metric and slices[g["lead"]]["attributes"] == attrs
+        ]
+        subs = [
+            i
+            for i, w in enumerate(slices)
+            if w["metric"] == metric and w["attributes"].items() > attrs.items()
+        ]
+        # every flagged sub-slice is in the planted group, or in the group of its other parent
+        for i in subs:
+            assert owner[i] is group or lead_of(i)["attributes"].items() < slices[i][
+                "attributes"
+            ].items(), (attrs, slices[i]["attributes"])
+    assert len(groups) < len(slices) / 2
 
 
 def test_weak_slices_are_described_in_words_and_controlled(sample_result):

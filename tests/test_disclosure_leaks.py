@@ -14,6 +14,8 @@ families of counts *structurally*, without knowing which block produced them:
 * bin counts with a total: a histogram's events and non-events against the group's events and
   non-events, calibration bins against the group's n and events, SHAP distribution and
   dependence bins against the number of explained patients;
+* the weak-slice groups: a group's patients (the union of its members) against each member's
+  n and the cohort's n (:func:`slice_group_leaks`);
 * in the HTML report, every table with a group column and count columns;
 * in the CSV tables, the rows of ``metrics_by_group.csv``;
 * in the caveats, numbers next to "patients", "rows", "below" or "above".
@@ -272,6 +274,7 @@ def json_leaks(doc: dict[str, Any], k: int) -> list[str]:
         if bins and 0 < total - released < k:
             leaks.append(f"{where}: total {total} - released bins = {total - released}")
     leaks += grid_leaks(doc, k)
+    leaks += slice_group_leaks(doc, k)
     cohort = doc["cohort"]
     for field in ("n", "events", "n_input_rows", "n_excluded"):
         v = cohort.get(field)
@@ -282,6 +285,29 @@ def json_leaks(doc: dict[str, Any], k: int) -> list[str]:
         if 0 < gap < k:
             leaks.append(f"cohort n_input_rows - n = {gap}")
     return leaks
+
+
+def slice_group_leaks(doc: dict[str, Any], k: int) -> list[str]:
+    """A weak-slice group's ``patients`` is the union of its members (issue 19, point 4).
+
+    Every member lies inside the union, so ``patients - n`` of a member counts the group's
+    patients outside it, and ``cohort n - patients`` the patients outside the group: both must
+    be 0 or >= k, and so must the patients themselves. The score must not carry the union in:
+    it is the lead's released gap times the lead's released n (settings.slice_grouping).
+    """
+    safety = doc.get("safety") or {}
+    slices = safety.get("weak_slices") or []
+    n = doc["cohort"]["n"]
+    out = []
+    for j, g in enumerate(safety.get("weak_slice_groups") or []):
+        pts = g["patients"]
+        if pts is None:
+            continue
+        gaps = {f"- n of slice {i}": pts - slices[i]["n"] for i in g["members"]}
+        gaps["itself"] = pts
+        gaps["cohort n -"] = n - pts
+        out += [f"weak_slice_groups[{j}] patients {w} = {v}" for w, v in gaps.items() if 0 < v < k]
+    return out
 
 
 def grid_leaks(doc: dict[str, Any], k: int) -> list[str]:
@@ -576,6 +602,18 @@ def test_nested_counts_on_neighbouring_cut_offs_do_not_differ_by_less_than_k(sam
     gaps = [abs(s - r) for s in stated for r in runs]
     assert all(g == 0 or g >= K for g in gaps), (caveat, sorted(runs))
     assert "141 above" not in caveat["message"] and "some above" in caveat["message"]
+
+
+def test_the_slice_group_checker_finds_a_planted_leak(sample_out):
+    """A group whose patients exceed a member's n by 1..k-1 is found; the real ones are not."""
+    doc = json.loads((sample_out / "audit.json").read_text())
+    groups = doc["safety"]["weak_slice_groups"]
+    assert groups and slice_group_leaks(doc, K) == []
+    lead = doc["safety"]["weak_slices"][groups[0]["lead"]]
+    groups[0]["patients"] = lead["n"] + 3
+    assert slice_group_leaks(doc, K) == [
+        f"weak_slice_groups[0] patients - n of slice {groups[0]['lead']} = 3"
+    ]
 
 
 def test_caveat_checker_reads_counts_next_to_words():

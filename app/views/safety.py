@@ -298,10 +298,34 @@ if not _skipped("robustness"):
         column_config={"Patients": st.column_config.NumberColumn(format="localized")},
     )
 
+def _group_table(items: Any) -> pd.DataFrame:
+    """One row per weak-slice group: the slice it is shown by, against the rest."""
+    rows = []
+    for rank, (g, lead, members) in enumerate(items, start=1):
+        m = lead["metric"]
+        digits = 2 if m == "oe" else 3
+        rest = lead.get("rest_value")
+        rows.append(
+            {
+                "#": rank,
+                "Slice": slice_name(lead),
+                "Metric": METRICS.get(m, m),
+                "Value (95% CI)": _ci(lead["value"], digits),
+                "Rest of cohort": None if rest is None else f"{rest:.{digits}f}",
+                "Patients affected": g.get("patients"),
+                "Overlapping slices": len(members),
+                "Score": g.get("score"),
+                "Description": lead["description"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 # ---- weak slices ------------------------------------------------------------------------------
 st.subheader("Weak slices: where the model does worse than for everyone else")
 if not _skipped("weak_slices"):
     slices = view.weak_slices
+    groups = view.slice_groups()
     fdr = settings.get("slice_fdr")
     st.caption(
         f"Every single attribute and pair (up to {settings.get('slice_max_order', 2)}) of the "
@@ -309,12 +333,61 @@ if not _skipped("weak_slices"):
         "rest of the cohort; Benjamini–Hochberg false discovery rate "
         + (f"{fdr:.0%}" if fdr else "control")
         + f"; slices need {settings.get('slice_min_size', f'{k} events and {k} non-events')}. "
-        "Ranked by the gap to the rest, largest first."
+        + (
+            "Overlapping slices (a slice and its sub-slices, slices of largely the same "
+            "patients) form one group, shown by its most informative slice and ranked by that "
+            "slice's gap to the rest × its patients (the gap on one scale for every metric: "
+            "sensitivity difference, 2 × AUROC difference, |ln O/E ratio|)."
+            if groups
+            else "Ranked by the gap to the rest, largest first."
+        )
     )
     counts = {m: sum(s["metric"] == m for s in slices) for m in METRICS}
     if not slices:
         st.success("No slice is significantly worse than the rest of the cohort.")
+    if slices and groups:
+        st.markdown(
+            f"**{len(groups)} group{'s' if len(groups) != 1 else ''} of weak slices** "
+            f"({len(slices)} overlapping slices)"
+            + (f"; the {TOP} largest:" if len(groups) > TOP else ":")
+        )
+        group_config = {
+            "Patients affected": st.column_config.NumberColumn(
+                format="localized",
+                help="Distinct patients in any slice of the group; empty = withheld (beside "
+                "the released slice sizes it could give back a count below k).",
+            ),
+            "Overlapping slices": st.column_config.NumberColumn(
+                help="How many weak slices the group stands for (the shown one included)."
+            ),
+            "Score": st.column_config.NumberColumn(
+                format="%.0f", help="The shown slice's gap to the rest × its patients."
+            ),
+            "Description": st.column_config.TextColumn(width="large"),
+        }
+        st.dataframe(
+            _group_table(groups[:TOP]),
+            hide_index=True,
+            width="stretch",
+            height="content",
+            column_config=group_config,
+        )
+        if len(groups) > TOP:
+            with st.expander(f"All {len(groups)} groups"):
+                st.dataframe(
+                    _group_table(groups),
+                    hide_index=True,
+                    width="stretch",
+                    height=min(700, 38 + 35 * len(groups)),
+                    column_config=group_config,
+                )
+        state.init_widget(state.K_SAFETY_SLICE_ALL, False)
+        show_all = st.toggle(
+            f"Show all {len(slices)} slices, by metric", key=state.K_SAFETY_SLICE_ALL
+        )
     else:
+        show_all = True
+    if slices and show_all:
         default = max(counts, key=lambda m: (counts[m] > 0, m == "auroc", counts[m]))
         state.init_widget(state.K_SAFETY_SLICE_METRIC, default, valid=list(METRICS))
         metric = (

@@ -11,7 +11,8 @@ are given* for an audit, so the choices are made once and recorded in each block
   already precise at 20,000 patients.
 * **Weak slices** search the sensitive attributes (as the audit bins them) and the other model
   inputs (quartile-binned inside :func:`safety.weak_slices`) for slices worse than the rest,
-  with a minimum slice size of k events and k non-events.
+  with a minimum slice size of k events and k non-events; overlapping ones are then grouped
+  (:func:`safety.group_weak_slices`) so that each weakness is reported once.
 * **Explanations** use the audit's reference groups, so "the model relies on X more for group
   G" is against the same reference as every disparity in the report.
 
@@ -142,19 +143,22 @@ def run_safety(
     report("safety", 0.6)
 
     slices: tuple = ()
+    slice_groups: tuple = ()
     if time_to_event:
         skipped["weak_slices"] = not_binary
     else:
+        slice_frame = _slice_frame(cohort, config)
         slices = safety.weak_slices(
             cohort.y_true,
             y_score,
-            _slice_frame(cohort, config),
+            slice_frame,
             threshold=threshold,
             min_size=k,
             max_order=config.slice_max_order,
             fdr=config.slice_fdr,
             confidence=conf,
         )
+        slice_groups = safety.group_weak_slices(slices, slice_frame, min_cell=k)
     report("safety", 1.0)
     settings = dict(safety.SAFETY_SETTINGS)
     settings.update(
@@ -188,6 +192,7 @@ def run_safety(
         intended_use=use,
         robustness=robust,
         weak_slices=slices,
+        weak_slice_groups=slice_groups,
         settings=settings,
     ).to_dict()
 

@@ -100,6 +100,22 @@ class SafetyView(_BlockView):
     intended_use: Mapping[str, Any]
     robustness: Mapping[str, Any]
     weak_slices: tuple[Mapping[str, Any], ...]
+    #: ``weak_slice_groups`` (issue 19); empty in results written before it
+    weak_slice_groups: tuple[Mapping[str, Any], ...] = ()
+
+    def slice_groups(
+        self,
+    ) -> tuple[tuple[Mapping[str, Any], Mapping[str, Any], tuple[Mapping[str, Any], ...]], ...]:
+        """(group, its lead slice, its member slices) per weak-slice group, highest score
+        first; empty when the result has no groups (older results: read ``weak_slices``)."""
+        out = []
+        n = len(self.weak_slices)
+        for g in self.weak_slice_groups:
+            members = tuple(self.weak_slices[i] for i in g.get("members", ()) if 0 <= i < n)
+            lead = g.get("lead")
+            if isinstance(lead, int) and 0 <= lead < n:
+                out.append((g, self.weak_slices[lead], members))
+        return tuple(out)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, audit_min_cell: int) -> SafetyView:
@@ -111,6 +127,7 @@ class SafetyView(_BlockView):
             intended_use=_frozen(d.get("intended_use")),
             robustness=_frozen(d.get("robustness")),
             weak_slices=_rows(d.get("weak_slices")),
+            weak_slice_groups=_rows(d.get("weak_slice_groups")),
         )
 
 

@@ -58,6 +58,7 @@ SECTION_TITLES = [
     "14 Disclosure log",
     "15 Checklist: TRIPOD+AI and EU AI Act Annex IV",
     "Annex A: the audit result (audit.json)",
+    "Annex B: all weak-slice groups",
 ]
 
 
@@ -198,6 +199,10 @@ def test_pdf_has_every_section_and_key_numbers(audit_dir, result):
     assert format_estimate(MetricValue.from_dict(top["mean_abs_shap"]), 3) in flat
     assert "serious for total_chol" in flat  # Tampere's mg/dL values shift the whole cohort
     assert f"found {len(result.safety['weak_slices'])} slices" in flat
+    n_groups = len(result.safety["weak_slice_groups"])
+    assert f"overlapping ones form {n_groups} groups" in flat
+    assert f"The 10 largest weak-slice groups of {n_groups}; all of them in annex B." in flat
+    assert f"All {n_groups} weak-slice groups." in flat
     assert "cannot both hold" in flat
     assert "No audit policy was given" in flat
 

@@ -103,6 +103,7 @@ CHAPTERS: tuple[Callable[[AuditResult], list[Section]], ...] = (
     disclosure.chapter,
     checklist.chapter,
     annex.chapter,
+    safety.slice_annex,  # every weak-slice group, when the safety chapter lists the top ones
 )
 
 

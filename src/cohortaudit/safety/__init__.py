@@ -11,12 +11,15 @@ One module per job, each with its methods written out in its docstring:
   sensitivity under seeded noise and category flips (paired DeLong, paired Wald).
 * :mod:`~cohortaudit.safety.slices` -- :func:`weak_slices`: single attributes and their
   combinations significantly worse than the rest, Benjamini-Hochberg across the search.
+* :mod:`~cohortaudit.safety.slice_groups` -- :func:`group_weak_slices`: the weak slices of one
+  weakness (a slice, its sub-slices, slices of largely the same patients) as one ranked group.
 * :mod:`~cohortaudit.safety.results` -- the frozen result types and :data:`SAFETY_SETTINGS`,
   which every :class:`SafetyResult` records; :mod:`~cohortaudit.safety.common` -- the argument
   checks and the cohort-and-groups subsets the checks share.
 
 Imports point down: ``results`` and ``common`` import no other safety module, the four checks
-import only those two, and this package imports the checks. Everything is aggregate-only and
+import only those two (``slice_groups`` also the slice search's level encoding), and this
+package imports the checks. Everything is aggregate-only and
 deterministic for a given seed. The names below are the ones ``cohortaudit.safety`` has always
 offered (``from cohortaudit.safety import X`` and ``safety.X`` both work).
 """
@@ -35,8 +38,10 @@ from cohortaudit.safety.results import (
     SafetyResult,
     ShiftFinding,
     WeakSlice,
+    WeakSliceGroup,
 )
 from cohortaudit.safety.shift import compute_shift
+from cohortaudit.safety.slice_groups import group_weak_slices
 from cohortaudit.safety.slices import weak_slices
 from cohortaudit.vocabulary import UNIT_FACTORS, slice_words
 
@@ -50,10 +55,12 @@ __all__ = [
     "RobustnessRow",
     "RobustnessResult",
     "WeakSlice",
+    "WeakSliceGroup",
     "SafetyResult",
     "compute_shift",
     "intended_use_fit",
     "robustness",
     "weak_slices",
+    "group_weak_slices",
     "slice_words",
 ]

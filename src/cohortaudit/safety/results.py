@@ -2,7 +2,7 @@
 
 Every check in :mod:`cohortaudit.safety` returns frozen dataclasses of plain types with
 ``to_dict()`` (NaN -> None): :class:`ShiftFinding`, :class:`IntendedUseResult`,
-:class:`RobustnessResult`, :class:`WeakSlice`. :class:`SafetyResult` bundles them with a
+:class:`RobustnessResult`, :class:`WeakSlice`, :class:`WeakSliceGroup`. :class:`SafetyResult` bundles them with a
 ``settings`` dict that names every threshold and method used (:data:`SAFETY_SETTINGS`), so that a
 reader of audit.json can tell which rule raised a flag without reading this code. The module
 computes nothing; it sits below the checks so that they, the audit and the renderers share one
@@ -23,6 +23,9 @@ from cohortaudit.vocabulary import UNIT_FACTORS
 __all__ = [
     "MAX_LEVELS",
     "SAFETY_SETTINGS",
+    "SLICE_CONTAINMENT_MIN",
+    "SLICE_JACCARD_MIN",
+    "SLICE_LEAD_TOLERANCE",
     "Flag",
     "IntendedUseCounts",
     "IntendedUseResult",
@@ -31,10 +34,23 @@ __all__ = [
     "SafetyResult",
     "ShiftFinding",
     "WeakSlice",
+    "WeakSliceGroup",
 ]
 
 #: How much a finding matters: reported only, worth a look, or undermining the predictions.
 Flag = Literal["none", "notable", "serious"]
+
+
+#: Two weak slices on one metric whose patients overlap by at least this Jaccard index
+#: (|A and B| / |A or B|) are one weakness: 70 % or more of each one's patients are in both.
+SLICE_JACCARD_MIN = 0.7
+#: Two sibling slices (the same conditions but one, e.g. "South Asian, never smoked" and "South
+#: Asian, no diabetes") are one weakness when this share of the smaller one's patients is in the
+#: larger: one is then, in effect, a sub-slice of the other.
+SLICE_CONTAINMENT_MIN = 0.8
+#: A group's lead is its simplest member whose gap x patients is within this fraction of the
+#: largest: a sub-slice must account for clearly more than its parent to be the finding.
+SLICE_LEAD_TOLERANCE = 0.2
 
 
 SAFETY_SETTINGS: dict[str, Any] = {
@@ -96,6 +112,52 @@ SAFETY_SETTINGS: dict[str, Any] = {
             "sub-slice on the same metric (after BH; removes reports, not tests)"
         ),
         "ranking": "effect (gap to the rest), largest first",
+    },
+    # weak_slice_groups (issue 19, point 4): how overlapping weak slices become one line each
+    "slice_grouping": {
+        "scope": "within one metric; every weak slice is in exactly one group",
+        "order": (
+            "slices are taken coarsest first (fewer attributes), then by |delta| x n, largest "
+            "first; a slice starts a new group unless it joins an earlier one"
+        ),
+        "nesting": (
+            "a slice joins the group of an earlier member whose attributes it extends "
+            "(a sub-slice: its conditions and more, so a subset of its patients)"
+        ),
+        "overlap": (
+            f"a slice joins the group whose first slice it overlaps with Jaccard "
+            f"|A and B| / |A or B| >= {SLICE_JACCARD_MIN} in patients"
+        ),
+        "jaccard_min": SLICE_JACCARD_MIN,
+        "siblings": (
+            "a slice joins the group whose first slice has the same conditions but one "
+            f"when >= {SLICE_CONTAINMENT_MIN:g} of the smaller one's patients are in the larger "
+            "(|A and B| / min(|A|, |B|))"
+        ),
+        "containment_min": SLICE_CONTAINMENT_MIN,
+        "tie": (
+            "several candidate groups: the one whose matching member's value is closest "
+            "(O/E on the log scale), then the earlier group"
+        ),
+        "delta": {
+            "sensitivity": "rest - slice",
+            "auroc": "2 x (rest - slice), the difference in Somers' D",
+            "oe": "|ln(OE_slice / OE_rest)|",
+        },
+        "lead": (
+            f"among members with |delta| x n >= {1 - SLICE_LEAD_TOLERANCE:g} x the group's "
+            "largest, the one with the fewest attributes, then the larger |delta| x n, the "
+            "smaller q, p, index"
+        ),
+        "lead_tolerance": SLICE_LEAD_TOLERANCE,
+        "score": (
+            "the lead's |delta| x n (released numbers only); groups ranked by it, largest first"
+        ),
+        "patients": (
+            "distinct patients in the union of the members; null (withheld) when the union, or "
+            "the overlap of its two largest members, differs by 1 to k-1 from a released count "
+            "it contains or is contained in"
+        ),
     },
 }
 
@@ -272,11 +334,36 @@ class WeakSlice:
 
 
 @dataclass(frozen=True)
+class WeakSliceGroup:
+    """Overlapping weak slices on one metric, reported once by ``lead`` (indices into
+    ``SafetyResult.weak_slices``; ``patients`` None = withheld, see :mod:`.slice_groups`)."""
+
+    lead: int
+    members: tuple[int, ...]
+    patients: int | None
+    score: float | None
+    metric: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "score", clean_float(self.score))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lead": int(self.lead),
+            "members": [int(i) for i in self.members],
+            "patients": None if self.patients is None else int(self.patients),
+            "score": self.score,
+            "metric": self.metric,
+        }
+
+
+@dataclass(frozen=True)
 class SafetyResult:
     shift: tuple[ShiftFinding, ...]
     intended_use: IntendedUseResult | None
     robustness: RobustnessResult | None
     weak_slices: tuple[WeakSlice, ...]
+    weak_slice_groups: tuple[WeakSliceGroup, ...] = ()
     settings: dict[str, Any] = field(default_factory=lambda: dict(SAFETY_SETTINGS))
 
     def to_dict(self) -> dict[str, Any]:
@@ -285,5 +372,6 @@ class SafetyResult:
             "intended_use": None if self.intended_use is None else self.intended_use.to_dict(),
             "robustness": None if self.robustness is None else self.robustness.to_dict(),
             "weak_slices": [w.to_dict() for w in self.weak_slices],
+            "weak_slice_groups": [g.to_dict() for g in self.weak_slice_groups],
             "settings": _plain(self.settings),
         }

@@ -55,7 +55,13 @@ def chapter(result: AuditResult) -> list[Section]:
     s.blocks.append(Bullets(findings))
     for check, reason in skipped.items():
         s.blocks.append(Para(f"Not assessed — {check.replace('_', ' ')}: {reason}.", "limitation"))
-    out = [s, _shift_section(sf), _use_section(sf, k), _robust_section(sf), _slices_section(sf)]
+    out = [
+        s,
+        _shift_section(sf),
+        _use_section(sf, k),
+        _robust_section(sf),
+        _slices_section(sf, _slice_groups(result)),
+    ]
     return out
 
 
@@ -128,7 +134,21 @@ def _safety_findings(result: AuditResult, sf: dict[str, Any]) -> list[str]:
             f"{signed(d.get('ci_high'))}) (section {ref('safety.robustness')})."
         )
     slices = sf.get("weak_slices", [])
-    if slices:
+    groups = _slice_groups(result)
+    if slices and groups:
+        counts = {m: sum(w["metric"] == m for w in slices) for m in ("auroc", "sensitivity", "oe")}
+        out.append(
+            f"The weak-slice search found {len(slices)} slices significantly worse than the "
+            f"rest (false discovery rate {st_fdr(sf)}: "
+            + ", ".join(f"{n} on {SLICE_METRIC_WORDS[m]}" for m, n in counts.items() if n)
+            + f"); overlapping ones form {len(groups)} group"
+            + ("s" if len(groups) != 1 else "")
+            + f" (section {ref('safety.slices')}). The largest by gap × patients:"
+        )
+        for _g, lead, members in groups[:3]:
+            more = f" [stands for {len(members)} slices]" if len(members) > 1 else ""
+            out.append(f"  {lead['description']}{more}")
+    elif slices:
         counts = {m: sum(w["metric"] == m for w in slices) for m in ("auroc", "sensitivity", "oe")}
         out.append(
             f"The weak-slice search found {len(slices)} slices significantly worse than the "
@@ -363,7 +383,7 @@ def _robust_section(sf: dict[str, Any]) -> Section:
     return s
 
 
-def _slices_section(sf: dict[str, Any]) -> Section:
+def _slices_section(sf: dict[str, Any], groups: _Groups) -> Section:
     s = Section("Weak slices found by search", 1, anchor="safety.slices")
     st = sf.get("settings", {})
     slices = sf.get("weak_slices", [])
@@ -383,35 +403,40 @@ def _slices_section(sf: dict[str, Any]) -> Section:
     if not slices:
         s.blocks.append(Para("No slice was significantly worse than the rest.", "finding"))
         return s
-    for m in ("auroc", "sensitivity", "oe"):
-        top = top_slices(sf, m, 8)
-        if not top:
-            continue
+    if groups:
+        g = sf.get("settings", {}).get("slice_grouping") or {}
+        shown = groups[:TOP_GROUPS]
         s.blocks.append(
-            Table(
-                ["Slice", "n", "Events", f"{SLICE_METRIC_WORDS[m]} (95% CI)", "Rest", "q"],
-                [
-                    [
-                        slice_words(w["attributes"]),
-                        f"{w['n']:,}",
-                        f"{w['events']:,}",
-                        fmt_value(mv_of(w["value"]), 2),
-                        fixed(w["rest_value"], 2),
-                        f"{w['q_value']:.2g}",
-                    ]
-                    for w in top
-                ],
-                [0.38, 0.09, 0.09, 0.22, 0.1, 0.12],
-                ["L", "R", "R", "L", "R", "R"],
-                font_size=7,
-                caption=(
-                    f"Weakest slices by {SLICE_METRIC_WORDS[m]} (largest gap to "
-                    "the rest first; "
-                    f"{sum(w['metric'] == m for w in slices)} found in all, every one in "
-                    "audit.json)."
+            Para(
+                f"The {len(slices)} slices overlap: a slice and its sub-slices, or slices of "
+                "largely the same patients (Jaccard index ≥ "
+                f"{g.get('jaccard_min', 0.7):g}), are one weakness. They form {len(groups)} "
+                "group" + ("s" if len(groups) != 1 else "") + ", each shown once by its most "
+                "informative member (the simplest one that accounts for nearly the largest gap "
+                "× patients) and ranked by that member's gap to the rest × its patients; the gap "
+                "is on one scale for all metrics (sensitivity difference, twice the AUROC "
+                "difference, |ln| of the O/E ratio). Patients counts everyone in any slice of "
+                "the group; the rules are in audit.json (safety.settings.slice_grouping)."
+            )
+        )
+        s.blocks.append(
+            _groups_table(
+                shown,
+                1,
+                f"The {len(shown)} largest weak-slice groups"
+                + (
+                    f" of {len(groups)}; all of them in annex {ref('annex.slices')}."
+                    if len(groups) > len(shown)
+                    else "."
                 ),
             )
         )
+    else:
+        for m in ("auroc", "sensitivity", "oe"):
+            top = top_slices(sf, m, 8)
+            if not top:
+                continue
+            s.blocks.append(_metric_table(sf, m, top))
     s.blocks.append(
         Chart(
             "weak_slices",
@@ -421,3 +446,91 @@ def _slices_section(sf: dict[str, Any]) -> Section:
         )
     )
     return s
+
+
+#: Weak-slice groups listed in the body of the report; the rest go to the annex.
+TOP_GROUPS = 10
+
+_Groups = tuple[tuple[dict[str, Any], dict[str, Any], tuple[dict[str, Any], ...]], ...]
+
+
+def _slice_groups(result: AuditResult) -> _Groups:
+    view = result.safety_view
+    return () if view is None else view.slice_groups()
+
+
+def _metric_table(sf: dict[str, Any], m: str, top: list[dict[str, Any]]) -> Table:
+    """The weakest slices on one metric (results written before weak-slice groups)."""
+    slices = sf.get("weak_slices", [])
+    return Table(
+        ["Slice", "n", "Events", f"{SLICE_METRIC_WORDS[m]} (95% CI)", "Rest", "q"],
+        [
+            [
+                slice_words(w["attributes"]),
+                f"{w['n']:,}",
+                f"{w['events']:,}",
+                fmt_value(mv_of(w["value"]), 2),
+                fixed(w["rest_value"], 2),
+                f"{w['q_value']:.2g}",
+            ]
+            for w in top
+        ],
+        [0.38, 0.09, 0.09, 0.22, 0.1, 0.12],
+        ["L", "R", "R", "L", "R", "R"],
+        font_size=7,
+        caption=(
+            f"Weakest slices by {SLICE_METRIC_WORDS[m]} (largest gap to the rest first; "
+            f"{sum(w['metric'] == m for w in slices)} found in all, every one in audit.json)."
+        ),
+    )
+
+
+def _groups_table(groups: _Groups, first: int, caption: str) -> Table:
+    """One row per weak-slice group: its lead, the lead's value against the rest, the group's
+    patients and how many overlapping slices it stands for."""
+    rows = []
+    for rank, (g, lead, members) in enumerate(groups, start=first):
+        m = lead["metric"]
+        rows.append(
+            [
+                str(rank),
+                slice_words(lead["attributes"]),
+                SLICE_METRIC_WORDS.get(m, m),
+                fmt_value(mv_of(lead["value"]), 2),
+                fixed(lead["rest_value"], 2),
+                count_text(g.get("patients"), None),
+                str(len(members)),
+                fixed(g.get("score"), 0),
+            ]
+        )
+    return Table(
+        ["#", "Slice", "Metric", "Value (95% CI)", "Rest", "Patients", "Slices", "Score"],
+        rows,
+        [0.05, 0.33, 0.11, 0.18, 0.07, 0.09, 0.07, 0.1],
+        ["R", "L", "L", "L", "R", "R", "R", "R"],
+        font_size=7,
+        caption=caption,
+    )
+
+
+def slice_annex(result: AuditResult) -> list[Section]:
+    """Annex: every weak-slice group, when there are more than the report's body lists."""
+    groups = _slice_groups(result)
+    if len(groups) <= TOP_GROUPS:
+        return []
+    s = Section(
+        f"Annex {ref('annex.slices')}: all weak-slice groups",
+        new_page=True,
+        anchor="annex.slices",
+        appendix=True,
+    )
+    s.blocks.append(
+        Para(
+            f"Every group of overlapping weak slices (section {ref('safety.slices')}), ranked by "
+            "the lead slice's gap to the rest × its patients. Each group's member slices, with "
+            "their statistics, are in audit.json (safety.weak_slice_groups[].members index "
+            "safety.weak_slices)."
+        )
+    )
+    s.blocks.append(_groups_table(groups, 1, f"All {len(groups)} weak-slice groups."))
+    return [s]

@@ -419,9 +419,18 @@ def safety_verdict(safety: Mapping[str, Any]) -> list[str]:
         counts = {m: sum(s.get("metric") == m for s in slices) for m in WEAK_METRICS}
         detail = ", ".join(f"{n} on {WEAK_METRICS[m][0]}" for m, n in counts.items() if n)
         fdr = (safety.get("settings") or {}).get("slice_fdr")
+        groups = safety.get("weak_slice_groups") or []
+        if slices and groups:
+            head = (
+                f"**{len(groups)} group{'s' if len(groups) != 1 else ''} of weak slices** "
+                f"({len(slices)} overlapping slice{'s' if len(slices) != 1 else ''}: {detail})"
+            )
+        else:
+            head = f"**{len(slices)} weak slice{'s' if len(slices) != 1 else ''}**" + (
+                f" ({detail})" if detail else ""
+            )
         lines.append(
-            f"**{len(slices)} weak slice{'s' if len(slices) != 1 else ''}**"
-            + (f" ({detail})" if detail else "")
+            head
             + " significantly worse than the rest of the cohort"
             + (f" at a false discovery rate of {fdr:.0%}" if fdr else "")
             + "."
