@@ -5,6 +5,7 @@ observed risk agrees with the patient-level Kaplan-Meier of all the sites' patie
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -59,3 +60,66 @@ def test_pooling_survival_files_with_report_formats_is_refused_for_now(tmp_path,
     assert code == 2
     capsys.readouterr()
     pytest.importorskip("cohortaudit.sites.survival_pool")
+
+
+def _export(tmp_path, site: str, *extra: str) -> str:
+    out = tmp_path / f"{site}.json"
+    code = main([
+        "site-export", "--model", str(SURV / "model.onnx"), "--card",
+        str(SURV / "model.card.yaml"), "--cohort", str(SURV / "cohort.csv"),
+        "--time", "fu_years", "--event", "cvd_event", "--horizon", "10",
+        "--sensitive", "sex", "--max-order", "1", "--site", site, "--where",
+        f"site={site}", "--out", str(out), *extra,
+    ])  # fmt: skip
+    assert code == 0
+    return str(out)
+
+
+def test_signed_survival_site_files_are_verified_and_a_tampered_one_refused(tmp_path, capsys):
+    assert main(["keygen", "--out", str(tmp_path / "fi")]) == 0
+    signed = _export(tmp_path, "FI-Tampere", "--sign", str(tmp_path / "fi.key"))
+    other = _export(tmp_path, "FR-Lyon")
+    key = f"FI-Tampere={tmp_path / 'fi.pub'}"
+    capsys.readouterr()
+    assert main(["pool", signed, other, "--out", str(tmp_path / "ok"), "--public-key", key]) == 0
+    assert "Signatures verified for: FI-Tampere." in capsys.readouterr().out
+    # a key for FR-Lyon, which did not sign: refused, naming the missing .sig
+    assert main(["keygen", "--out", str(tmp_path / "fr")]) == 0
+    capsys.readouterr()
+    code = main(["pool", signed, other, "--out", str(tmp_path / "no"), "--public-key",
+                 f"FR-Lyon={tmp_path / 'fr.pub'}"])  # fmt: skip
+    assert code == 2 and "is not signed" in capsys.readouterr().err
+    # the signed file altered (and its content hash recomputed, as an attacker would)
+    from cohortaudit.sites.export import content_sha256
+
+    data = json.loads(Path(signed).read_text(encoding="utf-8"))
+    data["groups"][0]["n"] = data["groups"][0].get("n", 0) + 1
+    data["content_sha256"] = content_sha256(data)
+    Path(signed).write_text(json.dumps(data), encoding="utf-8")
+    code = main(["pool", signed, other, "--out", str(tmp_path / "bad"), "--public-key", key])
+    assert code == 2 and "does not match the site file" in capsys.readouterr().err
+
+
+def test_the_same_patients_in_two_survival_site_files_are_refused(tmp_path, capsys):
+    from cohortaudit.sites.export import content_sha256
+
+    first = _export(tmp_path, "FI-Tampere")
+    # a renamed copy: every released number identical under another site name
+    data = json.loads(Path(first).read_text(encoding="utf-8"))
+    data["site"] = "XX-Copy"
+    data["cohort"] = {}
+    data["content_sha256"] = content_sha256(data)
+    copy = tmp_path / "copy.json"
+    copy.write_text(json.dumps(data), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["pool", first, str(copy), "--out", str(tmp_path / "o")]) == 2
+    assert "identical aggregates" in capsys.readouterr().err
+    # the same cohort file exported twice without disjoint selections
+    data = json.loads(Path(first).read_text(encoding="utf-8"))
+    data["site"] = "FI-Other"
+    data["cohort"]["where"] = {}
+    data["content_sha256"] = content_sha256(data)
+    overlap = tmp_path / "overlap.json"
+    overlap.write_text(json.dumps(data), encoding="utf-8")
+    assert main(["pool", first, str(overlap), "--out", str(tmp_path / "o2")]) == 2
+    assert "same cohort file" in capsys.readouterr().err

@@ -169,18 +169,21 @@ def _cmd_pool(args: argparse.Namespace) -> int:
     from cohortaudit.sites.pool import pool_site_files
     from cohortaudit.sites.signature import parse_public_key_specs
 
-    if args.files and is_survival_site_file(args.files[0]):
-        if args.public_key or args.format != "json":
-            raise ConfigError(
-                "Time-to-event site files are pooled into survival_pool.json only: --public-key "
-                "and report formats other than json are not supported for them yet."
-            )
-        return run_survival_pool(args.files, args.out, min_cell=args.min_cell, quiet=args.quiet)
+    survival = bool(args.files) and is_survival_site_file(args.files[0])
+    if survival and args.format != "json":
+        raise ConfigError(
+            "Time-to-event site files are pooled into survival_pool.json only: report formats "
+            "other than json are not supported for them yet."
+        )
     wanted = parse_formats(args.format, allowed=_FORMATS)
     keys = {
         site: load_public_key(path)
         for site, path in parse_public_key_specs(args.public_key).items()
     }
+    if survival:
+        return run_survival_pool(
+            args.files, args.out, min_cell=args.min_cell, quiet=args.quiet, public_keys=keys
+        )
     result = pool_site_files(args.files, min_cell=args.min_cell, public_keys=keys)
     written = write_bundle(args.out, render_bundle(result, wanted, auditor=args.auditor))
     if args.quiet:

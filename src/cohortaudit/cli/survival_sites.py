@@ -14,8 +14,9 @@ Errors are :class:`~cohortaudit.errors.AuditError` and reach :func:`cohortaudit.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from cohortaudit.textsafe import echo, for_terminal
 
@@ -44,13 +45,20 @@ def is_survival_site_file(path: str | Path) -> bool:
 
 
 def run_survival_pool(
-    files: Sequence[Path], out: Path, *, min_cell: int | None = None, quiet: bool = False
+    files: Sequence[Path],
+    out: Path,
+    *,
+    min_cell: int | None = None,
+    quiet: bool = False,
+    public_keys: Mapping[str, Any] | None = None,
 ) -> int:
-    """Pool time-to-event site files into ``OUT/survival_pool.json`` and print a summary."""
+    """Pool time-to-event site files into ``OUT/survival_pool.json`` and print a summary;
+    every site with a key in ``public_keys`` must have signed its file."""
     from cohortaudit.outputs import write_output
     from cohortaudit.sites.survival_pool import pool_survival_site_files
 
-    pooled = pool_survival_site_files(files, min_cell=min_cell)
+    keys = dict(public_keys or {})
+    pooled = pool_survival_site_files(files, min_cell=min_cell, public_keys=keys)
     text = json.dumps(pooled.to_dict(), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
     path = write_output(out, POOLED_FILE, text)
     if quiet:
@@ -71,6 +79,8 @@ def run_survival_pool(
         "Not pooled (need patient-level data): " + ", ".join(k for k, _ in pooled.patient_level_only)
         + "."
     )  # fmt: skip
+    if keys:
+        lines.append("Signatures verified for: " + ", ".join(sorted(keys)) + ".")
     lines.append(f"Wrote {path}")
     echo("\n".join(for_terminal(line) for line in lines))
     return 0

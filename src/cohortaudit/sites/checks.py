@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,7 +48,13 @@ from cohortaudit.errors import InputError
 from cohortaudit.metrics.calibration import CLIP
 from cohortaudit.sites.export import HISTOGRAM_KEYS, score_grid_edges
 
-__all__ = ["SUM_KEYS", "check_compatible", "check_site_file", "check_no_duplicate_cohorts"]
+__all__ = [
+    "SUM_KEYS",
+    "check_compatible",
+    "check_site_file",
+    "check_no_duplicate_cohorts",
+    "released_numbers_fingerprint",
+]
 
 #: The exact sums each released group states (see ``settings.sums`` of a site file).
 SUM_KEYS = (
@@ -511,16 +517,23 @@ def _check_family(parent: dict, parent_attrs, attrs, kids, where: _Where) -> Non
 # --------------------------------------------------------------------------------------------
 
 
-def check_no_duplicate_cohorts(sites: Sequence[dict[str, Any]], file_names: Sequence[str]) -> None:
+def check_no_duplicate_cohorts(
+    sites: Sequence[dict[str, Any]],
+    file_names: Sequence[str],
+    *,
+    fingerprint: Callable[[dict[str, Any]], str | None] | None = None,
+) -> None:
     """Refuse two files that would count the same patients twice.
 
     Two files hold (some of) the same patients when they were exported from the same cohort
     file (same SHA-256) with ``--where`` selections that can overlap (they overlap unless they
     give one column two different values), or when every released group's numbers are
     identical (a copy under another site name; re-hashing does not hide it). Run after
-    :func:`check_site_file`, so both fields have their format.
+    :func:`check_site_file`, so both fields have their format. ``fingerprint``: the numbers of a
+    file's released groups as one hash (default: the binary site file's;
+    :func:`released_numbers_fingerprint` for other formats).
     """
-    prints = [_fingerprint(d) for d in sites]
+    prints = [(fingerprint or _fingerprint)(d) for d in sites]
     for i in range(len(sites)):
         for j in range(i + 1, len(sites)):
             reason = _same_patients(sites[i], sites[j], prints[i], prints[j])
@@ -555,6 +568,20 @@ def _selection(where: dict[str, str]) -> str:
     if not where:
         return "all rows"
     return "--where " + " ".join(f"{c}={v}" for c, v in sorted(where.items()))
+
+
+def released_numbers_fingerprint(data: dict[str, Any]) -> str | None:
+    """SHA-256 of every released group's record without its name (``attributes``): for site
+    files whose groups hold other numbers than the binary ones (time-to-event life tables)."""
+    numbers = [
+        {k: v for k, v in g.items() if k != "attributes"}
+        for g in data.get("groups") or []
+        if isinstance(g, dict) and not g.get("suppressed")
+    ]
+    if not numbers:
+        return None
+    text = json.dumps(numbers, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _fingerprint(data: dict[str, Any]) -> str | None:

@@ -32,7 +32,7 @@ in the result with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from cohortaudit.errors import InputError
+from cohortaudit.sites.checks import check_no_duplicate_cohorts, released_numbers_fingerprint
 from cohortaudit.sites.survival_export import (
     PATIENT_LEVEL_ONLY,
     SURVIVAL_SITE_FORMAT,
@@ -416,6 +417,7 @@ def pool_survival_sites(
     for d, f in zip(sites, names, strict=True):
         _check_site(d, f, min_cell)
     _check_same(sites, names)
+    check_no_duplicate_cohorts(sites, names, fingerprint=released_numbers_fingerprint)
     order = sorted(range(len(sites)), key=lambda i: sites[i]["site"])
     sites = [sites[i] for i in order]
     per_site = [(d["site"], _site_groups(d)) for d in sites]
@@ -531,14 +533,21 @@ def _site_estimates(site: str, g: _SiteGroup, z: float) -> SurvivalEstimates:
 
 
 def pool_survival_site_files(
-    paths: Sequence[str | Path], *, min_cell: int | None = None
+    paths: Sequence[str | Path],
+    *,
+    min_cell: int | None = None,
+    public_keys: Mapping[str, Any] | None = None,
 ) -> PooledSurvival:
     """Read time-to-event site files (size limit, duplicate keys and content hash checked, as
-    :func:`cohortaudit.sites.export.read_site_file`) and pool them."""
+    :func:`cohortaudit.sites.export.read_site_file`), check the signature of every site with a
+    key in ``public_keys`` (site name -> Ed25519 public key; as the binary pool does) and pool
+    them."""
     from cohortaudit.sites.export import read_site_file
+    from cohortaudit.sites.signature import verify_site_signatures
 
     data = [
         read_site_file(p, kind=SURVIVAL_SITE_FORMAT, version=SURVIVAL_SITE_FORMAT_VERSION)
         for p in paths
     ]
+    verify_site_signatures(data, [Path(p) for p in paths], dict(public_keys or {}))
     return pool_survival_sites(data, file_names=[Path(p).name for p in paths], min_cell=min_cell)
