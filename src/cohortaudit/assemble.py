@@ -46,7 +46,11 @@ from cohortaudit.metrics.fairness import (
 from cohortaudit.metrics.performance import THRESHOLD_METRICS
 from cohortaudit.metrics.subgroups import METRIC_KEYS, THRESHOLD_GRID
 from cohortaudit.metrics.table import GroupTable
-from cohortaudit.metrics.utility_boot import net_benefit_values, with_net_benefit_intervals
+from cohortaudit.metrics.utility_boot import (
+    NB_CI_SETTINGS,
+    net_benefit_values,
+    with_net_benefit_intervals,
+)
 from cohortaudit.results import (
     AuditResult,
     Caveat,
@@ -637,6 +641,7 @@ def exact_methods(table: GroupTable, seed: int | None) -> dict[str, Any]:
             "auroc_bin_error_bound": table.auroc_bin_error_bound,
         },
         "fairness_summaries": "fairlearn definitions, over released groups only",
+        "net_benefit_ci": dict(NB_CI_SETTINGS),
         "calibration": {
             "hierarchy": "Van Calster et al. 2016/2019: mean, weak (CITL, slope), moderate "
             "(flexible curve)",
@@ -693,5 +698,5 @@ def _settings(
         "metric_definitions": "shared/REFERENCE.md (cohortaudit metric reference)",
         "fairness_summaries": methods["fairness_summaries"],
         "calibration": methods["calibration"],
-        "decision_curve": dict(DECISION_CURVE_SETTINGS),
+        "decision_curve": {**DECISION_CURVE_SETTINGS, **methods.get("net_benefit_ci", {})},
     }
