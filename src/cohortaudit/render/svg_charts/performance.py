@@ -341,6 +341,21 @@ def decision_curve_svg(result: AuditResult) -> bytes:
     ax.axhline(0, color="#000000", lw=0.9, label="treat none")
     xa, ya = _clean(x, ta)
     ax.plot(xa, ya, color=_GREY, ls=":", lw=1.2, label="treat all")
+    band = [
+        (xi, r.get("net_benefit_ci_low"), r.get("net_benefit_ci_high"))
+        for xi, r in zip(x, rows, strict=True)
+    ]
+    band = [b for b in band if b[1] is not None and b[2] is not None]
+    if band:
+        ax.fill_between(
+            [b[0] for b in band],
+            [b[1] for b in band],
+            [b[2] for b in band],
+            color="#0072B2",
+            alpha=0.2,
+            lw=0,
+            label="model, 95% CI (bootstrap)",
+        )
     xm, ym = _clean(x, nb)
     ax.plot(xm, ym, color="#0072B2", lw=1.6, label="model")
     if t is not None:
