@@ -166,8 +166,10 @@ with c2:
     st.caption(
         f"At threshold {t:.0%}"
         + (" (the operating threshold)" if abs(t - operating) < 1e-9 else "")
-        + ". NB: net benefit; Std. NB = net benefit / outcome rate (1 = every event found "
-        "with no false positives). Treat none has net benefit 0."
+        + ". NB: net benefit, with its 95% bootstrap interval; ΔNB: the model's net benefit "
+        "minus that of treating everyone (its gain over treating no one is NB itself: treat "
+        "none has net benefit 0). Std. NB = net benefit / outcome rate (1 = every event "
+        "found with no false positives)."
     )
 
 # ---- ROC and PR ---------------------------------------------------------------------------

@@ -349,30 +349,36 @@ def decision_curve_plot(
 def _net_benefit_band(
     fig: go.Figure, g: GroupResult, t: list[float | None], label: str, color: str
 ) -> None:
-    """The model's 95% bootstrap band (decision-curve rows' CI keys), under its line."""
+    """The model's 95% bootstrap band (decision-curve rows' CI keys), under its line: one
+    closed polygon per run of thresholds with an interval, so a withheld stretch of the curve
+    stays a gap instead of being bridged."""
     lo, hi = _curve_rows(g, "net_benefit_ci_low"), _curve_rows(g, "net_benefit_ci_high")
-    if all(v is None for v in lo):
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    run: list[int] = []
+    for j in [*range(len(t)), None]:
+        ok = j is not None and None not in (t[j], lo[j], hi[j])
+        if ok:
+            run.append(j)
+            continue
+        if run:
+            xs += [t[i] for i in run] + [t[i] for i in reversed(run)] + [None]
+            ys += [hi[i] for i in run] + [lo[i] for i in reversed(run)] + [None]
+        run = []
+    if not xs:
         return
     fig.add_trace(
         go.Scatter(
-            x=t, y=hi, mode="lines", line=dict(width=0), legendgroup=label, showlegend=False,
-            hoverinfo="skip",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=t,
-            y=lo,
+            x=xs,
+            y=ys,
             mode="lines",
             line=dict(width=0),
-            fill="tonexty",
+            fill="toself",
             fillcolor=rgba_color(color, 0.18),
             name=f"{label}: model 95% CI",
             legendgroup=label,
             showlegend=False,
-            customdata=hi,
-            hovertemplate=f"{label}, model 95% CI<br>threshold %{{x:.0f}}%: "
-            "%{y:.4f} to %{customdata:.4f}<extra></extra>",
+            hoverinfo="skip",
         )
     )
 
