@@ -346,6 +346,14 @@ def test_utility_page_attribute_switch_and_threshold_table():
     result = at.session_state[state._RESULT]
     row = next(r for r in result.overall.decision_curve if abs(r["threshold"] - 0.1) < 1e-9)
     assert table.loc[0, "Avoided per 100"] == f"{row['interventions_avoided_per_100']:.1f}"
+    # net benefit and its gain over treat-all with their bootstrap intervals (positive here)
+    nb, d_nb = (
+        tuple(row[f"{key}{part}"] for part in ("", "_ci_low", "_ci_high"))
+        for key in ("net_benefit", "net_benefit_vs_treat_all")
+    )
+    assert table.loc[0, "Net benefit, model"] == "{:.4f} ({:.4f}\u2013{:.4f})".format(*nb)
+    assert table.loc[0, "Gain over treat all"] == "{:.4f} ({:.4f}\u2013{:.4f})".format(*d_nb)
+    assert result.overall.metrics["net_benefit"].ci_low == pytest.approx(nb[1])
     at.select_slider(key=state.K_UTIL_THRESHOLD).set_value(0.2).run()
     _no_errors(at)
     at.selectbox(key=state.K_CURVE_ATTR).set_value("age").run()

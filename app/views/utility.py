@@ -14,14 +14,14 @@ import streamlit as st
 import components
 import runner
 import state
-from cohortaudit.render.findings import group_label
+from cohortaudit.render.findings import format_estimate, group_label
 from cohortaudit.render.plotly_charts.curves import (
     decision_curve_plot,
     interventions_avoided_plot,
     pr_plot,
     roc_plot,
 )
-from cohortaudit.results import not_evaluable
+from cohortaudit.results import MetricValue, not_evaluable
 from cohortaudit.textsafe import for_markdown as md
 
 result = components.page_with_result("Clinical utility")
@@ -80,8 +80,8 @@ st.plotly_chart(
     key="decision_curves",
 )
 st.caption(
-    "Solid: the model; dotted: treat everyone in that group (it depends on the group's "
-    "outcome rate); black: treat no one. Net benefit is in true positives per patient, net of "
+    "Solid: the model, with its 95% bootstrap band; dotted: treat everyone in that group (it "
+    "depends on the group's outcome rate); black: treat no one. Net benefit is in true positives per patient, net of "
     "the harm of false positives; the grid runs from 1% to 99% in steps of 1%."
 )
 
@@ -123,11 +123,16 @@ with c2:
             v = row.get(key)
             return "n/a" if v is None else f"{v:.{digits}f}".replace("-", "−")
 
+        def _ci(key: str, row: dict[str, Any] = row) -> str:
+            mv = MetricValue(row.get(key), row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high"))
+            return format_estimate(mv, 4)
+
         rows.append(
             {
                 "Group": label,
-                "Net benefit, model": _f("net_benefit", 4),
+                "Net benefit, model": _ci("net_benefit"),
                 "Net benefit, treat all": _f("net_benefit_treat_all", 4),
+                "Gain over treat all": _ci("net_benefit_vs_treat_all"),
                 "Avoided per 100": _f("interventions_avoided_per_100", 1),
                 "Standardized net benefit": _f("standardized_net_benefit", 3),
             }
@@ -139,7 +144,13 @@ with c2:
         height="content",
         column_config={
             "Net benefit, model": st.column_config.TextColumn(
-                "NB model", help="Net benefit of treating patients the model flags"
+                "NB model (95% CI)",
+                help="Net benefit of treating patients the model flags, bootstrap 95% CI",
+            ),
+            "Gain over treat all": st.column_config.TextColumn(
+                "ΔNB vs treat all (95% CI)",
+                help="Net benefit of the model minus that of treating everyone; > 0: the "
+                "model does better than treating everyone",
             ),
             "Net benefit, treat all": st.column_config.TextColumn(
                 "NB treat all", help="Net benefit of treating everyone in the group"
@@ -155,8 +166,10 @@ with c2:
     st.caption(
         f"At threshold {t:.0%}"
         + (" (the operating threshold)" if abs(t - operating) < 1e-9 else "")
-        + ". NB: net benefit; Std. NB = net benefit / outcome rate (1 = every event found "
-        "with no false positives). Treat none has net benefit 0."
+        + ". NB: net benefit, with its 95% bootstrap interval; ΔNB: the model's net benefit "
+        "minus that of treating everyone (its gain over treating no one is NB itself: treat "
+        "none has net benefit 0). Std. NB = net benefit / outcome rate (1 = every event "
+        "found with no false positives)."
     )
 
 # ---- ROC and PR ---------------------------------------------------------------------------

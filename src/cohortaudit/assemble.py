@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from cohortaudit import __version__
@@ -45,6 +46,11 @@ from cohortaudit.metrics.fairness import (
 from cohortaudit.metrics.performance import THRESHOLD_METRICS
 from cohortaudit.metrics.subgroups import METRIC_KEYS, THRESHOLD_GRID
 from cohortaudit.metrics.table import GroupTable
+from cohortaudit.metrics.utility_boot import (
+    NB_CI_SETTINGS,
+    net_benefit_values,
+    with_net_benefit_intervals,
+)
 from cohortaudit.results import (
     AuditResult,
     Caveat,
@@ -184,7 +190,9 @@ def assemble_result(
         confidence=confidence,
         **({} if disparity_metrics is None else {"metrics": tuple(disparity_metrics)}),
     )
-    build = _group_result if group_result is None else group_result
+    build = (
+        partial(_group_result, threshold=table.threshold) if group_result is None else group_result
+    )
     fairness = compute_fairness_summaries(table, decision.confusion_hidden, confidence=confidence)
     groups = [
         build(est, decision, p, g, z=z, k=k)
@@ -312,7 +320,9 @@ def suppressed_group_result(est, decision, p: int, g: int) -> GroupResult:
     )
 
 
-def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupResult:
+def _group_result(
+    est, decision, p: int, g: int, *, z: float, k: int, threshold: float = math.nan
+) -> GroupResult:
     if decision.hidden[p][g]:
         return suppressed_group_result(est, decision, p, g)
     withheld = (
@@ -327,6 +337,10 @@ def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupRe
             continue
         lo, hi = est.ci.get(key, (math.nan, math.nan))
         metrics[key] = MetricValue(est.values[key], lo, hi)
+    nb_values = net_benefit_values(
+        est.confusion, est.net_benefit, threshold, withheld=bool(withheld)
+    )
+    metrics.update({m: MetricValue(*v) for m, v in nb_values.items()})
     grid: dict[str, list[int | None]] = {}
     if est.grid_counts is not None:
         flags = decision.grid_hidden[p][g]
@@ -370,7 +384,11 @@ def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupRe
         risk_histogram=_released_histogram(est.risk_histogram, decision, p, g),
         roc_curve=roc,
         pr_curve=pr,
-        decision_curve=tuple(decision_curve_rows(thresholds, grid, est.n, est.events)),
+        decision_curve=tuple(
+            with_net_benefit_intervals(
+                decision_curve_rows(thresholds, grid, est.n, est.events), est.net_benefit
+            )
+        ),
     )
 
 
@@ -623,6 +641,7 @@ def exact_methods(table: GroupTable, seed: int | None) -> dict[str, Any]:
             "auroc_bin_error_bound": table.auroc_bin_error_bound,
         },
         "fairness_summaries": "fairlearn definitions, over released groups only",
+        "net_benefit_ci": dict(NB_CI_SETTINGS),
         "calibration": {
             "hierarchy": "Van Calster et al. 2016/2019: mean, weak (CITL, slope), moderate "
             "(flexible curve)",
@@ -679,5 +698,5 @@ def _settings(
         "metric_definitions": "shared/REFERENCE.md (cohortaudit metric reference)",
         "fairness_summaries": methods["fairness_summaries"],
         "calibration": methods["calibration"],
-        "decision_curve": dict(DECISION_CURVE_SETTINGS),
+        "decision_curve": {**DECISION_CURVE_SETTINGS, **methods.get("net_benefit_ci", {})},
     }

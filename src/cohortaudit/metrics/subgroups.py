@@ -56,6 +56,15 @@ from cohortaudit.metrics.performance import (
     wilson_interval,
 )
 from cohortaudit.metrics.table import GroupRow, GroupTable, Partition, calibration_facts
+from cohortaudit.metrics.utility_boot import (
+    CURVE_MAX_ORDER,
+    NB_CURVE_KEYS,
+    NB_KEYS,
+    NetBenefitIntervals,
+    NetBenefitPlan,
+    net_benefit_plan,
+    replicate_net_benefit,
+)
 from cohortaudit.registry import METRICS
 
 __all__ = [
@@ -323,6 +332,11 @@ class _Plan:
     groups_hit: np.ndarray
     group_starts: np.ndarray
     calibration_bins: Any
+    net_benefit: NetBenefitPlan | None = None
+
+
+#: Replicate keys collected besides ALL_BOOT_METRICS (net benefit; never in ``replicates``).
+_NB_REPLICATES = (*NB_KEYS, *NB_CURVE_KEYS)
 
 
 def bootstrap_intervals(
@@ -359,7 +373,10 @@ def bootstrap_intervals(
     cells = fine_cells(scores, y, table.cell, len(table.partitions[0].cell_to_group), grid)
     patient_bins = grid.assign(scores)
     plans = [
-        _partition_plan(table, p, released[p], cells, grid, scores, y, patient_bins)
+        _with_net_benefit_plan(
+            table, p, _partition_plan(table, p, released[p], cells, grid, scores, y, patient_bins),
+            cells, grid,
+        )
         for p in range(len(table.partitions))
     ]
     shifts = [_centring_shift(table, p, plan, cells, grid) for p, plan in enumerate(plans)]
@@ -368,7 +385,12 @@ def bootstrap_intervals(
         _full_replicates(table, p, plan, collected[p], shifts[p]) for p, plan in enumerate(plans)
     )
     rows = tuple(
-        _with_intervals(table, p, plan.keep, replicates[p], confidence)
+        _with_net_benefit(
+            _with_intervals(table, p, plan.keep, replicates[p], confidence),
+            plan.keep,
+            collected[p],
+            confidence,
+        )
         for p, plan in enumerate(plans)
     )
     overall = replicates[0]
@@ -454,22 +476,85 @@ def _partition_plan(
     )
 
 
-def _replicate_metrics(
-    draws: np.ndarray, loss_entries: np.ndarray, plan: _Plan, grid, smoother: bool
-) -> dict[str, np.ndarray]:
-    """draws, loss_entries: (n_entries, r). Returns metric -> (r, released groups)."""
+def _group_counts(draws: np.ndarray, plan: _Plan, grid) -> np.ndarray:
+    """draws: (n_entries, r) -> the released groups' binned counts, (r, groups, 2, K)."""
     keep, k2 = plan.keep, 2 * grid.n_bins
     r = draws.shape[1]
     counts = np.zeros((len(keep) * k2, r), dtype=draws.dtype)
     counts[plan.slot_rows] = np.add.reduceat(draws[plan.slot_use], plan.slot_starts, axis=0)
-    loss = np.zeros((len(keep), r))
-    loss[plan.groups_hit] = np.add.reduceat(loss_entries[plan.group_use], plan.group_starts, axis=0)
-    counts = np.ascontiguousarray(
+    return np.ascontiguousarray(
         counts.reshape(len(keep), 2, grid.n_bins, r).transpose(3, 0, 1, 2)
     )
+
+
+def _replicate_metrics(
+    draws: np.ndarray,
+    loss_entries: np.ndarray,
+    plan: _Plan,
+    grid,
+    smoother: bool,
+    nb_seed: tuple[int, ...] | None = None,
+) -> dict[str, np.ndarray]:
+    """draws, loss_entries: (n_entries, r). Returns metric -> (r, released groups).
+
+    ``nb_seed`` seeds the net-benefit curve's in-bin splits (its own generator per partition
+    and chunk, so the engine's draws are untouched and threads do not share a generator).
+    """
+    keep = plan.keep
+    r = draws.shape[1]
+    counts = _group_counts(draws, plan, grid)
+    loss = np.zeros((len(keep), r))
+    loss[plan.groups_hit] = np.add.reduceat(loss_entries[plan.group_use], plan.group_starts, axis=0)
     out = binned_metrics(counts, loss.T, grid.threshold_bin)
     out.update(replicate_calibration(counts, loss.T, plan.calibration_bins, smoother=smoother))
+    if plan.net_benefit is not None:
+        rng = None if nb_seed is None else np.random.default_rng(nb_seed)
+        out.update(replicate_net_benefit(counts, plan.net_benefit, rng))
     return out
+
+
+def _with_net_benefit_plan(table: GroupTable, p_index: int, plan: _Plan, cells, grid) -> _Plan:
+    """The plan with its net-benefit part: curves for partitions that export them."""
+    if len(plan.keep) == 0:
+        return plan
+    kwargs: dict[str, Any] = {}
+    if len(table.partitions[p_index].attributes) <= CURVE_MAX_ORDER:
+        base = _group_counts(cells.count[:, None].astype(np.float64), plan, grid)[0]
+        kwargs = {
+            "base_counts": base,
+            "grid_thresholds": THRESHOLD_GRID,
+            "grid_counts": [table.rows[p_index][g].grid_counts for g in plan.keep],
+        }
+    nb_plan = net_benefit_plan(
+        threshold=table.threshold, threshold_bin=grid.threshold_bin, edges=grid.edges, **kwargs
+    )
+    return replace(plan, net_benefit=nb_plan)
+
+
+def _with_net_benefit(
+    rows: tuple[GroupRow, ...], keep: np.ndarray, collected, confidence: float
+) -> tuple[GroupRow, ...]:
+    """The partition's rows with net-benefit percentile intervals (released groups only)."""
+    if len(keep) == 0 or not collected[NB_KEYS[0]]:
+        return rows
+    out = list(rows)
+    at = {m: percentile_intervals(np.concatenate(collected[m]), confidence) for m in NB_KEYS}
+    curve = {}
+    for m in NB_CURVE_KEYS:
+        if collected[m]:
+            reps = np.concatenate(collected[m])  # (B, G, J)
+            b, n_g, n_j = reps.shape
+            lo, hi, _ = percentile_intervals(reps.reshape(b, n_g * n_j), confidence)
+            curve[m] = (lo.reshape(n_g, n_j), hi.reshape(n_g, n_j))
+    for j, g in enumerate(keep):
+        out[g] = replace(
+            out[g],
+            net_benefit=NetBenefitIntervals(
+                at_threshold={m: (float(at[m][0][j]), float(at[m][1][j])) for m in NB_KEYS},
+                curve={m: (lo[j], hi[j]) for m, (lo, hi) in curve.items()},
+            ),
+        )
+    return tuple(out)
 
 
 def _centring_shift(table: GroupTable, p_index: int, plan: _Plan, cells, grid):
@@ -503,7 +588,7 @@ def _draw_replicates(
     same order: the draws do not change, they only stop waiting for the metrics).
     """
     collected: list[dict[str, list[np.ndarray]]] = [
-        {m: [] for m in ALL_BOOT_METRICS} for _ in plans
+        {m: [] for m in (*ALL_BOOT_METRICS, *_NB_REPLICATES)} for _ in plans
     ]
     rng = np.random.default_rng(seed)
     done = 0
@@ -515,8 +600,10 @@ def _draw_replicates(
         smoother = done < n_smooth
         active = [(i, plan) for i, plan in enumerate(plans) if len(plan.keep)]
         futures = [
-            pool.submit(_replicate_metrics, draws, loss_entries, plan, grid, smoother)
-            for _, plan in active
+            pool.submit(
+                _replicate_metrics, draws, loss_entries, plan, grid, smoother, (seed, i, done)
+            )
+            for i, plan in active
         ]
         next_draws = next(chunks, None)
         for (p_index, _plan), future in zip(active, futures, strict=True):
@@ -526,6 +613,9 @@ def _draw_replicates(
                     if smoother:
                         collected[p_index][m].append(reps[m][: n_smooth - done])
                 else:
+                    collected[p_index][m].append(reps[m])
+            for m in _NB_REPLICATES:
+                if m in reps:
                     collected[p_index][m].append(reps[m])
         done += draws.shape[1]
         if progress is not None:

@@ -85,6 +85,9 @@ class GroupRow:
     #: a time-to-event row's facts at the horizon (``cohortaudit.survival.table.SurvivalFacts``:
     #: the group's summary and Kaplan-Meier curve); None in a binary audit
     survival: Any = None
+    #: bootstrap intervals of net benefit at the operating threshold and on the decision
+    #: curve (``cohortaudit.metrics.utility_boot.NetBenefitIntervals``); None without them
+    net_benefit: Any = None
 
     def __post_init__(self) -> None:
         # read-only views: a row seen by disclosure control cannot change behind its back

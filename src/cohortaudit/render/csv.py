@@ -81,6 +81,10 @@ def _banner_rows(result: AuditResult) -> list[list[Any]]:
     return [["all", "k = 0", "nothing withheld", result.disclosure_banner]]
 
 
+#: The operating-threshold net-benefit keys of a group's metrics (withheld with the counts).
+_NET_BENEFIT = ("net_benefit", "net_benefit_vs_treat_all")
+
+
 def csv_tables(result: AuditResult) -> dict[str, str]:
     """The CSV tables as ``{file name: text}``, in :data:`CSV_FILES` order."""
     k = (result.settings.get("disclosure") or {}).get("min_cell")
@@ -105,7 +109,8 @@ def csv_tables(result: AuditResult) -> dict[str, str]:
                     ]
                 continue
             for m in keys:
-                if m in g.withheld:
+                # net benefit is a threshold metric: withheld with the confusion counts
+                if m in g.withheld or (g.withheld and m in _NET_BENEFIT):
                     yield [
                         label,
                         attrs,

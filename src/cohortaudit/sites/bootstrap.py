@@ -51,6 +51,12 @@ from cohortaudit.metrics.bootstrap import FineCells, iter_replicates, percentile
 from cohortaudit.metrics.fairness import DISPARITY_METRICS
 from cohortaudit.metrics.performance import THRESHOLD_METRICS, threshold_arrays
 from cohortaudit.metrics.table import GroupTable, Partition
+from cohortaudit.metrics.utility_boot import (
+    NB_KEYS,
+    NetBenefitIntervals,
+    net_benefit_at,
+    net_benefit_values,
+)
 from cohortaudit.sites.binned import binned_from_arrays
 
 __all__ = [
@@ -75,6 +81,7 @@ BOOT_METRICS = (
     "scaled_brier",
     "discrimination_slope",
     "ece",
+    *NB_KEYS,
 )
 _ECE_CUTS = np.arange(11) / 10
 
@@ -159,6 +166,7 @@ class _Plan:
                 cols["mp"].append(mp)
                 cols["ep2"].append(mp * mp + var)
         e = {k: np.concatenate(v) if v else np.empty(0) for k, v in cols.items()}
+        self.odds = t / (1.0 - t)
         self.stratum = e["stratum"].astype(np.int64)
         self.count = e["count"].astype(np.int64)
         self.n_strata = len(strata)
@@ -250,7 +258,8 @@ class _Plan:
                 "ece": np.sum(np.abs(ece[0] - ece[1]), axis=1) / n,
             }
         out.update(zip(THRESHOLD_METRICS, threshold_arrays(tp, fp, n0 - fp, n1 - tp), strict=False))
-        for key in THRESHOLD_METRICS:
+        out.update(zip(NB_KEYS, net_benefit_at(tp, fp, n, n1, self.odds), strict=True))
+        for key in (*THRESHOLD_METRICS, *NB_KEYS):
             out[key][self.bad_t] = np.nan
         out["ece"][self.bad_e] = np.nan
         return {k: np.ascontiguousarray(v.T) for k, v in out.items()}
@@ -581,7 +590,7 @@ def _partition_intervals(
                 continue
             if bad[j] and not (m == "auroc" and g in reps.skip_auroc):
                 undefined.append((dict(table.rows[p][g].attributes), m, int(bad[j])))
-            if m in BOOT_CI:
+            if m in BOOT_CI or m in NB_KEYS:
                 intervals.setdefault((p, g), {})[m] = (float(lo[j]), float(hi[j]))
     return undefined, intervals
 
@@ -590,9 +599,26 @@ def reported_value(table: GroupTable, decision: DisclosureDecision, cell, metric
     """The value the pooled audit reports for a group's metric (NaN where it reports none:
     withheld groups, withheld threshold metrics, metrics not computable from aggregates)."""
     p, g = cell
-    if decision.hidden[p][g] or (metric in THRESHOLD_METRICS and decision.confusion_hidden[p][g]):
+    threshold_like = metric in THRESHOLD_METRICS or metric in NB_KEYS
+    if decision.hidden[p][g] or (threshold_like and decision.confusion_hidden[p][g]):
         return math.nan
-    return float(table.rows[p][g].values.get(metric, math.nan))
+    row = table.rows[p][g]
+    if metric in NB_KEYS:  # exact, from the pooled confusion counts
+        value = net_benefit_values(row.confusion, None, table.threshold, withheld=False)[metric]
+        return math.nan if value[0] is None else value[0]
+    return float(row.values.get(metric, math.nan))
+
+
+def _with_intervals(row, intervals: dict[str, tuple[float, float]]):
+    """A row with its pooled bootstrap intervals: net benefit at the operating threshold
+    apart (the site files hold no per-threshold histograms, so no curve intervals)."""
+    nb = {m: intervals[m] for m in NB_KEYS if m in intervals}
+    rest = {m: v for m, v in intervals.items() if m not in NB_KEYS}
+    return replace(
+        row,
+        ci={**row.ci, **rest},
+        net_benefit=NetBenefitIntervals(at_threshold=nb, curve={}) if nb else row.net_benefit,
+    )
 
 
 def with_bootstrap(table: GroupTable, boot: PooledBootstrap) -> GroupTable:
@@ -600,7 +626,7 @@ def with_bootstrap(table: GroupTable, boot: PooledBootstrap) -> GroupTable:
     between groups without replicates get NaN ones, so their disparities have no CI)."""
     rows = tuple(
         tuple(
-            replace(r, ci={**r.ci, **boot.intervals[(p, g)]}) if (p, g) in boot.intervals else r
+            _with_intervals(r, boot.intervals[(p, g)]) if (p, g) in boot.intervals else r
             for g, r in enumerate(row)
         )
         for p, row in enumerate(table.rows)

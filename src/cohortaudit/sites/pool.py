@@ -69,6 +69,7 @@ from cohortaudit.disclosure import DisclosureDecision, DisclosureWording, apply_
 from cohortaudit.errors import ConfigError, InputError
 from cohortaudit.metrics.subgroups import Partition
 from cohortaudit.metrics.table import GroupTable, finite
+from cohortaudit.metrics.utility_boot import NB_CI_SETTINGS
 from cohortaudit.registry import METRICS
 from cohortaudit.results import AuditResult, Caveat, CohortInfo, MetricValue, ModelInfo
 from cohortaudit.sites.binned import Binned, binned_auroc
@@ -632,6 +633,21 @@ def _pooled_methods(
             "auroc_bin_error_bound": auc_bound,
         },
         "fairness_summaries": "fairlearn definitions, over released groups only (point estimates)",
+        "net_benefit_ci": {
+            "net_benefit_vs_treat_all": NB_CI_SETTINGS["net_benefit_vs_treat_all"],
+            "net_benefit_ci": (
+                "operating threshold only: percentile interval of the pooled bootstrap "
+                "(site x group strata; exact, the threshold is a kept edge of every site's "
+                "bins); withheld where the net benefit is withheld"
+                if boot.n_boot
+                else "none: the pooled bootstrap was not run (n_boot = 0)"
+            ),
+            "net_benefit_ci_thresholds": (
+                "the operating threshold only; the decision curve's CI keys are null: the site "
+                "files' merged bins keep a curve threshold as an edge only where the counts "
+                "allow, and pooled curve intervals are not computed in this version"
+            ),
+        },
         "calibration": {
             "hierarchy": "Van Calster et al. 2016/2019: mean (O/E), weak (CITL, slope); the "
             "flexible curve needs patient-level predictions and is not part of a pooled audit",

@@ -279,7 +279,8 @@ def decision_curve_plot(
     operating_threshold: float | None = None,
     x_max: float | None = None,
 ) -> go.Figure:
-    """Net benefit of the model (solid) and of treating everyone (dotted) per group.
+    """Net benefit of the model (solid, with its 95% bootstrap band where the result has
+    one) and of treating everyone (dotted) per group.
 
     Treating no one has net benefit 0 (the black line). The clinically relevant range of
     thresholds from the model card is shaded.
@@ -298,6 +299,7 @@ def decision_curve_plot(
         all_ = _curve_rows(g, "net_benefit_treat_all")
         visible += [v for x, v in zip(t, nb, strict=True) if v is not None and x <= x_top]
         visible += [v for x, v in zip(t, all_, strict=True) if v is not None and x <= x_top]
+        _net_benefit_band(fig, g, t, label, color)
         fig.add_trace(
             go.Scatter(
                 x=t,
@@ -342,6 +344,43 @@ def decision_curve_plot(
     )
     fig.update_layout(legend=dict(orientation="v", x=1.01, y=1, xanchor="left"))
     return base_layout(fig, height=480)
+
+
+def _net_benefit_band(
+    fig: go.Figure, g: GroupResult, t: list[float | None], label: str, color: str
+) -> None:
+    """The model's 95% bootstrap band (decision-curve rows' CI keys), under its line: one
+    closed polygon per run of thresholds with an interval, so a withheld stretch of the curve
+    stays a gap instead of being bridged."""
+    lo, hi = _curve_rows(g, "net_benefit_ci_low"), _curve_rows(g, "net_benefit_ci_high")
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    run: list[int] = []
+    for j in [*range(len(t)), None]:
+        ok = j is not None and None not in (t[j], lo[j], hi[j])
+        if ok:
+            run.append(j)
+            continue
+        if run:
+            xs += [t[i] for i in run] + [t[i] for i in reversed(run)] + [None]
+            ys += [hi[i] for i in run] + [lo[i] for i in reversed(run)] + [None]
+        run = []
+    if not xs:
+        return
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            line=dict(width=0),
+            fill="toself",
+            fillcolor=rgba_color(color, 0.18),
+            name=f"{label}: model 95% CI",
+            legendgroup=label,
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
 
 
 def _utility_x_max(relevant_range: tuple[float, float] | None) -> float:

@@ -75,6 +75,10 @@ def _outer_labels(axes, cols: int, xlabel: str, ylabel: str) -> None:
     fig.supylabel(ylabel, x=0.005, ha="left", fontsize=8)
 
 
+def _nan(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
+
+
 def _clean(xs, ys):
     pts = [(x, y) for x, y in zip(xs, ys, strict=False) if x is not None and y is not None]
     return [p[0] for p in pts], [p[1] for p in pts]
@@ -341,6 +345,13 @@ def decision_curve_svg(result: AuditResult) -> bytes:
     ax.axhline(0, color="#000000", lw=0.9, label="treat none")
     xa, ya = _clean(x, ta)
     ax.plot(xa, ya, color=_GREY, ls=":", lw=1.2, label="treat all")
+    # the model's 95% bootstrap band; NaN where withheld, so a gap stays a gap
+    lo = [_nan(r.get("net_benefit_ci_low")) for r in rows]
+    up = [_nan(r.get("net_benefit_ci_high")) for r in rows]
+    if any(v == v for v in lo):
+        ax.fill_between(
+            x, lo, up, color="#0072B2", alpha=0.2, lw=0, label="model, 95% CI (bootstrap)"
+        )
     xm, ym = _clean(x, nb)
     ax.plot(xm, ym, color="#0072B2", lw=1.6, label="model")
     if t is not None:
