@@ -69,6 +69,7 @@ from cohortaudit.disclosure import DisclosureDecision, DisclosureWording, apply_
 from cohortaudit.errors import ConfigError, InputError
 from cohortaudit.metrics.subgroups import Partition
 from cohortaudit.metrics.table import GroupTable, finite
+from cohortaudit.metrics.expected import EXPECTED_SETTINGS
 from cohortaudit.registry import METRICS
 from cohortaudit.results import AuditResult, Caveat, CohortInfo, MetricValue, ModelInfo
 from cohortaudit.sites.binned import Binned, binned_auroc
@@ -287,7 +288,15 @@ def pool_sites(
                 "sites": len(sites),
                 "score_grid": settings0["score_grid"]["description"],
                 "site_attribute": SITE_ATTRIBUTE,
-            }
+            },
+            "expected_error_rates": {
+                **EXPECTED_SETTINGS,
+                "pooled": (
+                    "from the site histograms' sums of clipped p (p clipped to [1e-8, 1 - 1e-8]) "
+                    "in bins that do not straddle the threshold; null where a site's bin "
+                    "straddles it (as the confusion counts)"
+                ),
+            },
         },
         claimed_metrics=model.card.get("claimed_metrics"),
         sites=site_block,
