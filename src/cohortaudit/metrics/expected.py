@@ -18,8 +18,10 @@ discrimination within the group than its risks claim).
 
 The sufficient statistic is four numbers per group: the sum of predicted risks and the number
 of patients on each side of the threshold. Chunks, replicates and sites add them up; the
-bootstrap gets them per (finest cell x outcome x score bin) entry as count x mean score, which
-is exact because the threshold is a bin edge.
+bootstrap gets them per (finest cell x outcome x score bin) entry as drawn count x the entry's
+mean score. The side of the threshold is exact (the threshold is a bin edge); the sum is exact
+when every bin holds one distinct score (an exact grid) and otherwise leaves out the spread of
+p within a bin, as the Brier score's replicates do.
 """
 
 from __future__ import annotations
@@ -69,9 +71,11 @@ EXPECTED_SETTINGS = {
         "within the group); the ratio is not split"
     ),
     "ci": (
-        "the same stratified bootstrap replicates as the observed metrics (exact per "
-        "replicate: the threshold is a score-bin edge and each bin carries its sum of p); "
-        "case_mix and beyond_case_mix intervals from the same joint replicates"
+        "stratified bootstrap, percentile, on the same replicates as the observed metrics: "
+        "the threshold is a score-bin edge, so the counts on each side are exact; a drawn "
+        "patient carries the mean p of its (stratum x outcome x score bin) entry, exact when "
+        "the score grid is (settings.bootstrap.score_bins_exact), else within-bin spread of p "
+        "is not resampled; case_mix and beyond_case_mix intervals from the same joint replicates"
     ),
     "withheld": "with the threshold metrics (disclosure rule 2) and for suppressed groups",
     "references": (
