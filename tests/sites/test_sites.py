@@ -72,6 +72,12 @@ EXACT = (
     "balanced_accuracy",
     "f1",
     "selection_rate",
+    # sums of clipped p in the site bins: equal to the sums of p (no prediction within 1e-8
+    # of 0 or 1 in the sample)
+    "expected_sensitivity",
+    "expected_specificity",
+    "expected_ppv",
+    "expected_npv",
 )
 FIT_TOL = 1e-3
 CLI_BASE = [
