@@ -67,9 +67,9 @@ from cohortaudit.assemble import (
 from cohortaudit.config import AuditConfig
 from cohortaudit.disclosure import DisclosureDecision, DisclosureWording, apply_disclosure
 from cohortaudit.errors import ConfigError, InputError
+from cohortaudit.metrics.expected import EXPECTED_SETTINGS
 from cohortaudit.metrics.subgroups import Partition
 from cohortaudit.metrics.table import GroupTable, finite
-from cohortaudit.metrics.expected import EXPECTED_SETTINGS
 from cohortaudit.registry import METRICS
 from cohortaudit.results import AuditResult, Caveat, CohortInfo, MetricValue, ModelInfo
 from cohortaudit.sites.binned import Binned, binned_auroc
