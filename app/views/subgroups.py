@@ -168,6 +168,43 @@ st.caption(
     + f". {n_sup} group(s) {not_evaluable}; {n_imp} flagged imprecise."
 )
 
+# ---- the auditor's own metrics (--metric) ------------------------------------------------
+user = result.user_metrics_view
+if user is not None:
+    st.subheader(f"Your metrics by {md(' × '.join(part))}")
+    user_rows: list[dict[str, Any]] = []
+    for g in [result.overall, *groups]:
+        entry = user.entry_for(g.attributes) or {}
+        row = {"Group": "All patients" if not g.attributes else group_label(g.attributes)}
+        for m in user.metrics:
+            v = (entry.get("values") or {}).get(m["key"])
+            if not entry.get("released", False) or v is None:
+                row[m["key"]] = entry.get("reason") or not_evaluable
+            elif v["value"] is None:
+                row[m["key"]] = v["status"]
+            else:
+                row[m["key"]] = format_estimate(
+                    MetricValue(v["value"], v["ci_low"], v["ci_high"]), 3
+                ) + ("" if v["ci_low"] is not None else " (no CI)")
+        user_rows.append(row)
+    st.dataframe(pd.DataFrame(user_rows), hide_index=True, width="stretch", placeholder="—")
+    notes = sorted(
+        {
+            v["ci_note"]
+            for e in [user.overall, *user.groups]
+            for v in (e.get("values") or {}).values()
+            if v.get("ci_note")
+        }
+    )
+    st.caption(
+        "Computed for each group with fairlearn's MetricFrame from your functions: "
+        + "; ".join(
+            f"{md(m['key'])} = {md(m['source'])} ({md(m['receives'])})" for m in user.metrics
+        )
+        + f", at the operating threshold {operating:g}, with {md(user.settings.get('ci_method', ''))}."
+        + ("".join(f" {md(n)}." for n in notes) if notes else "")
+    )
+
 # ---- observed error rates beside the ones a calibrated model would have -------------------
 if has_expected(result):
     st.subheader("Error rates and case mix")
@@ -214,43 +251,6 @@ if has_expected(result):
         )
     else:
         st.caption("No error-rate difference from the reference excludes 0 here: nothing to split.")
-
-# ---- the auditor's own metrics (--metric) ------------------------------------------------
-user = result.user_metrics_view
-if user is not None:
-    st.subheader(f"Your metrics by {md(' × '.join(part))}")
-    user_rows: list[dict[str, Any]] = []
-    for g in [result.overall, *groups]:
-        entry = user.entry_for(g.attributes) or {}
-        row = {"Group": "All patients" if not g.attributes else group_label(g.attributes)}
-        for m in user.metrics:
-            v = (entry.get("values") or {}).get(m["key"])
-            if not entry.get("released", False) or v is None:
-                row[m["key"]] = entry.get("reason") or not_evaluable
-            elif v["value"] is None:
-                row[m["key"]] = v["status"]
-            else:
-                row[m["key"]] = format_estimate(
-                    MetricValue(v["value"], v["ci_low"], v["ci_high"]), 3
-                ) + ("" if v["ci_low"] is not None else " (no CI)")
-        user_rows.append(row)
-    st.dataframe(pd.DataFrame(user_rows), hide_index=True, width="stretch", placeholder="—")
-    notes = sorted(
-        {
-            v["ci_note"]
-            for e in [user.overall, *user.groups]
-            for v in (e.get("values") or {}).values()
-            if v.get("ci_note")
-        }
-    )
-    st.caption(
-        "Computed for each group with fairlearn's MetricFrame from your functions: "
-        + "; ".join(
-            f"{md(m['key'])} = {md(m['source'])} ({md(m['receives'])})" for m in user.metrics
-        )
-        + f", at the operating threshold {operating:g}, with {md(user.settings.get('ci_method', ''))}."
-        + ("".join(f" {md(n)}." for n in notes) if notes else "")
-    )
 
 # ---- metric by group at the explored threshold --------------------------------------------
 state.init_widget(
