@@ -92,10 +92,11 @@ def expected_arrays(sum_above, n_above, sum_below, n_below) -> dict[str, np.ndar
     ``sum_above`` / ``sum_below``: sum of predicted risks with p >= t / p < t; ``n_above`` /
     ``n_below``: how many patients. An empty denominator gives NaN (undefined).
     """
-    sa, na, sb, nb = (np.asarray(a, dtype=np.float64) for a in (sum_above, n_above, sum_below, n_below))
+    tp, na, fn, nb = (
+        np.asarray(a, dtype=np.float64) for a in (sum_above, n_above, sum_below, n_below)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        tp, fn = sa, sb
-        fp, tn = na - sa, nb - sb
+        fp, tn = na - tp, nb - fn
         return {
             "expected_sensitivity": np.where(tp + fn > 0, tp / (tp + fn), np.nan),
             "expected_specificity": np.where(tn + fp > 0, tn / (tn + fp), np.nan),

@@ -596,9 +596,9 @@ def _partition_intervals(
         for j, g in enumerate(keep):
             if not math.isfinite(reported_value(table, decision, (p, g), m)):
                 continue
-            if m in EXPECTED_METRICS:  # undefined where PPV / NPV are (stated for those)
-                pass
-            elif bad[j] and not (m == "auroc" and g in reps.skip_auroc):
+            # an expected PPV / NPV is undefined exactly where PPV / NPV are (stated for those)
+            stated = m not in EXPECTED_METRICS and not (m == "auroc" and g in reps.skip_auroc)
+            if bad[j] and stated:
                 undefined.append((dict(table.rows[p][g].attributes), m, int(bad[j])))
             if m in BOOT_CI:
                 intervals.setdefault((p, g), {})[m] = (float(lo[j]), float(hi[j]))
