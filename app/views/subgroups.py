@@ -100,6 +100,9 @@ def _metrics(g: GroupResult) -> dict[str, MetricValue]:
         return g.metrics
     out = dict(g.metrics)
     out.update(_explore.metrics_at_threshold(result, g, threshold))
+    for key in out:  # expected-if-calibrated rates exist at the operating threshold only
+        if key in METRICS and METRICS[key].family == "expected":
+            out[key] = MetricValue(None)
     return out
 
 
