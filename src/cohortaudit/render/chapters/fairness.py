@@ -14,8 +14,9 @@ from cohortaudit.render.chapters.common import (
     group_name,
     group_rows,
     groups_of_order,
+    not_evaluable_text,
 )
-from cohortaudit.render.document import Bullets, Chart, Para, Section, Table, ref
+from cohortaudit.render.document import Bullets, Chart, Para, Section, Span, Table, ref
 from cohortaudit.render.findings import (
     SURVIVAL_FINDING_METRICS,
     disparity_findings,
@@ -178,6 +179,9 @@ def _case_mix_blocks(result: AuditResult) -> list:
     groups = [result.overall, *groups_of_order(result, 1)]
     rows = []
     for g in groups:
+        if g.suppressed:
+            rows.append([group_name(result, g), Span(not_evaluable_text(result), 4)])
+            continue
         cells = [
             observed_expected(g, k) or group_cell(result, g, k) for k in _THRESHOLD_METRICS
         ]
