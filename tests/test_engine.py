@@ -305,6 +305,8 @@ def test_public_contract_keys_are_present():
         "expected_specificity",
         "expected_ppv",
         "expected_npv",
+        "net_benefit",
+        "net_benefit_vs_treat_all",
     }
     assert set(d["overall"]["metrics"]) == keys
     assert set(d["overall"]["metrics"]["auroc"]) == {"value", "ci_low", "ci_high"}

@@ -221,5 +221,10 @@ def test_scores_mode_and_the_json_contract(planted):
         "net_benefit_treat_all",
         "interventions_avoided_per_100",
         "standardized_net_benefit",
+        "net_benefit_ci_low",
+        "net_benefit_ci_high",
+        "net_benefit_vs_treat_all",
+        "net_benefit_vs_treat_all_ci_low",
+        "net_benefit_vs_treat_all_ci_high",
     } == set(d["overall"]["decision_curve"][0])
     assert any(c["code"] == "fairness_impossibility" for c in d["caveats"]) or True
