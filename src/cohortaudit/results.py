@@ -53,7 +53,13 @@ __all__ = [
 #: 1.4.0 added time-to-event results (issue 16): ``settings.outcome`` and ``settings.survival``,
 #: a group's ``survival`` block, the cohort's ``time`` and ``event`` columns, survival metric keys
 #: and risk-decile rows in ``calibration_table``; all absent from a binary result.
-SCHEMA_VERSION = "1.4.0"
+#: 1.5.0 added (issue 19) the expected error rates under calibration (``expected_*`` metrics),
+#: ``case_mix`` / ``beyond_case_mix`` on error-rate disparities, net benefit with intervals
+#: (``net_benefit``, ``net_benefit_vs_treat_all`` and the decision-curve CI keys), the grouped
+#: weak slices (``safety.weak_slice_groups``) and the top-level ``findings``; for time-to-event
+#: results, intervals for ICI/E50/E90/Emax and the calibration curve's band. All additive: a
+#: 1.4.0 result still reads.
+SCHEMA_VERSION = "1.5.0"
 
 #: What every output of an audit run with disclosure control off (``--min-cell 0``) says on its
 #: first page and in its summary. One phrase for every renderer, the CLI and the dashboard.
