@@ -149,8 +149,8 @@ def error_rate(
             f"implies (beyond case mix {number(beyond)}): not a fault of the model."
         )
     return (
-        f"{head} ({shown}difference {_n(diff.value, 2)}); {number(beyond)} of it is beyond "
-        f"case mix: {_CONSEQUENCE.get(metric, 'the group is worse off')}."
+        f"{head} ({shown}difference {_n(diff.value, 2)}; beyond case mix {number(beyond)}): "
+        f"{_CONSEQUENCE.get(metric, 'the group is worse off')}."
     )
 
 

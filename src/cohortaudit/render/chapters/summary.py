@@ -127,9 +127,6 @@ def _verdict_lines(result: AuditResult) -> list[str]:
 
 
 def _nothing_found(result: AuditResult) -> str:
-    untested = untested_disparities_note(result)
-    if untested is not None:
-        return untested
     return (
         "No finding of high or medium severity. This is not proof of equal performance: small "
         f"groups have wide intervals (all findings: annex {ref('findings')})."
@@ -138,7 +135,8 @@ def _nothing_found(result: AuditResult) -> str:
 
 def _tail_lines(result: AuditResult, *, shown: int) -> list[str]:
     """What case mix explains, what was not split, and how many findings the annex lists."""
-    out = []
+    untested = untested_disparities_note(result)
+    out = [] if untested is None else [untested]
     case_mix = result.findings_of("case_mix")
     if case_mix:
         metrics = sorted({metric_name(f.metric).lower() for f in case_mix})
