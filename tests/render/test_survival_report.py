@@ -127,7 +127,7 @@ def test_a_time_to_event_result_gets_the_survival_chapters_in_place_of_the_binar
 ):
     assert outcome_kind(tte) == "time_to_event" and is_time_to_event(tte)
     top = [s.title for s in report.sections if s.level == 0]
-    assert top[4:8] == SURVIVAL_CHAPTERS
+    assert top[5:9] == SURVIVAL_CHAPTERS
     assert not set(BINARY_CHAPTERS) & set(top)
     anchors = {s.title: s.anchor for s in report.sections if s.level == 0}
     assert anchors["Performance at the horizon"] == "discrimination"
@@ -478,7 +478,7 @@ def test_binary_results_get_no_survival_chapter_and_no_survival_summary():
     sample = AuditResult.from_dict(json.loads(gzip.decompress(golden.read_bytes())))
     assert outcome_kind(sample) == "binary"
     top = [s.title for s in build_report(sample).sections if s.level == 0]
-    assert top[4:7] == BINARY_CHAPTERS
+    assert top[5:8] == BINARY_CHAPTERS
     assert not set(SURVIVAL_CHAPTERS) & set(top)
     assert "horizon" not in summary_text(sample)
     np.testing.assert_equal(is_time_to_event(sample), False)
