@@ -7,6 +7,7 @@ import streamlit as st
 
 import state
 from cohortaudit.render.findings import format_estimate, group_label, kind_label, severity_label
+from cohortaudit.render.text import untested_disparities_note
 from cohortaudit.results import AuditResult, MetricValue
 from cohortaudit.textsafe import for_markdown as md
 
@@ -181,6 +182,9 @@ def executive_summary(result: AuditResult) -> None:
             + f"\n- **Data problems:** {len(data_problems)} found; caveats: {n_serious} serious, "
             f"{n_warn} warnings (below)."
         )
+        untested = untested_disparities_note(result)
+        if untested is not None:
+            st.warning(md(untested), icon=":material/help:")
         top = result.headline_findings()
         problems = [f for f in result.findings if f.is_problem]
         if top:
