@@ -131,7 +131,7 @@ def test_under_prediction_outranks_over_prediction_of_the_same_size():
     assert findings.index(by_site["A"]) < findings.index(by_site["B"])
     assert "under-predicts" in by_site["A"].summary
     assert "O/E 1.30, 1.20–1.41" in by_site["A"].summary
-    assert by_site["A"].section == "calibration"
+    assert by_site["A"].section == "calibration.groups"
     assert (by_site["A"].value, by_site["A"].ci_low, by_site["A"].ci_high) == (1.30, 1.20, 1.41)
 
 

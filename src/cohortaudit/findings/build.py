@@ -133,7 +133,7 @@ def _calibration(ctx: _Context) -> Iterable[tuple[Finding, float]]:
                     action=phrases.ACTIONS["recalibrate"]
                     if severity != "low" or not g.imprecise
                     else phrases.ACTIONS["more_data"],
-                    section="calibration",
+                    section="calibration.groups",
                     value=oe.value,
                     ci_low=oe.ci_low,
                     ci_high=oe.ci_high,
@@ -160,7 +160,7 @@ def _calibration(ctx: _Context) -> Iterable[tuple[Finding, float]]:
                     severity=severity,
                     summary=phrases.slope_calibration(g.attributes, slope),
                     action=phrases.ACTIONS["recalibrate_slope"],
-                    section="calibration",
+                    section="calibration.groups",
                     value=slope.value,
                     ci_low=slope.ci_low,
                     ci_high=slope.ci_high,
@@ -252,7 +252,7 @@ def _discrimination(ctx: _Context) -> Iterable[tuple[Finding, float]]:
                 action=phrases.ACTIONS["more_data"]
                 if severity == "low" and g is not None and g.imprecise
                 else phrases.ACTIONS["discrimination"],
-                section="discrimination",
+                section="discrimination.groups",
                 value=diff.value,
                 ci_low=diff.ci_low,
                 ci_high=diff.ci_high,

@@ -37,7 +37,7 @@ def chapter(result: AuditResult) -> list[Section]:
     )
     s.blocks.append(
         Table(
-            ["Severity", "Kind", "Finding", "What to do", "Section"],
+            ["Severity", "Kind", "Finding", "What to do", "See"],
             [
                 [
                     severity_label(f.severity),

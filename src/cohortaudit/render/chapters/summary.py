@@ -76,7 +76,7 @@ def _executive_summary(result: AuditResult) -> Section:
         )
         s.blocks.append(
             Table(
-                ["", "Finding", "What to do", "Section"],
+                ["Severity", "Finding", "What to do", "See"],
                 [
                     [
                         severity_label(f.severity),
