@@ -28,7 +28,7 @@ __all__ = [
     "CalibrationFinding",
     "calibration_findings",
     "calibration_sentence",
-    "Finding",
+    "DisparityFinding",
     "FINDING_METRICS",
     "SURVIVAL_FINDING_METRICS",
     "LOWER_IS_BETTER",
@@ -81,8 +81,9 @@ _BEST_AT = {"oe_ratio": 1.0, "calibration_slope": 1.0}
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One disparity whose interval excludes no difference, with the sentence that says it."""
+class DisparityFinding:
+    """One disparity whose interval excludes no difference, with the sentence that says it
+    (the detailed sections' list; the findings model is :class:`cohortaudit.results.Finding`)."""
 
     metric: str
     group: dict[str, str]
@@ -200,7 +201,7 @@ def disparity_findings(
     max_order: int = 1,
     reference_kind: str = "group",
     digits: int = 2,
-) -> list[Finding]:
+) -> list[DisparityFinding]:
     """Disparities whose CI for the difference excludes 0, largest absolute difference first.
 
     ``max_order`` limits the findings to groups defined by at most that many attributes (1:
@@ -209,7 +210,7 @@ def disparity_findings(
     (``"overall"``).
     """
     confidence = float(result.settings.get("confidence_level", 0.95))
-    out: list[Finding] = []
+    out: list[DisparityFinding] = []
     for d in result.disparities:
         if (
             d.metric not in metrics
@@ -230,7 +231,7 @@ def disparity_findings(
     return out
 
 
-def _finding(result: AuditResult, d: Disparity, *, confidence: float, digits: int) -> Finding:
+def _finding(result: AuditResult, d: Disparity, *, confidence: float, digits: int) -> DisparityFinding:
     g = _group(result, d.group)
     r = _group(result, d.reference)
     gv = g.metrics.get(d.metric, MetricValue(None)) if g is not None else MetricValue(None)
@@ -244,7 +245,7 @@ def _finding(result: AuditResult, d: Disparity, *, confidence: float, digits: in
             and rv.value is not None
             and abs(gv.value - best) > abs(rv.value - best)
         )
-    return Finding(
+    return DisparityFinding(
         metric=d.metric,
         group=dict(d.group),
         reference=dict(d.reference),

@@ -58,7 +58,7 @@ def _executive_summary(result: AuditResult) -> Section:
     )
     s.blocks.append(
         Para(
-            f"{result.model.display_name} was audited on {int_text(c.n)} patients for {outcome}, "
+            f"{_capitalised(result.model.display_name)} was audited on {int_text(c.n)} patients for {outcome}, "
             f"in groups defined by {', '.join(c.sensitive_features) or 'no sensitive attribute'}. "
             f"Numbers are followed by their {conf:.0%} confidence interval."
         )
@@ -96,6 +96,11 @@ def _executive_summary(result: AuditResult) -> Section:
     for line in _tail_lines(result, shown=len(top)):
         s.blocks.append(Para(line, "note"))
     return s
+
+
+def _capitalised(name: str) -> str:
+    """"The predictions in 'risk'" at the start of a sentence (a model's own name is kept)."""
+    return name[:1].upper() + name[1:] if name.startswith("the ") else name
 
 
 def _verdict_lines(result: AuditResult) -> list[str]:
