@@ -119,6 +119,14 @@ def _verdict_lines(result: AuditResult) -> list[str]:
     else:
         lines.append(f"Audit policy: none given, so no pass/fail verdict (section {ref('policy')}).")
     lines.append(f"Model identity: {vector_status_sentence(result)}")
+    gain = result.overall.metrics.get("net_benefit_vs_treat_all")
+    if gain is not None and gain.value is not None:  # net benefit with its interval (nbci)
+        t = result.settings.get("threshold")
+        useful = "useful" if (gain.ci_low or gain.value) > 0 else "not shown to be useful"
+        lines.append(
+            f"Clinical utility: {useful} at the threshold {t:g} against treating everyone "
+            f"(difference in net benefit {format_estimate(gain, 3)}; section {ref('utility')})."
+        )
     data = [f for f in result.findings if f.kind == "data_problem"]
     serious = sum(cv.severity == "serious" for cv in result.caveats)
     warnings = sum(cv.severity == "warning" for cv in result.caveats)
