@@ -48,7 +48,7 @@ def chapter(result: AuditResult) -> list[Section]:
                 ]
                 for f in result.findings
             ],
-            [0.08, 0.10, 0.52, 0.23, 0.07],
+            [0.08, 0.10, 0.50, 0.22, 0.10],
             ["L", "L", "L", "L", "L"],
             font_size=7,
             caption="All findings of the audit.",

@@ -86,7 +86,7 @@ def _executive_summary(result: AuditResult) -> Section:
                     ]
                     for f in top
                 ],
-                [0.09, 0.56, 0.27, 0.08],
+                [0.09, 0.54, 0.26, 0.11],
                 ["L", "L", "L", "L"],
                 font_size=7.5,
             )
@@ -152,7 +152,8 @@ def _tail_lines(result: AuditResult, *, shown: int) -> list[str]:
     out = [] if untested is None else [untested]
     case_mix = result.findings_of("case_mix")
     if case_mix:
-        metrics = sorted({metric_name(f.metric).lower() for f in case_mix})
+        names = (metric_name(f.metric) for f in case_mix)
+        metrics = sorted({n if n.isupper() else n.lower() for n in names})
         groups = ", ".join(dict.fromkeys(group_label(f.attributes) for f in case_mix[:4]))
         out.append(
             f"Explained by case mix, not problems: {len(case_mix)} differences in "
