@@ -194,3 +194,13 @@ def test_a_calibrated_model_shows_no_error_rate_gap_beyond_case_mix():
         not any(f.kind == "error_rate_gap" and f.is_problem for f in r.findings) for r in results
     )
     assert clean >= 0.9 * len(seeds), clean
+    # and the check can fail: under-predict the high-risk group (scores x 0.6) and the gap in
+    # its NPV is beyond case mix (more of those told they are at low risk have the outcome)
+    cohort = _calibrated_cohort(0)
+    high = cohort.groups["risk_group"].to_numpy() == "high"
+    cohort.y_score = np.where(high, 0.6 * cohort.y_score, cohort.y_score)
+    broken = run_audit(cohort, None, config)
+    assert any(
+        f.kind == "error_rate_gap" and f.is_problem and f.attributes == {"risk_group": "high"}
+        for f in broken.findings
+    )
