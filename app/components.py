@@ -194,6 +194,11 @@ def executive_summary(result: AuditResult) -> None:
                     f"{BADGE.get(f.severity, '')} {md(f.summary)}  \n"
                     f":small[**Do:** {md(f.action)} · **Detail:** {_detail(f.section)} page]"
                 )
+        elif "findings" not in result.settings:  # a result written before findings existed
+            st.info(
+                "This result was written before findings were part of the audit; re-run the "
+                "audit to rank them. The numbers are on the other pages."
+            )
         else:
             st.markdown("No finding of high or medium severity (small groups have wide intervals).")
         case_mix = result.findings_of("case_mix")

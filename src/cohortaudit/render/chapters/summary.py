@@ -140,6 +140,12 @@ def _verdict_lines(result: AuditResult) -> list[str]:
 
 
 def _nothing_found(result: AuditResult) -> str:
+    if "findings" not in result.settings:  # written before findings were part of a result
+        return (
+            "This result was written before findings were part of the audit, so none are "
+            "listed; re-run the audit with this version to rank them. The numbers are in "
+            f"sections {ref('discrimination')} to {ref('fairness')}."
+        )
     return (
         "No finding of high or medium severity. This is not proof of equal performance: small "
         f"groups have wide intervals (all findings: annex {ref('findings')})."
