@@ -301,6 +301,10 @@ def test_public_contract_keys_are_present():
         "hosmer_lemeshow_p",
         "scaled_brier",
         "discrimination_slope",
+        "expected_sensitivity",
+        "expected_specificity",
+        "expected_ppv",
+        "expected_npv",
     }
     assert set(d["overall"]["metrics"]) == keys
     assert set(d["overall"]["metrics"]["auroc"]) == {"value", "ci_low", "ci_high"}

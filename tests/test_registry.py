@@ -34,7 +34,7 @@ from sklearn.metrics import (
 )
 
 from cohortaudit import registry
-from cohortaudit.metrics import calibration, fairness, performance, subgroups
+from cohortaudit.metrics import calibration, expected, fairness, performance, subgroups
 from cohortaudit.registry import FAMILIES, METRICS, MetricSpec, keys, label
 from cohortaudit.render import findings, text
 from cohortaudit.render.chapters import common as chapter_common
@@ -59,7 +59,7 @@ def test_every_spec_is_filed_under_its_own_key_with_a_known_family_and_direction
         assert spec.family in FAMILIES
         assert spec.better in ("higher", "lower", "closer to 1", "closer to 0", None)
         assert spec.label and spec.meaning and spec.ci_method
-        assert spec.threshold_dependent == (spec.family == "threshold"), key
+        assert spec.threshold_dependent == (spec.family in ("threshold", "expected")), key
         assert spec.bootstrapped == spec.ci_method.startswith("stratified bootstrap"), key
 
 
@@ -199,6 +199,8 @@ def _compute(key: str, y, p) -> float:
         return performance.threshold_metric_values(c)[key]
     if family in ("calibration", "utility"):
         return calibration.calibration_point(pos, neg).values[key]
+    if family == "expected":
+        return expected.expected_from_sorted(pos, neg, THRESHOLD)[key]
     raise AssertionError(f"no implementation wired for {key}")
 
 
@@ -213,7 +215,9 @@ DISCRIMINATION_AND_THRESHOLD = keys("discrimination", "threshold")
 CALIBRATION_AND_UTILITY = tuple(k for k in keys("calibration", "utility") if k != "brier")
 
 
-@pytest.mark.parametrize("key", DISCRIMINATION_AND_THRESHOLD + CALIBRATION_AND_UTILITY)
+@pytest.mark.parametrize(
+    "key", DISCRIMINATION_AND_THRESHOLD + CALIBRATION_AND_UTILITY + keys("expected")
+)
 @pytest.mark.parametrize("seed", range(3))
 def test_every_metric_is_invariant_to_row_order(key, seed):
     y, p = _cohort(seed)

@@ -14,6 +14,14 @@ import streamlit as st
 import components
 import state
 from cohortaudit.registry import METRICS
+from cohortaudit.render.case_mix import (
+    READING_RULE,
+    SPLIT_METRICS,
+    case_mix_rows,
+    has_expected,
+    observed_expected,
+    reading,
+)
 from cohortaudit.render.findings import format_estimate, group_label
 from cohortaudit.render.plotly_charts.base import axis_label
 from cohortaudit.render.plotly_charts.groups import (
@@ -92,12 +100,18 @@ def _metrics(g: GroupResult) -> dict[str, MetricValue]:
         return g.metrics
     out = dict(g.metrics)
     out.update(_explore.metrics_at_threshold(result, g, threshold))
+    for key in out:  # expected-if-calibrated rates exist at the operating threshold only
+        if key in METRICS and METRICS[key].family == "expected":
+            out[key] = MetricValue(None)
     return out
 
 
 def _cell(g: GroupResult, metrics: dict[str, MetricValue], key: str) -> str:
     if g.suppressed:
         return not_evaluable
+    spec = METRICS.get(key)
+    if not at_operating and spec is not None and spec.family == "expected":
+        return f"at the operating threshold {operating:g} only"
     v = metrics.get(key)
     if v is None or v.value is None:
         # a threshold metric missing at the explored threshold is withheld there (a cell < k);
@@ -193,6 +207,53 @@ if user is not None:
         + f", at the operating threshold {operating:g}, with {md(user.settings.get('ci_method', ''))}."
         + ("".join(f" {md(n)}." for n in notes) if notes else "")
     )
+
+# ---- observed error rates beside the ones a calibrated model would have -------------------
+if has_expected(result):
+    st.subheader("Error rates and case mix")
+    exp_rows: list[dict[str, Any]] = []
+    for g in [result.overall, *groups]:
+        row = {"Group": "All patients" if not g.attributes else group_label(g.attributes)}
+        for key in SPLIT_METRICS:
+            row[f"{METRIC_LABELS[key]} obs. (exp.)"] = observed_expected(g, key) or _cell(
+                g, g.metrics, key
+            )
+        exp_rows.append(row)
+    st.dataframe(pd.DataFrame(exp_rows), hide_index=True, width="stretch", placeholder="—")
+    st.caption(
+        f"At the operating threshold {operating:g}. In brackets: the rate a perfectly "
+        "calibrated model would have with the group's own predicted risks (expected TP = sum "
+        "of p at or above the threshold, and so on; Kleinberg et al. 2017, Pleiss et al. "
+        "2017). Groups with different risks have different error rates even then: that part "
+        "of a gap is case mix."
+    )
+    split = [r for r in case_mix_rows(result, order=len(part)) if tuple(r.attributes) == part]
+    if split:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "Group": group_label(r.attributes),
+                        "Metric": METRIC_LABELS[r.metric],
+                        "Difference": format_estimate(r.difference, 3),
+                        "Case mix": format_estimate(r.case_mix, 3),
+                        "Beyond case mix": format_estimate(r.beyond_case_mix, 3),
+                        "Reading": reading(r),
+                    }
+                    for r in split
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        st.caption(
+            f"Differences from the reference ({md(group_label(ref)) if ref else 'all patients'})"
+            " whose 95% interval excludes 0, split into the part the two risk distributions "
+            "imply under perfect calibration and the rest, with bootstrap 95% intervals. "
+            f"Reading: {READING_RULE}."
+        )
+    else:
+        st.caption("No error-rate difference from the reference excludes 0 here: nothing to split.")
 
 # ---- metric by group at the explored threshold --------------------------------------------
 state.init_widget(

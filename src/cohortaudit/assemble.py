@@ -38,6 +38,7 @@ from cohortaudit.metrics.curves import (
     decision_curve_rows,
     roc_and_pr,
 )
+from cohortaudit.metrics.expected import EXPECTED_METRICS, EXPECTED_SETTINGS
 from cohortaudit.metrics.fairness import (
     choose_references,
     compute_disparities,
@@ -318,8 +319,10 @@ def suppressed_group_result(est, decision, p: int, g: int) -> GroupResult:
 def _group_result(est, decision, p: int, g: int, *, z: float, k: int) -> GroupResult:
     if decision.hidden[p][g]:
         return suppressed_group_result(est, decision, p, g)
+    # the expected error rates go with the threshold metrics: with the group's size and sum
+    # of risks they would give back the number of patients above the threshold
     withheld = (
-        tuple(m for m in METRIC_KEYS if m in THRESHOLD_METRICS)
+        tuple(m for m in METRIC_KEYS if m in THRESHOLD_METRICS or m in EXPECTED_METRICS)
         if decision.confusion_hidden[p][g]
         else ()
     )
@@ -497,8 +500,8 @@ def _statistical_caveats(
             for metric, count in sorted(e.undefined_replicates.items()):
                 if metric in THRESHOLD_METRICS and decision.confusion_hidden[p][g]:
                     continue
-                if metric not in METRIC_KEYS:
-                    continue
+                if metric not in METRIC_KEYS or metric in EXPECTED_METRICS:
+                    continue  # expected PPV / NPV are undefined exactly where PPV / NPV are
                 out.append(bootstrap_undefined_caveat(e.attributes, metric, count, engine.n_boot))
     return out
 
@@ -683,4 +686,9 @@ def _settings(
         "fairness_summaries": methods["fairness_summaries"],
         "calibration": methods["calibration"],
         "decision_curve": dict(DECISION_CURVE_SETTINGS),
+        **(
+            {"expected_error_rates": dict(EXPECTED_SETTINGS)}
+            if any(m in table.rows[0][0].values for m in EXPECTED_METRICS)
+            else {}
+        ),
     }

@@ -18,6 +18,9 @@ Families:
 - ``calibration``: agreement of predicted risk with observed outcomes (Van Calster hierarchy).
 - ``utility``: overall performance on the probability scale (Brier, scaled Brier,
   discrimination slope): needs calibrated probabilities, not only their ranking.
+- ``expected``: the error rates a perfectly calibrated model with the group's predicted risks
+  would have at the threshold (:mod:`cohortaudit.metrics.expected`): what the group's risk
+  distribution (case mix) alone implies, the yardstick for the observed threshold metrics.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from typing import Literal
 
 __all__ = ["MetricSpec", "METRICS", "FAMILIES", "label", "keys", "spec"]
 
-Family = Literal["discrimination", "threshold", "prevalence", "calibration", "utility"]
+Family = Literal[
+    "discrimination", "threshold", "prevalence", "calibration", "utility", "expected"
+]
 Better = Literal["higher", "lower", "closer to 1", "closer to 0"]
 
 #: The families, in the order their metrics first appear in :data:`METRICS`.
@@ -39,6 +44,7 @@ FAMILIES: tuple[Family, ...] = (
     "prevalence",
     "utility",
     "calibration",
+    "expected",
 )
 
 _BOOT = "stratified bootstrap, percentile"
@@ -227,6 +233,24 @@ _SPECS = (
         "utility",
         "higher",
         "difference of mean risks, 0–1",
+    ),
+    *(
+        MetricSpec(
+            f"expected_{key}",
+            f"Expected {lab} (if calibrated)",
+            f"{lab} a perfectly calibrated model with the group's risks would have: {meaning}",
+            "expected",
+            None,
+            _BOOT,
+            bootstrapped=True,
+            threshold_dependent=True,
+        )
+        for key, lab, meaning in (
+            ("sensitivity", "sensitivity", "sum of p over p >= t / sum of p"),
+            ("specificity", "specificity", "sum of 1 - p over p < t / sum of 1 - p"),
+            ("ppv", "PPV", "mean of p over p >= t"),
+            ("npv", "NPV", "mean of 1 - p over p < t"),
+        )
     ),
 )
 

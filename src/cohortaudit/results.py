@@ -269,9 +269,14 @@ class Disparity:
     reference_kind: Literal["group", "overall"]
     difference: MetricValue
     ratio: MetricValue
+    #: sensitivity / specificity / PPV / NPV of a binary audit: the difference split into what
+    #: the two risk distributions imply under perfect calibration (``case_mix``) and the rest
+    #: (``beyond_case_mix``); None (and absent from the JSON) for other metrics
+    case_mix: MetricValue | None = None
+    beyond_case_mix: MetricValue | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "metric": self.metric,
             "group": dict(self.group),
             "reference": dict(self.reference),
@@ -279,6 +284,11 @@ class Disparity:
             "difference": self.difference.to_dict(),
             "ratio": self.ratio.to_dict(),
         }
+        for key in ("case_mix", "beyond_case_mix"):
+            part = getattr(self, key)
+            if part is not None:
+                out[key] = part.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Disparity:
@@ -289,6 +299,10 @@ class Disparity:
             reference_kind=d["reference_kind"],
             difference=MetricValue.from_dict(d["difference"]),
             ratio=MetricValue.from_dict(d["ratio"]),
+            case_mix=MetricValue.from_dict(d["case_mix"]) if "case_mix" in d else None,
+            beyond_case_mix=(
+                MetricValue.from_dict(d["beyond_case_mix"]) if "beyond_case_mix" in d else None
+            ),
         )
 
 

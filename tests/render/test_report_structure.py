@@ -270,7 +270,7 @@ def test_the_html_report_has_an_interactive_chart_for_every_chart_of_the_report(
 #: render/ in layers, lowest first: a module may import only modules of a lower layer, so no
 #: import inside render points up or sideways (and no circle can form).
 _LAYERS = (
-    ("document", "theme", "outcome"),
+    ("document", "theme", "outcome", "case_mix"),
     ("mpl", "text"),
     ("findings", "json", "numbering"),
     ("plotly_charts.base", "svg_charts.", "chapters.common"),

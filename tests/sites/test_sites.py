@@ -72,6 +72,12 @@ EXACT = (
     "balanced_accuracy",
     "f1",
     "selection_rate",
+    # sums of clipped p in the site bins: equal to the sums of p (no prediction within 1e-8
+    # of 0 or 1 in the sample)
+    "expected_sensitivity",
+    "expected_specificity",
+    "expected_ppv",
+    "expected_npv",
 )
 FIT_TOL = 1e-3
 CLI_BASE = [
@@ -506,6 +512,13 @@ def test_pooled_disparities_and_bootstrap_metrics_have_cis(pooled_4):
             assert mv.ci_low <= mv.value <= mv.ci_high, d
             with_ci[d.reference_kind] += 1
     assert with_ci["group"] > 300 and with_ci["overall"] > 400
+    # the case-mix split of every error-rate gap has intervals from the pooled replicates
+    split = [d for d in r.disparities if d.case_mix is not None]
+    assert {d.metric for d in split} == {"sensitivity", "specificity", "ppv", "npv"}
+    assert len(split) > 200
+    for d in split:
+        for mv in (d.case_mix, d.beyond_case_mix):
+            assert math.isfinite(mv.ci_low) and mv.ci_low <= mv.value <= mv.ci_high, d
     # the example of the issue: sex, both kinds, threshold metrics and AUROC
     for metric in ("auroc", "sensitivity", "fpr", "selection_rate", "oe_ratio", "brier"):
         for kind in ("group", "overall"):

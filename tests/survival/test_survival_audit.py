@@ -116,6 +116,14 @@ def test_the_json_is_valid_against_the_schema_and_reads_back(audited):
     assert again == expected
 
 
+def test_the_binary_case_mix_keys_are_absent_from_a_time_to_event_result(audited):
+    # expected error rates under calibration are defined for binary outcomes only
+    _, d = audited
+    text = json.dumps(d)
+    assert "expected_sensitivity" not in text and "case_mix" not in text
+    assert "expected_error_rates" not in d["settings"]
+
+
 def test_every_released_group_equals_the_estimators_on_its_patients(audited):
     _, d = audited
     frame = _frame()

@@ -102,6 +102,8 @@ class GroupHistograms:
 
     counts: np.ndarray
     loss: np.ndarray
+    #: sum of p per cell (expected error rates; None where a source does not carry it)
+    score_sum: np.ndarray | None = None
 
     @property
     def mean_loss(self) -> np.ndarray:
@@ -118,7 +120,8 @@ def group_histograms(
     size = n_groups * 2 * k
     counts = np.bincount(flat, minlength=size).reshape(n_groups, 2, k)
     loss = np.bincount(flat, weights=(scores - y) ** 2, minlength=size).reshape(n_groups, 2, k)
-    return GroupHistograms(counts=counts.astype(np.int64), loss=loss)
+    score_sum = np.bincount(flat, weights=scores, minlength=size).reshape(n_groups, 2, k)
+    return GroupHistograms(counts=counts.astype(np.int64), loss=loss, score_sum=score_sum)
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,9 @@ class FineCells:
     """The non-empty (finest cell x outcome x score bin) entries, the unit of resampling.
 
     ``cell``: finest cell of each entry; ``slot``: outcome * K + bin; ``count``: patients;
-    ``mean_loss``: mean (p - y)^2 of its patients.
+    ``mean_loss``: mean (p - y)^2 of its patients; ``mean_score``: their mean p (None where a
+    source does not carry it), so a replicate's sum of p above / below the threshold -- the
+    expected error rates under calibration -- is draws @ mean_score.
     """
 
     cell: np.ndarray
@@ -135,6 +140,7 @@ class FineCells:
     mean_loss: np.ndarray
     n_cells: int
     n_bins: int
+    mean_score: np.ndarray | None = None
 
 
 def fine_cells(
@@ -144,6 +150,7 @@ def fine_cells(
     k = grid.n_bins
     flat = hist.counts.reshape(n_cells, 2 * k)
     c_idx, s_idx = np.nonzero(flat)
+    score_sum = hist.score_sum.reshape(n_cells, 2 * k)[c_idx, s_idx]
     return FineCells(
         cell=c_idx,
         slot=s_idx,
@@ -151,6 +158,7 @@ def fine_cells(
         mean_loss=hist.mean_loss.reshape(n_cells, 2 * k)[c_idx, s_idx],
         n_cells=n_cells,
         n_bins=k,
+        mean_score=score_sum / flat[c_idx, s_idx],
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from cohortaudit.metrics.bootstrap import percentile_interval, percentile_intervals
+from cohortaudit.metrics.expected import EXPECTED_OF
 from cohortaudit.metrics.performance import THRESHOLD_METRICS
 from cohortaudit.metrics.table import GroupTable
 from cohortaudit.results import Disparity, FairnessSummary, MetricValue
@@ -138,7 +139,8 @@ def compute_disparities(
                         engine.overall_replicates[p][metric][:, None] if have_boot else None,
                     )
                 )
-            for kind, ref_est, ref_reps in comparisons:
+            split = _case_mix_split(engine, p, r, metric, groups, comparisons, confidence)
+            for (kind, ref_est, ref_reps), parts in zip(comparisons, split, strict=True):
                 b = ref_est.values[metric]
                 with np.errstate(divide="ignore", invalid="ignore"):
                     diff, ratio = values - b, values / b if b else np.full(len(groups), np.nan)
@@ -159,11 +161,65 @@ def compute_disparities(
                             reference_kind=kind,
                             difference=MetricValue(diff[j], d_lo[j], d_hi[j]),
                             ratio=MetricValue(ratio[j], r_lo[j], r_hi[j]),
+                            **({} if parts is None else {k: v[j] for k, v in parts.items()}),
                         )
                     )
     order = {m: i for i, m in enumerate(metrics)}
     out.sort(key=lambda d: (order[d.metric], d.reference_kind != "group"))
     return tuple(_stable_group_order(out, engine, order))
+
+
+def _case_mix_split(engine, p, r, metric, groups, comparisons, confidence):
+    """Per comparison: {"case_mix", "beyond_case_mix"} -> one MetricValue per group, or None.
+
+    case_mix = expected(group) - expected(reference) under perfect calibration
+    (:mod:`cohortaudit.metrics.expected`); beyond_case_mix = the observed difference minus it.
+    Both intervals come from the same joint replicates as the difference's, so they keep the
+    correlation of the group, its reference and of observed and expected. Only the threshold
+    metrics with an expected counterpart are split, and only where the table has it (a
+    time-to-event table does not).
+    """
+    exp_metric = EXPECTED_OF.get(metric)
+    if exp_metric is None or exp_metric not in engine.estimates[p][groups[0]].values:
+        return [None] * len(comparisons)
+    rows = engine.estimates[p]
+    observed = np.array([rows[g].values[metric] for g in groups], dtype=np.float64)
+    expected = np.array([rows[g].values[exp_metric] for g in groups], dtype=np.float64)
+    have_boot = (
+        bool(engine.replicates)
+        and metric in engine.replicates[p]
+        and exp_metric in engine.replicates[p]
+    )
+    out = []
+    for kind, ref_est, _ in comparisons:
+        ref_obs, ref_exp = ref_est.values[metric], ref_est.values[exp_metric]
+        case_mix = expected - ref_exp
+        beyond = (observed - ref_obs) - case_mix
+        nan = np.full(len(groups), np.nan)
+        c_lo = c_hi = b_lo = b_hi = nan
+        if have_boot:
+            if kind == "group":
+                ref_o = engine.replicates[p][metric][:, [r]]
+                ref_e = engine.replicates[p][exp_metric][:, [r]]
+            else:
+                ref_o = engine.overall_replicates[p][metric][:, None]
+                ref_e = engine.overall_replicates[p][exp_metric][:, None]
+            cm_reps = engine.replicates[p][exp_metric][:, groups] - ref_e
+            with np.errstate(invalid="ignore"):
+                bc_reps = (engine.replicates[p][metric][:, groups] - ref_o) - cm_reps
+            c_lo, c_hi, _ = percentile_intervals(cm_reps, confidence)
+            b_lo, b_hi, _ = percentile_intervals(bc_reps, confidence)
+        out.append(
+            {
+                "case_mix": [
+                    MetricValue(case_mix[j], c_lo[j], c_hi[j]) for j in range(len(groups))
+                ],
+                "beyond_case_mix": [
+                    MetricValue(beyond[j], b_lo[j], b_hi[j]) for j in range(len(groups))
+                ],
+            }
+        )
+    return out
 
 
 def _stable_group_order(

@@ -45,6 +45,7 @@ from cohortaudit.metrics.calibration_boot import (
     replicate_calibration,
 )
 from cohortaudit.metrics.curves import curve_support, risk_histogram
+from cohortaudit.metrics.expected import EXPECTED_METRICS, expected_arrays, expected_from_sorted
 from cohortaudit.metrics.performance import (
     Confusion,
     auroc_delong,
@@ -111,6 +112,7 @@ _CI_ORDER = (
     "spiegelhalter_z",
     "spiegelhalter_p",
     "hosmer_lemeshow_p",
+    *EXPECTED_METRICS,
 )
 #: How each metric's confidence interval is computed (stated in the JSON and the report).
 CI_METHODS = {k: METRICS[k].ci_method for k in _CI_ORDER}
@@ -118,7 +120,7 @@ CI_METHODS = {k: METRICS[k].ci_method for k in _CI_ORDER}
 _BOOTSTRAP_CI = tuple(k for k in CI_METHODS if METRICS[k].bootstrapped)
 
 #: Every metric with bootstrap replicates.
-ALL_BOOT_METRICS = (*BINNED_METRICS, *CALIBRATION_BOOT_METRICS, *SMOOTHER_METRICS)
+ALL_BOOT_METRICS = (*BINNED_METRICS, *CALIBRATION_BOOT_METRICS, *SMOOTHER_METRICS, *EXPECTED_METRICS)
 
 #: Replicates on which the calibration smoother is refitted (ICI, E50, E90, Emax).
 SMOOTHER_REPLICATES = 200
@@ -226,6 +228,7 @@ def _point_estimates(
     values["auprc"] = average_precision(pos, neg)
     values["brier"] = brier_score(pos, neg)
     values["prevalence"] = m / n if n else math.nan
+    values.update(expected_from_sorted(pos, neg, threshold))
     ci: dict[str, tuple[float, float]] = {}
     if math.isfinite(se):
         ci["auroc"] = (max(0.0, auc - z * se), min(1.0, auc + z * se))
@@ -323,6 +326,7 @@ class _Plan:
     groups_hit: np.ndarray
     group_starts: np.ndarray
     calibration_bins: Any
+    group_above: np.ndarray  # per entry of group_use: is its score bin at or above t?
 
 
 def bootstrap_intervals(
@@ -451,13 +455,20 @@ def _partition_plan(
         groups_hit=groups_hit,
         group_starts=group_starts,
         calibration_bins=cal_bins,
+        group_above=(cells.slot[use[by_group]] % grid.n_bins) >= grid.threshold_bin,
     )
 
 
 def _replicate_metrics(
-    draws: np.ndarray, loss_entries: np.ndarray, plan: _Plan, grid, smoother: bool
+    draws: np.ndarray,
+    loss_entries: np.ndarray,
+    plan: _Plan,
+    grid,
+    smoother: bool,
+    score_entries: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """draws, loss_entries: (n_entries, r). Returns metric -> (r, released groups)."""
+    """draws, loss_entries, score_entries (sum of p): (n_entries, r). Returns metric -> (r,
+    released groups)."""
     keep, k2 = plan.keep, 2 * grid.n_bins
     r = draws.shape[1]
     counts = np.zeros((len(keep) * k2, r), dtype=draws.dtype)
@@ -469,7 +480,26 @@ def _replicate_metrics(
     )
     out = binned_metrics(counts, loss.T, grid.threshold_bin)
     out.update(replicate_calibration(counts, loss.T, plan.calibration_bins, smoother=smoother))
+    out.update(_expected_replicates(counts, score_entries, plan, grid))
     return out
+
+
+def _expected_replicates(counts, score_entries, plan: _Plan, grid) -> dict[str, np.ndarray]:
+    """Expected error rates under calibration per replicate: the sums of p above and below
+    the threshold bin (exact: the threshold is a bin edge) and the counts on each side."""
+    r, n_keep = counts.shape[0], counts.shape[1]
+    if score_entries is None:
+        return {m: np.full((r, n_keep), np.nan) for m in EXPECTED_METRICS}
+    tb = grid.threshold_bin
+    picked = score_entries[plan.group_use]
+    above = plan.group_above[:, None]
+    sums = np.zeros((2, n_keep, r))
+    if len(plan.groups_hit):
+        for side, part in enumerate((np.where(above, picked, 0.0), np.where(above, 0.0, picked))):
+            sums[side, plan.groups_hit] = np.add.reduceat(part, plan.group_starts, axis=0)
+    n_above = counts[..., tb:].sum(axis=(-2, -1), dtype=np.float64)
+    n_below = counts[..., :tb].sum(axis=(-2, -1), dtype=np.float64)
+    return expected_arrays(sums[0].T, n_above, sums[1].T, n_below)
 
 
 def _centring_shift(table: GroupTable, p_index: int, plan: _Plan, cells, grid):
@@ -478,11 +508,18 @@ def _centring_shift(table: GroupTable, p_index: int, plan: _Plan, cells, grid):
     if len(keep) == 0:
         return {}
     base_draw = cells.count[:, None].astype(np.float64)
-    base = _replicate_metrics(base_draw, base_draw * cells.mean_loss[:, None], plan, grid, True)
+    base = _replicate_metrics(
+        base_draw, base_draw * cells.mean_loss[:, None], plan, grid, True, _scored(base_draw, cells)
+    )
     return {
         m: np.array([table.rows[p_index][g].values[m] for g in keep]) - base[m][0]
         for m in ALL_BOOT_METRICS
     }
+
+
+def _scored(draws: np.ndarray, cells) -> np.ndarray | None:
+    """Sum of p per entry and replicate (float64), None when the cells carry no mean score."""
+    return None if cells.mean_score is None else draws * cells.mean_score[:, None]
 
 
 def _draw_replicates(
@@ -512,10 +549,13 @@ def _draw_replicates(
     draws = next(chunks, None)
     while draws is not None:
         loss_entries = draws * cells.mean_loss[:, None]  # float64: sums of squares
+        score_entries = _scored(draws, cells)
         smoother = done < n_smooth
         active = [(i, plan) for i, plan in enumerate(plans) if len(plan.keep)]
         futures = [
-            pool.submit(_replicate_metrics, draws, loss_entries, plan, grid, smoother)
+            pool.submit(
+                _replicate_metrics, draws, loss_entries, plan, grid, smoother, score_entries
+            )
             for _, plan in active
         ]
         next_draws = next(chunks, None)

@@ -60,6 +60,17 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return fh.getvalue()
 
 
+#: The case-mix split of error-rate disparities (binary audits; empty for other metrics).
+_SPLIT_COLUMNS = (
+    "case_mix",
+    "case_mix_ci_low",
+    "case_mix_ci_high",
+    "beyond_case_mix",
+    "beyond_case_mix_ci_low",
+    "beyond_case_mix_ci_high",
+)
+
+
 def _mv(v: MetricValue | None) -> list[Any]:
     if v is None:
         return [None, None, None]
@@ -85,6 +96,7 @@ def csv_tables(result: AuditResult) -> dict[str, str]:
     """The CSV tables as ``{file name: text}``, in :data:`CSV_FILES` order."""
     k = (result.settings.get("disclosure") or {}).get("min_cell")
     keys = list(result.overall.metrics)
+    split = any(d.case_mix is not None for d in result.disparities)
 
     def metric_rows():
         for g in (result.overall, *result.subgroups):
@@ -151,6 +163,7 @@ def csv_tables(result: AuditResult) -> dict[str, str]:
                 "ratio",
                 "ratio_ci_low",
                 "ratio_ci_high",
+                *(_SPLIT_COLUMNS if split else ()),
             ],
             (
                 [
@@ -160,6 +173,7 @@ def csv_tables(result: AuditResult) -> dict[str, str]:
                     d.reference_kind,
                     *_mv(d.difference),
                     *_mv(d.ratio),
+                    *((*_mv(d.case_mix), *_mv(d.beyond_case_mix)) if split else ()),
                 ]
                 for d in result.disparities
             ),

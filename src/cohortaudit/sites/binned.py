@@ -73,6 +73,21 @@ class Binned:
         above = self.lo >= t
         return int(self.events[above].sum()), int(self.non_events[above].sum())
 
+    def risk_sums_at(self, t: float) -> tuple[float, int, float, int] | None:
+        """(sum p, patients) at or above t and below t, or None when a non-empty bin straddles
+        t: the expected error rates under calibration (``sum p`` is the file's sum of clipped
+        p, which differs from p only within 1e-8 of 0 or 1)."""
+        if self.at(t) is None:
+            return None
+        above = self.lo >= t
+        sp, n = self.sp1 + self.sp0, self.events + self.non_events
+        return (
+            float(np.sum(sp[above])),
+            int(n[above].sum()),
+            float(np.sum(sp[~above])),
+            int(n[~above].sum()),
+        )
+
     def rows(self, *, slope: bool, spread: bool = True) -> SiteRows:
         """Two weighted rows per non-empty (bin, outcome), at the bin's mean logit +- its SD.
 

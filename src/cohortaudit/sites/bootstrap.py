@@ -48,6 +48,7 @@ from scipy import sparse
 
 from cohortaudit.disclosure import DisclosureDecision
 from cohortaudit.metrics.bootstrap import FineCells, iter_replicates, percentile_intervals
+from cohortaudit.metrics.expected import EXPECTED_METRICS, expected_arrays
 from cohortaudit.metrics.fairness import DISPARITY_METRICS
 from cohortaudit.metrics.performance import THRESHOLD_METRICS, threshold_arrays
 from cohortaudit.metrics.table import GroupTable, Partition
@@ -75,8 +76,11 @@ BOOT_METRICS = (
     "scaled_brier",
     "discrimination_slope",
     "ece",
+    *EXPECTED_METRICS,
 )
 _ECE_CUTS = np.arange(11) / 10
+#: Metrics decided by the operating threshold (withheld with the confusion counts).
+_THRESHOLDISH = frozenset((*THRESHOLD_METRICS, *EXPECTED_METRICS))
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,11 @@ class _Plan:
         above = (lo >= t).astype(np.float64)
         ym = y[ent]
         vectors = (ym, 1 - ym, ym * above[ent], (1 - ym) * above[ent], mp[ent], ym * mp[ent])
-        self.sums = sparse.vstack([smat(n_t, rows, ent, v) for v in (*vectors, loss[ent])]).tocsr()
+        # the last two: sum of p at or above / below t (expected error rates under calibration)
+        risk_sides = (mp[ent] * above[ent], mp[ent] * (1 - above[ent]))
+        self.sums = sparse.vstack(
+            [smat(n_t, rows, ent, v) for v in (*vectors, loss[ent], *risk_sides)]
+        ).tocsr()
         # where a target has an entry straddling the threshold / an ECE edge, those metrics
         # are undefined for it (the pooled point estimate is withheld too)
         straddle_t = (lo < t) & (hi > t)
@@ -226,8 +234,8 @@ class _Plan:
         """
         draws = np.asarray(draws, dtype=np.float64)
         n_t, r = self.n_targets, draws.shape[1]
-        s = (self.sums @ draws).reshape(7, n_t, r)
-        n1, n0, tp, fp, e_sum, s1, loss = s
+        s = (self.sums @ draws).reshape(9, n_t, r)
+        n1, n0, tp, fp, e_sum, s1, loss, e_above, e_below = s
         n = n1 + n0
         ctrl = (self.ctrl @ draws).reshape(2, n_t * self.u, r)
         cum = np.cumsum(ctrl.reshape(2, n_t, self.u, r), axis=2).reshape(2, n_t * self.u, r)
@@ -250,7 +258,8 @@ class _Plan:
                 "ece": np.sum(np.abs(ece[0] - ece[1]), axis=1) / n,
             }
         out.update(zip(THRESHOLD_METRICS, threshold_arrays(tp, fp, n0 - fp, n1 - tp), strict=False))
-        for key in THRESHOLD_METRICS:
+        out.update(expected_arrays(e_above, tp + fp, e_below, n - tp - fp))
+        for key in (*THRESHOLD_METRICS, *EXPECTED_METRICS):
             out[key][self.bad_t] = np.nan
         out["ece"][self.bad_e] = np.nan
         return {k: np.ascontiguousarray(v.T) for k, v in out.items()}
@@ -293,7 +302,15 @@ def bootstrap_strata(
 # --------------------------------------------------------------------------------------------
 
 #: Metrics whose CI comes from the pooled bootstrap (the single-site audit bootstraps them too).
-BOOT_CI = ("brier", "balanced_accuracy", "f1", "ece", "scaled_brier", "discrimination_slope")
+BOOT_CI = (
+    "brier",
+    "balanced_accuracy",
+    "f1",
+    "ece",
+    "scaled_brier",
+    "discrimination_slope",
+    *EXPECTED_METRICS,
+)
 
 #: No bootstrap AUROC interval (nor of its disparities) for a group whose binned AUROC has a
 #: bin error bound above this: more than half of its case-control pairs fall in overlapping
@@ -547,7 +564,7 @@ def _partition_replicates(
                     coarse_overall = True
             full[m][:, list(keep)] = shifted[:, : len(keep)]
             if with_overall:
-                whole[m] = shifted[:, mixed if use_mixed and m in THRESHOLD_METRICS else joint]
+                whole[m] = shifted[:, mixed if use_mixed and m in _THRESHOLDISH else joint]
     if p == 0:
         whole = {m: full[m][:, 0] for m in BOOT_METRICS}
     return _PartitionReplicates(
@@ -579,7 +596,9 @@ def _partition_intervals(
         for j, g in enumerate(keep):
             if not math.isfinite(reported_value(table, decision, (p, g), m)):
                 continue
-            if bad[j] and not (m == "auroc" and g in reps.skip_auroc):
+            # an expected PPV / NPV is undefined exactly where PPV / NPV are (stated for those)
+            stated = m not in EXPECTED_METRICS and not (m == "auroc" and g in reps.skip_auroc)
+            if bad[j] and stated:
                 undefined.append((dict(table.rows[p][g].attributes), m, int(bad[j])))
             if m in BOOT_CI:
                 intervals.setdefault((p, g), {})[m] = (float(lo[j]), float(hi[j]))
@@ -590,7 +609,7 @@ def reported_value(table: GroupTable, decision: DisclosureDecision, cell, metric
     """The value the pooled audit reports for a group's metric (NaN where it reports none:
     withheld groups, withheld threshold metrics, metrics not computable from aggregates)."""
     p, g = cell
-    if decision.hidden[p][g] or (metric in THRESHOLD_METRICS and decision.confusion_hidden[p][g]):
+    if decision.hidden[p][g] or (metric in _THRESHOLDISH and decision.confusion_hidden[p][g]):
         return math.nan
     return float(table.rows[p][g].values.get(metric, math.nan))
 

@@ -67,6 +67,7 @@ from cohortaudit.assemble import (
 from cohortaudit.config import AuditConfig
 from cohortaudit.disclosure import DisclosureDecision, DisclosureWording, apply_disclosure
 from cohortaudit.errors import ConfigError, InputError
+from cohortaudit.metrics.expected import EXPECTED_SETTINGS
 from cohortaudit.metrics.subgroups import Partition
 from cohortaudit.metrics.table import GroupTable, finite
 from cohortaudit.registry import METRICS
@@ -287,7 +288,15 @@ def pool_sites(
                 "sites": len(sites),
                 "score_grid": settings0["score_grid"]["description"],
                 "site_attribute": SITE_ATTRIBUTE,
-            }
+            },
+            "expected_error_rates": {
+                **EXPECTED_SETTINGS,
+                "pooled": (
+                    "from the site histograms' sums of clipped p (p clipped to [1e-8, 1 - 1e-8]) "
+                    "in bins that do not straddle the threshold; null where a site's bin "
+                    "straddles it (as the confusion counts)"
+                ),
+            },
         },
         claimed_metrics=model.card.get("claimed_metrics"),
         sites=site_block,

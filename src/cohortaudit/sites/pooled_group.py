@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from cohortaudit.metrics.expected import EXPECTED_METRICS, expected_arrays
 from cohortaudit.metrics.performance import (
     THRESHOLD_METRICS,
     Confusion,
@@ -69,6 +70,19 @@ class PooledGroup:
             tp, fp = tp + got[0], fp + got[1]
         return Confusion(tp=tp, fp=fp, tn=self.n - self.events - fp, fn=self.events - tp)
 
+    def risk_sums_at(self, t: float) -> tuple[float, int, float, int] | None:
+        """Summed over sites: (sum p, patients) at or above t and below t; None as for
+        :meth:`confusion_at`."""
+        if self.withheld_at or not self.parts:
+            return None
+        total = [0.0, 0, 0.0, 0]
+        for b in self.parts:
+            got = b.risk_sums_at(t)
+            if got is None:
+                return None
+            total = [x + y for x, y in zip(total, got, strict=True)]
+        return tuple(total)
+
     def between(self, cuts: np.ndarray):
         total = None
         for b in self.parts:
@@ -110,9 +124,15 @@ SUBGROUP_FIT_NOTE = (
 
 
 def pooled_metrics(
-    est: PooledGroup, confusion: Confusion | None, *, z: float, fit_calibration: bool = True
+    est: PooledGroup,
+    confusion: Confusion | None,
+    *,
+    z: float,
+    fit_calibration: bool = True,
+    threshold: float | None = None,
 ) -> tuple[dict, dict]:
-    """Metric values with CIs, and calibration facts (fit, bound, problems)."""
+    """Metric values with CIs, and calibration facts (fit, bound, problems). The expected
+    error rates under calibration need ``threshold`` and derivable confusion counts."""
     n, o = est.n, est.events
     s = est.sums or {}
     out: dict[str, MetricValue] = {}
@@ -141,6 +161,10 @@ def pooled_metrics(
     else:
         for key in THRESHOLD_METRICS:
             out[key] = MetricValue(None)
+    sums = est.risk_sums_at(threshold) if confusion is not None and threshold is not None else None
+    expected = {} if sums is None else expected_arrays(*sums)
+    for key in EXPECTED_METRICS:  # intervals: the pooled bootstrap
+        out[key] = MetricValue(float(expected[key])) if key in expected else MetricValue(None)
     out["prevalence"] = MetricValue(o / n, *wilson_interval(o, n, z))
     out["brier"] = MetricValue(s["sum_sq_error_raw"] / n)
     e = s["sum_p_events"] + s["sum_p_non_events"]
@@ -207,7 +231,9 @@ def pooled_row(p: int, g: int, est: PooledGroup, *, threshold: float, z: float, 
     ece_rows: tuple[dict[str, Any], ...] = ()
     histogram = None
     if not est.withheld_at and est.n > 0 and 0 < est.events < est.n:
-        metrics, info = pooled_metrics(est, confusion, z=z, fit_calibration=not est.attributes)
+        metrics, info = pooled_metrics(
+            est, confusion, z=z, fit_calibration=not est.attributes, threshold=threshold
+        )
         for key, mv in metrics.items():
             values[key] = math.nan if mv.value is None else mv.value
             if mv.ci_low is not None or mv.ci_high is not None:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from cohortaudit.render.case_mix import (
+    READING_RULE,
+    case_mix_rows,
+    has_expected,
+    observed_expected,
+    reading,
+)
 from cohortaudit.render.chapters.common import (
+    group_cell,
+    group_name,
     group_rows,
     groups_of_order,
+    not_evaluable_text,
 )
-from cohortaudit.render.document import Bullets, Chart, Para, Section, Table, ref
+from cohortaudit.render.document import Bullets, Chart, Para, Section, Span, Table, ref
 from cohortaudit.render.findings import (
     SURVIVAL_FINDING_METRICS,
     disparity_findings,
@@ -63,6 +73,8 @@ def chapter(result: AuditResult) -> list[Section]:
             anchor="fairness.threshold_metrics",
         )
     )
+    if not tte and has_expected(result):
+        s.blocks.extend(_case_mix_blocks(result))
     s.blocks.append(Section("Disparities", 1, anchor="fairness.disparities"))
     s.blocks.append(
         Chart(
@@ -160,3 +172,77 @@ def chapter(result: AuditResult) -> list[Section]:
             )
         )
     return [s]
+
+
+def _case_mix_blocks(result: AuditResult) -> list:
+    """Observed beside expected-if-calibrated error rates, and the split of the gaps."""
+    groups = [result.overall, *groups_of_order(result, 1)]
+    rows = []
+    for g in groups:
+        if g.suppressed:
+            rows.append([group_name(result, g), Span(not_evaluable_text(result), 4)])
+            continue
+        cells = [
+            observed_expected(g, k) or group_cell(result, g, k) for k in _THRESHOLD_METRICS
+        ]
+        rows.append([group_name(result, g), *cells])
+    blocks: list = [
+        Section("Error rates and case mix", 1, anchor="fairness.case_mix"),
+        Para(
+            "A model that is perfectly calibrated still has different error rates in groups "
+            "with different risks: where most patients are at high risk, few are below the "
+            "threshold, so specificity is low. In brackets: the rate a perfectly calibrated "
+            "model would have with the group's own predicted risks (expected TP = sum of p "
+            "at or above the threshold, and so on; Kleinberg et al. 2017, Pleiss et al. 2017). "
+            "An observed rate far from its bracket points to miscalibration or poorer "
+            "discrimination within the group; a gap between groups that the brackets share "
+            "is case mix.",
+        ),
+        Table(
+            ["Group", *(f"{metric_name(k)} obs. (exp.)" for k in _THRESHOLD_METRICS)],
+            rows,
+            [0.32, 0.17, 0.17, 0.17, 0.17],
+            ["L", "L", "L", "L", "L"],
+            font_size=7,
+            caption="Observed threshold metrics (expected if calibrated) by group; the "
+            "intervals of both are in the JSON († imprecise).",
+            anchor="fairness.expected_rates",
+        ),
+    ]
+    split = case_mix_rows(result)
+    if not split:
+        blocks.append(
+            Para("No single-attribute error-rate difference has an interval that excludes "
+                 "zero, so there is no gap to split.", "note")
+        )
+        return blocks
+    blocks.append(
+        Table(
+            ["Group", "Metric", "Difference", "Case mix", "Beyond case mix", "Reading"],
+            [
+                [
+                    group_name(result, _group(result, r.attributes), mark_reference=False),
+                    metric_name(r.metric),
+                    fmt_value(r.difference),
+                    fmt_value(r.case_mix),
+                    fmt_value(r.beyond_case_mix),
+                    reading(r),
+                ]
+                for r in split
+            ],
+            [0.18, 0.09, 0.18, 0.18, 0.18, 0.19],
+            ["L", "L", "L", "L", "L", "L"],
+            font_size=7,
+            caption="Error-rate differences from the reference group whose 95% interval "
+            "excludes zero, split into the part the two risk distributions imply under "
+            "perfect calibration (case mix) and the rest (beyond case mix), with bootstrap "
+            "95% intervals from the same replicates. Reading: " + READING_RULE + ". Every "
+            "split is in the JSON.",
+            anchor="fairness.case_mix_split",
+        )
+    )
+    return blocks
+
+
+def _group(result: AuditResult, attributes: dict[str, str]):
+    return next(g for g in result.subgroups if g.attributes == attributes)
