@@ -296,3 +296,21 @@ def test_findings_round_trip_and_match_the_schema():
         "kind", "attributes", "metric", "severity", "value", "ci_low", "ci_high", "summary",
         "action",
     }  # fmt: skip
+
+
+def test_the_executive_summary_states_clinical_utility_when_net_benefit_has_an_interval():
+    from cohortaudit.render.chapters.summary import _verdict_lines
+
+    r = _result([_group({"site": "A"}), _group({"site": "B"})])
+    r = dataclasses.replace(r, settings={**r.settings, "threshold": 0.1})
+    assert not any(line.startswith("Clinical utility") for line in _verdict_lines(r))
+    overall = dataclasses.replace(
+        r.overall,
+        metrics={**r.overall.metrics, "net_benefit_vs_treat_all": MV(0.025, 0.021, 0.029)},
+    )
+    lines = _verdict_lines(dataclasses.replace(r, overall=overall))
+    (utility,) = [line for line in lines if line.startswith("Clinical utility")]
+    assert utility.startswith(
+        "Clinical utility: useful at the threshold 0.1 against treating everyone (difference in "
+        "net benefit 0.025 (0.021–0.029); section "
+    )
