@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 import state
-from cohortaudit.render.findings import format_estimate
+from cohortaudit.render.findings import format_estimate, group_label, kind_label, severity_label
+from cohortaudit.render.text import untested_disparities_note
 from cohortaudit.results import AuditResult, MetricValue
+from cohortaudit.textsafe import for_markdown as md
 
 #: What a page says when no audit has been run or opened in this session yet.
 NO_AUDIT = "No audit yet. Run one on the Start page."
@@ -122,3 +125,109 @@ def survival_estimate(v: MetricValue | None, key: str, *, time_unit: str | None 
 def not_applicable(what: str, why: str) -> None:
     """Say plainly that a part of a page does not apply to this result (instead of failing)."""
     st.info(f"**{what}** {why}", icon=":material/info:")
+
+
+#: Where each finding is shown in detail on the dashboard (a finding's ``section`` names the
+#: report's section; the dashboard has pages instead).
+DETAIL_PAGE = {
+    "calibration": "Calibration",
+    "discrimination": "Subgroups",
+    "fairness": "Subgroups",
+    "safety": "Safety",
+    "limitations": "Overview, data quality below",
+}
+BADGE = {
+    "high": ":red-badge[High]",
+    "medium": ":orange-badge[Medium]",
+    "low": ":gray-badge[Low]",
+    "case_mix": ":blue-badge[Case mix]",
+}
+
+
+def _detail(section: str) -> str:
+    return DETAIL_PAGE.get(section.split(".")[0], "the report")
+
+
+def executive_summary(result: AuditResult) -> None:
+    """The Overview's first box: the verdict (policy, model identity, data problems), the
+    findings that matter most with what to do and where to look, what case mix explains, and
+    every finding in an expander. All read from ``result.findings``; nothing is chosen here
+    beyond cutting the ordered list (:meth:`AuditResult.headline_findings`)."""
+    m = result.model
+    st.subheader("Executive summary")
+    with st.container(border=True):
+        policy = result.policy
+        if policy:
+            fails = [p for p in policy if p.outcome == "fail"]
+            if fails:
+                st.error(
+                    f"**Audit policy: FAILS** ({len(fails)} of {len(policy)} rule-and-group verdicts).",
+                    icon=":material/gpp_bad:",
+                )
+            else:
+                st.success(f"**Audit policy: passes** ({len(policy)} verdicts).")
+        else:
+            st.caption("No audit policy was given, so no pass/fail verdict is stated.")
+        data_problems = [f for f in result.findings if f.kind == "data_problem"]
+        n_serious = sum(cv.severity == "serious" for cv in result.caveats)
+        n_warn = sum(cv.severity == "warning" for cv in result.caveats)
+        tv = m.test_vectors
+        st.markdown(
+            "- **Model identity:** "
+            + (
+                f"{tv['count']} test vectors passed."
+                if tv
+                else "no test vectors: the file's identity rests on its SHA-256."
+            )
+            + f"\n- **Data problems:** {len(data_problems)} found; caveats: {n_serious} serious, "
+            f"{n_warn} warnings (below)."
+        )
+        untested = untested_disparities_note(result)
+        if untested is not None:
+            st.warning(md(untested), icon=":material/help:")
+        top = result.headline_findings()
+        problems = [f for f in result.findings if f.is_problem]
+        if top:
+            st.markdown(f"**The findings that matter most** ({len(top)} of {len(problems)})")
+            for f in top:
+                st.markdown(
+                    f"{BADGE.get(f.severity, '')} {md(f.summary)}  \n"
+                    f":small[**Do:** {md(f.action)} · **Detail:** {_detail(f.section)} page]"
+                )
+        elif "findings" not in result.settings:  # a result written before findings existed
+            st.info(
+                "This result was written before findings were part of the audit; re-run the "
+                "audit to rank them. The numbers are on the other pages."
+            )
+        else:
+            st.markdown("No finding of high or medium severity (small groups have wide intervals).")
+        case_mix = result.findings_of("case_mix")
+        if case_mix:
+            st.caption(
+                f"Explained by case mix, not problems: {len(case_mix)} differences in error rates "
+                "are what a perfectly calibrated model would show for these groups' risks."
+            )
+        if result.findings:
+            with st.expander(f"All {len(result.findings)} findings"):
+                st.dataframe(
+                    pd.DataFrame(
+                        [
+                            {
+                                "Severity": severity_label(f.severity),
+                                "Kind": kind_label(f.kind),
+                                "Group": group_label(f.attributes),
+                                "Finding": f.summary,
+                                "What to do": f.action,
+                                "Detail": _detail(f.section),
+                            }
+                            for f in result.findings
+                        ]
+                    ),
+                    hide_index=True,
+                    width="stretch",
+                )
+        st.caption(
+            "Severity follows stated rules (direction of harm, size against cut-offs, patients "
+            "affected, precision; see the report's methods). Explore all groups on the Subgroups "
+            "page, calibration on the Calibration page, the safety checks on the Safety page."
+        )

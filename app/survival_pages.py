@@ -16,7 +16,7 @@ import streamlit as st
 
 import components
 import state
-from cohortaudit.render.findings import calibration_findings, group_label, verdict_summary
+from cohortaudit.render.findings import group_label
 from cohortaudit.render.plotly_charts.base import axis_label
 from cohortaudit.render.plotly_charts.survival import (
     survival_estimates_plot,
@@ -152,22 +152,12 @@ def overview(result: AuditResult) -> None:
         + "Metrics without an interval were computed without bootstrap replicates."
     )
 
-    st.subheader("What the audit found")
-    verdict = verdict_summary(result, per_attribute=1)
-    with st.container(border=True):
-        st.markdown(md(verdict.headline))
-        for f in verdict.findings:
-            st.markdown(
-                f"- {':orange[**worse**]' if f.worse else ':blue[**better**]'} · {md(f.sentence)}"
-            )
-        found = calibration_findings(result)[:6]
-        if found:
-            st.markdown("\n".join(f"- :violet[**calibration**] · {md(f.sentence)}" for f in found))
-        st.caption(
-            "Kaplan–Meier observed vs predicted risk and the calibration curve at the horizon "
-            "are on the Calibration page, every group's metrics on the Subgroups page, the "
-            "decision curves on the Clinical utility page."
-        )
+    components.executive_summary(result)
+    st.caption(
+        "Kaplan–Meier observed vs predicted risk and the calibration curve at the horizon "
+        "are on the Calibration page, every group's metrics on the Subgroups page, the "
+        "decision curves on the Clinical utility page."
+    )
 
     st.subheader("The cohort (Table 1)")
     rows: list[dict[str, Any]] = [_table1_row("All patients", "", result.overall, when, k)]

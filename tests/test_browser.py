@@ -50,7 +50,7 @@ pytestmark = [
 STATUS = '[data-testid="stStatusWidget"]'
 EXCEPTION = '[data-testid="stException"]'
 PAGES = {  # nav label -> a text that only that page shows once it has rendered
-    "Overview": "What the audit found",
+    "Overview": "Executive summary",
     "Subgroups": "Difference from the reference",
     "Calibration": "Calibration metrics by",
     "Clinical utility": "Discrimination: ROC and precision",

@@ -160,7 +160,7 @@ def test_k0_banner_on_the_cli_summary_html_pdf_and_csv(k0, k10):
     text = _pdf_text(out / "audit.pdf")
     pages = text.split("\f")
     assert BANNER_UPPER in pages[0]  # the cover
-    summary = next(p for p in pages if "Summary of findings" in p and "Contents" not in p)
+    summary = next(p for p in pages if "Executive summary" in p and "Contents" not in p)
     assert f"{BANNER_UPPER}. This audit ran with disclosure control off" in " ".join(
         summary.split()
     )

@@ -9,7 +9,7 @@ import streamlit as st
 
 import components
 import runner
-from cohortaudit.render.findings import format_estimate, verdict_summary
+from cohortaudit.render.findings import format_estimate
 from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.results import not_evaluable
 from cohortaudit.textsafe import for_markdown as md
@@ -53,6 +53,9 @@ st.caption(
     else f"Cohort {md(c.file)}"
 )
 
+# ---- executive summary ------------------------------------------------------------------
+components.executive_summary(result)
+
 # ---- headline metrics --------------------------------------------------------------------
 st.subheader("Overall performance at the operating threshold")
 cols = st.columns(len(KEY_METRICS))
@@ -70,50 +73,6 @@ st.caption(
     f"A patient is predicted positive when the score is ≥ {s.threshold:g} "
     f"(threshold from the {s.threshold_source})."
 )
-
-# ---- verdict --------------------------------------------------------------------------------
-st.subheader("What the audit found")
-verdict = verdict_summary(result, per_attribute=1)
-verdict_more = verdict_summary(result, per_attribute=3)
-more = [f for f in verdict_more.findings if f not in verdict.findings]
-
-
-def _bullets(findings) -> str:
-    return "\n".join(
-        f"- {':orange[**worse**]' if f.worse else ':blue[**better**]'} · {md(f.sentence)}"
-        for f in findings
-    )
-
-
-with st.container(border=True):
-    st.markdown(md(verdict.headline))
-    st.markdown(_bullets(verdict.findings))
-    if more:
-        with st.expander(f"{len(more)} more findings"):
-            st.markdown(_bullets(more))
-    if verdict.calibration_headline:
-        st.markdown(md(verdict.calibration_headline))
-        st.markdown(
-            "\n".join(f"- :violet[**calibration**] · {md(f.sentence)}" for f in verdict.calibration)
-        )
-        cal_more = [f for f in verdict_more.calibration if f not in verdict.calibration]
-        if cal_more:
-            with st.expander(f"{len(cal_more)} more calibration findings"):
-                st.markdown("\n".join(f"- {md(f.sentence)}" for f in cal_more))
-    for note in verdict.notes:
-        st.markdown(md(note))
-    if result.safety:
-        from cohortaudit.render.plotly_charts.safety import safety_verdict
-
-        st.markdown(
-            "\n".join(f"- :red[**safety**] · {line}" for line in safety_verdict(result.safety))
-        )
-    st.caption(
-        "Each group is compared with its attribute's reference group; explore all groups, "
-        "intersections and other thresholds on the Subgroups page, calibration on the "
-        "Calibration page, the safety checks on the Safety page. Calibration is judged against "
-        "perfect calibration in each group."
-    )
 
 # ---- model facts --------------------------------------------------------------------------
 st.subheader("Model facts")

@@ -31,6 +31,7 @@ from cohortaudit.disclosure import (
     disclosure_profile,
     protect_caveats,
 )
+from cohortaudit.findings import RULES_SETTINGS, build_findings
 from cohortaudit.intake.columns import ordered_bin_labels
 from cohortaudit.metrics.curves import (
     calibration_curve,
@@ -234,6 +235,7 @@ def assemble_result(
         settings["claims_rule"] = CLAIMS_RULE
     if policy is not None:
         settings["policy"] = policy.to_dict()
+    settings["findings"] = dict(RULES_SETTINGS)
     result = AuditResult(
         model=model,
         cohort=replace(cohort, n=overall.n, events=overall.events),
@@ -265,11 +267,12 @@ def assemble_result(
         sites=sites,
         user_metrics=user_block,
     )
-    if policy is None:
-        return result
-    from cohortaudit.policy import evaluate_policy
+    if policy is not None:
+        from cohortaudit.policy import evaluate_policy
 
-    return replace(result, policy=evaluate_policy(policy, result))
+        result = replace(result, policy=evaluate_policy(policy, result))
+    # Findings last, from the result as released: they read only what disclosure let through.
+    return replace(result, findings=build_findings(result))
 
 
 def reference_list(

@@ -41,6 +41,9 @@ __all__ = [
     "CohortInfo",
     "PolicyVerdict",
     "ClaimCheck",
+    "Finding",
+    "FINDING_KINDS",
+    "FINDING_SEVERITIES",
     "AuditResult",
 ]
 
@@ -561,6 +564,98 @@ class ClaimCheck:
         )
 
 
+#: What a finding is about (``Finding.kind``), in the words of issue 19.
+FINDING_KINDS = (
+    "miscalibration",
+    "discrimination",
+    "error_rate_gap",
+    "data_problem",
+    "shift",
+    "robustness",
+    "weak_slice",
+)
+#: A finding's severity, most severe first. ``case_mix`` marks a difference in an error rate
+#: that the group's risk distribution explains: it is reported, and it is not a problem.
+FINDING_SEVERITIES = ("high", "medium", "low", "case_mix")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the audit found, in words a patient's doctor can act on.
+
+    Built once, when the result is assembled, from the released numbers
+    (:func:`cohortaudit.findings.build_findings`, which states the severity rules); every
+    renderer shows these and none decides what is a finding. ``attributes`` is the group ({}
+    for all patients), ``reference`` the group it is compared with (None when it is judged
+    against perfect calibration, a threshold or the development data), ``value`` / ``ci_low``
+    / ``ci_high`` the number the severity was judged on, ``summary`` the sentence on what it
+    means for patients, ``action`` what to check or do next, and ``section`` the report anchor
+    where it is shown in detail (renderers turn it into "see section 4.2"). ``n`` is the
+    group's released size (None when withheld or not a group).
+    """
+
+    kind: str
+    attributes: dict[str, str]
+    metric: str
+    severity: str
+    summary: str
+    action: str
+    section: str
+    value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    reference: dict[str, str] | None = None
+    n: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("value", "ci_low", "ci_high"):
+            object.__setattr__(self, name, clean_float(getattr(self, name)))
+
+    @property
+    def is_problem(self) -> bool:
+        """False for a difference explained by case mix: it is shown, not counted."""
+        return self.severity != "case_mix"
+
+    @property
+    def estimate(self) -> MetricValue:
+        """The number as a :class:`MetricValue`, for the renderers' formatters."""
+        return MetricValue(self.value, self.ci_low, self.ci_high)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "attributes": dict(self.attributes),
+            "metric": self.metric,
+            "severity": self.severity,
+            "value": self.value,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "summary": self.summary,
+            "action": self.action,
+            "section": self.section,
+            "reference": None if self.reference is None else dict(self.reference),
+            "n": self.n,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Finding:
+        ref = d.get("reference")
+        return cls(
+            kind=d["kind"],
+            attributes=dict(d["attributes"]),
+            metric=d["metric"],
+            severity=d["severity"],
+            summary=d["summary"],
+            action=d["action"],
+            section=d.get("section", ""),
+            value=d.get("value"),
+            ci_low=d.get("ci_low"),
+            ci_high=d.get("ci_high"),
+            reference=None if ref is None else dict(ref),
+            n=d.get("n"),
+        )
+
+
 @dataclass(frozen=True)
 class AuditResult:
     """Everything an audit found. Renderers read this; none of them recomputes a number."""
@@ -595,6 +690,9 @@ class AuditResult:
     #: :func:`cohortaudit.metrics.user.compute_user_metrics`; None (and absent from the JSON)
     #: when the audit had none.
     user_metrics: dict[str, Any] | None = None
+    #: What the audit found, most severe first (:class:`Finding`); built from this result by
+    #: :func:`cohortaudit.findings.build_findings` when it is assembled.
+    findings: tuple[Finding, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -610,6 +708,7 @@ class AuditResult:
             "fairness": [f.to_dict() for f in self.fairness],
             "disclosure_log": [e.to_dict() for e in self.disclosure_log],
             "caveats": [c.to_dict() for c in self.caveats],
+            "findings": [f.to_dict() for f in self.findings],
             "claims": [c.to_dict() for c in self.claims],
             "policy": [v.to_dict() for v in self.policy],
             "explanations": self.explanations,
@@ -652,6 +751,7 @@ class AuditResult:
             safety=d.get("safety"),
             sites=d.get("sites"),
             user_metrics=d.get("user_metrics"),
+            findings=tuple(Finding.from_dict(x) for x in d.get("findings", ())),
         )
 
     @property
@@ -667,6 +767,18 @@ class AuditResult:
     def disclosure_banner(self) -> str | None:
         """The banner every output shows when disclosure control was off, else None."""
         return None if self.disclosure_controlled else NOT_CONTROLLED_BANNER
+
+    def headline_findings(self, *, limit: int = 7, minimum: int = 3) -> tuple[Finding, ...]:
+        """The findings the first page shows: the high ones (at most ``limit``); when there are
+        fewer than ``minimum``, medium ones fill up to ``minimum``. ``findings`` is already
+        ordered most severe first, so this only cuts it."""
+        high = [f for f in self.findings if f.severity == "high"][:limit]
+        medium = [f for f in self.findings if f.severity == "medium"]
+        return tuple(high + medium[: max(0, minimum - len(high))])
+
+    def findings_of(self, severity: str) -> tuple[Finding, ...]:
+        """The findings of one severity (``"case_mix"``: differences explained by case mix)."""
+        return tuple(f for f in self.findings if f.severity == severity)
 
     def subgroup(self, **attributes: str) -> GroupResult:
         """The subgroup with exactly these attributes, e.g. ``result.subgroup(sex="F")``."""

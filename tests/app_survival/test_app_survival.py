@@ -111,7 +111,7 @@ def test_overview_shows_the_counts_and_metrics_at_the_horizon(tte):
     if o.metrics["uno_c"].ci_low is None:
         assert "no CI in this result" in captions
     assert "horizon **10 years**" in _text(at)
-    table1 = at.dataframe[0].value.set_index(["Attribute", "Group"])
+    table1 = at.dataframe[-1].value.set_index(["Attribute", "Group"])  # [0]: all findings
     for g in result.groups_for(("sex",)):
         row = table1.loc[("sex", g.attributes["sex"])]
         assert row["Patients"] == g.n

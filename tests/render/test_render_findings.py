@@ -8,7 +8,6 @@ from cohortaudit.render.findings import (
     disparity_findings,
     finding_sentence,
     format_estimate,
-    verdict_summary,
 )
 from cohortaudit.results import (
     AuditResult,
@@ -139,37 +138,6 @@ def test_findings_sorted_by_absolute_difference():
     assert [f.group for f in disparity_findings(r)] == [{"sex": "F"}, {"site": "B"}]
 
 
-def test_verdict_counts_comparisons_and_picks_per_attribute():
-    r = make_result(
-        [
-            _disp("sensitivity", {"sex": "F"}, {"sex": "M"}, MV(-0.14, -0.18, -0.10)),
-            _disp("sensitivity", {"site": "B"}, {"site": "A"}, MV(-0.02, -0.15, 0.11)),
-        ]
-    )
-    v = verdict_summary(r)
-    assert v.headline.startswith("1 of 2 comparisons")
-    assert "in 1 the group is worse off" in v.headline
-    assert [f.group for f in v.findings] == [{"sex": "F"}]
-    assert v.lines()[1] == v.findings[0].sentence
-
-
-def test_verdict_without_findings_warns_it_is_not_proof():
-    r = make_result([_disp("sensitivity", {"site": "B"}, {"site": "A"}, MV(-0.02, -0.15, 0.11))])
-    v = verdict_summary(r)
-    assert v.findings == ()
-    assert "None of 1 comparisons" in v.headline and "not proof" in v.headline
-
-
-def test_verdict_mentions_not_evaluable_groups():
-    r = make_result([], extra_groups=(_group({"site": "C"}, None, suppressed=True),))
-    v = verdict_summary(r)
-    assert "No subgroup could be compared" in v.headline
-    assert v.notes == (
-        "1 single-attribute group(s) are not evaluable (fewer than 10 events or "
-        "non-events) and could not be checked.",
-    )
-
-
 # ---- calibration ---------------------------------------------------------------------------
 
 
@@ -257,34 +225,3 @@ def test_calibration_findings_need_an_interval_that_excludes_perfect():
         ("mean", {"site": "A"}, "over"),
         ("slope", {"sex": "M"}, "too_extreme"),
     ]
-
-
-def test_verdict_adds_calibration_and_says_a_model_wide_slope_once():
-    r = _cal_result(
-        _cal_group(
-            {"sex": "M"},
-            oe=MV(1.41, 1.32, 1.50),
-            citl=MV(0.50, 0.42, 0.58),
-            slope=MV(0.8, 0.7, 0.9),
-        ),
-        _cal_group({"sex": "F"}, **GOOD),
-        overall_slope=MV(0.75, 0.71, 0.78),
-    )
-    v = verdict_summary(r)
-    assert v.calibration_headline.startswith("Calibration: 1 of 3 groups checked")
-    assert "2 have a calibration slope whose interval excludes 1" in v.calibration_headline
-    assert [(f.kind, f.group) for f in v.calibration] == [("slope", {}), ("mean", {"sex": "M"})]
-    assert v.calibration[1].sentence in v.lines()
-    assert v.lines().index(v.calibration_headline) == 1 + len(v.findings)
-
-
-def test_verdict_without_calibration_problems_says_so():
-    r = _cal_result(_cal_group({"sex": "F"}, **GOOD), _cal_group({"sex": "M"}, **GOOD))
-    v = verdict_summary(r)
-    assert v.calibration == ()
-    assert "include perfect calibration" in v.calibration_headline
-
-
-def test_verdict_of_a_result_without_calibration_metrics_has_no_calibration_part():
-    v = verdict_summary(make_result([]))
-    assert v.calibration_headline == "" and v.calibration == ()

@@ -175,34 +175,35 @@ def test_no_text_under_render_hand_types_a_table_figure_or_section_number():
 def test_the_sample_report_numbers_its_chapters_as_the_chapter_list_orders_them(sample):
     report = build_report(sample)
     top = [(s.number, s.title) for s in report.sections if s.level == 0]
-    assert [n for n, _ in top] == [str(i) for i in range(1, 16)] + ["A"]
-    assert top[8:10] == [("9", "Explanations"), ("10", "Safety")]
-    assert top[-1] == ("A", "Annex A: the audit result (audit.json)")
+    assert [n for n, _ in top] == [str(i) for i in range(1, 17)] + ["A", "B"]
+    assert top[:2] == [("1", "Executive summary"), ("2", "Key numbers")]
+    assert top[9:11] == [("10", "Explanations"), ("11", "Safety")]
+    assert top[-2:] == [("A", "Annex A: all findings"), ("B", "Annex B: the audit result (audit.json)")]
     # the sites chapter is there only for pooled audits, "Your metrics" only with --metric,
     # the four time-to-event chapters only for time-to-event audits, the weak-slice annex only
     # when there are more slice groups than the safety chapter lists
-    assert len(CHAPTERS) == 23
+    assert len(CHAPTERS) == 24
     captions = [b.caption for b in _walk(report.sections) if isinstance(b, Table) and b.caption]
-    assert captions[0].startswith("Table 1.1 Key numbers")
-    assert any(c.startswith("Table 3.2 Characteristics of the evaluation cohort") for c in captions)
+    assert captions[0].startswith("Table 2.1 Key numbers")
+    assert any(c.startswith("Table 4.2 Characteristics of the evaluation cohort") for c in captions)
 
 
 def test_a_pooled_audit_numbers_its_sites_chapter_like_any_other(pooled):
     report = build_report(pooled)
     top = {s.title: s.number for s in report.sections if s.level == 0}
-    assert top["Safety"] == "10"
-    assert top["Sites and heterogeneity"] == "11"
-    assert top["Claimed vs measured"] == "12"
-    assert top["Disclosure log"] == "15"
-    assert top["Checklist: TRIPOD+AI and EU AI Act Annex IV"] == "16"
+    assert top["Safety"] == "11"
+    assert top["Sites and heterogeneity"] == "12"
+    assert top["Claimed vs measured"] == "13"
+    assert top["Disclosure log"] == "16"
+    assert top["Checklist: TRIPOD+AI and EU AI Act Annex IV"] == "17"
     texts = [getattr(b, "text", "") for b in _walk(report.sections)]
     sites = next(s for s in report.sections if s.title == "Sites and heterogeneity")
     assert [b.caption.split(" ", 2)[1] for b in sites.blocks if isinstance(b, Table)] == [
-        "11.1",
-        "11.2",
+        "12.1",
+        "12.2",
     ]
-    assert any("(disclosure control, section 15)" in t for t in texts)
-    assert not any("10A" in t for t in texts)
+    assert any("(disclosure control, section 16)" in t for t in texts)
+    assert not any("11A" in t for t in texts)
 
 
 # ------------------------------------------------------------------------ the chart registry

@@ -31,15 +31,16 @@ import numpy as np
 import pytest
 from survival_result import HORIZON, make_tte_data, make_tte_result
 
+from cohortaudit.findings import build_findings
 from cohortaudit.render.chart_registry import chart_figures, chart_svg
 from cohortaudit.render.document import Chart, Para, Section, Span, Table
-from cohortaudit.render.findings import group_label, verdict_summary
 from cohortaudit.render.html import html_text
 from cohortaudit.render.outcome import horizon_text, is_time_to_event, outcome_kind
 from cohortaudit.render.pdf import pdf_bytes
 from cohortaudit.render.report import build_report
 from cohortaudit.render.text import summary_text
 from cohortaudit.results import AuditResult, MetricValue
+from cohortaudit.vocabulary import slice_words
 
 N = 3000
 SURVIVAL_CHAPTERS = [
@@ -126,7 +127,7 @@ def test_a_time_to_event_result_gets_the_survival_chapters_in_place_of_the_binar
 ):
     assert outcome_kind(tte) == "time_to_event" and is_time_to_event(tte)
     top = [s.title for s in report.sections if s.level == 0]
-    assert top[4:8] == SURVIVAL_CHAPTERS
+    assert top[5:9] == SURVIVAL_CHAPTERS
     assert not set(BINARY_CHAPTERS) & set(top)
     anchors = {s.title: s.anchor for s in report.sections if s.level == 0}
     assert anchors["Performance at the horizon"] == "discrimination"
@@ -228,7 +229,9 @@ def test_the_text_states_the_horizon_the_unit_and_the_censoring_convention(tte, 
     assert "cumulative/dynamic" in threshold and "inverse probability of censoring" in threshold
 
 
-@pytest.mark.parametrize("title", ["Summary of findings", "Evaluation data", *SURVIVAL_CHAPTERS])
+@pytest.mark.parametrize(
+    "title", ["Executive summary", "Key numbers", "Evaluation data", *SURVIVAL_CHAPTERS]
+)
 def test_no_binary_only_metric_is_named_where_the_model_is_judged(report, title):
     text = " ".join(_texts(_chapter(report, title)))
     for word in ("AUROC", "AUPRC", "CITL", "Prevalence", "prevalence", "Outcome rate"):
@@ -316,7 +319,7 @@ def test_the_decision_curve_table_holds_the_results_net_benefit(tte, report):
 
 
 def test_the_summary_states_observed_vs_expected_risk_oe_c_auc_and_slope(tte, report):
-    chapter = _chapter(report, "Summary of findings")
+    chapter = _chapter(report, "Key numbers")
     text = " ".join(_texts(chapter))
     m = tte.overall.metrics
     obs, exp_ = m["observed_risk"], m["expected_risk"]
@@ -332,8 +335,8 @@ def test_the_summary_states_observed_vs_expected_risk_oe_c_auc_and_slope(tte, re
     assert key["Events by the horizon"] == f"{tte.overall.events:,}"
     assert key["At risk at the horizon"] == f"{tte.overall.survival['at_risk']:,}"
     assert key["Harrell's C"] == _est(m["harrell_c"])
-    # without a bootstrap no disparity is tested, and the summary says so
-    assert "Disparities were not tested" in text
+    # without a bootstrap no disparity is tested, and the executive summary says so
+    assert "Disparities were not tested" in " ".join(_texts(_chapter(report, "Executive summary")))
 
 
 def _with_interval(tte, metric, attrs, lo, hi):
@@ -350,43 +353,46 @@ def _excluding_zero(v: float) -> tuple[float, float]:
     return (v / 2, 2 * v) if v > 0 else (2 * v, v / 2)
 
 
-def test_summary_findings_are_survival_disparities_whose_interval_excludes_zero(tte):
+def test_survival_findings_compare_c_indices_and_judge_oe_against_one(tte):
     d = next(
         x
         for x in tte.disparities
         if x.metric == "harrell_c" and len(x.group) == 1 and x.reference_kind == "group"
     )
     g = d.group
-    assert d.difference.value != 0
-    result = _with_interval(tte, "harrell_c", g, *_excluding_zero(d.difference.value))
-    verdict = verdict_summary(result, per_attribute=3)
-    sentences = [f.sentence for f in verdict.findings]
-    assert [s for s in sentences if s.startswith("Harrell's C is")] == [
-        next(s for s in sentences if s.startswith("Harrell's C") and group_label(g) in s)
+    worse = _with_interval(tte, "harrell_c", g, -0.09, -0.03)
+    worse = dataclasses.replace(
+        worse,
+        disparities=tuple(
+            dataclasses.replace(x, difference=MetricValue(-0.06, -0.09, -0.03))
+            if x.metric == "harrell_c" and x.group == g and x.reference_kind == "group"
+            else x
+            for x in worse.disparities
+        ),
+    )
+    found = [f for f in build_findings(worse) if f.metric == "harrell_c"]
+    assert [(f.kind, f.attributes, f.reference, f.value) for f in found] == [
+        ("discrimination", g, d.reference, -0.06)
     ]
-    assert verdict.headline.startswith("1 of ")
-    text = " ".join(_texts(_chapter(build_report(result), "Summary of findings")))
-    assert "Harrell's C is " + ("higher" if d.difference.value > 0 else "lower") in text
+    assert found[0].summary.startswith(f"The model ranks patients less well for {slice_words(g)}")
+    numbered = build_report(dataclasses.replace(worse, findings=build_findings(worse)))
+    annex = " ".join(_texts(next(s for s in numbered.sections if s.anchor == "findings")))
+    assert found[0].summary in annex
     # an interval that includes zero is not a finding
     quiet = _with_interval(tte, "harrell_c", g, -1.0, 1.0)
-    assert not verdict_summary(quiet).findings
-
-
-def test_an_oe_finding_is_worse_off_when_further_from_one(tte):
-    d = next(
-        x
-        for x in tte.disparities
-        if x.metric == "oe_ratio" and len(x.group) == 1 and x.reference_kind == "group"
+    assert not [f for f in build_findings(quiet) if f.metric == "harrell_c"]
+    # O/E is judged against 1 in each group: above 1, the model under-predicts
+    under = dataclasses.replace(
+        tte,
+        subgroups=tuple(
+            dataclasses.replace(x, metrics={**x.metrics, "oe_ratio": MetricValue(1.5, 1.3, 1.7)})
+            if x.attributes == g
+            else x
+            for x in tte.subgroups
+        ),
     )
-    g = d.group
-    assert d.difference.value != 0
-    result = _with_interval(tte, "oe_ratio", g, *_excluding_zero(d.difference.value))
-    found = [f for f in verdict_summary(result).findings if f.metric == "oe_ratio"]
-    assert len(found) == 1
-    gv = next(x for x in tte.subgroups if x.attributes == g).metrics["oe_ratio"].value
-    rv = next(x for x in tte.subgroups if x.attributes == d.reference).metrics["oe_ratio"].value
-    assert found[0].worse == (abs(gv - 1) > abs(rv - 1))
-    assert found[0].sentence.startswith("O/E ratio is ")
+    oe = [f for f in build_findings(under) if f.metric == "oe_ratio" and f.attributes == g]
+    assert len(oe) == 1 and "under-predicts" in oe[0].summary
 
 
 # ------------------------------------------------------------------------------- checklist
@@ -472,7 +478,7 @@ def test_binary_results_get_no_survival_chapter_and_no_survival_summary():
     sample = AuditResult.from_dict(json.loads(gzip.decompress(golden.read_bytes())))
     assert outcome_kind(sample) == "binary"
     top = [s.title for s in build_report(sample).sections if s.level == 0]
-    assert top[4:7] == BINARY_CHAPTERS
+    assert top[5:8] == BINARY_CHAPTERS
     assert not set(SURVIVAL_CHAPTERS) & set(top)
     assert "horizon" not in summary_text(sample)
     np.testing.assert_equal(is_time_to_event(sample), False)

@@ -35,6 +35,7 @@ __all__ = [
     "map_text",
     "ref",
     "ref_number",
+    "ref_nearest",
     "REF_PATTERN",
 ]
 
@@ -46,8 +47,9 @@ RUN_RECORD_END = "END OF RUN RECORD"
 #: so no text from the cohort (a group or column name) can spell one and have it resolved.
 _REF_MARK = "\ue000" + secrets.token_hex(6)
 #: A cross reference as :func:`ref` writes it; group 1 is the anchor, group 2 "n" when only the
-#: number is wanted (:func:`ref_number`).
-REF_PATTERN = re.compile(re.escape(_REF_MARK) + r"\{([^{}|]+)(?:\|(n))?\}")
+#: number is wanted (:func:`ref_number`), "p" when the nearest existing parent will do
+#: (:func:`ref_nearest`).
+REF_PATTERN = re.compile(re.escape(_REF_MARK) + r"\{([^{}|]+)(?:\|([np]))?\}")
 
 
 def ref(anchor: str) -> str:
@@ -64,6 +66,13 @@ def ref_number(anchor: str) -> str:
     """Like :func:`ref`, but a table or figure becomes its bare number ("5.2", not
     "Table 5.2"), for lists of places such as a checklist column."""
     return f"{_REF_MARK}{{{anchor}|n}}"
+
+
+def ref_nearest(anchor: str) -> str:
+    """Like :func:`ref`, but when this report has no ``"safety.robustness"`` the reference goes
+    to ``"safety"``: for pointers stored in the result (a finding's ``section``), which name
+    the most precise place while the report decides which sections it has."""
+    return f"{_REF_MARK}{{{anchor}|p}}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
-"""Plain-language findings from an :class:`AuditResult`, shared by the dashboard and the reports.
+"""How the dashboard and the reports word numbers, groups and findings.
 
-A finding is a disparity whose confidence interval for the difference (group - reference)
-excludes 0. The sentence names both groups with their own estimates and intervals, e.g.
+The findings themselves -- what is a problem, how severe, what to do -- are built once, when the
+result is assembled (``result.findings``, :mod:`cohortaudit.findings`); this module only labels
+them (:func:`severity_label`, :func:`kind_label`). What else it holds are the detailed sections'
+lists: a disparity whose confidence interval for the difference (group - reference) excludes 0,
+with a sentence that names both groups with their own estimates and intervals, e.g.
 
     Sensitivity is lower for sex=M: 0.61 (0.58–0.64) vs 0.75 (0.72–0.78) for sex=F
     (difference −0.14, 95% CI −0.18 to −0.10).
@@ -16,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cohortaudit.registry import METRICS, keys
-from cohortaudit.render.outcome import is_time_to_event, survival_label
-from cohortaudit.render.text import METRIC_LABELS, untested_disparities_note
+from cohortaudit.render.outcome import survival_label
+from cohortaudit.render.text import METRIC_LABELS
 from cohortaudit.results import AuditResult, Disparity, GroupResult, MetricValue
 from cohortaudit.textsafe import short_name
 
@@ -25,16 +28,14 @@ __all__ = [
     "CalibrationFinding",
     "calibration_findings",
     "calibration_sentence",
-    "Finding",
-    "Verdict",
-    "VERDICT_METRICS",
+    "DisparityFinding",
     "FINDING_METRICS",
-    "SURVIVAL_VERDICT_METRICS",
     "SURVIVAL_FINDING_METRICS",
     "LOWER_IS_BETTER",
     "disparity_findings",
     "finding_sentence",
-    "verdict_summary",
+    "severity_label",
+    "kind_label",
     "top_reliance_rows",
     "top_slices",
     "format_estimate",
@@ -54,26 +55,10 @@ FINDING_METRICS = (
     "selection_rate",
     "brier",
 )
-#: Metrics the verdict uses: FPR and FNR are complements of specificity and sensitivity, and a
-#: different selection rate is neither better nor worse in itself.
-VERDICT_METRICS = ("auroc", "sensitivity", "specificity", "ppv", "npv", "brier")
 #: Metrics where a higher value is worse for the patients in the group.
 LOWER_IS_BETTER = frozenset(k for k in FINDING_METRICS if METRICS[k].better == "lower")
 #: Metrics where a difference is neither better nor worse for the group.
 NEUTRAL = frozenset(k for k in keys("threshold", "prevalence") if METRICS[k].better is None)
-#: The verdict's metrics in a time-to-event audit: discrimination at the horizon, calibration
-#: (O/E and slope, compared between groups), then the IPCW threshold metrics and the Brier score.
-SURVIVAL_VERDICT_METRICS = (
-    "harrell_c",
-    "auc_t",
-    "oe_ratio",
-    "calibration_slope",
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-    "brier",
-)
 #: Every metric a time-to-event audit compares between groups, in the order of importance.
 SURVIVAL_FINDING_METRICS = (
     "harrell_c",
@@ -96,8 +81,9 @@ _BEST_AT = {"oe_ratio": 1.0, "calibration_slope": 1.0}
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One disparity whose interval excludes no difference, with the sentence that says it."""
+class DisparityFinding:
+    """One disparity whose interval excludes no difference, with the sentence that says it
+    (the detailed sections' list; the findings model is :class:`cohortaudit.results.Finding`)."""
 
     metric: str
     group: dict[str, str]
@@ -109,6 +95,29 @@ class Finding:
     direction: str  # "lower" | "higher"
     worse: bool  # True when the group is worse off than the reference (never for NEUTRAL)
     sentence: str
+
+
+#: How a finding's severity and kind read in a table or a badge.
+SEVERITY_LABELS = {"high": "High", "medium": "Medium", "low": "Low", "case_mix": "Case mix"}
+KIND_LABELS = {
+    "miscalibration": "Calibration",
+    "discrimination": "Discrimination",
+    "error_rate_gap": "Error rate",
+    "data_problem": "Data problem",
+    "shift": "Shift",
+    "robustness": "Robustness",
+    "weak_slice": "Weak slice",
+}
+
+
+def severity_label(severity: str) -> str:
+    """``High``, ``Medium``, ``Low`` or ``Case mix``."""
+    return SEVERITY_LABELS.get(severity, severity)
+
+
+def kind_label(kind: str) -> str:
+    """``Calibration``, ``Error rate``, ... for a finding's kind."""
+    return KIND_LABELS.get(kind, kind)
 
 
 def group_label(attributes: dict[str, str]) -> str:
@@ -192,7 +201,7 @@ def disparity_findings(
     max_order: int = 1,
     reference_kind: str = "group",
     digits: int = 2,
-) -> list[Finding]:
+) -> list[DisparityFinding]:
     """Disparities whose CI for the difference excludes 0, largest absolute difference first.
 
     ``max_order`` limits the findings to groups defined by at most that many attributes (1:
@@ -201,7 +210,7 @@ def disparity_findings(
     (``"overall"``).
     """
     confidence = float(result.settings.get("confidence_level", 0.95))
-    out: list[Finding] = []
+    out: list[DisparityFinding] = []
     for d in result.disparities:
         if (
             d.metric not in metrics
@@ -222,7 +231,7 @@ def disparity_findings(
     return out
 
 
-def _finding(result: AuditResult, d: Disparity, *, confidence: float, digits: int) -> Finding:
+def _finding(result: AuditResult, d: Disparity, *, confidence: float, digits: int) -> DisparityFinding:
     g = _group(result, d.group)
     r = _group(result, d.reference)
     gv = g.metrics.get(d.metric, MetricValue(None)) if g is not None else MetricValue(None)
@@ -236,7 +245,7 @@ def _finding(result: AuditResult, d: Disparity, *, confidence: float, digits: in
             and rv.value is not None
             and abs(gv.value - best) > abs(rv.value - best)
         )
-    return Finding(
+    return DisparityFinding(
         metric=d.metric,
         group=dict(d.group),
         reference=dict(d.reference),
@@ -380,166 +389,6 @@ def calibration_findings(
             )
     out.sort(key=lambda f: (bool(f.group), f.kind != "mean", -f.severity, group_label(f.group)))
     return out
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The plain-language summary: a headline, the key findings, and what could not be checked."""
-
-    headline: str
-    findings: tuple[Finding, ...]
-    notes: tuple[str, ...]
-    #: The calibration lead sentence and the calibration problems picked for the summary.
-    calibration_headline: str = ""
-    calibration: tuple[CalibrationFinding, ...] = ()
-
-    def lines(self) -> list[str]:
-        """Headline, one sentence per finding, then the notes (for text and PDF reports)."""
-        cal = [self.calibration_headline] if self.calibration_headline else []
-        return [
-            self.headline,
-            *(f.sentence for f in self.findings),
-            *cal,
-            *(f.sentence for f in self.calibration),
-            *self.notes,
-        ]
-
-
-def _calibration_summary(
-    result: AuditResult, *, per_attribute: int, digits: int
-) -> tuple[str, tuple[CalibrationFinding, ...]]:
-    """Lead sentence and picks: all patients first, then the worst mean problem per attribute.
-
-    Group slope findings are picked only when all patients do not already have the same slope
-    problem (otherwise it is a property of the model, said once).
-    """
-    checked = [
-        g
-        for g in (result.overall, *result.subgroups)
-        if len(g.attributes) <= 1
-        and not g.suppressed
-        and any(
-            (g.metrics.get(k) or MetricValue(None)).value is not None
-            for k in ("oe_ratio", "citl", "calibration_slope")
-        )
-    ]
-    if not checked:
-        return "", ()
-    found = calibration_findings(result, digits=digits)
-    confidence = float(result.settings.get("confidence_level", 0.95))
-    n_mean = sum(f.kind == "mean" for f in found)
-    n_slope = sum(f.kind == "slope" for f in found)
-    tte = is_time_to_event(result)
-    if not found:
-        return (
-            f"Calibration{' at the horizon' if tte else ''}: in all {len(checked)} groups "
-            "checked (all patients and each single-attribute group) the "
-            f"{confidence:.0%} intervals of "
-            + ("O/E and the calibration slope" if tte else "O/E, CITL and the calibration slope")
-            + " include perfect calibration.",
-            (),
-        )
-    headline = (
-        f"Calibration{' at the horizon' if tte else ''}: {n_mean} of {len(checked)} groups "
-        "checked (all patients and each single-attribute group) have a mean predicted risk "
-        f"that is off (the {confidence:.0%} interval of O/E excludes 1"
-        + ("" if tte else " or of CITL excludes 0")
-        + f"); {n_slope} have a calibration slope whose interval excludes 1."
-    )
-    overall_slope = {f.direction for f in found if f.kind == "slope" and not f.group}
-    picked = [f for f in found if not f.group]
-    for attr in result.cohort.sensitive_features:
-        mine = [f for f in found if tuple(f.group) == (attr,)]
-        means = sorted((f for f in mine if f.kind == "mean"), key=lambda f: -f.severity)
-        picked.extend(means[:per_attribute])
-        slopes = sorted(
-            (f for f in mine if f.kind == "slope" and f.direction not in overall_slope),
-            key=lambda f: -f.severity,
-        )
-        picked.extend(slopes[:per_attribute])
-    return headline, tuple(picked)
-
-
-def verdict_summary(
-    result: AuditResult,
-    *,
-    metrics: tuple[str, ...] | None = None,
-    per_attribute: int = 2,
-    digits: int = 2,
-) -> Verdict:
-    """Headline, the largest findings *per sensitive attribute*, and what was not evaluable.
-
-    Findings are picked per attribute (worst-off groups first) so that one attribute with large,
-    expected differences -- age for a risk score -- does not hide the others. The headline
-    always says how many comparisons were made, so a short list is never mistaken for a clean
-    bill of health. ``metrics`` defaults to :data:`VERDICT_METRICS`, or to
-    :data:`SURVIVAL_VERDICT_METRICS` for a time-to-event audit.
-    """
-    tte = is_time_to_event(result)
-    if metrics is None:
-        metrics = SURVIVAL_VERDICT_METRICS if tte else VERDICT_METRICS
-    confidence = float(result.settings.get("confidence_level", 0.95))
-    k = result.settings.get("disclosure", {}).get("min_cell")
-    compared = [
-        d
-        for d in result.disparities
-        if d.reference_kind == "group"
-        and len(d.group) == 1
-        and d.metric in metrics
-        and d.difference.value is not None
-    ]
-    findings = disparity_findings(result, metrics=metrics, digits=digits)
-    untested = untested_disparities_note(result)
-    if not compared:
-        headline = (
-            "No subgroup could be compared with its reference group (all were not evaluable "
-            "or there were no sensitive attributes)."
-        )
-    elif untested is not None:
-        headline = untested
-    elif not findings:
-        headline = (
-            f"None of {len(compared)} comparisons of single-attribute groups with their "
-            f"reference group shows a difference whose {confidence:.0%} confidence interval "
-            "excludes zero. This is not proof of equal performance: small groups have wide "
-            "intervals."
-        )
-    else:
-        n_worse = sum(f.worse for f in findings)
-        headline = (
-            f"{len(findings)} of {len(compared)} comparisons of single-attribute groups with "
-            f"their reference group show a difference whose {confidence:.0%} confidence "
-            f"interval excludes zero; in {n_worse} the group is worse off. The largest per "
-            "attribute:"
-        )
-    picked: list[Finding] = []
-    for attr in result.cohort.sensitive_features:
-        mine = [f for f in findings if tuple(f.group) == (attr,)]
-        mine.sort(key=lambda f: (not f.worse, -abs(f.difference.value or 0.0)))
-        picked.extend(mine[:per_attribute])
-    notes: list[str] = []
-    n_sup = sum(g.suppressed for g in result.subgroups if len(g.attributes) == 1)
-    if n_sup and tte:
-        notes.append(
-            f"{n_sup} single-attribute group(s) are not evaluable (fewer than {k} events by "
-            "the horizon, event-free patients or patients at risk at it) and could not be "
-            "checked."
-        )
-    elif n_sup:
-        notes.append(
-            f"{n_sup} single-attribute group(s) are not evaluable (fewer than {k} events or "
-            "non-events) and could not be checked."
-        )
-    cal_headline, cal_picked = _calibration_summary(
-        result, per_attribute=per_attribute, digits=digits
-    )
-    return Verdict(
-        headline=headline,
-        findings=tuple(picked),
-        notes=tuple(notes),
-        calibration_headline=cal_headline,
-        calibration=cal_picked,
-    )
 
 
 # ---------------------------------------------------------------- explanations and safety

@@ -94,13 +94,16 @@ def number_sections(sections: Sequence[Section]) -> list[Section]:
     def resolve(text: str) -> str:
         def label(match: Any) -> str:
             anchor = match.group(1)
+            if match.group(2) == "p":  # the nearest existing parent: "a.b.c", "a.b", "a"
+                while anchor not in labels and "." in anchor:
+                    anchor = anchor.rsplit(".", 1)[0]
             if anchor not in labels:
                 raise ReportError(
                     f"A sentence of the report refers to {anchor!r}, which no section, table or "
                     "figure of this report has as its anchor."
                 )
             found = labels[anchor]
-            return found.split(" ", 1)[-1] if match.group(2) else found
+            return found.split(" ", 1)[-1] if match.group(2) == "n" else found
 
         return REF_PATTERN.sub(label, text)
 

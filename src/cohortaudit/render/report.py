@@ -20,6 +20,7 @@ import hashlib
 from collections.abc import Callable
 
 from cohortaudit.render.chapters import (
+    all_findings,
     annex,
     calibration,
     checklist,
@@ -102,6 +103,7 @@ CHAPTERS: tuple[Callable[[AuditResult], list[Section]], ...] = (
     limitations.chapter,
     disclosure.chapter,
     checklist.chapter,
+    all_findings.chapter,
     annex.chapter,
     safety.slice_annex,  # every weak-slice group, when the safety chapter lists the top ones
 )

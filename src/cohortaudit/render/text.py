@@ -12,6 +12,7 @@ from cohortaudit.textsafe import for_terminal
 
 __all__ = [
     "summary_text",
+    "findings_lines",
     "model_text",
     "format_metric",
     "untested_disparities_note",
@@ -125,6 +126,7 @@ def summary_text(result: AuditResult, *, top: int = 6) -> str:
             untested_disparities_note(result)
             or "No single-attribute disparity whose 95% CI excludes 0."
         )
+    lines.extend(findings_lines(result))
     n_sup = sum(g.suppressed for g in result.subgroups)
     lines.append("")
     if result.disclosure_controlled:
@@ -147,6 +149,29 @@ def summary_text(result: AuditResult, *, top: int = 6) -> str:
             if cv.severity == "serious":
                 lines.append(f"  ! {cv.message}")
     return _terminal_lines(lines)
+
+
+def findings_lines(result: AuditResult) -> list[str]:
+    """The end-of-audit summary's findings: the ones that matter most, then what case mix
+    explains and how many more the report lists (all read from ``result.findings``)."""
+    top = result.headline_findings()
+    lines = [""]
+    if not top:
+        lines.append("Findings: none of high or medium severity (all findings: the report's annex).")
+        return lines
+    lines.append("Findings that matter most (severity; all findings: the report's annex):")
+    for f in top:
+        lines.append(f"  {f.severity.upper():<7}{f.summary}")
+        lines.append(f"  {'':<7}-> {f.action}")
+    case_mix = result.findings_of("case_mix")
+    if case_mix:
+        lines.append(
+            f"  {len(case_mix)} error-rate differences are explained by case mix (not problems)."
+        )
+    rest = len([f for f in result.findings if f.is_problem]) - len(top)
+    if rest:
+        lines.append(f"  {rest} further findings of lower severity are in the report.")
+    return lines
 
 
 def _provenance_lines(md: dict[str, Any], indent: str = "") -> list[str]:
@@ -378,6 +403,7 @@ def _survival_summary_text(result: AuditResult, *, top: int) -> str:
             untested_disparities_note(result)
             or "No single-attribute disparity whose 95% CI excludes 0."
         )
+    lines.extend(findings_lines(result))
     n_sup = sum(g.suppressed for g in result.subgroups)
     lines.append("")
     lines.append(

@@ -40,6 +40,7 @@ def chapter(result: AuditResult) -> list[Section]:
     grid = st.pop("threshold_grid", None)
     ci = st.pop("ci_methods", {}) or {}
     refs = st.pop("references", []) or []
+    finding_rules = st.pop("findings", None)
     rows: list[list[str]] = []
     for key, v in st.items():
         _flatten(key, v, rows)
@@ -99,6 +100,28 @@ def chapter(result: AuditResult) -> list[Section]:
             caption="Reference group of each partition.",
         )
     )
+    if finding_rules:
+        s.blocks.append(Section("Findings and their severity", 1, anchor="methods.findings"))
+        s.blocks.append(
+            Para(
+                "Findings (the first page and the annex of all findings) are built from the "
+                "released result when it is assembled, by these stated rules "
+                "(settings.findings):",
+                "small",
+            )
+        )
+        frows: list[list[str]] = []
+        _flatten("", finding_rules, frows)
+        s.blocks.append(
+            Table(
+                ["Rule", "Statement"],
+                frows,
+                [0.25, 0.75],
+                ["L", "L"],
+                font_size=7.5,
+                caption="Severity rules of the findings.",
+            )
+        )
     pk = (result.run or {}).get("packages") or {}
     s.blocks.append(Section("Software", 1, anchor="methods.software"))
     s.blocks.append(

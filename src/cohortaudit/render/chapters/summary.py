@@ -1,4 +1,5 @@
-"""Chapter "Summary of findings": the plain-language findings first, then the key numbers."""
+"""Chapter 1 "Executive summary" (one page: verdict, the findings that matter most, case mix)
+and chapter 2 "Key numbers" (the whole cohort's estimates, caveats, the other checks)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ from cohortaudit.render.chapters.common import (
     operating_row,
     vector_status_sentence,
 )
-from cohortaudit.render.document import Bullets, Para, Section, Table, ref
+from cohortaudit.render.document import Bullets, Para, Section, Table, ref, ref_nearest
 from cohortaudit.render.findings import (
     format_estimate,
     group_label,
+    severity_label,
     top_reliance_rows,
-    verdict_summary,
 )
 from cohortaudit.render.outcome import horizon_text, is_time_to_event, time_unit
-from cohortaudit.render.text import metric_name, survival_metric_name
+from cohortaudit.render.text import metric_name, survival_metric_name, untested_disparities_note
 from cohortaudit.results import (
     AuditResult,
     MetricValue,
@@ -26,11 +27,20 @@ from cohortaudit.results import (
 
 
 def chapter(result: AuditResult) -> list[Section]:
-    """The one-page summary: verdict, findings, caveats, and a table of the key numbers."""
-    c, o = result.cohort, result.overall
+    """The one-page executive summary, then the key numbers (a chapter of their own)."""
+    return [_executive_summary(result), _key_numbers_chapter(result)]
+
+
+def _executive_summary(result: AuditResult) -> Section:
+    """Verdict, the findings that matter most with their numbers, and what case mix explains.
+
+    Everything here is read from ``result.findings`` (built when the result was assembled):
+    this page chooses none of them, it only cuts the ordered list
+    (:meth:`AuditResult.headline_findings`). It must fit one page; the full list is the annex.
+    """
+    c = result.cohort
     conf = float(result.settings.get("confidence_level", 0.95))
-    name = result.model.display_name
-    s = Section("Summary of findings", new_page=True, anchor="summary")
+    s = Section("Executive summary", new_page=True, anchor="summary")
     if result.disclosure_banner:
         s.blocks.append(
             Para(
@@ -41,62 +51,163 @@ def chapter(result: AuditResult) -> list[Section]:
             )
         )
     tte = is_time_to_event(result)
+    outcome = (
+        f"the risk of an event by {horizon_text(result)}"
+        if tte
+        else f"the outcome '{c.label}'"
+    )
     s.blocks.append(
         Para(
-            f"This report audits {name} on {int_text(c.n)} patients ({int_text(c.events)} with the "
-            f"outcome '{c.label}') for differences in performance and calibration between groups "
-            f"defined by {', '.join(c.sensitive_features) or 'no sensitive attribute'}. "
-            f"Every estimate is followed by its {conf:.0%} confidence interval in brackets. "
-            "Plain-language findings come first; the numbers behind them are in sections "
-            f"{ref('discrimination')} to {ref('fairness')}."
-        )
-        if not tte
-        else Para(
-            f"This report audits {name}, a model of the risk of an event by {horizon_text(result)}, "
-            f"on {int_text(c.n)} patients with censored follow-up ({int_text(o.events)} events by "
-            "the horizon) for differences in performance and calibration between groups defined "
-            f"by {', '.join(c.sensitive_features) or 'no sensitive attribute'}. Patients censored "
-            "before the horizon are handled by Kaplan–Meier and inverse probability of "
-            "censoring weights, never counted as event-free. Every estimate is followed by its "
-            f"{conf:.0%} confidence interval in brackets. Plain-language findings come first; "
-            f"the numbers behind them are in sections {ref('discrimination')} to "
-            f"{ref('fairness')}."
+            f"{_capitalised(result.model.display_name)} was audited on {int_text(c.n)} patients for {outcome}, "
+            f"in groups defined by {', '.join(c.sensitive_features) or 'no sensitive attribute'}. "
+            f"Numbers are followed by their {conf:.0%} confidence interval."
         )
     )
-    policy = getattr(result, "policy", None)
-    if policy:
-        fails = [p for p in policy if p.outcome == "fail"]
+    s.blocks.append(Bullets(_verdict_lines(result)))
+    top = result.headline_findings()
+    problems = [f for f in result.findings if f.is_problem]
+    if top:
         s.blocks.append(
             Para(
-                f"Audit policy: {len(fails)} of {len(policy)} rule-and-group verdicts fail"
-                + (
-                    f" — the model FAILS the audit policy (section {ref('policy')})."
-                    if fails
-                    else f"; no rule fails (section {ref('policy')})."
-                ),
-                "limitation" if fails else "finding",
+                f"The findings that matter most ({len(top)} of {len(problems)}; severity from "
+                f"the stated rules, section {ref_nearest('methods.findings')}):",
+                "finding",
+            )
+        )
+        s.blocks.append(
+            Table(
+                ["Severity", "Finding", "What to do", "See"],
+                [
+                    [
+                        severity_label(f.severity),
+                        f.summary,
+                        f.action,
+                        ref_nearest(f.section),
+                    ]
+                    for f in top
+                ],
+                [0.09, 0.54, 0.26, 0.11],
+                ["L", "L", "L", "L"],
+                font_size=7.5,
             )
         )
     else:
-        s.blocks.append(
-            Para(
-                "No audit policy was given, so no pass/fail verdict is stated "
-                f"(section {ref('policy')}).",
-                "note",
+        s.blocks.append(Para(_nothing_found(result), "finding"))
+    for line in _tail_lines(result, shown=len(top)):
+        s.blocks.append(Para(line, "note"))
+    return s
+
+
+def _capitalised(name: str) -> str:
+    """"The predictions in 'risk'" at the start of a sentence (a model's own name is kept)."""
+    return name[:1].upper() + name[1:] if name.startswith("the ") else name
+
+
+def _verdict_lines(result: AuditResult) -> list[str]:
+    """Policy, model identity, data problems: the three facts before any finding."""
+    lines = []
+    policy = getattr(result, "policy", None)
+    if policy:
+        fails = [p for p in policy if p.outcome == "fail"]
+        lines.append(
+            f"Audit policy: the model FAILS ({len(fails)} of {len(policy)} rule-and-group "
+            f"verdicts fail; section {ref('policy')})."
+            if fails
+            else f"Audit policy: passes (no rule of {len(policy)} verdicts fails; section "
+            f"{ref('policy')})."
+        )
+    else:
+        lines.append(f"Audit policy: none given, so no pass/fail verdict (section {ref('policy')}).")
+    lines.append(f"Model identity: {vector_status_sentence(result)}")
+    gain = result.overall.metrics.get("net_benefit_vs_treat_all")
+    if gain is not None and gain.value is not None:  # net benefit with its interval (nbci)
+        t = result.settings.get("threshold")
+        useful = "useful" if (gain.ci_low or gain.value) > 0 else "not shown to be useful"
+        lines.append(
+            f"Clinical utility: {useful} at the threshold {t:g} against treating everyone "
+            f"(difference in net benefit {format_estimate(gain, 3)}; section {ref('utility')})."
+        )
+    data = [f for f in result.findings if f.kind == "data_problem"]
+    serious = sum(cv.severity == "serious" for cv in result.caveats)
+    warnings = sum(cv.severity == "warning" for cv in result.caveats)
+    units = sum(f.metric == "unit_change" for f in data)
+    lines.append(
+        f"Data problems: {len(data)} found"
+        + (f", {units} of them a likely unit change (below)" if units else "")
+        + f"; caveats: {serious} serious, {warnings} warnings (section {ref('limitations')})."
+    )
+    return lines
+
+
+def _nothing_found(result: AuditResult) -> str:
+    if "findings" not in result.settings:  # written before findings were part of a result
+        return (
+            "This result was written before findings were part of the audit, so none are "
+            "listed; re-run the audit with this version to rank them. The numbers are in "
+            f"sections {ref('discrimination')} to {ref('fairness')}."
+        )
+    return (
+        "No finding of high or medium severity. This is not proof of equal performance: small "
+        f"groups have wide intervals (all findings: annex {ref('findings')})."
+    )
+
+
+def _tail_lines(result: AuditResult, *, shown: int) -> list[str]:
+    """What case mix explains, what was not split, and how many findings the annex lists."""
+    untested = untested_disparities_note(result)
+    out = [] if untested is None else [untested]
+    case_mix = result.findings_of("case_mix")
+    if case_mix:
+        names = (metric_name(f.metric) for f in case_mix)
+        metrics = sorted({n if n.isupper() else n.lower() for n in names})
+        groups = ", ".join(dict.fromkeys(group_label(f.attributes) for f in case_mix[:4]))
+        out.append(
+            f"Explained by case mix, not problems: {len(case_mix)} differences in "
+            f"{', '.join(metrics)} (e.g. {groups}) are what a perfectly calibrated model would "
+            "show for these groups' risk distributions."
+        )
+    unsplit = [f for f in result.findings if f.kind == "error_rate_gap" and f.action.startswith("Separate")]
+    if unsplit:
+        out.append(
+            f"{len(unsplit)} error-rate differences are not yet separated from case mix and are "
+            "counted as low severity."
+        )
+    rest = {sev: len(result.findings_of(sev)) for sev in ("high", "medium", "low")}
+    rest["high"] -= sum(f.severity == "high" for f in result.headline_findings())
+    rest["medium"] -= sum(f.severity == "medium" for f in result.headline_findings())
+    more = ", ".join(f"{n} {sev}" for sev, n in rest.items() if n)
+    if more:
+        out.append(f"Further findings ({more} severity) are listed in annex {ref('findings')}.")
+    n_sup = sum(g.suppressed for g in result.subgroups if len(g.attributes) == 1)
+    if n_sup:
+        out.append(
+            f"{n_sup} single-attribute group(s) are not evaluable (fewer than "
+            f"{min_cell(result)} events or non-events) and could not be checked."
+        )
+    return out
+
+
+def _key_numbers_chapter(result: AuditResult) -> Section:
+    """The whole cohort's key numbers, the caveats and what the other checks hold."""
+    o = result.overall
+    conf = float(result.settings.get("confidence_level", 0.95))
+    s = Section("Key numbers", new_page=True, anchor="key-numbers")
+    tte = is_time_to_event(result)
+    s.blocks.append(
+        Para(
+            "Plain-language findings are on the first page and in annex "
+            f"{ref('findings')}; the numbers behind them are in sections {ref('discrimination')} "
+            f"to {ref('fairness')}."
+            + (
+                " Patients censored before the horizon are handled by Kaplan–Meier and inverse "
+                "probability of censoring weights, never counted as event-free."
+                if tte
+                else ""
             )
         )
+    )
     if tte:
         s.blocks.append(Para(_survival_headline(result), "finding"))
-    v = verdict_summary(result, per_attribute=3)
-    s.blocks.append(Para(v.headline, "finding"))
-    if v.findings:
-        s.blocks.append(Bullets([f.sentence for f in v.findings]))
-    if v.calibration_headline:
-        s.blocks.append(Para(v.calibration_headline, "finding"))
-    if v.calibration:
-        s.blocks.append(Bullets([f.sentence for f in v.calibration]))
-    for note in v.notes:
-        s.blocks.append(Para(note, "note"))
     serious = [cv for cv in result.caveats if cv.severity == "serious"]
     if serious:
         s.blocks.append(Para(f"Serious caveats (see section {ref('limitations')}):", "finding"))
@@ -111,7 +222,7 @@ def chapter(result: AuditResult) -> list[Section]:
     )
     if tte:
         s.blocks.append(_survival_key_numbers(result))
-        return [s]
+        return s
     keys = [
         "auroc",
         "auprc",
@@ -144,7 +255,7 @@ def chapter(result: AuditResult) -> list[Section]:
             font_size=8.5,
         )
     )
-    return [s]
+    return s
 
 
 def _checks_sentence(result: AuditResult) -> str:
