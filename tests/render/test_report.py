@@ -59,7 +59,8 @@ SECTION_TITLES = [
     "15 Disclosure log",
     "16 Checklist: TRIPOD+AI and EU AI Act Annex IV",
     "Annex A: all findings",
-    "Annex B: the audit result (audit.json)",
+    "Annex B: all weak-slice groups",
+    "Annex C: the audit result (audit.json)",
 ]
 
 

@@ -104,8 +104,8 @@ CHAPTERS: tuple[Callable[[AuditResult], list[Section]], ...] = (
     disclosure.chapter,
     checklist.chapter,
     all_findings.chapter,
-    annex.chapter,
     safety.slice_annex,  # every weak-slice group, when the safety chapter lists the top ones
+    annex.chapter,  # the audit result itself, last
 )
 
 
