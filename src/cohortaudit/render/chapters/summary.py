@@ -237,14 +237,7 @@ def _key_numbers_chapter(result: AuditResult) -> Section:
         "ici",
     ]
     rows = [[metric_name(k), group_cell(result, o, k)] for k in keys if k in o.metrics]
-    nb = operating_row(result, o)
-    if nb is not None and nb.get("net_benefit") is not None:
-        rows.append(
-            [
-                f"Net benefit at the operating threshold {result.settings.get('threshold'):g}",
-                f"{nb['net_benefit']:.3f} (treat all: {nb['net_benefit_treat_all']:.3f}; no CI)",
-            ]
-        )
+    rows.extend(_net_benefit_rows(result, o))
     s.blocks.append(
         Table(
             ["Whole cohort", f"Estimate ({conf:.0%} CI)"],
@@ -275,7 +268,11 @@ def _checks_sentence(result: AuditResult) -> str:
                 + ", ".join(f"{f['feature']} at {group_label(f['group'])}" for f in units)
                 + ")"
             )
-        bits.append(f"{n_slices} weak slice{'s' if n_slices != 1 else ''} found by search")
+        n_groups = len(sf.get("weak_slice_groups") or [])
+        bits.append(
+            f"{n_slices} weak slice{'s' if n_slices != 1 else ''} found by search"
+            + (f", in {n_groups} groups of overlapping slices" if n_groups else "")
+        )
         parts.append(f"Safety (section {ref('safety')}): " + "; ".join(bits) + ".")
     else:
         parts.append(f"Safety checks were not run (section {ref('safety')}).")
@@ -363,14 +360,7 @@ def _survival_key_numbers(result: AuditResult) -> Table:
             if key in ("sensitivity", "specificity"):
                 label += " (IPCW, cumulative/dynamic)"
             rows.append([label, group_cell(result, o, key)])
-    nb = operating_row(result, o)
-    if nb is not None and nb.get("net_benefit") is not None:
-        rows.append(
-            [
-                f"Net benefit at the operating threshold {result.settings.get('threshold'):g}",
-                f"{nb['net_benefit']:.3f} (treat all: {nb['net_benefit_treat_all']:.3f}; no CI)",
-            ]
-        )
+    rows.extend(_net_benefit_rows(result, o))
     return Table(
         ["Whole cohort, at the horizon", f"Estimate ({conf:.0%} CI)"],
         rows,
@@ -379,3 +369,19 @@ def _survival_key_numbers(result: AuditResult) -> Table:
         caption=f"Key numbers for all patients at the horizon of {horizon_text(result)}.",
         font_size=8.5,
     )
+
+
+def _net_benefit_rows(result, o) -> list[list[str]]:
+    """Net benefit at the operating threshold: with its interval and the difference from
+    treat-all when the result has them (schema 1.5.0), else the curve row without a CI."""
+    at = f"Net benefit at the operating threshold {result.settings.get('threshold'):g}"
+    nb_metric = o.metrics.get("net_benefit")
+    if nb_metric is not None and nb_metric.value is not None:
+        return [
+            [at, group_cell(result, o, "net_benefit")],
+            ["Net benefit minus treat-all", group_cell(result, o, "net_benefit_vs_treat_all")],
+        ]
+    nb = operating_row(result, o)
+    if nb is None or nb.get("net_benefit") is None:
+        return []
+    return [[at, f"{nb['net_benefit']:.3f} (treat all: {nb['net_benefit_treat_all']:.3f}; no CI)"]]
