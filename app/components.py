@@ -208,7 +208,11 @@ def executive_summary(result: AuditResult) -> None:
                 "are what a perfectly calibrated model would show for these groups' risks."
             )
         if result.findings:
-            with st.expander(f"All {len(result.findings)} findings"):
+            n_problems = len(result.findings) - len(case_mix)
+            label = f"All {len(result.findings)} findings"
+            if case_mix:
+                label += f" ({n_problems} problems, {len(case_mix)} explained by case mix)"
+            with st.expander(label):
                 st.dataframe(
                     pd.DataFrame(
                         [
