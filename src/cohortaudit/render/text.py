@@ -25,6 +25,15 @@ METRIC_LABELS = {k: m.label for k, m in METRICS.items()}
 _SUMMARY_METRICS = ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "brier")
 
 
+def _case_mix_tag(d) -> str:
+    """The tag after an error-rate gap whose part beyond case mix has an interval including 0:
+    a perfectly calibrated model would show that gap too (issue 19)."""
+    b = d.case_mix is not None and d.beyond_case_mix
+    if not b or b.ci_low is None or b.ci_high is None:
+        return ""
+    return "  (case mix)" if b.ci_low <= 0.0 <= b.ci_high else ""
+
+
 def format_metric(v: MetricValue, digits: int = 3) -> str:
     """``0.781 (0.772 to 0.790)``; ``n/a`` for undefined or withheld values."""
     if v.value is None:
@@ -120,6 +129,7 @@ def summary_text(result: AuditResult, *, top: int = 6) -> str:
             r = ", ".join(f"{k}={v}" for k, v in d.reference.items())
             lines.append(
                 f"  {METRIC_LABELS[d.metric]:<20}{g:<22} vs {r:<20} {format_metric(d.difference)}"
+                + _case_mix_tag(d)
             )
     else:
         lines.append(
