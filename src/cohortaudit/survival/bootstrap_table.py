@@ -29,6 +29,12 @@ from cohortaudit.survival.bootstrap_smoother import (
     SMOOTHER_TIME_BINS,
     smoother_intervals,
 )
+from cohortaudit.survival.bootstrap_utility import (
+    NB_KEYS,
+    UTILITY_METHOD,
+    UTILITY_TIME_BINS,
+    net_benefit_intervals,
+)
 
 if TYPE_CHECKING:
     from cohortaudit.disclosure import DisclosureDecision
@@ -98,6 +104,21 @@ def bootstrap_survival_table(
         seed=seed,
         confidence=confidence,
     )  # fmt: skip
+    nb_intervals, nb_undefined = net_benefit_intervals(
+        time,
+        event,
+        risk,
+        table.cell,
+        table.partitions,
+        [[rel and not hid for rel, hid in zip(rr, hh, strict=True)]
+         for rr, hh in zip(released, decision.confusion_hidden, strict=True)],
+        [[None if r.survival is None else dict(r.values) for r in row] for row in table.rows],
+        horizon=horizon,
+        threshold=threshold,
+        n_boot=n_boot,
+        seed=seed,
+        confidence=confidence,
+    )  # fmt: skip
     analytic = set(table.ci_methods)
     boot_ci = tuple(m for m in BOOT_METRICS if m not in analytic)
     rows = []
@@ -115,6 +136,12 @@ def bootstrap_survival_table(
             undefined = {
                 m: int(reps.undefined[p][m][g]) for m in BOOT_METRICS if reps.undefined[p][m][g]
             }
+            for m in NB_KEYS:
+                lo, hi = nb_intervals[p][m][0][g], nb_intervals[p][m][1][g]
+                if math.isfinite(lo) and math.isfinite(hi):
+                    ci[m] = (float(lo), float(hi))
+                if nb_undefined[p][m][g] and not decision.confusion_hidden[p][g]:
+                    undefined[m] = int(nb_undefined[p][m][g])
             for m in SMOOTHER_METRICS:
                 lo, hi = smooth.intervals[p][m][0][g], smooth.intervals[p][m][1][g]
                 if math.isfinite(lo) and math.isfinite(hi):
@@ -133,6 +160,7 @@ def bootstrap_survival_table(
         n=smooth.n_smooth, t=SMOOTHER_TIME_BINS, r=SMOOTHER_RISK_BINS
     )
     methods.update({m: smoother_method for m in SMOOTHER_METRICS})
+    methods.update({m: UTILITY_METHOD.format(t=UTILITY_TIME_BINS) for m in NB_KEYS})
     return replace(
         table,
         rows=tuple(rows),

@@ -36,6 +36,7 @@ from cohortaudit.metrics.curves import curve_support
 from cohortaudit.metrics.performance import Confusion
 from cohortaudit.metrics.subgroups import build_cells, build_partitions
 from cohortaudit.metrics.table import GroupRow, GroupTable
+from cohortaudit.survival.decision import decision_curve
 from cohortaudit.survival.km import KaplanMeierCurve, kaplan_meier
 from cohortaudit.survival.summary import METRIC_KEYS, SurvivalSummary, summarize
 
@@ -50,9 +51,15 @@ __all__ = [
 
 #: Metric keys of a time-to-event group, in table order: the estimators' keys plus the two
 #: the fairness summaries compare (share above the threshold, 1 - specificity).
-SURVIVAL_METRIC_KEYS = (*METRIC_KEYS, "selection_rate", "fpr")
-#: The keys disclosure rule 2 withholds with the confusion counts behind them.
-SURVIVAL_THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv", "fpr", "selection_rate")
+SURVIVAL_METRIC_KEYS = (
+    *METRIC_KEYS, "selection_rate", "fpr", "net_benefit", "net_benefit_vs_treat_all",
+)  # fmt: skip
+#: The keys disclosure rule 2 withholds with the confusion counts behind them (net benefit at
+#: the operating threshold rests on the same split of the patients at the threshold).
+SURVIVAL_THRESHOLD_METRICS = (
+    "sensitivity", "specificity", "ppv", "npv", "fpr", "selection_rate", "net_benefit",
+    "net_benefit_vs_treat_all",
+)  # fmt: skip
 
 #: Metrics compared between groups in a time-to-event audit (observed risk is the cohort's,
 #: not the model's, as prevalence is in the binary audit).
@@ -149,6 +156,10 @@ def _row(
     values["selection_rate"] = float(np.mean(risk >= threshold))
     spec = values["specificity"]
     values["fpr"] = 1.0 - spec if math.isfinite(spec) else math.nan
+    (at_threshold,) = decision_curve(time, event, risk, horizon=horizon, thresholds=(threshold,))
+    nb = math.nan if at_threshold.net_benefit is None else float(at_threshold.net_benefit)
+    values["net_benefit"] = nb
+    values["net_benefit_vs_treat_all"] = nb - float(at_threshold.net_benefit_treat_all)
     km = _km_to_horizon(time, event, horizon)
     return GroupRow(
         partition=p,
