@@ -119,7 +119,8 @@ def test_the_json_is_valid_against_the_schema_and_reads_back(audited):
 def test_the_binary_case_mix_keys_are_absent_from_a_time_to_event_result(audited):
     # expected error rates under calibration are defined for binary outcomes only
     _, d = audited
-    text = json.dumps(d)
+    # (settings.findings states the severity rules of every outcome kind, case_mix included)
+    text = json.dumps({**d, "settings": {**d["settings"], "findings": None}})
     assert "expected_sensitivity" not in text and "case_mix" not in text
     assert "expected_error_rates" not in d["settings"]
 
