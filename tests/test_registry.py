@@ -35,6 +35,7 @@ from sklearn.metrics import (
 
 from cohortaudit import registry
 from cohortaudit.metrics import calibration, expected, fairness, performance, subgroups
+from cohortaudit.metrics.utility_boot import NB_KEYS
 from cohortaudit.registry import FAMILIES, METRICS, MetricSpec, keys, label
 from cohortaudit.render import findings, text
 from cohortaudit.render.chapters import common as chapter_common
@@ -95,9 +96,12 @@ def test_the_engine_computes_exactly_the_registry_metrics_for_a_group():
 
 def test_a_real_audit_result_reports_the_registry_metrics_in_registry_order():
     result = json.loads(gzip.decompress(GOLDEN.read_bytes()))
-    assert set(result["overall"]["metrics"]) == set(METRICS)  # the JSON lists keys alphabetically
+    # net benefit is reported beside the registry metrics: its method is the decision curve's
+    # (settings.decision_curve), not a ci_methods entry
+    reported = set(METRICS) | set(NB_KEYS)
+    assert set(result["overall"]["metrics"]) == reported  # the JSON lists keys alphabetically
     for group in result["subgroups"]:
-        assert set(group["metrics"]) <= set(METRICS)
+        assert set(group["metrics"]) <= reported
     assert set(result["settings"]["ci_methods"]) == set(METRICS)
     for key, method in result["settings"]["ci_methods"].items():
         assert method == METRICS[key].ci_method, key
@@ -156,7 +160,6 @@ def test_selections_of_metrics_name_only_registry_keys():
     """Lists that choose metrics (for the verdict, for disparities) choose among known keys."""
     for chosen in (
         findings.FINDING_METRICS,
-        findings.VERDICT_METRICS,
         fairness.DISPARITY_METRICS,
         subgroups.CALIBRATION_METRIC_KEYS,
     ):

@@ -226,6 +226,7 @@ def assemble_result(
         methods=exact_methods(table, config.get("seed")) if methods is None else methods,
         disclosure_rules=disclosure_rules,
     )
+    settings["findings"] = dict(RULES_SETTINGS)  # before the extensions: one shape for all engines
     settings.update(settings_extension or {})
     claims: tuple = ()
     if claimed_metrics:
@@ -235,7 +236,6 @@ def assemble_result(
         settings["claims_rule"] = CLAIMS_RULE
     if policy is not None:
         settings["policy"] = policy.to_dict()
-    settings["findings"] = dict(RULES_SETTINGS)
     result = AuditResult(
         model=model,
         cohort=replace(cohort, n=overall.n, events=overall.events),

@@ -175,11 +175,14 @@ def test_no_text_under_render_hand_types_a_table_figure_or_section_number():
 def test_the_sample_report_numbers_its_chapters_as_the_chapter_list_orders_them(sample):
     report = build_report(sample)
     top = [(s.number, s.title) for s in report.sections if s.level == 0]
-    # this stored result predates weak-slice groups: no slice annex
-    assert [n for n, _ in top] == [str(i) for i in range(1, 17)] + ["A", "B"]
+    assert [n for n, _ in top] == [str(i) for i in range(1, 17)] + ["A", "B", "C"]
     assert top[:2] == [("1", "Executive summary"), ("2", "Key numbers")]
     assert top[9:11] == [("10", "Explanations"), ("11", "Safety")]
-    assert top[-2:] == [("A", "Annex A: all findings"), ("B", "Annex B: the audit result (audit.json)")]
+    assert top[-3:] == [
+        ("A", "Annex A: all findings"),
+        ("B", "Annex B: all weak-slice groups"),
+        ("C", "Annex C: the audit result (audit.json)"),
+    ]
     # the sites chapter is there only for pooled audits, "Your metrics" only with --metric,
     # the four time-to-event chapters only for time-to-event audits, the weak-slice annex only
     # when there are more slice groups than the safety chapter lists
