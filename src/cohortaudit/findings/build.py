@@ -222,16 +222,22 @@ def _excludes_zero(v: MetricValue | None) -> bool:
     return _has_ci(v) and (v.ci_low > 0 or v.ci_high < 0)
 
 
-def _discrimination(ctx: _Context) -> Iterable[tuple[Finding, float]]:
-    cut = CUT_OFFS["discrimination"]
-    for d in _single_group_disparities(ctx, DISCRIMINATION_METRICS):
+def _clear_gaps(ctx: _Context, metrics):
+    """Single-attribute disparities of ``metrics`` whose interval excludes 0, turned to the
+    worse-off group: (disparity, group, reference, sign, difference as the worse-off see it)."""
+    for d in _single_group_disparities(ctx, metrics):
         if not _excludes_zero(d.difference):
             continue
         who = _worse_off(ctx, d, d.difference)
         if who is None:
             continue
         group, reference, sign = who
-        diff = _turn(d.difference, sign)
+        yield d, group, reference, sign, _turn(d.difference, sign)
+
+
+def _discrimination(ctx: _Context) -> Iterable[tuple[Finding, float]]:
+    cut = CUT_OFFS["discrimination"]
+    for d, group, reference, _sign, diff in _clear_gaps(ctx, DISCRIMINATION_METRICS):
         g = ctx.group(group)
         magnitude = abs(diff.value)
         severity = severity_of(
@@ -280,14 +286,7 @@ def _split(d: Disparity, name: str) -> MetricValue | None:
 
 def _error_rates(ctx: _Context) -> Iterable[tuple[Finding, float]]:
     cut = CUT_OFFS["error_rate"]
-    for d in _single_group_disparities(ctx, ERROR_RATE_METRICS):
-        if not _excludes_zero(d.difference):
-            continue
-        who = _worse_off(ctx, d, d.difference)
-        if who is None:
-            continue
-        group, reference, sign = who
-        diff = _turn(d.difference, sign)
+    for d, group, reference, sign, diff in _clear_gaps(ctx, ERROR_RATE_METRICS):
         case_mix = _turn(_split(d, "case_mix"), sign)
         beyond = _turn(_split(d, "beyond_case_mix"), sign)
         g = ctx.group(group)
