@@ -25,6 +25,7 @@ from typing import Any
 __all__ = [
     "RUN_RECORD_START",
     "RUN_RECORD_END",
+    "SUMMARY_ANCHOR",
     "Para",
     "Bullets",
     "Span",
@@ -42,6 +43,8 @@ __all__ = [
 #: Markers around the only text that may differ between reruns (tests strip what lies between).
 RUN_RECORD_START = "RUN RECORD (the only part of this report that differs between reruns)"
 RUN_RECORD_END = "END OF RUN RECORD"
+#: The executive summary's anchor: the renderers put that chapter before the contents.
+SUMMARY_ANCHOR = "summary"
 
 #: The mark of a cross reference in a built text. It holds a random part drawn once per process,
 #: so no text from the cohort (a group or column name) can spell one and have it resolved.

@@ -18,6 +18,7 @@ from cohortaudit.render.chart_registry import chart_figures
 from cohortaudit.render.document import (
     RUN_RECORD_END,
     RUN_RECORD_START,
+    SUMMARY_ANCHOR,
     Bullets,
     Chart,
     Para,
@@ -106,9 +107,13 @@ class _Html:
             f"<script>{get_plotlyjs()}</script>",
             "</head><body>",
             self._cover(),
-            self._contents(),
         ]
-        for s in r.sections:
+        sections = list(r.sections)
+        # as in the PDF: the one-page summary that judges comes before the contents
+        if sections and sections[0].anchor == SUMMARY_ANCHOR:
+            out.append(self._section(sections.pop(0)))
+        out.append(self._contents())
+        for s in sections:
             out.append(self._section(s))
         out.append(f'<footer class="small sub"><p>{_e(r.footer)}</p></footer>')
         out.append("</body></html>")

@@ -27,6 +27,7 @@ from cohortaudit.render.chart_registry import chart_svg
 from cohortaudit.render.document import (
     RUN_RECORD_END,
     RUN_RECORD_START,
+    SUMMARY_ANCHOR,
     Bullets,
     Chart,
     Para,
@@ -173,11 +174,17 @@ class _Writer:
     def build(self) -> bytearray:
         pdf = self.pdf
         self._cover()
+        sections = list(self.report.sections)
         pdf.add_page()
+        # The one-page summary that judges comes straight after the cover, before the contents:
+        # a reader who turns one page has the verdict and what to do.
+        if sections and sections[0].anchor == SUMMARY_ANCHOR:
+            self._section(sections.pop(0), first=True)
+            pdf.add_page()
         pdf.insert_toc_placeholder(self._toc, pages=1)
-        # the placeholder has already broken to a fresh page: the first section starts there
+        # the placeholder has already broken to a fresh page: the next section starts there
         first = True
-        for s in self.report.sections:
+        for s in sections:
             self._section(s, first=first)
             first = False
         pdf.embed_file(

@@ -1,6 +1,7 @@
 """Annex "All findings": every finding of the result, most severe first, with its action.
 
-The first page shows the few that matter most; this annex is the full list, in the order of
+The executive summary (the page after the cover) shows the few that matter most; this annex
+is the full list, in the order of
 ``result.findings`` (built when the result was assembled), so nothing is chosen here.
 """
 

@@ -104,7 +104,7 @@ def chapter(result: AuditResult) -> list[Section]:
         s.blocks.append(Section("Findings and their severity", 1, anchor="methods.findings"))
         s.blocks.append(
             Para(
-                "Findings (the first page and the annex of all findings) are built from the "
+                "Findings (the executive summary after the cover and the annex of all findings) are built from the "
                 "released result when it is assembled, by these stated rules "
                 "(settings.findings):",
                 "small",

@@ -11,7 +11,15 @@ from cohortaudit.render.chapters.common import (
     operating_row,
     vector_status_sentence,
 )
-from cohortaudit.render.document import Bullets, Para, Section, Table, ref, ref_nearest
+from cohortaudit.render.document import (
+    SUMMARY_ANCHOR,
+    Bullets,
+    Para,
+    Section,
+    Table,
+    ref,
+    ref_nearest,
+)
 from cohortaudit.render.findings import (
     format_estimate,
     group_label,
@@ -40,7 +48,7 @@ def _executive_summary(result: AuditResult) -> Section:
     """
     c = result.cohort
     conf = float(result.settings.get("confidence_level", 0.95))
-    s = Section("Executive summary", new_page=True, anchor="summary")
+    s = Section("Executive summary", new_page=True, anchor=SUMMARY_ANCHOR)
     if result.disclosure_banner:
         s.blocks.append(
             Para(
@@ -195,8 +203,8 @@ def _key_numbers_chapter(result: AuditResult) -> Section:
     tte = is_time_to_event(result)
     s.blocks.append(
         Para(
-            "Plain-language findings are on the first page and in annex "
-            f"{ref('findings')}; the numbers behind them are in sections {ref('discrimination')} "
+            f"Plain-language findings are in the executive summary (section {ref(SUMMARY_ANCHOR)}, "
+            f"straight after the cover) and in annex {ref('findings')}; the numbers behind them are in sections {ref('discrimination')} "
             f"to {ref('fairness')}."
             + (
                 " Patients censored before the horizon are handled by Kaplan–Meier and inverse "
