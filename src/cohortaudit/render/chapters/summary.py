@@ -204,8 +204,8 @@ def _key_numbers_chapter(result: AuditResult) -> Section:
     s.blocks.append(
         Para(
             f"Plain-language findings are in the executive summary (section {ref(SUMMARY_ANCHOR)}, "
-            f"straight after the cover) and in annex {ref('findings')}; the numbers behind them are in sections {ref('discrimination')} "
-            f"to {ref('fairness')}."
+            f"straight after the cover) and in annex {ref('findings')}; the numbers behind them "
+            f"are in sections {ref('discrimination')} to {ref('fairness')}."
             + (
                 " Patients censored before the horizon are handled by Kaplan–Meier and inverse "
                 "probability of censoring weights, never counted as event-free."
