@@ -305,6 +305,7 @@ def _group_table(items: Any) -> pd.DataFrame:
         m = lead["metric"]
         digits = 2 if m == "oe" else 3
         rest = lead.get("rest_value")
+        beyond = lead.get("beyond_case_mix")
         rows.append(
             {
                 "#": rank,
@@ -312,6 +313,9 @@ def _group_table(items: Any) -> pd.DataFrame:
                 "Metric": METRICS.get(m, m),
                 "Value (95% CI)": _ci(lead["value"], digits),
                 "Rest of cohort": None if rest is None else f"{rest:.{digits}f}",
+                "Beyond case mix (95% CI)": None
+                if beyond is None
+                else _ci(beyond, digits) + (" · case mix" if lead.get("case_mix") else ""),
                 "Patients affected": g.get("patients"),
                 "Overlapping slices": len(members),
                 "Score": g.get("score"),
@@ -337,7 +341,9 @@ if not _skipped("weak_slices"):
             "Overlapping slices (a slice and its sub-slices, slices of largely the same "
             "patients) form one group, shown by its most informative slice and ranked by that "
             "slice's gap to the rest × its patients (the gap on one scale for every metric: "
-            "sensitivity difference, 2 × AUROC difference, |ln O/E ratio|)."
+            "sensitivity difference, 2 × AUROC difference, |ln O/E ratio|). A sensitivity "
+            "slice whose gap its own predicted risks explain under a calibrated model (the gap "
+            "beyond case mix not above 0) is marked 'case mix' and ranked last."
             if groups
             else "Ranked by the gap to the rest, largest first."
         )

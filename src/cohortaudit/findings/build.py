@@ -448,14 +448,15 @@ def _weak_slices(sf: dict[str, Any]) -> Iterable[tuple[Finding, float]]:
         leads = [(w, w.get("n")) for w in slices]
     for rank, (w, patients) in enumerate(leads[:MAX_WEAK_SLICES]):
         v = MetricValue.from_dict(w.get("value") or {})
+        case_mix = bool(w.get("case_mix"))
         yield (
             Finding(
                 kind="weak_slice",
                 attributes=dict(w.get("attributes") or {}),
                 metric=str(w.get("metric")),
-                severity="low",
+                severity="case_mix" if case_mix else "low",
                 summary=phrases.weak_slice(w),
-                action=phrases.ACTIONS["weak_slice"],
+                action=phrases.ACTIONS["case_mix" if case_mix else "weak_slice"],
                 section="safety.slices",
                 value=v.value,
                 ci_low=v.ci_low,

@@ -182,4 +182,10 @@ def robustness(row: dict[str, Any], metric: str, v: MetricValue) -> str:
 
 
 def weak_slice(w: dict[str, Any]) -> str:
-    return f"The search found a weak slice: {w.get('description') or slice_words(w.get('attributes') or {})}."
+    what = w.get("description") or slice_words(w.get("attributes") or {})
+    if w.get("case_mix"):
+        return (
+            f"The search found a slice with lower sensitivity: {what}. Its predicted risks "
+            "explain the gap (case mix): not a fault of the model."
+        )
+    return f"The search found a weak slice: {what}."

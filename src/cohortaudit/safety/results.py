@@ -313,10 +313,24 @@ class WeakSlice:
     p_value: float | None
     q_value: float | None
     description: str
+    # sensitivity slices only (safety/slice_case_mix.py): expected sensitivity of the slice and
+    # of the rest under perfect calibration, and the gap beyond what that case mix implies
+    expected_value: float | None = None
+    expected_rest_value: float | None = None
+    beyond_case_mix: MetricValue | None = None
 
     def __post_init__(self) -> None:
-        for name in ("rest_value", "effect", "p_value", "q_value"):
+        for name in (
+            "rest_value", "effect", "p_value", "q_value", "expected_value", "expected_rest_value"
+        ):
             object.__setattr__(self, name, clean_float(getattr(self, name)))
+
+    @property
+    def case_mix(self) -> bool:
+        """True when the slice's gap is not shown beyond what its case mix implies (the
+        interval of the gap beyond case mix does not lie above 0)."""
+        b = self.beyond_case_mix
+        return b is not None and not (b.ci_low is not None and b.ci_low > 0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -330,7 +344,16 @@ class WeakSlice:
             "p_value": self.p_value,
             "q_value": self.q_value,
             "description": self.description,
-        }
+        } | (
+            {}
+            if self.beyond_case_mix is None
+            else {
+                "expected_value": self.expected_value,
+                "expected_rest_value": self.expected_rest_value,
+                "beyond_case_mix": self.beyond_case_mix.to_dict(),
+                "case_mix": self.case_mix,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -343,6 +366,7 @@ class WeakSliceGroup:
     patients: int | None
     score: float | None
     metric: str
+    case_mix: bool = False  # the lead's gap is what its case mix implies (ranked last)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "score", clean_float(self.score))
@@ -354,6 +378,7 @@ class WeakSliceGroup:
             "patients": None if self.patients is None else int(self.patients),
             "score": self.score,
             "metric": self.metric,
+            "case_mix": bool(self.case_mix),
         }
 
 

@@ -45,6 +45,11 @@ clearly more than every simpler member, i.e. when the extra condition is the fin
 is built from the lead's released delta and n, so it gives nothing away, and overlapping
 members cannot inflate it.
 
+**Case mix.** A sensitivity slice whose gap is what its predicted risks alone imply under a
+calibrated model (:mod:`cohortaudit.safety.slice_case_mix`: the interval of the gap beyond case
+mix does not lie above 0) is not a failure of the model for that slice; a group led by such a
+slice is marked ``case_mix`` and ranked after every other group, whatever its score.
+
 **Patients** is the number of distinct patients in the union of the members, subject to
 disclosure control. Every member lies inside the union, so ``patients - n`` of a member counts
 the group's patients outside that member, and with exactly two largest members A and B,
@@ -172,7 +177,8 @@ def group_weak_slices(
     for members in raw:
         lead = _lead(members, slices, delta, lead_tolerance)
         groups.append((delta[lead] * slices[lead].n, lead, sorted(members)))
-    groups.sort(key=lambda g: (-g[0], g[1]))
+    # a group whose lead's gap is what its case mix implies ranks after every other group
+    groups.sort(key=lambda g: (slices[g[1]].case_mix, -g[0], g[1]))
     known = _Known(masks, bits, min_cell)  # level sizes are counted on first use only
     out = []
     for score, lead, members in groups:
@@ -184,6 +190,7 @@ def group_weak_slices(
                 patients=patients,
                 score=score,
                 metric=slices[lead].metric,
+                case_mix=slices[lead].case_mix,
             )
         )
     return tuple(out)

@@ -36,6 +36,7 @@ from cohortaudit.metrics.performance import wilson_interval
 from cohortaudit.results import MetricValue
 from cohortaudit.safety.common import check_frame, z_value
 from cohortaudit.safety.results import MAX_LEVELS, WeakSlice
+from cohortaudit.safety.slice_case_mix import CaseMixWeights, case_mix_weights, slice_case_mix
 from cohortaudit.vocabulary import slice_words
 
 __all__ = ["encode_levels", "midranks_within", "weak_slices"]
@@ -140,6 +141,7 @@ class _Overall:
     tp: int
     o: float
     e: float
+    mix: CaseMixWeights  # weights of the case-mix split of sensitivity gaps
 
 
 def weak_slices(
@@ -195,6 +197,7 @@ def weak_slices(
         tp=int((pred & case).sum()),
         o=float(y.sum()),
         e=float(p.sum()),
+        mix=case_mix_weights(y, p, pred),
     )
     enc = encode_levels(frame)
     tests: list[dict[str, Any]] = []
@@ -224,6 +227,14 @@ def weak_slices(
             f"{t['label']}: {names[t['metric']]} {t['value']:.2f} ({lo:.2f}-{hi:.2f}) vs "
             f"{t['rest']:.2f} rest (n={t['n']}, events={t['events']}, q={qv:.3g})"
         )
+        beyond = None
+        if "beyond" in t:
+            beyond = MetricValue(*(float(x) for x in t["beyond"]))
+            desc += (
+                f"; case mix alone implies {t['expected']:.2f} vs {t['expected_rest']:.2f}, "
+                f"gap beyond case mix {beyond.value:.2f} ({beyond.ci_low:.2f} to "
+                f"{beyond.ci_high:.2f})"
+            )
         out.append(
             WeakSlice(
                 attributes=t["attributes"],
@@ -236,6 +247,9 @@ def weak_slices(
                 p_value=t["p"],
                 q_value=qv,
                 description=desc,
+                expected_value=t.get("expected"),
+                expected_rest_value=t.get("expected_rest"),
+                beyond_case_mix=beyond,
             )
         )
     return tuple(out)
@@ -324,8 +338,12 @@ def _slice_tests(
         pool = tp_all / m_all
         se_sens = np.sqrt(pool * (1 - pool) * (1 / m_s + 1 / m_c))
         z_sens = (sens_c - sens_s) / se_sens
+        e_s = bc(p)
+        mix = slice_case_mix(
+            bc, o.mix, tp_s=tp_s, m_s=m_s, e_s=e_s, tp_all=tp_all, m_all=m_all, e_all=o.e
+        )
         # O/E
-        o_s, e_s = m_s, bc(p)
+        o_s = m_s
         o_c, e_c = o.o - o_s, o.e - e_s
         oe_s, oe_c = o_s / e_s, o_c / e_c
         z_oe = np.log(oe_s / oe_c) / np.hypot(log_oe_se(o_s, n_s), log_oe_se(o_c, m_c + k_c))
@@ -359,6 +377,10 @@ def _slice_tests(
                     "metric": "sensitivity", "value": sens_s[s], "rest": sens_c[s],
                     "ci": (lo, hi), "effect": sens_c[s] - sens_s[s],
                     "p": float(stats.norm.sf(z_sens[s])), "worse": sens_s[s] < sens_c[s],
+                    "expected": mix.expected[s], "expected_rest": mix.expected_rest[s],
+                    "beyond": (
+                        mix.beyond[s], mix.beyond[s] - z * mix.se[s], mix.beyond[s] + z * mix.se[s]
+                    ),
                 }
             )  # fmt: skip
         if np.isfinite(z_oe[s]):

@@ -396,8 +396,11 @@ def _slices_section(sf: dict[str, Any], groups: _Groups) -> Section:
             f"{st.get('min_cell')} events and non-events were tested; Benjamini–Hochberg "
             f"controls the false discovery rate at {st_fdr(sf)} across all tests. A combined "
             "slice is not listed when a flagged part of it already explains it. Sensitivity at "
-            "a fixed threshold is naturally lower in low-risk slices (e.g. younger patients); "
-            "read such slices as a property of the threshold as much as of the model."
+            "a fixed threshold is naturally lower in low-risk slices (e.g. younger patients): "
+            "for every sensitivity slice the gap beyond case mix is the part of its gap that "
+            "the slice's own predicted risks do not explain under a calibrated model (observed "
+            "minus expected sensitivity, rest minus slice, delta-method 95% CI); a slice whose "
+            "gap beyond case mix is not above 0 is marked 'case mix'."
         )
     )
     if not slices:
@@ -413,7 +416,8 @@ def _slices_section(sf: dict[str, Any], groups: _Groups) -> Section:
                 f"{g.get('jaccard_min', 0.7):g}), are one weakness. They form {len(groups)} "
                 "group" + ("s" if len(groups) != 1 else "") + ", each shown once by its most "
                 "informative member (the simplest one that accounts for nearly the largest gap "
-                "× patients) and ranked by that member's gap to the rest × its patients; the gap "
+                "× patients) and ranked by that member's gap to the rest × its patients, groups "
+                "whose lead is explained by case mix last; the gap "
                 "is on one scale for all metrics (sensitivity difference, twice the AUROC "
                 "difference, |ln| of the O/E ratio). Patients counts everyone in any slice of "
                 "the group; the rules are in audit.json (safety.settings.slice_grouping)."
@@ -491,6 +495,7 @@ def _groups_table(groups: _Groups, first: int, caption: str) -> Table:
     rows = []
     for rank, (g, lead, members) in enumerate(groups, start=first):
         m = lead["metric"]
+        beyond = lead.get("beyond_case_mix")
         rows.append(
             [
                 str(rank),
@@ -498,16 +503,22 @@ def _groups_table(groups: _Groups, first: int, caption: str) -> Table:
                 SLICE_METRIC_WORDS.get(m, m),
                 fmt_value(mv_of(lead["value"]), 2),
                 fixed(lead["rest_value"], 2),
+                "—"
+                if beyond is None
+                else fmt_value(mv_of(beyond), 2) + ("; case mix" if lead.get("case_mix") else ""),
                 count_text(g.get("patients"), None),
                 str(len(members)),
                 fixed(g.get("score"), 0),
             ]
         )
     return Table(
-        ["#", "Slice", "Metric", "Value (95% CI)", "Rest", "Patients", "Slices", "Score"],
+        [
+            "#", "Slice", "Metric", "Value (95% CI)", "Rest", "Beyond case mix (95% CI)",
+            "Patients", "Slices", "Score",
+        ],
         rows,
-        [0.05, 0.33, 0.11, 0.18, 0.07, 0.09, 0.07, 0.1],
-        ["R", "L", "L", "L", "R", "R", "R", "R"],
+        [0.04, 0.25, 0.1, 0.15, 0.06, 0.18, 0.08, 0.06, 0.08],
+        ["R", "L", "L", "L", "R", "L", "R", "R", "R"],
         font_size=7,
         caption=caption,
     )
