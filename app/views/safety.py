@@ -343,7 +343,7 @@ if not _skipped("weak_slices"):
             "slice's gap to the rest × its patients (the gap on one scale for every metric: "
             "sensitivity difference, 2 × AUROC difference, |ln O/E ratio|). A sensitivity "
             "slice whose gap its own predicted risks explain under a calibrated model (the gap "
-            "beyond case mix not above 0) is marked 'case mix' and ranked last."
+            "beyond case mix has an interval including 0) is marked 'case mix' and ranked last."
             if groups
             else "Ranked by the gap to the rest, largest first."
         )

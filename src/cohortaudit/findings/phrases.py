@@ -186,6 +186,6 @@ def weak_slice(w: dict[str, Any]) -> str:
     if w.get("case_mix"):
         return (
             f"The search found a slice with lower sensitivity: {what}. Its predicted risks "
-            "explain the gap (case mix): not a fault of the model."
+            "explain the gap (case mix), provided they are calibrated in the slice."
         )
     return f"The search found a weak slice: {what}."

@@ -117,7 +117,7 @@ RULES_SETTINGS: dict[str, object] = {
     "robustness": "a drop (interval below 0) of at least the moderate cut-off; size as above",
     "weak_slices": (
         "found by search (Benjamini-Hochberg): low, the lead slice of each group; a sensitivity "
-        "slice whose gap beyond case mix has an interval not above 0 is 'case_mix'"
+        "slice whose gap beyond case mix has an interval including 0 is 'case_mix'"
     ),
     "order": "severity, then size relative to the large cut-off, then patients in the group",
 }

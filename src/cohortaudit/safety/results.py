@@ -327,10 +327,17 @@ class WeakSlice:
 
     @property
     def case_mix(self) -> bool:
-        """True when the slice's gap is not shown beyond what its case mix implies (the
-        interval of the gap beyond case mix does not lie above 0)."""
+        """True when the slice's gap is what its case mix implies: the interval of the gap
+        beyond case mix includes 0. Above 0, the model misses the slice's cases more than their
+        predicted risks imply; below 0, it misses fewer, so those risks are themselves wrong in
+        the slice (e.g. squeezed towards the mean): neither is case mix."""
         b = self.beyond_case_mix
-        return b is not None and not (b.ci_low is not None and b.ci_low > 0)
+        return (
+            b is not None
+            and b.ci_low is not None
+            and b.ci_high is not None
+            and b.ci_low <= 0 <= b.ci_high
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -27,7 +27,12 @@ slice search already keeps, so the split costs five bincounts per attribute comb
 hand: the search scores thousands of slices at once from bincounts; a bootstrap per slice would
 cost thousands of times more, and no library offers this contrast.
 
-A slice is **explained by case mix** when the interval of ``delta`` does not lie above zero.
+A slice is **explained by case mix** when the interval of ``delta`` includes zero. Above zero
+the model misses the slice's cases more than their predicted risks imply; below zero it misses
+fewer, which means those predicted risks are wrong in the slice (squeezed towards the mean, say)
+and the gap is a calibration failure rather than case mix. The yardstick takes the slice's
+predicted risks as given: it cannot tell a truly low-risk slice from one whose risks the model
+under-states uniformly; that failure shows as O/E (the search tests it too).
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ members cannot inflate it.
 
 **Case mix.** A sensitivity slice whose gap is what its predicted risks alone imply under a
 calibrated model (:mod:`cohortaudit.safety.slice_case_mix`: the interval of the gap beyond case
-mix does not lie above 0) is not a failure of the model for that slice; a group led by such a
+mix includes 0) is not a failure of the model for that slice; a group led by such a
 slice is marked ``case_mix`` and ranked after every other group, whatever its score.
 
 **Patients** is the number of distinct patients in the union of the members, subject to

@@ -400,7 +400,7 @@ def _slices_section(sf: dict[str, Any], groups: _Groups) -> Section:
             "for every sensitivity slice the gap beyond case mix is the part of its gap that "
             "the slice's own predicted risks do not explain under a calibrated model (observed "
             "minus expected sensitivity, rest minus slice, delta-method 95% CI); a slice whose "
-            "gap beyond case mix is not above 0 is marked 'case mix'."
+            "gap beyond case mix has an interval including 0 is marked 'case mix'."
         )
     )
     if not slices:
