@@ -27,6 +27,8 @@ from cohortaudit.disclosure_survival import (
 )
 from cohortaudit.metrics.table import finite
 from cohortaudit.results import GroupResult, MetricValue
+from cohortaudit.survival.bootstrap_decision import DECISION_CI_METHOD
+from cohortaudit.survival.bootstrap_utility import UTILITY_TIME_BINS
 from cohortaudit.survival.summary import SETTINGS
 from cohortaudit.survival.table import (
     SURVIVAL_DISPARITY_METRICS,
@@ -143,6 +145,26 @@ def survival_methods(table, seed: int | None) -> dict[str, Any]:
             "by decile of predicted risk",
             "curve": "the flexible calibration curve on predicted risk 0.01..0.99, only where "
             ">= k patients lie on each side",
+        },
+        # merged over the binary decision-curve settings: the time-to-event definitions
+        "net_benefit_ci": {
+            "net_benefit": (
+                "P (1 - S_t) - P S_t t/(1-t) at the horizon, P the share with r >= t and S_t "
+                "their Kaplan-Meier survival at tau (Vickers et al. 2008)"
+            ),
+            "standardized": "NB / observed risk by the horizon (Kaplan-Meier)",
+            "net_benefit_vs_treat_all": (
+                "NB_model - NB_treat_all, treat-all = (1 - S) - S t/(1-t) with S the group's "
+                "Kaplan-Meier survival at tau"
+            ),
+            "net_benefit_ci": (
+                DECISION_CI_METHOD.format(t=UTILITY_TIME_BINS)
+                + "; groups whose curves are shown; the operating threshold's net_benefit "
+                "metric has its own replicates, so its interval may differ from the curve's at "
+                "that threshold by Monte-Carlo error"
+                if table.replicates
+                else "none (no bootstrap: --n-boot 0)"
+            ),
         },
     }
 

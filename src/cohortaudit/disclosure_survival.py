@@ -208,7 +208,8 @@ def released_decision_curve(row, k: int) -> tuple[dict[str, Any], ...]:
     ``treated`` (the share above the threshold) is released with the point: with the group's
     n it gives the count above the threshold, which S4 keeps at 0 or >= k.
     """
-    summary = row.survival.summary
+    facts = row.survival
+    summary = facts.summary
     n = row.n
     out = []
     previous: int | None = None
@@ -222,13 +223,15 @@ def released_decision_curve(row, k: int) -> tuple[dict[str, Any], ...]:
             if not ok:
                 continue
         previous = treated
-        out.append(_decision_row(point, row.values.get("observed_risk")))
+        band = facts.decision_band[j] if j < len(facts.decision_band) else None
+        out.append(_decision_row(point, row.values.get("observed_risk"), band))
     return tuple(out)
 
 
-def _decision_row(point, observed_risk: float | None) -> dict[str, Any]:
-    """One decision-curve row with the binary audit's columns (metrics/utility.py), the
-    observed risk by the horizon in place of the prevalence, plus the share treated."""
+def _decision_row(point, observed_risk: float | None, band=None) -> dict[str, Any]:
+    """One decision-curve row with the binary audit's columns (metrics/utility.py and the
+    intervals of metrics/utility_boot.py), the observed risk by the horizon in place of the
+    prevalence, plus the share treated. ``band``: (NB low, high, NB - treat-all low, high)."""
     nb, nb_all = point.net_benefit, point.net_benefit_treat_all
     w = point.threshold / (1.0 - point.threshold)
     avoided = None if nb is None else (nb - nb_all) / w * 100.0
@@ -241,6 +244,11 @@ def _decision_row(point, observed_risk: float | None) -> dict[str, Any]:
         "interventions_avoided_per_100": finite(avoided),
         "standardized_net_benefit": finite(standardized),
         "treated": finite(point.treated),
+        "net_benefit_ci_low": None if nb is None or band is None else finite(band[0]),
+        "net_benefit_ci_high": None if nb is None or band is None else finite(band[1]),
+        "net_benefit_vs_treat_all": None if nb is None else finite(nb - nb_all),
+        "net_benefit_vs_treat_all_ci_low": None if nb is None or band is None else finite(band[2]),
+        "net_benefit_vs_treat_all_ci_high": None if nb is None or band is None else finite(band[3]),
     }
 
 

@@ -106,6 +106,7 @@ def _with_bootstrap(
         seed=config.seed,
         confidence=config.confidence,
         progress=lambda done, total: report("bootstrap", done / total),
+        decision_curves_up_to=CURVES_UP_TO_ORDER,
     )
 
 

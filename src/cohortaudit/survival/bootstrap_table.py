@@ -22,6 +22,7 @@ import numpy as np
 
 from cohortaudit.metrics.subgroups import SMOOTHER_REPLICATES
 from cohortaudit.survival.bootstrap import BOOT_METRICS, survival_intervals, survival_replicates
+from cohortaudit.survival.bootstrap_decision import decision_curve_intervals
 from cohortaudit.survival.bootstrap_smoother import (
     SMOOTHER_METHOD,
     SMOOTHER_METRICS,
@@ -62,8 +63,11 @@ def bootstrap_survival_table(
     confidence: float,
     max_bins: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    decision_curves_up_to: int | None = None,
 ) -> GroupTable:
-    """``table`` with the bootstrap's replicates, undefined counts and intervals."""
+    """``table`` with the bootstrap's replicates, undefined counts and intervals;
+    ``decision_curves_up_to``: the decision curves of released groups of up to this many
+    attributes (those the result draws) get bootstrap bands too (None: none)."""
     released = [[not h for h in row] for row in decision.hidden]
     points = [  # the exact estimates the binned auc_t and C replicates are centred on
         {
@@ -119,6 +123,29 @@ def bootstrap_survival_table(
         seed=seed,
         confidence=confidence,
     )  # fmt: skip
+    bands = decision_curve_intervals(
+        time,
+        event,
+        risk,
+        table.cell,
+        table.partitions,
+        [
+            [
+                r.survival.summary.decision_curve
+                if decision_curves_up_to is not None
+                and released[p][g]
+                and r.survival is not None
+                and len(table.partitions[p].attributes) <= decision_curves_up_to
+                else None
+                for g, r in enumerate(row)
+            ]
+            for p, row in enumerate(table.rows)
+        ],
+        horizon=horizon,
+        n_boot=n_boot,
+        seed=seed,
+        confidence=confidence,
+    )
     analytic = set(table.ci_methods)
     boot_ci = tuple(m for m in BOOT_METRICS if m not in analytic)
     rows = []
@@ -152,6 +179,14 @@ def bootstrap_survival_table(
             band = smooth.bands[p][g]
             if band is not None:
                 facts = replace(facts, curve_band=tuple(zip(*band, strict=True)))
+            d = bands[p][g]
+            if d is not None:
+                facts = replace(
+                    facts,
+                    decision_band=tuple(
+                        zip(d.nb_low, d.nb_high, d.gain_low, d.gain_high, strict=True)
+                    ),
+                )
             new_row.append(replace(r, ci=ci, undefined_replicates=undefined, survival=facts))
         rows.append(tuple(new_row))
     methods = dict(table.ci_methods)

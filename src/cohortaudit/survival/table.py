@@ -94,6 +94,9 @@ class SurvivalFacts:
     events_above: tuple[int, ...] = ()
     #: the bootstrap band (lower, upper) at each point of ``summary.calibration_curve``
     curve_band: tuple[tuple[float, float], ...] = ()
+    #: bootstrap intervals at each point of ``summary.decision_curve``: (NB low, NB high,
+    #: NB - treat-all low, high), NaN = none (survival/bootstrap_decision.py)
+    decision_band: tuple[tuple[float, float, float, float], ...] = ()
 
     @property
     def at_risk(self) -> int:

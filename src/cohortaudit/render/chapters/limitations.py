@@ -61,7 +61,11 @@ def chapter(result: AuditResult) -> list[Section]:
                 "a secure environment.",
                 *_check_limitations(result),
                 *(_survival_limitations(result) if tte else []),
-                "Net benefit is reported without confidence intervals.",
+                *(
+                    []
+                    if _net_benefit_has_interval(result)
+                    else ["Net benefit is reported without confidence intervals."]
+                ),
                 "The audit measures the model on this cohort only; results transfer to other "
                 "settings only as far as the cohort resembles them.",
                 "Differences are estimated one comparison at a time, without correction for "
@@ -115,3 +119,9 @@ def _survival_limitations(result: AuditResult) -> list[str]:
         f"Every estimate is at the one horizon ({horizon_text(result)}); the model's risks "
         "at other horizons are not audited.",
     ]
+
+
+def _net_benefit_has_interval(result: AuditResult) -> bool:
+    """Whether the net benefit at the operating threshold came with a bootstrap interval."""
+    nb = result.overall.metrics.get("net_benefit")
+    return nb is not None and nb.ci_low is not None

@@ -22,9 +22,10 @@ from cohortaudit.render.chapters.common import (
     pct_text,
 )
 from cohortaudit.render.document import Chart, Para, Section, Span, Table, ref
+from cohortaudit.render.findings import format_estimate
 from cohortaudit.render.outcome import horizon_text, is_time_to_event, time_unit
 from cohortaudit.render.text import survival_metric_name
-from cohortaudit.results import AuditResult
+from cohortaudit.results import AuditResult, MetricValue
 
 __all__ = ["km_chapter", "utility_chapter"]
 
@@ -93,12 +94,20 @@ def _curve_rows(result: AuditResult) -> list[list[str]]:
             rows.append(
                 [
                     f"{th:.2f}" + (" (operating)" if is_op else ""),
-                    num_text(r.get("net_benefit"), 4),
+                    _row_estimate(r, "net_benefit"),
                     num_text(r.get("net_benefit_treat_all"), 4),
+                    _row_estimate(r, "net_benefit_vs_treat_all"),
                     pct_text(r.get("treated")),
                 ]
             )
     return rows
+
+
+def _row_estimate(row: dict[str, Any], key: str) -> str:
+    """``0.0251 (0.0224–0.0267)`` from a decision-curve row's value and CI keys."""
+    return format_estimate(
+        MetricValue(row.get(key), row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")), 4
+    )
 
 
 def _threshold_section(result: AuditResult) -> list[Any]:
@@ -160,15 +169,17 @@ def utility_chapter(result: AuditResult) -> list[Section]:
             "among them), FP/n = (share treated) × (1 − that risk). A model is useful at t when "
             "its net benefit exceeds both treating everyone and treating no one (0). Points "
             "are shown only where disclosure control allows them (section "
-            f"{ref('disclosure')}); net benefit has no confidence interval in this version."
+            f"{ref('disclosure')}). Intervals are percentile bootstrap CIs (the patients "
+            "resampled within their finest cells, the Kaplan–Meier re-estimated among the "
+            "treated and among all in every replicate; settings.decision_curve)."
         )
     )
     s.blocks.append(
         Chart(
             "survival_decision_curve",
             f"Decision curve of all patients at the horizon of {horizon_text(result)}: net "
-            "benefit of the model, of treating all and of treating none; dashed line: the "
-            "operating threshold.",
+            "benefit of the model (band: 95% bootstrap CI), of treating all and of treating "
+            "none; dashed line: the operating threshold.",
             height_mm=95,
         )
     )
@@ -181,10 +192,16 @@ def utility_chapter(result: AuditResult) -> list[Section]:
     )
     s.blocks.append(
         Table(
-            ["Threshold", "Net benefit (model)", "Net benefit (treat all)", "Treated"],
+            [
+                "Threshold",
+                "Net benefit (95% CI)",
+                "Net benefit (treat all)",
+                "ΔNB vs treat all (95% CI)",
+                "Treated",
+            ],
             rows,
-            [0.25, 0.25, 0.25, 0.25],
-            ["L", "R", "R", "R"],
+            [0.16, 0.25, 0.16, 0.27, 0.16],
+            ["L", "R", "R", "R", "R"],
             caption=cap,
         )
         if rows
@@ -205,19 +222,20 @@ def utility_chapter(result: AuditResult) -> list[Section]:
         if r is None:
             rows2.append([name, Span("not available (no released point)", 3)])
             continue
+        nb = g.metrics.get("net_benefit")
         rows2.append(
             [
                 name,
-                num_text(r.get("net_benefit"), 4),
+                format_estimate(nb, 4) if nb is not None else num_text(r.get("net_benefit"), 4),
                 num_text(r.get("net_benefit_treat_all"), 4),
                 pct_text(r.get("treated")),
             ]
         )
     s.blocks.append(
         Table(
-            ["Group", "Net benefit (model)", "Net benefit (treat all)", "Treated"],
+            ["Group", "Net benefit (95% CI)", "Net benefit (treat all)", "Treated"],
             rows2,
-            [0.37, 0.21, 0.21, 0.21],
+            [0.34, 0.28, 0.2, 0.18],
             ["L", "R", "R", "R"],
             caption=f"Net benefit at the horizon by group at the operating threshold {t:g}."
             if t is not None

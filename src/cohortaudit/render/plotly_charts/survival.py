@@ -361,6 +361,25 @@ def survival_decision_curve_plot(
         all_ = _column(rows, "net_benefit_treat_all")
         visible += [v for v in nb if v is not None]
         visible += [v for v in all_ if v is not None and v > 0]
+        band = [
+            (x, r["net_benefit_ci_low"], r["net_benefit_ci_high"])
+            for x, r in zip(t, rows, strict=True)
+            if r.get("net_benefit_ci_low") is not None and r.get("net_benefit_ci_high") is not None
+        ]
+        if band:  # the model's 95% bootstrap band
+            fig.add_trace(
+                go.Scatter(
+                    x=[x for x, _, _ in band] + [x for x, _, _ in reversed(band)],
+                    y=[hi for _, _, hi in band] + [lo for _, lo, _ in reversed(band)],
+                    fill="toself",
+                    fillcolor=rgba_color(color, 0.15),
+                    line=dict(width=0),
+                    name=f"{label}: model, 95% CI",
+                    legendgroup=label,
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
         fig.add_trace(
             go.Scatter(
                 x=t,

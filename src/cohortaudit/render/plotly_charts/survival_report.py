@@ -235,6 +235,23 @@ def survival_decision_curve_figures(result: AuditResult) -> list[go.Figure]:
     if not rows:
         return [_absent(fig, "no decision curve at the horizon")]
     t = [_pct(r["threshold"]) for r in rows]
+    band = [
+        (x, r["net_benefit_ci_low"], r["net_benefit_ci_high"])
+        for x, r in zip(t, rows, strict=True)
+        if r.get("net_benefit_ci_low") is not None and r.get("net_benefit_ci_high") is not None
+    ]
+    if band:
+        fig.add_trace(
+            go.Scatter(
+                x=[x for x, _, _ in band] + [x for x, _, _ in reversed(band)],
+                y=[hi for _, _, hi in band] + [lo for _, lo, _ in reversed(band)],
+                fill="toself",
+                fillcolor="rgba(0,114,178,0.18)",
+                line=dict(width=0),
+                name="Model: 95% bootstrap CI",
+                hoverinfo="skip",
+            )
+        )
     for key, name, line in (
         ("net_benefit", "Model", dict(color=OKABE_ITO["blue"], width=2.5)),
         ("net_benefit_treat_all", "Treat all", dict(color=GREY, width=1.5, dash="dot")),

@@ -255,6 +255,11 @@ def survival_decision_curve_svg(result: AuditResult) -> bytes:
     ax.axhline(0, color=OKABE_ITO["black"], lw=0.9, label="treat none")
     xa, ya = _clean_pairs(x, [r.get("net_benefit_treat_all") for r in rows])
     ax.plot(xa, ya, color=GREY, ls=":", lw=1.2, label="treat all")
+    # the model's 95% bootstrap band; NaN where there is none, so a gap stays a gap
+    lo = [math.nan if r.get("net_benefit_ci_low") is None else r["net_benefit_ci_low"] for r in rows]
+    up = [math.nan if r.get("net_benefit_ci_high") is None else r["net_benefit_ci_high"] for r in rows]
+    if any(v == v for v in lo):
+        ax.fill_between(x, lo, up, color=_BLUE, alpha=0.2, lw=0, label="model, 95% CI (bootstrap)")
     xm, ym = _clean_pairs(x, [r.get("net_benefit") for r in rows])
     ax.plot(xm, ym, color=_BLUE, lw=1.6, label="model")
     if t is not None:
