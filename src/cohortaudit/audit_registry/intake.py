@@ -72,6 +72,18 @@ def policy_verdict(audit: dict[str, Any]) -> str:
     return next(o for o in ("fail", "warn", "pass") if o in outcomes or o == "pass")
 
 
+def _scores_model(model: dict[str, Any]) -> tuple[str, str]:
+    """An audit of a score column (``--score-column``) has no model file to hash: it is
+    indexed under the SHA-256 of ``cohortaudit:scores:COLUMN`` and named after the column, so
+    repeated audits of the same score column form one history."""
+    inputs = model.get("inputs") or []
+    column = str(inputs[0]) if inputs else ""
+    if not column:
+        raise InputError("audit.json audits a score column but names none (model.inputs).")
+    sha = hashlib.sha256(f"cohortaudit:scores:{column}".encode()).hexdigest()
+    return sha, f"scores in column {column}"[:_TEXT_LIMIT]
+
+
 def _cohort_fields(audit: dict[str, Any]) -> tuple[str, str, str]:
     cohort = audit.get("cohort")
     if not isinstance(cohort, dict):
@@ -117,14 +129,16 @@ def read_out_dir(out_dir: Path) -> Intake:
     if not isinstance(audit, dict) or not isinstance(audit.get("model"), dict):
         raise InputError(f"{path} is not an audit result (no 'model' block).")
     model = audit["model"]
-    sha = model.get("sha256")
+    sha, name = model.get("sha256"), model.get("name")
+    if model.get("kind") == "scores" and sha is None:
+        sha, name = _scores_model(model)
     if not isinstance(sha, str) or not _SHA.match(sha):
         raise InputError(f"{path}: model.sha256 is not 64 hexadecimal digits.")
     cohort_sha, cohort_name, site = _cohort_fields(audit)
     outcome = (audit.get("settings") or {}).get("outcome") or {}
     fields = {
         "model_sha256": sha,
-        "model_name": _text(model.get("name"), "model name"),
+        "model_name": _text(name, "model name"),
         "card_version": _text(model.get("version"), "model version", required=False),
         "card_sha256": _text(model.get("card_sha256"), "card SHA-256", required=False),
         "cohort_sha256": cohort_sha,

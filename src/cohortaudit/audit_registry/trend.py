@@ -1,6 +1,7 @@
 """Trends: one model's metric in one group across its audits, and which changes are real.
 
-A change between two consecutive audits is flagged only when the confidence interval of the
+A change between two consecutive audits with a released value and CI (a withheld point is
+skipped, so the change is measured to the next audit that has one) is flagged only when the confidence interval of the
 difference excludes no change. The interval is rebuilt from the two stored intervals (the
 registry keeps no bootstrap replicates): each interval's half-width gives a standard error,
 ``se = (ci_high - ci_low) / (2 z)`` with ``z`` the normal quantile of the audit's own confidence
@@ -129,6 +130,16 @@ def _point(
     )  # fmt: skip
 
 
+def _has_ci(p: TrendPoint) -> bool:
+    return not p.withheld and p.ci_low is not None and p.ci_high is not None
+
+
+def _reports(audit: Mapping[str, Any], metric: str) -> bool:
+    """Whether the audit has the metric anywhere (a time-to-event key the registry lacks)."""
+    groups = [audit.get("overall") or {}, *(audit.get("subgroups") or [])]
+    return any(metric in (g.get("metrics") or {}) for g in groups)
+
+
 def _policy_states(audit: Mapping[str, Any]) -> dict[tuple[str, tuple[tuple[str, str], ...]], str]:
     return {
         (str(v.get("rule_id")), tuple(sorted((v.get("group") or {}).items()))): str(v.get("status"))
@@ -153,10 +164,6 @@ def build_trend(
     confidence: float = 0.95,
 ) -> Trend:
     """The trend of ``metric`` in ``group`` over ``audits`` (entries with their audit.json)."""
-    if metric not in METRICS:
-        raise ConfigError(
-            f"'{metric}' is not a metric key of the audit result. Expected one of {list(METRICS)}."
-        )
     if not 0 < confidence < 1:
         raise ConfigError(f"The confidence must lie in (0, 1); got {confidence}.")
     group = {str(k): str(v) for k, v in group.items()}
@@ -164,17 +171,22 @@ def build_trend(
     points: list[TrendPoint] = []
     levels: list[float] = []
     states: list[tuple[Entry, dict]] = []
+    known = False
     for entry, raw in audits:
         audit = json.loads(raw)
+        known = known or _reports(audit, metric)
         points.append(_point(entry, audit, metric, group))
         levels.append(_confidence(audit))
         states.append((entry, _policy_states(audit)))
+    if metric not in METRICS and not known:
+        raise ConfigError(
+            f"'{metric}' is not a metric key of these audits. Expected one of {list(METRICS)} "
+            "(or a time-to-event key such as harrell_c, uno_c, auc_t, net_benefit)."
+        )
     changes = []
-    for i in range(1, len(points)):
-        change = change_between(
-            points[i - 1], points[i], ratio=ratio, level_a=levels[i - 1], level_b=levels[i],
-            confidence=confidence,
-        )  # fmt: skip
+    released = [(p, lv) for p, lv in zip(points, levels, strict=True) if _has_ci(p)]
+    for (a, la), (b, lb) in zip(released, released[1:], strict=False):
+        change = change_between(a, b, ratio=ratio, level_a=la, level_b=lb, confidence=confidence)
         if change is not None:
             changes.append(change)
     policy: list[PolicyChange] = []

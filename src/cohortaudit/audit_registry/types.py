@@ -36,7 +36,9 @@ class Blob:
 class Entry:
     """One recorded audit: its index fields and its place in the hash chain.
 
-    ``entry_id`` is the entry's sequence number (1, 2, ...: the chain's order).
+    ``entry_id`` is the entry's sequence number (1, 2, ...: the chain's order). An audit of a
+    score column (no model file) is indexed under the SHA-256 of ``cohortaudit:scores:COLUMN``
+    and named ``scores in column COLUMN``.
     ``recorded_at`` is UTC, ISO 8601 with a ``Z``. ``card_version`` is the model version the
     model card states (``model.version`` of audit.json). ``cohort_sha256`` is the cohort file's
     SHA-256, or for a pooled audit the SHA-256 of its site files' content hashes (one per line,
