@@ -50,26 +50,27 @@ def _read(path: Path, name: str) -> bytes:
 
 
 def _text(value: Any, what: str, *, required: bool = True) -> str:
+    """A string field of audit.json, cut to the registry's column width."""
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value):
         raise InputError(
             f"audit.json has no {what} (expected a non-empty string, got {type(value).__name__})."
         )
-    return value[:_TEXT_LIMIT] if what != "site names" else value
+    return value[:_TEXT_LIMIT]
 
 
 def policy_verdict(audit: dict[str, Any]) -> str:
     """``fail`` if any verdict counts as a fail, else ``warn`` if any counts as a warning,
     else ``pass``; ``none`` when the audit ran without a policy."""
     verdicts = audit.get("policy") or []
-    outcomes = set()
-    for v in verdicts:
-        status = v.get("status")
-        outcomes.add(status if status != "insufficient data" else (v.get("counts_as") or "warn"))
     if not verdicts:
         return "none"
-    return next(o for o in ("fail", "warn", "pass") if o in outcomes or o == "pass")
+    outcomes = {
+        v.get("status") if v.get("status") != "insufficient data" else v.get("counts_as") or "warn"
+        for v in verdicts
+    }
+    return "fail" if "fail" in outcomes else "warn" if "warn" in outcomes else "pass"
 
 
 def _scores_model(model: dict[str, Any]) -> tuple[str, str]:
