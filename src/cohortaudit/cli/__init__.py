@@ -1,12 +1,14 @@
 """The ``cohortaudit`` command line: parse, call the library, print, exit.
 
 One module per group of commands (``audit``, ``integrity``: verify and keygen, ``models``:
-inspect and card init, ``sites``: site-export and pool); the argument groups they share, the
+inspect and card init, ``sites``: site-export and pool, ``registry``: the audit registry and the
+``--registry`` option of audit and pool); the argument groups they share, the
 parser and the exit codes are in :mod:`cohortaudit.cli.arguments`.
 
 Exit codes: 0 done; 2 bad input (one clear line on stderr, no traceback) or, for ``verify``,
 any altered, missing or extra file or bad signature (one line each); 1 a failed audit policy
-(``audit --policy``: outputs are written first, then one stderr line per failed rule).
+(``audit --policy``: outputs are written first, then one stderr line per failed rule); 4 for
+``registry verify``, a broken hash chain (the first broken entry named).
 Only :class:`AuditError` is caught as an expected failure; anything else is
 a bug, reported in one line with a request to file it (set COHORTAUDIT_DEBUG=1 for the trace).
 """
@@ -28,6 +30,7 @@ from cohortaudit.cli.arguments import (
 from cohortaudit.cli.audit import add_audit_command, run_audit_command
 from cohortaudit.cli.integrity import add_integrity_commands, run_keygen, run_verify
 from cohortaudit.cli.models import add_model_commands, run_card_init, run_inspect
+from cohortaudit.cli.registry import add_registry_commands, run_registry_command
 from cohortaudit.cli.sites import SITE_COMMANDS, add_site_commands, run_site_command
 from cohortaudit.errors import AuditError
 from cohortaudit.textsafe import echo, for_terminal
@@ -53,6 +56,7 @@ def build_parser() -> CliParser:
     add_integrity_commands(sub)  # verify, keygen
     add_model_commands(sub)  # inspect, card init
     add_site_commands(sub)  # site-export, pool (multi-site audit)
+    add_registry_commands(sub)  # registry list|show|verify|trend (the audit registry)
     return parser
 
 
@@ -75,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_card_init(args)
         if args.command in SITE_COMMANDS:
             return run_site_command(args)
+        if args.command == "registry":
+            return run_registry_command(args)
     except AuditError as exc:
         echo(f"{type(exc).__name__}: {for_terminal(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -18,6 +18,7 @@ from cohortaudit.cli.arguments import (
     add_time_to_event,
     add_trust,
 )
+from cohortaudit.cli.registry import add_registry_option, check_registry_early, record_outputs
 from cohortaudit.textsafe import echo, for_terminal
 
 __all__ = ["add_audit_command", "run_audit_command"]
@@ -102,6 +103,7 @@ def add_audit_command(sub) -> None:
         "--auditor", help="name of the auditor, for the report cover (default: not stated)"
     )
     audit.add_argument("--quiet", action="store_true", help="print only the output path")
+    add_registry_option(audit)
     audit.add_argument(
         "--policy",
         type=Path,
@@ -211,6 +213,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
         censored_as_event_free=args.censored_as_event_free,
     )
     signing_key = load_private_key(args.sign) if args.sign else None  # fail before the audit
+    check_registry_early(args)  # a bad --registry fails before the audit, too
     progress, close = _progress_bar(not args.quiet)
     try:
         result = audit_with_engine(  # in memory, streamed (--chunk-rows) or --engine dask
@@ -243,6 +246,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
     manifest = write_manifest(args.out, result, private_key=signing_key)
     if not args.quiet:
         echo(f"Wrote {manifest}" + (" and manifest.sig (signed)" if signing_key else ""))
+    record_outputs(args, args.out, source="cli")  # after the manifest: it is recorded too
     return _report_policy(result, quiet=args.quiet)
 
 

@@ -17,6 +17,7 @@ from cohortaudit.cli.arguments import (
     add_time_to_event,
     add_trust,
 )
+from cohortaudit.cli.registry import add_registry_option, check_registry_early, record_outputs
 from cohortaudit.errors import ConfigError
 from cohortaudit.textsafe import echo, for_terminal
 
@@ -89,6 +90,7 @@ def add_site_commands(sub) -> None:
         "valid signature FILE.sig (site-export --sign), else it is refused",
     )  # fmt: skip
     pool.add_argument("--quiet", action="store_true", help="print only the output path")
+    add_registry_option(pool)
 
 
 def run_site_command(args: argparse.Namespace) -> int:
@@ -175,6 +177,12 @@ def _cmd_pool(args: argparse.Namespace) -> int:
             "Time-to-event site files are pooled into survival_pool.json only: report formats "
             "other than json are not supported for them yet."
         )
+    if survival and args.registry is not None:
+        raise ConfigError(
+            "A time-to-event pooled result (survival_pool.json) cannot be recorded in the "
+            "audit registry yet; pool without --registry, or record the sites' own audits."
+        )
+    check_registry_early(args)  # a bad --registry fails before pooling
     wanted = parse_formats(args.format, allowed=_FORMATS)
     keys = {
         site: load_public_key(path)
@@ -188,12 +196,14 @@ def _cmd_pool(args: argparse.Namespace) -> int:
     written = write_bundle(args.out, render_bundle(result, wanted, auditor=args.auditor))
     if args.quiet:
         echo(written[0])
+        record_outputs(args, args.out, source="pool")
         return 0
     echo(_pool_summary(result))
     if keys:
         echo("Signatures verified for: " + ", ".join(map(for_terminal, sorted(keys))) + ".")
     for path in written:
         echo(f"Wrote {path}")
+    record_outputs(args, args.out, source="pool")
     return 0
 
 
