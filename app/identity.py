@@ -213,9 +213,9 @@ def allowed(user: User, action: str) -> bool:
 
 
 def why_not(action: str) -> str:
-    """Why ``action`` is unavailable to the current user (for a caption or a button's help)."""
+    """Why ``action`` is unavailable to the current user (a sentence without its full stop)."""
     user = current_user()
-    return f"{_WHY_NOT[action]}; you are signed in as a {user.role or 'user without a role'}."
+    return f"{_WHY_NOT[action]}; you are signed in as a {user.role or 'user without a role'}"
 
 
 # --------------------------------------------------------------------------------------------

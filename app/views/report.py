@@ -69,7 +69,7 @@ st.download_button(
     "Download audit.json",
     data=(components.result_json() or "") if may_download else "",
     disabled=not may_download,
-    help=None if may_download else identity.why_not("download"),
+    help=None if may_download else f"{identity.why_not('download')}.",
     file_name=f"{stem}-audit.json",
     mime="application/json",
     type="primary",

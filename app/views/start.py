@@ -80,8 +80,12 @@ def _keep_in_workspace(result: Any) -> None:
 st.title("Start a new audit")
 st.markdown(
     "Audit a shared model on your held-out cohort: choose the outcome column, the sensitive "
-    "attributes that define subgroups, and the operating threshold. Files stay in this "
-    "session's private folder and are never shared between users."
+    "attributes that define subgroups, and the operating threshold. "
+    + (
+        "Files stay in this session's private folder and are never shared between users."
+        if state.workspace() is None
+        else "Files stay in your private workspace (*My workspace*), never shared with others."
+    )
 )
 
 source = st.radio("Data", [SAMPLE, UPLOAD, OPEN], horizontal=True, key=state.K_SOURCE)
@@ -390,7 +394,7 @@ run = st.button(
     type="primary",
     disabled=not ready or not may_run,
     key=state.K_RUN,
-    help=None if may_run else identity.why_not("run"),
+    help=None if may_run else f"{identity.why_not('run')}.",
 )
 
 if run:

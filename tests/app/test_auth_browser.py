@@ -281,9 +281,16 @@ def test_two_users_each_see_only_their_own_workspace(deployment, browser, tmp_pa
             a.goto(url)
         _settle(a, "Sign in with your organisation's account")
         assert a.locator('[data-testid="stSidebarNav"]').count() == 0
-        # bob is still signed in, in his own browser
+        # bob is still signed in, in his own browser; he deletes his workspace
         b.reload()
         b.get_by_test_id("stSidebar").get_by_text("Bob Auditor").wait_for()
+        _workspace_files(b, "bob_cohort.csv")
+        b.get_by_text("Yes, delete all my files").click()
+        b.wait_for_selector(STATUS, state="detached")
+        b.get_by_role("button", name="Delete my workspace").click()
+        _settle(b, "Your workspace was deleted")
+        assert not (root / id_b / "uploads" / "bob_cohort.csv").exists()
+        assert (root / id_a / "uploads" / "alice_cohort.csv").exists()  # alice's stays
     except Exception:
         _shot(a, "failed-a")
         _shot(b, "failed-b")
@@ -304,8 +311,9 @@ def test_a_viewer_cannot_run_and_a_user_without_a_role_is_refused(deployment, br
         assert v.get_by_role("button", name="Run audit").is_disabled()
         assert v.get_by_text("Starting an audit needs the auditor role").first.is_visible()
         v.get_by_text("My own files").click()
-        _settle(v, "Starting an audit needs the auditor role")
+        _settle(v, "You can open an audit.json or read the pages")
         assert v.locator('[data-testid="stFileUploader"]').count() == 0  # no patient uploads
+        _shot(v, "5-viewer-start")
         _goto(v, "Report", "No audit yet")
 
         _sign_in(m, url, "mallory")
