@@ -169,9 +169,12 @@ def load_roles_file(path: Path) -> dict[str, str]:
 def resolve_role(
     claims: Mapping[str, Any], config: AccessConfig, roles: Mapping[str, str] | None = None
 ) -> str | None:
-    """The user's role: the roles file's entry (subject, then e-mail), else the role claim."""
+    """The user's role: the roles file's entry (subject, then a verified e-mail), else the
+    role claim."""
     if roles:
-        for key in (claims.get("sub"), claims.get("email")):
+        # an address the provider says it has not verified could be anyone's: not matched
+        email = claims.get("email") if claims.get("email_verified") is not False else None
+        for key in (claims.get("sub"), email):
             if isinstance(key, str) and key.strip().lower() in roles:
                 return roles[key.strip().lower()]
     raw = claims.get(config.role_claim)

@@ -69,6 +69,9 @@ def test_the_roles_file_wins_over_the_claim_by_subject_then_email(tmp_path):
     assert identity.resolve_role(bob, CONFIG, roles) == "viewer"
     carol = {"sub": "sub-carol", "roles": ["auditor"]}  # not listed: the claim decides
     assert identity.resolve_role(carol, CONFIG, roles) == "auditor"
+    # an e-mail address the provider marks as unverified is not matched against the file
+    mallory = {"sub": "sub-m", "email": "alice@hospital.example", "email_verified": False}
+    assert identity.resolve_role(mallory, CONFIG, roles) is None
 
 
 @pytest.mark.parametrize(
