@@ -4,8 +4,9 @@ Views read and write state through the typed accessors below, so a renamed key c
 silently split one value into two. Widget keys are constants here too: a widget created with
 ``key=state.K_THRESHOLD`` writes straight into session state.
 
-Patient data never leaves the session: uploads go to a per-session temporary folder, and the
-audit result lives in ``st.session_state``. Only the bundled *synthetic* sample may be shared
+Patient data never leaves the session: uploads go to a per-session temporary folder (with
+sign-in, to the user's own workspace, ``app/workspace.py``), and the audit result lives in
+``st.session_state``. Only the bundled *synthetic* sample may be shared
 between sessions (``st.cache_resource`` in ``app/views/start.py``).
 """
 
@@ -37,6 +38,8 @@ _LOCAL = "ca_local_explanations"
 _REPORT_CACHE = "ca_report_cache"
 _FOLLOWED = "ca_followed_defaults"
 _KEPT = "ca_kept_choices"
+_WORKSPACE = "ca_workspace"
+_SIGNED_IN_AS = "ca_signed_in_as"
 
 # widget keys
 K_SOURCE = "w_source"
@@ -173,6 +176,16 @@ def set_result(result: AuditResult, info: ResultInfo) -> None:
         st.session_state.pop(key, None)
 
 
+def clear_result() -> None:
+    """No current audit (its files were deleted with the workspace)."""
+    st.session_state.pop(_RESULT, None)
+    st.session_state.pop(_RESULT_INFO, None)
+    st.session_state.pop(_SOURCE, None)
+    st.session_state.pop(_JSON_CACHE, None)
+    st.session_state.pop(_REPORT_CACHE, None)
+    st.session_state.pop(_LOCAL, None)
+
+
 def replace_result(result: AuditResult) -> None:
     """The same audit with a block added (explanations): keep where it came from and every
     widget choice; only the renderings of the old result are dropped."""
@@ -240,8 +253,34 @@ def mark_autorun_done() -> None:
     st.session_state[_AUTORUN_DONE] = True
 
 
+def set_workspace(folder: Path, user_id: str) -> bool:
+    """Use the signed-in user's workspace (``app/workspace.py``) for uploads and results.
+
+    True when this is the session's first run as ``user_id`` (the router then purges expired
+    files): a session that changes user drops every value of the previous one.
+    """
+    first = st.session_state.get(_SIGNED_IN_AS) != user_id
+    if first and _SIGNED_IN_AS in st.session_state:
+        for key in list(st.session_state.keys()):
+            del st.session_state[key]
+    st.session_state[_SIGNED_IN_AS] = user_id
+    st.session_state[_WORKSPACE] = str(folder)
+    return first
+
+
+def workspace() -> Path | None:
+    """The signed-in user's workspace folder, or None in the single-user local app."""
+    path = st.session_state.get(_WORKSPACE)
+    return None if path is None else Path(path)
+
+
 def workdir() -> Path:
-    """This session's private folder for uploaded files (removed with the process)."""
+    """This session's private folder for uploaded files: the signed-in user's ``uploads/``;
+    without sign-in a temporary folder (removed with the process)."""
+    folder = workspace()
+    if folder is not None:
+        (folder / "uploads").mkdir(parents=True, exist_ok=True, mode=0o700)
+        return folder / "uploads"
     path = st.session_state.get(_WORKDIR)
     if path is None or not Path(path).is_dir():
         path = tempfile.mkdtemp(prefix="cohortaudit-session-")

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import components
+import identity
 import state
 
 result = components.page_with_result("Report")
@@ -22,14 +23,19 @@ st.markdown(
     "the JSON result attached inside it. The HTML report has the same content with interactive "
     "charts and works offline."
 )
+may_download = identity.can("download")
+if not may_download:
+    st.info(f"{identity.why_not('download')}.", icon=":material/lock:")
 auditor = st.text_input("Auditor named on the cover", key=state.K_AUDITOR) or None
 left, right = st.columns(2)
 with left:
-    if st.button("Prepare the PDF report", icon=":material/picture_as_pdf:"):
+    if st.button(
+        "Prepare the PDF report", icon=":material/picture_as_pdf:", disabled=not may_download
+    ):
         with st.spinner("Rendering the PDF..."):
             components.report_file("pdf", auditor)
     pdf = components.report_file("pdf", auditor, render=False)
-    if pdf is not None:
+    if pdf is not None and may_download:
         st.download_button(
             "Download audit.pdf",
             data=pdf,
@@ -39,11 +45,11 @@ with left:
             icon=":material/download:",
         )
 with right:
-    if st.button("Prepare the HTML report", icon=":material/html:"):
+    if st.button("Prepare the HTML report", icon=":material/html:", disabled=not may_download):
         with st.spinner("Rendering the HTML report..."):
             components.report_file("html", auditor)
     html = components.report_file("html", auditor, render=False)
-    if html is not None:
+    if html is not None and may_download:
         st.download_button(
             "Download audit.html",
             data=html,
@@ -61,7 +67,9 @@ st.markdown(
 )
 st.download_button(
     "Download audit.json",
-    data=components.result_json() or "",
+    data=(components.result_json() or "") if may_download else "",
+    disabled=not may_download,
+    help=None if may_download else f"{identity.why_not('download')}.",
     file_name=f"{stem}-audit.json",
     mime="application/json",
     type="primary",

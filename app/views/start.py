@@ -9,6 +9,7 @@ import streamlit as st
 
 import choices
 import defaults
+import identity
 import runner
 import state
 import uploads
@@ -62,11 +63,29 @@ def _columns_or_error(path: Path, *, shared: bool) -> dict[str, Any] | None:
         return None
 
 
+def _keep_in_workspace(result: Any) -> None:
+    """With sign-in, the audit's JSON result goes to the user's workspace (aggregates only)."""
+    folder = state.workspace()
+    if folder is None:
+        return
+    import workspace
+    from cohortaudit.render.json import result_to_json
+
+    text = result_to_json(result)
+    state.set_cached_json(result, text)  # the Report page's download is the same text
+    stem = "-".join(x for x in (result.model.name, result.model.version) if x) or "audit"
+    workspace.save_result(folder, stem, text)
+
+
 st.title("Start a new audit")
 st.markdown(
     "Audit a shared model on your held-out cohort: choose the outcome column, the sensitive "
-    "attributes that define subgroups, and the operating threshold. Files stay in this "
-    "session's private folder and are never shared between users."
+    "attributes that define subgroups, and the operating threshold. "
+    + (
+        "Files stay in this session's private folder and are never shared between users."
+        if state.workspace() is None
+        else "Files stay in your private workspace (*My workspace*), never shared with others."
+    )
 )
 
 source = st.radio("Data", [SAMPLE, UPLOAD, OPEN], horizontal=True, key=state.K_SOURCE)
@@ -100,6 +119,12 @@ if source == OPEN:
         + (f", pooled from {sites} sites" if sites else "")
         + ". Open it to replace the current audit."
     )
+    st.stop()
+
+may_run = identity.can("run")
+if source == UPLOAD and not may_run:
+    # no patient data from someone who may not audit them
+    st.info(f"{identity.why_not('run')}. You can open an audit.json or read the pages.")
     st.stop()
 
 model_path = card_path = cohort_path = None
@@ -362,7 +387,15 @@ if model_path is not None and str(model_path).endswith(".skops"):
 if model_path is None and not scores_mode:
     st.caption("No model uploaded: upload one to run the audit.")
 ready = (model_path is not None or score_column is not None) and tte_ready
-run = st.button("Run audit", type="primary", disabled=not ready, key=state.K_RUN)
+if not may_run:
+    st.caption(f"{identity.why_not('run')}.")
+run = st.button(
+    "Run audit",
+    type="primary",
+    disabled=not ready or not may_run,
+    key=state.K_RUN,
+    help=None if may_run else f"{identity.why_not('run')}.",
+)
 
 if run:
     try:
@@ -414,4 +447,5 @@ if run:
                 ),
             )
     if result is not None:
+        _keep_in_workspace(result)
         st.switch_page("views/overview.py")
