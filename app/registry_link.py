@@ -22,6 +22,7 @@ import streamlit as st
 
 import identity
 from cohortaudit.audit_registry import ENV_VAR, Entry, Registry, open_registry
+from cohortaudit.audit_registry.url import display_url, parse_registry_url
 from cohortaudit.errors import AuditError
 from cohortaudit.integrity import write_manifest
 from cohortaudit.render.json import write_json
@@ -52,6 +53,14 @@ def registry_url() -> str:
 @st.cache_resource(show_spinner=False)
 def _open(url: str) -> Registry:
     return open_registry(url)
+
+
+def display(url: str) -> str:
+    """The URL as it may be shown (a password replaced by ***)."""
+    try:
+        return display_url(parse_registry_url(url))
+    except AuditError:
+        return "(not a valid registry URL)"
 
 
 def registry() -> tuple[Registry | None, str | None]:

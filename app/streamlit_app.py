@@ -41,6 +41,7 @@ PAGES = [
     st.Page("views/sites.py", title="Sites", icon=":material/hub:"),
     st.Page("views/report.py", title="Report", icon=":material/download:"),
     st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("views/history.py", title="History", icon=":material/timeline:"),
 ]
 if not user.local:
     PAGES.append(

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import components
+import registry_link
 import state
 from cohortaudit.errors import AuditError
 from cohortaudit.render.findings import format_estimate, group_label
@@ -42,22 +43,45 @@ def _change(a: MetricValue | None, b: MetricValue | None) -> str:
 
 result = components.page_with_result("Compare with an earlier audit")
 
-up = st.file_uploader(
-    "Earlier audit result (audit.json)", type=["json"], key=state.K_COMPARE_UPLOAD
-)
-if up is None:
-    st.info(
-        "Upload an audit.json written by `cohortaudit audit` or downloaded from the Report "
-        "page, for example the audit of the previous model version on the same cohort."
+# the earlier audit: a recorded one from the audit registry, or an uploaded audit.json
+reg, _why = registry_link.registry()
+entries = list(reversed(reg.entries())) if reg is not None else []
+chosen = None
+if entries:
+    by_id = {e.entry_id: e for e in entries}
+    chosen = st.selectbox(
+        "A recorded audit from the registry",
+        [None, *by_id],
+        format_func=lambda i: "(none)"
+        if i is None
+        else f"{by_id[i].model_name} · {registry_link.entry_label(by_id[i])}",
+        key="compare_registry_entry",
     )
-    st.stop()
+up = st.file_uploader(
+    "Or an earlier audit result (audit.json)", type=["json"], key=state.K_COMPARE_UPLOAD
+)
+other, source = None, ""
 try:
-    other = _parse(up.getvalue(), up.name)
+    if up is not None:
+        other, source = _parse(up.getvalue(), up.name), up.name
+    elif chosen is not None:
+        other = _parse(reg.audit_json(chosen), f"registry entry {chosen}")
+        source = f"registry entry {chosen}"
+        registry_link.viewed_once(reg, chosen)
+    elif state.get_compare() is not None:  # chosen on the History page
+        other, source = state.get_compare()
 except AuditError as e:
     st.error(f"{type(e).__name__}: {md(e)}")
     st.stop()
+if other is None:
+    st.info(
+        "Pick a recorded audit from the registry or upload an audit.json written by "
+        "`cohortaudit audit` or downloaded from the Report page, for example the audit of the "
+        "previous model version on the same cohort."
+    )
+    st.stop()
 
-names = (f"This audit: {_name(result)}", f"Earlier: {_name(other)} ({up.name})")
+names = (f"This audit: {_name(result)}", f"Earlier: {_name(other)} ({source})")
 
 # ---- identities ---------------------------------------------------------------------------
 notes = []

@@ -9,7 +9,9 @@ import streamlit as st
 
 import components
 import identity
+import registry_link
 import state
+from cohortaudit.errors import AuditError
 
 result = components.page_with_result("Report")
 
@@ -129,6 +131,31 @@ st.caption(
     f"{cfg.get('max_intersection_order')} attributes. Same inputs and seed give a "
     "byte-identical result."
 )
+
+st.subheader("Audit registry")
+st.markdown(
+    "Record this audit in the audit registry (its audit.json and manifest, never a patient "
+    "row), so that the **History** page follows the model over time and across cohorts. "
+    f"Registry: `{registry_link.display(registry_link.registry_url())}`."
+)
+recorded: dict[int, int] = st.session_state.setdefault("_registry_recorded", {})
+if id(result) in recorded:
+    st.success(f"Recorded as registry entry {recorded[id(result)]}.", icon=":material/check:")
+elif identity.can("run"):
+    if st.button("Record in the registry", icon=":material/inventory:"):
+        reg, why = registry_link.registry()
+        if reg is None:
+            st.error(f"The audit registry cannot be opened: {why}")
+        else:
+            try:
+                entry = registry_link.record_result(reg, result)
+            except AuditError as exc:
+                st.error(str(exc))
+            else:
+                recorded[id(result)] = entry.entry_id
+                st.success(f"Recorded as registry entry {entry.entry_id}.", icon=":material/check:")
+else:
+    st.caption(f"{identity.why_not('run')}.")
 
 st.subheader("Disclosure log")
 if result.disclosure_log:
