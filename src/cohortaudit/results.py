@@ -62,7 +62,10 @@ __all__ = [
 #: weak slices (``safety.weak_slice_groups``) and the top-level ``findings``; for time-to-event
 #: results, intervals for ICI/E50/E90/Emax and the calibration curve's band. All additive: a
 #: 1.4.0 result still reads.
-SCHEMA_VERSION = "1.5.0"
+#: 1.6.0 added the case-mix split of weak sensitivity slices (``expected_value``,
+#: ``expected_rest_value``, ``beyond_case_mix``, ``case_mix``; ``weak_slice_groups[].case_mix``)
+#: and, for time-to-event results, the decision-curve CI keys. Additive: a 1.5.0 result reads.
+SCHEMA_VERSION = "1.6.0"
 
 #: What every output of an audit run with disclosure control off (``--min-cell 0``) says on its
 #: first page and in its summary. One phrase for every renderer, the CLI and the dashboard.
