@@ -45,9 +45,7 @@ def registry_url() -> str:
         pass
     except Exception:  # noqa: BLE001 - no secrets file at all: the local default
         pass
-    path = DEFAULT_PATH.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    return f"sqlite:///{DEFAULT_PATH.expanduser()}"
 
 
 @st.cache_resource(show_spinner=False)
@@ -65,8 +63,11 @@ def display(url: str) -> str:
 
 def registry() -> tuple[Registry | None, str | None]:
     """The registry, or None and why it cannot be opened (shown to the user)."""
+    url = registry_url()
+    if url == f"sqlite:///{DEFAULT_PATH.expanduser()}":  # the local default: make its folder
+        DEFAULT_PATH.expanduser().parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _open(registry_url()), None
+        return _open(url), None
     except AuditError as exc:
         return None, str(exc)
 

@@ -34,7 +34,9 @@ PAGES = (
 
 
 @pytest.fixture(autouse=True)
-def _fast_sample(monkeypatch):
+def _fast_sample(monkeypatch, tmp_path):
+    # the History, Compare and Report pages open the audit registry: a fresh one per test
+    monkeypatch.setenv("COHORTAUDIT_REGISTRY", f"sqlite:///{tmp_path / 'registry.sqlite'}")
     monkeypatch.setenv(defaults.ENV_N_BOOT, "5")
     monkeypatch.setenv(defaults.ENV_MAX_ORDER, "2")
 
