@@ -66,6 +66,7 @@ from cohortaudit.survival.concordance import harrell_c as point_harrell_c
 from cohortaudit.survival.concordance import uno_c as point_uno_c
 from cohortaudit.survival.data import check_survival
 from cohortaudit.survival.threshold import check_threshold
+from cohortaudit.survival.time_slots import time_slots
 
 __all__ = [
     "BOOT_METRICS",
@@ -183,11 +184,7 @@ def _entries(
     control = (time > tau) | ((time == tau) & ~event)
     u, exact_time = _event_edges(time[case], max_time_bins)
     k = u.size
-    slot = np.where(
-        case,
-        2 * np.searchsorted(u, time, side="left") + 1,
-        np.where(control, 2 * k + 1, 2 * np.searchsorted(u, time, side="right")),
-    ).astype(np.int64)
+    slot, _ = time_slots(time, event, tau, u)
     thr_bin = grid.threshold_bin
     bins = grid.assign(risk).astype(np.int64)
     if not exact_time:  # censored before tau: the risk enters only expected risk and r >= t

@@ -31,6 +31,7 @@ from cohortaudit.metrics.bootstrap import FineCells, iter_replicates, percentile
 from cohortaudit.metrics.table import Partition
 from cohortaudit.survival.bootstrap_utility import UTILITY_TIME_BINS
 from cohortaudit.survival.decision import DecisionPoint
+from cohortaudit.survival.time_slots import quantile_edges, time_slots
 
 __all__ = ["DecisionBand", "DECISION_CI_METHOD", "decision_curve_intervals"]
 
@@ -49,21 +50,6 @@ class DecisionBand:
     nb_high: np.ndarray
     gain_low: np.ndarray  # NB - treat-all
     gain_high: np.ndarray
-
-
-def _slots(time: np.ndarray, event: np.ndarray, tau: float) -> tuple[np.ndarray, int]:
-    """Each patient's time slot (odd: an event in that slot; the last: followed past tau)."""
-    case = event & (time <= tau)
-    control = (time > tau) | ((time == tau) & ~event)
-    qs = np.linspace(0.0, 1.0, UTILITY_TIME_BINS + 1)[1:]
-    u = np.unique(np.quantile(time[case], qs, method="inverted_cdf")) if case.any() else time[:0]
-    k = u.size
-    slot = np.where(
-        case,
-        2 * np.searchsorted(u, time, side="left") + 1,
-        np.where(control, 2 * k + 1, 2 * np.searchsorted(u, time, side="right")),
-    ).astype(np.int64)
-    return slot, 2 * k + 2
 
 
 def _curves(w: np.ndarray, n_slots: int, m: int, odds: np.ndarray):
@@ -126,7 +112,9 @@ def decision_curve_intervals(
         raise SchemaError("The decision curves must share one ascending threshold grid.")
     m = grid.size
     odds = grid / (1.0 - grid)
-    slot, n_slots = _slots(time, event, float(horizon))
+    tau = float(horizon)
+    case_times = time[event & (time <= tau)]
+    slot, n_slots = time_slots(time, event, tau, quantile_edges(case_times, UTILITY_TIME_BINS))
     passes = np.searchsorted(grid, risk, side="right")
     n_cells = len(partitions[0].cell_to_group)
     key = (cell.astype(np.int64) * n_slots + slot) * (m + 1) + passes

@@ -41,6 +41,7 @@ from cohortaudit.metrics.bootstrap import FineCells, iter_replicates, percentile
 from cohortaudit.metrics.calibration import choose_knots, rcs_basis
 from cohortaudit.metrics.table import Partition
 from cohortaudit.survival.calibration import cloglog
+from cohortaudit.survival.time_slots import quantile_edges, time_slots
 
 __all__ = [
     "SMOOTHER_METRICS",
@@ -89,20 +90,12 @@ class _Entries:
 
 
 def _entries(time, event, risk, cell, tau: float) -> _Entries:
-    case = event & (time <= tau)
-    control = (time > tau) | ((time == tau) & ~event)
-    qs = np.linspace(0.0, 1.0, SMOOTHER_TIME_BINS + 1)[1:]
-    u = np.unique(np.quantile(time[case], qs, method="inverted_cdf"))
-    k = u.size
-    slot = np.where(
-        case,
-        2 * np.searchsorted(u, time, side="left") + 1,
-        np.where(control, 2 * k + 1, 2 * np.searchsorted(u, time, side="right")),
-    ).astype(np.int64)
+    time_edges = quantile_edges(time[event & (time <= tau)], SMOOTHER_TIME_BINS)
+    slot, n_slots = time_slots(time, event, tau, time_edges)
     x = cloglog(risk)
     edges = np.unique(np.quantile(x, np.linspace(0, 1, SMOOTHER_RISK_BINS + 1)[1:-1]))
     rbin = np.searchsorted(edges, x, side="right")
-    n_slots, n_rb = 2 * k + 2, edges.size + 1
+    n_rb = edges.size + 1
     key = (cell.astype(np.int64) * n_slots + slot) * n_rb + rbin
     distinct, inv = np.unique(key, return_inverse=True)
     inv = inv.ravel()

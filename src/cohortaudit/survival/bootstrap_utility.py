@@ -26,6 +26,7 @@ from scipy import sparse
 
 from cohortaudit.metrics.bootstrap import FineCells, iter_replicates, percentile_intervals
 from cohortaudit.metrics.table import Partition
+from cohortaudit.survival.time_slots import quantile_edges, time_slots
 
 __all__ = ["NB_KEYS", "UTILITY_TIME_BINS", "UTILITY_METHOD", "net_benefit_intervals"]
 
@@ -47,17 +48,8 @@ class _Entries:
 
 
 def _entries(time, event, risk, cell, tau: float, threshold: float) -> _Entries:
-    case = event & (time <= tau)
-    control = (time > tau) | ((time == tau) & ~event)
-    qs = np.linspace(0.0, 1.0, UTILITY_TIME_BINS + 1)[1:]
-    u = np.unique(np.quantile(time[case], qs, method="inverted_cdf")) if case.any() else time[:0]
-    k = u.size
-    slot = np.where(
-        case,
-        2 * np.searchsorted(u, time, side="left") + 1,
-        np.where(control, 2 * k + 1, 2 * np.searchsorted(u, time, side="right")),
-    ).astype(np.int64)
-    n_slots = 2 * k + 2
+    edges = quantile_edges(time[event & (time <= tau)], UTILITY_TIME_BINS)
+    slot, n_slots = time_slots(time, event, tau, edges)
     key = (cell.astype(np.int64) * n_slots + slot) * 2 + (risk >= threshold)
     distinct, inv = np.unique(key, return_inverse=True)
     count = np.bincount(inv.ravel(), minlength=distinct.size).astype(np.float64)
