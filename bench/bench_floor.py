@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -107,10 +108,13 @@ def _audit_cmd(path: Path, rows: int, out: str, n_boot: int, seed: int) -> list[
     return cmd
 
 
-def _run(cmd: list[str]) -> dict:
+def _run(cmd: list[str], src: str | None = None) -> dict:
     """Run ``cmd`` as a child; its own wall, CPU (user + system) and peak RSS from wait4."""
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = src
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     out, err = proc.stdout.read(), proc.stderr.read()
@@ -132,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=20261123)
+    ap.add_argument(
+        "--baseline-src",
+        help="also run the audit from this src/ folder (e.g. an older commit's) in every pair, "
+        "for a before/after ratio in the same run",
+    )
+    ap.add_argument("--keep-json", type=Path, help="copy the last audit.json here")
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(HERE))
@@ -146,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         f"load={Path('/proc/loadavg').read_text().strip()} PYTHONPATH={env_path}",
         flush=True,
     )
-    floors, audits = [], []
+    floors, audits, bases = [], [], []
     with tempfile.TemporaryDirectory(prefix="bench_floor_") as tmp:
         for i in range(args.pairs):
             f = _run([sys.executable, "-c", _FLOOR, str(path), str(MODEL), "1" if stream else "0"])
@@ -156,6 +166,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"peak RSS {f['rss_mb']:6.0f} MB  ({f['out']})",
                 flush=True,
             )
+            if args.baseline_src:
+                b = _run(
+                    _audit_cmd(path, args.rows, f"{tmp}/base{i}", args.n_boot, args.seed),
+                    args.baseline_src,
+                )
+                bases.append(b)
+                print(
+                    f"  pair {i + 1} base : wall {b['wall']:6.2f} s  CPU {b['cpu']:6.2f} s  "
+                    f"peak RSS {b['rss_mb']:6.0f} MB  (pair ratio {b['wall'] / f['wall']:.2f}x)",
+                    flush=True,
+                )
             a = _run(_audit_cmd(path, args.rows, f"{tmp}/out{i}", args.n_boot, args.seed))
             audits.append(a)
             print(
@@ -163,10 +184,25 @@ def main(argv: list[str] | None = None) -> int:
                 f"peak RSS {a['rss_mb']:6.0f} MB  (pair ratio {a['wall'] / f['wall']:.2f}x)",
                 flush=True,
             )
+        if args.keep_json:
+            shutil.copy(f"{tmp}/out{args.pairs - 1}/audit.json", args.keep_json)
+            if bases:
+                shutil.copy(
+                    f"{tmp}/base{args.pairs - 1}/audit.json",
+                    args.keep_json.with_suffix(".base.json"),
+                )
     fw = statistics.median(r["wall"] for r in floors)
     aw = statistics.median(r["wall"] for r in audits)
     fc = statistics.median(r["cpu"] for r in floors)
     ac = statistics.median(r["cpu"] for r in audits)
+    if bases:
+        bw = statistics.median(r["wall"] for r in bases)
+        bc = statistics.median(r["cpu"] for r in bases)
+        print(
+            f"BASELINE rows={args.rows} base_s={bw:.2f} ratio={bw / fw:.2f} "
+            f"cpu_ratio={bc / fc:.2f} base_rss_mb={max(r['rss_mb'] for r in bases):.0f} "
+            f"audit_vs_base={aw / bw:.2f} cpu_vs_base={ac / bc:.2f}"
+        )
     print(f"load after: {Path('/proc/loadavg').read_text().strip()}")
     print(
         f"RESULT rows={args.rows} floor_s={fw:.2f} audit_s={aw:.2f} ratio={aw / fw:.2f} "

@@ -213,17 +213,17 @@ def _mu_and_loglik(eta: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.nd
 
 #: Groups larger than this start each exact fit from a fit on equal-count bins (below).
 _COARSE_ABOVE = 50_000
-#: 16,384 bins per outcome put the start within ~1e-7 of the exact estimate, so the exact
-#: fit converges in two passes over the patients instead of three (1,024 bins: ~1e-4).
-_COARSE_BINS = 16_384
+#: Finer bins (16,384) save one exact pass per fit but stop Newton at another point inside its
+#: tolerance: 1e6-row audits then differ in the 12th digit (issue 18, bench/README.md).
+_COARSE_BINS = 1024
 
 
 def _coarse_rows(lp: np.ndarray, n_pos: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Equal-count bins of each outcome's (sorted) logits: mean logit, outcome, count.
 
-    Only a starting point for Newton: a fit on these ~32,000 weighted rows lands within about
-    1e-7 of the exact estimate, so the exact fit on every patient that follows converges in
-    two passes instead of five or six. The reported estimate is always the exact one.
+    Only a starting point for Newton: a fit on these ~2000 weighted rows lands within about
+    1e-4 of the exact estimate, so the exact fit on every patient that follows converges in
+    one or two passes instead of five or six. The reported estimate is always the exact one.
     """
     out_lp, out_y, out_w = [], [], []
     for block, label in ((lp[:n_pos], 1.0), (lp[n_pos:], 0.0)):
