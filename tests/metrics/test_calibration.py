@@ -464,3 +464,30 @@ def test_step_results_are_frozen():
     assert m.values == {"oe_ratio": 1.0}
     with pytest.raises(FrozenInstanceError):
         m.values = {}
+
+
+def test_the_tail_probabilities_are_scipy_stats_own_to_the_last_bit():
+    """The audit path does not import scipy.stats (issue 18: ~1 s of start-up); the p-values
+    must still be exactly what norm.sf and chi2.sf give."""
+    from cohortaudit.metrics import calibration as cal
+
+    rng = np.random.default_rng(18)
+    for x in np.abs(rng.normal(size=2000)) * 4:
+        assert cal._norm_sf(float(x)) == float(stats.norm.sf(x))
+    for x, df in zip(rng.random(2000) * 40, rng.integers(1, 20, 2000), strict=True):
+        assert cal._chi2_sf(float(x), int(df)) == float(stats.chi2.sf(x, int(df)))
+
+
+def test_a_converged_fit_hands_back_the_fitted_risks_of_its_coefficients_bit_for_bit():
+    """The smoother reuses the fit's last pass instead of recomputing expit(design coef)."""
+    from cohortaudit.metrics import calibration as cal
+    from cohortaudit.metrics import portable
+
+    rng = np.random.default_rng(19)
+    lp = rng.normal(-2.0, 1.0, 5000)
+    y = (rng.random(5000) < special.expit(0.2 + 0.9 * lp)).astype(float)
+    design = cal._design(np.ones(lp.size), *cal.rcs_basis(lp, cal.choose_knots(lp)).T)
+    fit = cal.fit_logistic(design, y, start=[0.0, 1.0, 0.0, 0.0])
+    assert fit.converged and fit.fitted is not None
+    expected = special.expit(portable.combine(design.T, fit.coef))
+    assert np.array_equal(fit.fitted, expected)

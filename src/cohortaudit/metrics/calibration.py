@@ -36,7 +36,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from cohortaudit.metrics import portable
 
@@ -191,6 +191,10 @@ class LogisticFit:
     converged: bool
     iterations: int
     message: str = field(default="")
+    #: expit(offset + X coef) as the last pass computed it (scipy's ``expit``), when the fit
+    #: converged in the quadratic region; None otherwise. A caller that needs the fitted
+    #: risks reuses it instead of another pass over every patient (the same numbers).
+    fitted: np.ndarray | None = field(default=None, repr=False)
 
 
 def _mu_and_loglik(eta: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
@@ -209,6 +213,8 @@ def _mu_and_loglik(eta: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.nd
 
 #: Groups larger than this start each exact fit from a fit on equal-count bins (below).
 _COARSE_ABOVE = 50_000
+#: Finer bins (16,384) save one exact pass per fit but stop Newton at another point inside its
+#: tolerance: 1e6-row audits then differ in the 12th digit (issue 18, bench/README.md).
 _COARSE_BINS = 1024
 
 
@@ -341,7 +347,9 @@ def fit_logistic(
                     cov = _inv_pd(info)
                     if cov is None or _looks_separated(mu, y, w):
                         return failed("quasi-complete separation (fitted risks run to 0 or 1)", it)
-                    return LogisticFit(coef=beta, cov=cov, converged=True, iterations=it)
+                    return LogisticFit(
+                        coef=beta, cov=cov, converged=True, iterations=it, fitted=mu
+                    )
                 ll = -np.inf  # force a fresh likelihood comparison on any later full pass
                 continue
             for _ in range(40):
@@ -662,7 +670,9 @@ def _calibration_curve(g: _GroupData, n_knots: int, *, intercept: float, slope: 
     spline_coef: tuple[float, ...] = ()
     spline_cov: tuple[tuple[float, ...], ...] = ()
     if fit.converged:
-        pc = special.expit(portable.combine(design.T, fit.coef))
+        pc = fit.fitted  # expit(design coef), the fit's last pass: the same numbers
+        if pc is None:
+            pc = special.expit(portable.combine(design.T, fit.coef))
         d = np.abs(pc - p)
         values["ici"] = float(d.mean())
         values["e50"] = float(np.median(d))
@@ -704,6 +714,19 @@ def _spline_knots(lp: np.ndarray, n_knots: int) -> tuple[np.ndarray, tuple[str, 
     )
 
 
+def _norm_sf(x: float) -> float:
+    """The standard normal upper tail, ``scipy.stats.norm.sf(x)``: it *is* ``ndtr(-x)``
+    (scipy's own definition), without importing ``scipy.stats`` (about 1 s of every CLI
+    audit's start-up, issue 18)."""
+    return float(special.ndtr(-x))
+
+
+def _chi2_sf(x: float, df: int) -> float:
+    """The chi-squared upper tail, ``scipy.stats.chi2.sf(x, df)`` = ``chdtrc(df, x)`` (scipy's
+    own definition), without importing ``scipy.stats``."""
+    return float(special.chdtrc(df, x))
+
+
 def _spiegelhalter(g: _GroupData) -> _Metrics:
     """Spiegelhalter's z test and its two-sided p (undefined when its variance is 0)."""
     y, p = g.y, g.p
@@ -712,7 +735,7 @@ def _spiegelhalter(g: _GroupData) -> _Metrics:
     if var > 0:
         zs = num / math.sqrt(var)
         return _Metrics(
-            values={"spiegelhalter_z": zs, "spiegelhalter_p": float(2.0 * stats.norm.sf(abs(zs)))}
+            values={"spiegelhalter_z": zs, "spiegelhalter_p": float(2.0 * _norm_sf(abs(zs)))}
         )
     return _Metrics(problems=("Spiegelhalter z undefined (all predicted risks are 0.5 or 0/1)",))
 
@@ -724,7 +747,7 @@ def _hosmer_lemeshow_test(g: _GroupData, hl_groups: int) -> tuple[_Metrics, int]
     if groups_used >= 3 and np.isfinite(chi2):
         values = {
             "hosmer_lemeshow_chi2": chi2,
-            "hosmer_lemeshow_p": float(stats.chi2.sf(chi2, groups_used - 2)),
+            "hosmer_lemeshow_p": float(_chi2_sf(chi2, groups_used - 2)),
         }
         return _Metrics(values=values), groups_used
     problem = f"Hosmer-Lemeshow statistic undefined ({groups_used} usable risk group(s))"
