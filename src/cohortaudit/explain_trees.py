@@ -195,7 +195,7 @@ def _onnx_trees(model: LoadedModel, names: Sequence[str]) -> TreeEnsemble:
         agg = a.get("aggregate_function", b"SUM")
         if agg not in (b"SUM", b"AVERAGE"):
             raise Unmappable(f"the aggregate function {agg.decode()} is not additive")
-        pos, sign, link = 0, 1.0, "identity"
+        pos, link, flip = 0, "identity", False
     else:
         labels = list(a.get("classlabels_int64s") or a.get("classlabels_strings") or [])
         if len(labels) != 2:
@@ -208,14 +208,18 @@ def _onnx_trees(model: LoadedModel, names: Sequence[str]) -> TreeEnsemble:
         else:
             pos = int(model.positive_class)
         ids = set(w_id.tolist())
-        if post == b"LOGISTIC" and len(ids) == 1:
-            # onnxruntime's binary case: one weight column is the second label's margin
-            link, sign = "logistic", 1.0 if pos == 1 else -1.0
-            pos = next(iter(ids))
-        elif post == b"NONE" and ids <= {0, 1}:
-            link, sign = "identity", 1.0
-        else:
+        if post not in (b"LOGISTIC", b"NONE") or not ids <= {0, 1}:
             raise Unmappable(f"the post-transform {post.decode()} with class ids {sorted(ids)}")
+        link = "logistic" if post == b"LOGISTIC" else "identity"
+        if len(ids) == 1:
+            # onnxruntime's binary case: the one weight column is the second label's score,
+            # the first label gets 1 - p (NONE) or sigmoid(-margin) (LOGISTIC)
+            flip = pos == 0
+            pos = next(iter(ids))
+        elif link == "identity":
+            flip = False
+        else:
+            raise Unmappable("a logistic classifier with a weight column per class")
         agg = b"SUM"
     value = np.zeros(n_nodes)
     sel = w_id == pos
@@ -226,15 +230,13 @@ def _onnx_trees(model: LoadedModel, names: Sequence[str]) -> TreeEnsemble:
     roots = np.array([key[(int(t), 0)] for t in np.unique(tree_ids)], dtype=np.int64)
     if agg == b"AVERAGE":
         value = value / len(roots)
-    if regressor:
+    if regressor or len(base_values) <= 1:
         base = float(base_values[0]) if base_values else 0.0
-    elif link == "logistic":
-        base = float(base_values[0]) if len(base_values) == 1 else (
-            float(base_values[1]) if base_values else 0.0
-        )
     else:
-        base = float(base_values[pos]) if len(base_values) == 2 else 0.0
-    value, base = sign * value, sign * base
+        base = float(base_values[pos])
+    if not regressor and flip:
+        value = -value
+        base = -base if link == "logistic" else 1.0 - base
 
     target = node.input[0]
     origins = _trace_columns(graph, target, names)
@@ -318,6 +320,8 @@ def _sk_origins(prep: Any, names: Sequence[str]) -> list[frozenset[int]]:
                 if getattr(step, "drop_idx_", None) is not None:
                     raise Unmappable("a OneHotEncoder that drops categories")
                 widths = [len(c) for c in step.categories_]
+            elif kind == "FunctionTransformer" and getattr(step, "func", None) is None:
+                pass  # a fitted "passthrough"
             elif kind == "passthrough" or kind in _SK_ELEMENTWISE:
                 if kind == "SimpleImputer" and getattr(step, "add_indicator", False):
                     raise Unmappable("a SimpleImputer with missing indicators")
@@ -325,10 +329,6 @@ def _sk_origins(prep: Any, names: Sequence[str]) -> list[frozenset[int]]:
                 raise Unmappable(f"the preprocessing step {kind} is not mapped")
         for c, w in zip(cols, widths, strict=True):
             out.extend([frozenset({index[c]})] * w)
-    if getattr(prep, "remainder", "drop") != "drop" and len(prep.transformers_) and (
-        prep.transformers_[-1][0] == "remainder" and prep.transformers_[-1][1] != "drop"
-    ):
-        raise Unmappable("a ColumnTransformer with a remainder")
     return out
 
 
