@@ -220,3 +220,26 @@ def test_explain_model_auto_gives_the_agnostic_result_with_the_method_named(samp
     assert a["distribution"] == b["distribution"]
     with pytest.raises(Exception, match="'method' parameter"):
         E.explain_model(model, sample_features, method="trees")
+
+
+# ------------------------------------------------------------------------------- sampling
+
+
+def test_strata_codes_equal_the_row_wise_joined_key():
+    """The vectorised key is the row-wise "\\x1f" join it replaced (same codes, same samples)."""
+    from cohortaudit.sampling import strata_codes
+
+    rng = np.random.default_rng(0)
+    groups = pd.DataFrame(
+        {
+            "a": pd.Series(rng.choice(["x", "y", None], 500), dtype=object),
+            "b": rng.choice([1.5, 2.0, np.nan], 500),
+            "c": pd.Series(rng.choice(["p", "q", None], 500)).astype("string"),
+        }
+    )
+    key = groups.astype(str).fillna("(missing)").agg("\x1f".join, axis=1)
+    expected = pd.factorize(key, sort=True)[0]
+    np.testing.assert_array_equal(strata_codes(groups, 500), expected)
+    np.testing.assert_array_equal(strata_codes(groups[["b"]], 500), pd.factorize(
+        groups[["b"]].astype(str).fillna("(missing)").agg("\x1f".join, axis=1), sort=True
+    )[0])

@@ -49,7 +49,15 @@ import pandas as pd
 from cohortaudit.explain_trees import TreeEnsemble, Unmappable, decisions, read_trees
 from cohortaudit.modelspec import LoadedModel
 
-__all__ = ["METHOD", "MAX_PLAYERS", "Unmappable", "game_values", "shapley", "tree_shap_values"]
+__all__ = [
+    "METHOD",
+    "MAX_PLAYERS",
+    "Unmappable",
+    "game_values",
+    "shapley",
+    "tree_path_reason",
+    "tree_shap_values",
+]
 
 METHOD = "exact interventional tree SHAP over raw features"
 #: Above this many raw inputs the agnostic path permutes (approximate), so trees are not used.
@@ -198,6 +206,25 @@ def _check_mapping(
     want = np.where(take_x, enc_explain[i][:, used], enc_background[j][:, used])
     if not np.array_equal(got[:, used], want, equal_nan=True):
         raise Unmappable("hybrid rows do not encode as the traced column mapping predicts")
+
+
+def tree_path_reason(model: LoadedModel) -> str | None:
+    """None when ``model``'s trees can be read for the exact path, else why not (cheap: no data).
+
+    For callers that want explanations only when they are fast (the dashboard's first load).
+    The data-level checks of :func:`tree_shap_values` can still send a readable model to the
+    model-agnostic path.
+    """
+    names = [s.name for s in model.inputs]
+    if len(names) > MAX_PLAYERS:
+        return f"{len(names)} raw inputs (exact enumeration is used up to {MAX_PLAYERS})"
+    try:
+        read_trees(model, names)
+    except Unmappable as exc:
+        return str(exc)
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
+        return f"the trees could not be read ({type(exc).__name__})"
+    return None
 
 
 def tree_shap_values(
