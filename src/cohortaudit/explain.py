@@ -13,7 +13,7 @@ Why this shape:
 * **Tree ensembles, exactly and fast** (``method="auto"``). For ONNX TreeEnsemble operators and
   skops HistGradientBoosting / random-forest pipelines, :mod:`cohortaudit.explain_treeshap`
   computes the *same* Shapley values (same game, same background, same raw-input players) from
-  the trees, ~30x faster; it falls back to the model-agnostic explainer, saying why in
+  the trees, ~40x faster; it falls back to the model-agnostic explainer, saying why in
   ``settings["fast_path"]``, for anything it cannot read exactly. The library default stays
   ``"model-agnostic"`` so that recorded audits keep their settings text byte for byte.
 * **Categorical inputs** are ordinal-coded for the masker (shap's Independent masker cannot hold
