@@ -494,9 +494,29 @@ def _text(at) -> str:
     )
 
 
-def test_explanations_page_offers_to_compute_them_when_the_audit_has_none():
+def test_the_sample_audit_includes_exact_tree_explanations_from_the_first_load():
+    """The sample model is a tree ensemble: the autorun explains it from its trees (issue 18.5)."""
+    from cohortaudit.explain_treeshap import METHOD
+
     at = _app()
-    assert at.session_state[state._RESULT].explanations is None  # the autorun leaves them out
+    _no_errors(at)
+    block = at.session_state[state._RESULT].explanations
+    assert block is not None
+    assert block["settings"]["explainer"] == METHOD
+    assert block["settings"]["model_agnostic"] is False
+    assert block["settings"]["n_explain"] == defaults.explain_rows()
+    at.switch_page("views/explanations.py").run()
+    _no_errors(at)
+    assert "Which inputs drive the predicted risk" in _text(at)
+    assert METHOD in _text(at)
+
+
+def test_explanations_page_offers_to_compute_them_when_the_audit_has_none():
+    import dataclasses
+
+    at = _app()
+    result = at.session_state[state._RESULT]
+    at = _with(at, dataclasses.replace(result, explanations=None))
     at.switch_page("views/explanations.py").run()
     _no_errors(at)
     assert "Explanations were not computed for this audit" in at.info[0].value
@@ -505,8 +525,14 @@ def test_explanations_page_offers_to_compute_them_when_the_audit_has_none():
 
 
 def test_explanations_button_computes_them_and_one_patient_waterfall(monkeypatch):
+    import dataclasses
+
     monkeypatch.setenv(defaults.ENV_EXPLAIN_ROWS, EXPLAIN_ROWS)
     at = _app()
+    # the autorun explained the sample already: take them away, keeping the audit's source
+    bare = dataclasses.replace(at.session_state[state._RESULT], explanations=None)
+    at = _with(at, bare)
+    at.session_state[state._SOURCE] = (id(bare), at.session_state[state._SOURCE][1])
     at.switch_page("views/explanations.py").run()
     before = at.session_state[state._RESULT]
     at.button(key=state.K_XAI_COMPUTE).click().run()

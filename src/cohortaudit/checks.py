@@ -220,8 +220,13 @@ def run_explanations(
     config: AuditConfig,
     reference: dict[str, str],
     progress: Callable[[str, float], None] | None = None,
+    *,
+    method: str = "model-agnostic",
 ) -> dict[str, Any]:
-    """The ``explanations`` block of the result (``ExplanationResult.to_dict()``)."""
+    """The ``explanations`` block of the result (``ExplanationResult.to_dict()``).
+
+    ``method="auto"`` lets tree ensembles be explained from their trees (the same values; see
+    :mod:`cohortaudit.explain_treeshap`)."""
     from cohortaudit.explain import explain_model
 
     report = progress or (lambda stage, frac: None)
@@ -237,6 +242,7 @@ def run_explanations(
         n_boot=min(config.n_boot, MAX_EXPLAIN_BOOT),
         progress=lambda done, total: report("explanations", done / max(total, 1)),
         min_cell=config.min_cell,
+        method=method,
     )
     return result.to_dict()
 
@@ -247,6 +253,8 @@ def attach_explanations(
     model: LoadedModel,
     config: AuditConfig,
     progress: Callable[[str, float], None] | None = None,
+    *,
+    method: str = "model-agnostic",
 ) -> Any:
     """``result`` with its ``explanations`` block computed now (the app's "Explain" button).
 
@@ -262,7 +270,9 @@ def attach_explanations(
             "This audit has no model inputs (scores mode): SHAP explanations need the model "
             "and its inputs. Run the audit with a model file to explain it."
         )
-    block = run_explanations(cohort, model, config, explain_reference(result.settings), progress)
+    block = run_explanations(
+        cohort, model, config, explain_reference(result.settings), progress, method=method
+    )
     recorded = dict(result.config)
     recorded.update({"explain": True, "explain_rows": int(config.explain_rows)})
     return replace(result, explanations=block, config=recorded)

@@ -18,7 +18,12 @@ def strata_codes(groups: pd.DataFrame | None, n: int) -> np.ndarray:
     """One integer per row naming its intersection of ``groups`` columns (0 for all if none)."""
     if groups is None or groups.shape[1] == 0:
         return np.zeros(n, dtype=np.int64)
-    key = groups.astype(str).fillna("(missing)").agg("\x1f".join, axis=1)
+    cols = groups.astype(str).fillna("(missing)")
+    # the same "\x1f"-joined key as a row-wise join, built column by column (vectorised: a
+    # row-wise ``agg`` took seconds on 25,000 rows)
+    key = cols.iloc[:, 0]
+    for j in range(1, cols.shape[1]):
+        key = key + "\x1f" + cols.iloc[:, j]
     return pd.factorize(key, sort=True)[0].astype(np.int64)
 
 

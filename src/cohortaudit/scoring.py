@@ -17,7 +17,7 @@ import pandas as pd
 from cohortaudit.errors import ModelSignatureError, SchemaError
 from cohortaudit.modelspec import LoadedModel
 
-__all__ = ["score"]
+__all__ = ["onnx_feeds", "score", "skops_frame"]
 
 _ORT_DTYPES: dict[str, Any] = {
     "tensor(float)": np.float32,
@@ -128,8 +128,12 @@ def _ort_failure(model: LoadedModel, exc: Exception) -> ModelSignatureError:
     )
 
 
-def _run_onnx(model: LoadedModel, batch: pd.DataFrame) -> np.ndarray:
-    session = model.runner
+def onnx_feeds(model: LoadedModel, session: Any, batch: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The ONNX input feeds for ``batch``, cast to the types ``session`` declares.
+
+    Public so that a graph cut from the model (the explainer's tree reader) is fed exactly as
+    the model itself is.
+    """
     declared = session.get_inputs()
     n = len(batch)
     feeds: dict[str, np.ndarray] = {}
@@ -146,6 +150,12 @@ def _run_onnx(model: LoadedModel, batch: pd.DataFrame) -> np.ndarray:
             values = _column(batch, inp.name, dtype)
             rank = len(inp.shape) if inp.shape is not None else 2
             feeds[inp.name] = values.reshape(n, 1) if rank == 2 else values
+    return feeds
+
+
+def _run_onnx(model: LoadedModel, batch: pd.DataFrame) -> np.ndarray:
+    session = model.runner
+    feeds = onnx_feeds(model, session, batch)
     try:
         (out,) = session.run([model.probability_output], feeds)
     except Exception as exc:  # onnxruntime raises its own pybind exception types
@@ -173,18 +183,23 @@ def _run_onnx(model: LoadedModel, batch: pd.DataFrame) -> np.ndarray:
     )
 
 
-def _run_skops(model: LoadedModel, batch: pd.DataFrame) -> np.ndarray:
-    estimator = model.runner
-    labels = list(model.metadata.get("class_labels") or [])
-    idx = labels.index(model.positive_class) if model.positive_class in labels else 1
+def skops_frame(model: LoadedModel, batch: pd.DataFrame) -> Any:
+    """What a skops estimator is given for ``batch``: a typed frame, or an array when the
+    estimator was fitted without column names. Public for the explainer's tree reader."""
     cols = {
         i.name: _column(batch, i.name, object if i.kind == "string" else np.float64)
         for i in model.inputs
     }
     if model.metadata.get("feature_names_in", True):
-        X: Any = pd.DataFrame(cols, index=batch.index)
-    else:
-        X = np.column_stack(list(cols.values()))
+        return pd.DataFrame(cols, index=batch.index)
+    return np.column_stack(list(cols.values()))
+
+
+def _run_skops(model: LoadedModel, batch: pd.DataFrame) -> np.ndarray:
+    estimator = model.runner
+    labels = list(model.metadata.get("class_labels") or [])
+    idx = labels.index(model.positive_class) if model.positive_class in labels else 1
+    X = skops_frame(model, batch)
     try:
         proba = estimator.predict_proba(X)
     except Exception as exc:
