@@ -22,8 +22,9 @@ __all__ = ["registry_trend_plot"]
 
 
 def _label(p: Any) -> str:
-    where = p.site or p.cohort or "cohort"
-    return f"#{p.entry_id} {where}<br>{str(p.recorded_at)[:10]}"
+    """Entry, cohort or site (escaped: both come from strangers), then the date."""
+    where = _m(str(p.site or p.cohort or "cohort"))
+    return f"#{p.entry_id} {where}<br>{_m(str(p.recorded_at)[:10])}"
 
 
 def registry_trend_plot(
@@ -38,7 +39,7 @@ def registry_trend_plot(
     first; ``flagged``: entry ids whose change from the audit before is beyond noise;
     ``reference``: a line at the metric's "no problem" value (1 for O/E, 0 for CITL)."""
     fig = go.Figure()
-    x = [_m(_label(p)) for p in points]
+    x = [_label(p) for p in points]
     shown = [p for p in points if p.value is not None and not p.withheld]
     for name, keep, color in (
         ("within noise of the audit before", lambda p: p.entry_id not in flagged, OKABE_ITO["blue"]),
@@ -49,7 +50,7 @@ def registry_trend_plot(
             continue
         fig.add_trace(
             go.Scatter(
-                x=[_m(_label(p)) for p in pts],
+                x=[_label(p) for p in pts],
                 y=[p.value for p in pts],
                 mode="markers",
                 name=name,
@@ -68,7 +69,7 @@ def registry_trend_plot(
     if len(shown) > 1:
         fig.add_trace(
             go.Scatter(
-                x=[_m(_label(p)) for p in shown],
+                x=[_label(p) for p in shown],
                 y=[p.value for p in shown],
                 mode="lines",
                 line=dict(color=GREY, width=1, dash="dot"),
@@ -80,7 +81,7 @@ def registry_trend_plot(
     if missing:
         fig.add_trace(
             go.Scatter(
-                x=[_m(_label(p)) for p in missing],
+                x=[_label(p) for p in missing],
                 y=[None if not shown else min(p.value for p in shown)] * len(missing),
                 mode="markers",
                 name="withheld or not in this audit",
