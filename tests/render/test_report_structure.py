@@ -282,7 +282,7 @@ _LAYERS = (
     ("plotly_charts.checks_base",),
     ("plotly_charts.groups", "plotly_charts.curves", "plotly_charts.explanations",
      "plotly_charts.safety", "plotly_charts.sites", "plotly_charts.survival",
-     "plotly_charts.survival_report", "chapters."),
+     "plotly_charts.survival_report", "plotly_charts.trend", "chapters."),
     ("plotly_charts.report",),
     ("chart_registry", "report"),
     ("pdf", "html", "csv"),
