@@ -100,3 +100,25 @@ def test_the_compare_page_compares_with_a_recorded_audit(monkeypatch, registry_u
     assert not at.exception and not at.error
     text = "\n".join(m.value for m in at.markdown)
     assert f"registry entry {first}" in text
+
+
+def test_an_auditor_records_the_audit_on_screen_from_the_report_page(monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    url = f"sqlite:///{tmp_path / 'app.sqlite'}"
+    monkeypatch.setenv("COHORTAUDIT_REGISTRY", url)
+    monkeypatch.setenv("COHORTAUDIT_APP_N_BOOT", "5")
+    monkeypatch.setenv("COHORTAUDIT_APP_MAX_ORDER", "1")
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.run()
+    at.switch_page("views/report.py").run()
+    next(b for b in at.button if b.label == "Record in the registry").click().run()
+    assert not at.exception and not at.error
+    assert any("Recorded as registry entry 1" in s.value for s in at.success)
+    reg = open_registry(url)
+    (entry,) = reg.entries()
+    assert entry.source == "app" and entry.auditor == "Local user"
+    assert entry.model_name == "CardioRisk-EU"
+    assert [b.name for b in entry.blobs] == ["audit.json", "manifest.json"]
+    assert [e.action for e in reg.events()] == ["ran"]
+    assert reg.verify().intact
