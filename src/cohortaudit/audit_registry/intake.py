@@ -10,7 +10,6 @@ another model.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from cohortaudit.errors import InputError
 from cohortaudit.integrity import MANIFEST_NAME, SIGNATURE_NAME
+from cohortaudit.safeload import parse_json
 
 __all__ = ["AUDIT_NAME", "LIMITS", "SOURCES", "Intake", "read_out_dir", "policy_verdict"]
 
@@ -118,15 +118,17 @@ def read_out_dir(out_dir: Path) -> Intake:
     for name in (MANIFEST_NAME, SIGNATURE_NAME):
         if (out_dir / name).exists():
             files[name] = _read(out_dir / name, name)
-    try:
-        audit = json.loads(files[AUDIT_NAME])
-        if MANIFEST_NAME in files:
-            json.loads(files[MANIFEST_NAME])
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(
-            f"A file in {out_dir} is not valid JSON ({type(exc).__name__} at its "
-            "start or inside); the registry stores audits exactly as cohortaudit wrote them."
-        ) from None
+    hint = "The registry stores audits exactly as cohortaudit wrote them."
+    # through the one safe loader: size, nesting depth and duplicate keys are checked there
+    audit = parse_json(
+        files[AUDIT_NAME], what=f"{AUDIT_NAME} in {out_dir}", error=InputError, hint=hint,
+        reject_duplicate_keys=True,
+    )  # fmt: skip
+    if MANIFEST_NAME in files:
+        parse_json(
+            files[MANIFEST_NAME], what=f"{MANIFEST_NAME} in {out_dir}", error=InputError,
+            hint=hint, reject_duplicate_keys=True,
+        )  # fmt: skip
     if not isinstance(audit, dict) or not isinstance(audit.get("model"), dict):
         raise InputError(f"{path} is not an audit result (no 'model' block).")
     model = audit["model"]

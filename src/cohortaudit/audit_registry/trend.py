@@ -14,7 +14,6 @@ errors from the log-interval half-widths -- and reported back as a ratio with nu
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from statistics import NormalDist
@@ -27,8 +26,9 @@ from cohortaudit.audit_registry.types import (
     TrendChange,
     TrendPoint,
 )
-from cohortaudit.errors import ConfigError
+from cohortaudit.errors import ConfigError, InputError
 from cohortaudit.registry import METRICS
+from cohortaudit.safeload import parse_json
 
 __all__ = ["build_trend", "is_ratio_metric", "change_between", "METHOD"]
 
@@ -173,7 +173,8 @@ def build_trend(
     states: list[tuple[Entry, dict]] = []
     known = False
     for entry, raw in audits:
-        audit = json.loads(raw)
+        audit = parse_json(raw, what=f"the stored audit.json of entry {entry.entry_id}",
+                           error=InputError)  # fmt: skip
         known = known or _reports(audit, metric)
         points.append(_point(entry, audit, metric, group))
         levels.append(_confidence(audit))
